@@ -1,0 +1,54 @@
+/* halfs.c: the `halfs` command-line tool: dispatches to one subcommand per file (cmd_*.c).
+ * `halfs help` lists them; `halfs CMD --help` describes one. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "halfs/halfs.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} subcommand;
+
+/* One line per subcommand; keep in the order `halfs help` should show them. */
+static const subcommand commands[] = {
+    {"qdq", cmd_qdq, "quantize and dequantize a float32 file with a format and scale rule"},
+    {"stats", cmd_stats, "error of every applicable scale rule on a float32 tensor"},
+    {"theory", cmd_theory, "optimal clip and MSE of each rule for a known distribution"},
+};
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "halfs: 4-bit floating-point (FP4) numerics and LLM training with Half-S scaling\n\n"
+            "usage: halfs COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "help", "this list; `halfs COMMAND --help` for one command");
+    fprintf(out, "\nkernels: %s\n", hs_isa_name());
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        if (argc >= 3) {
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+                if (!strcmp(argv[2], commands[i].name)) {
+                    char *sub[] = {argv[2], "--help", NULL};
+                    return commands[i].run(2, sub);
+                }
+        }
+        usage(stdout);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    cli_error("unknown command '%s'", cmd);
+    cli_hint("run `halfs help` for the list of commands");
+    return CLI_USAGE;
+}
