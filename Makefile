@@ -10,7 +10,9 @@
 # src/kernels/avx2/ and src/kernels/avx512/ are compiled with that ISA's flags only; the
 # dispatcher picks them at run time, so the binary still runs on any x86-64.
 
-CC      ?= gcc
+ifeq ($(origin CC),default)
+CC      = gcc
+endif
 SAN     ?= 0
 ifeq ($(SAN),1)
 BUILD   ?= build-san
