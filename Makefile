@@ -26,8 +26,10 @@ endif
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -fopenmp -fno-math-errno \
               -Iinclude -Isrc $(OPT)
 CFLAGS  += $(CFLAGS_BASE)
-LDLIBS  += -lopenblas -lcjson -lm
-LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+# -lz: the embedded corpus (data/*.txt.gz) is read with zlib's gzread (src/train/corpus.c).
+LDLIBS  += -lopenblas -lcjson -lz -lm
+comma := ,
+LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined)
 
 ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni \
@@ -55,6 +57,19 @@ $(BUILD)/obj/src/kernels/avx2/%.o: src/kernels/avx2/%.c
 $(BUILD)/obj/src/kernels/avx512/%.o: src/kernels/avx512/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ISA_avx512) -MMD -MP -c $< -o $@
+
+# Hot micro-kernels (src/kernels/*/*_ukernel.c, no OpenMP inside) are compiled with clang when
+# it is installed: gcc 12 fills their VNNI/BF16 loops with register copies and spills (half the
+# speed; docs/KERNELS.md). Sanitizer builds and machines without clang use $(CC).
+UKERNEL_CC := $(if $(filter 1,$(SAN)),$(CC),$(or $(shell command -v clang 2>/dev/null),$(CC)))
+UKERNEL_CFLAGS = $(filter-out -fopenmp,$(CFLAGS))
+$(BUILD)/obj/src/kernels/avx512/%_ukernel.o: src/kernels/avx512/%_ukernel.c
+	@mkdir -p $(dir $@)
+	$(UKERNEL_CC) $(UKERNEL_CFLAGS) $(ISA_avx512) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/src/kernels/avx2/%_ukernel.o: src/kernels/avx2/%_ukernel.c
+	@mkdir -p $(dir $@)
+	$(UKERNEL_CC) $(UKERNEL_CFLAGS) $(ISA_avx2) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

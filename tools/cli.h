@@ -18,6 +18,12 @@ enum { CLI_OK = 0, CLI_USAGE = 1, CLI_INTERNAL = 2 };
 int cmd_qdq(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_theory(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_corpus(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Print "halfs: error: <msg>" (and optionally a "hint: ..." line) to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -17,6 +17,12 @@ static const subcommand commands[] = {
     {"qdq", cmd_qdq, "quantize and dequantize a float32 file with a format and scale rule"},
     {"stats", cmd_stats, "error of every applicable scale rule on a float32 tensor"},
     {"theory", cmd_theory, "optimal clip and MSE of each rule for a known distribution"},
+    {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer; encode text to token shards, decode"},
+    {"train", cmd_train, "train a Llama-style model with FP4 linear layers (a recipe)"},
+    {"sample", cmd_sample, "generate text from a checkpoint (run directory or checkpoint)"},
+    {"eval", cmd_eval, "loss and perplexity of a checkpoint on token shards"},
+    {"corpus", cmd_corpus, "prepare and locate the embedded corpus: tokenizer and token shards"},
+    {"bench", cmd_bench, "benchmarks: quantizer GB/s and GEMM GFLOP/s against copy and sgemm"},
 };
 
 static void usage(FILE *out) {

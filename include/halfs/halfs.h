@@ -8,6 +8,7 @@
 #include "halfs/rng.h"
 #include "halfs/rht.h"
 #include "halfs/stats.h"
+#include "halfs/theory.h"
 #include "halfs/gemm.h"
 
 #endif

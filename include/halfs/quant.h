@@ -140,8 +140,9 @@ hs_status hs_format_parse(const char *name, hs_format *out);
 hs_status hs_rule_parse(const char *name, hs_rule *out);
 hs_status hs_rounding_parse(const char *name, hs_rounding *out);
 
-/* Fill s with the preset of a named format: its default rule (Half-S for FP4 formats with
- * E8M0/FP32 scales, `max` for NVFP4, `ocp` for MXFP8, `max` for INT4), RNE, no RHT. */
+/* Fill s with the preset of a named format: its default rule (Half-S for the FP4 formats with
+ * E8M0 scales, mxfp4 and fp4row; `max` for fp4 (FP32 scales), NVFP4 and INT4; `ocp` for MXFP8),
+ * RNE, sr_prescale -1 (automatic), no RHT, seeds 0. See docs/FORMATS.md. */
 hs_status hs_quant_spec_init(hs_quant_spec *s, hs_format f);
 
 /* HS_OK if the spec is consistent (rule applies to the scale format, block valid, ...);
@@ -150,6 +151,17 @@ hs_status hs_quant_spec_validate(const hs_quant_spec *s);
 
 /* Does rule r apply to format f's scale format? (for listing rules in `halfs stats`) */
 int hs_rule_applies(const hs_quant_spec *s, hs_rule r);
+
+/* SR pre-scale (NUMERICS.md §1, Tseng et al. arXiv 2502.20586): 1 if quantizing with spec s
+ * encodes the elements from x·(3/4)/X, so that dequantized values, and every GEMM product
+ * computed from the codes of such an operand, must be multiplied by 4/3 (HS_SR_UNSCALE).
+ * On when rounding is SR and sr_prescale is 1, or -1 (automatic) with E8M0 scales. */
+#define HS_SR_PRESCALE 0.75f
+#define HS_SR_UNSCALE (4.0f / 3.0f)
+static inline int hs_spec_sr_prescaled(const hs_quant_spec *s) {
+    return s->rounding == HS_ROUND_SR &&
+           (s->sr_prescale == 1 || (s->sr_prescale == -1 && s->scale_fmt == HS_SCALE_E8M0));
+}
 
 /* ---- packed tensors ---- */
 /* Allocate codes and scales for a rows × cols packed matrix of spec s (64-byte aligned). */

@@ -9,6 +9,7 @@
 #ifndef HALFS_TRAIN_DATASET_H
 #define HALFS_TRAIN_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "halfs/status.h"
@@ -42,5 +43,11 @@ hs_status hs_dataset_eval_batch(const hs_dataset *d, int64_t k, int B, int T, in
 
 /* Write tokens as a shard file atomically (temp + rename). */
 hs_status hs_shard_write(const char *path, const uint16_t *tokens, int64_t n);
+
+/* Validate a shard image held in memory (bytes, size; `name` is used in messages): on success
+ * *n_tokens is its token count and *token_bytes points at the first little-endian uint16 token
+ * inside bytes. Never reads outside [bytes, bytes+size). Used by hs_dataset_open and the fuzzer. */
+hs_status hs_shard_parse(const char *name, const unsigned char *bytes, size_t size,
+                         int64_t *n_tokens, const unsigned char **token_bytes);
 
 #endif

@@ -1,0 +1,120 @@
+/* kernels.h: the internal kernel table of halfs and the prototypes of every kernel variant.
+ *
+ * Organisation (docs/KERNELS.md): src/kernels/ref/ holds the scalar twins (the contract),
+ * src/kernels/avx2/ and src/kernels/avx512/ one file per kernel family and ISA, compiled with
+ * that ISA's flags only. dispatch.c fills one table with the reference kernels, then overrides
+ * the slots the CPU supports (BLIS-style), so every slot is always valid. Nothing here is public:
+ * the library's users see include/halfs/ only; tests include this header to force an ISA.
+ */
+#ifndef HALFS_KERNELS_H
+#define HALFS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "halfs/gemm.h"
+#include "halfs/quant.h"
+
+/* ---- ISA levels ---- */
+typedef enum { HS_ISA_REF = 0, HS_ISA_AVX2 = 1, HS_ISA_AVX512 = 2, HS_ISA_COUNT } hs_isa;
+
+/* ---- the plan of a packed E2M1 × E2M1 GEMM (shared by every ISA) ----
+ * C[m,n] = post · Σ_g fmaf((float)isum_g · sb[n,g], sa[m,g], acc)   (acc starts at +0, fp32),
+ * then C = beta == 0 ? v : fmaf(beta, C_old, v), where isum_g is the exact int32 dot product of
+ * the doubled E2M1 values (hs_e2m1_doubled) of row m of A and row n of B over group g, sa / sb
+ * are the decoded group scales, and post = 0.25 · pa · pb / (tsa · tsb) (0.25 undoes the
+ * doubling, pa/pb = 4/3 for operands quantized with the SR 3/4 pre-scale, tsa/tsb the NVFP4
+ * tensor scales s_enc), computed in double and rounded once. Every kernel computes exactly this,
+ * so all ISAs and thread counts give bit-identical results. */
+typedef struct hs_e2m1_plan {
+    int64_t m, n, k;
+    int64_t glen;   /* group length along K (k when a row holds one group) */
+    int64_t groups; /* groups per row: ceil(k / glen) (1 when k = 0) */
+    float post;
+} hs_e2m1_plan;
+
+/* Validate a GEMM's operands. Returns HS_OK and fills *plan when both are E2M1 with aligned
+ * groups (the direct integer path); HS_ERR_UNSUPPORTED (no message) when the pair has no direct
+ * kernel (the caller dequantizes); HS_ERR_INVALID_ARG (with a message) on mismatched K, group
+ * sizes, RHT, null pointers or ldc < n. */
+hs_status hs_gemm_packed_check(const hs_packed *a, const hs_packed *b, const float *c,
+                               int64_t ldc, hs_e2m1_plan *plan);
+
+/* The decoded (float) scale of group g of row r of a packed E2M1 tensor. */
+float hs_packed_scale_f32(const hs_packed *p, int64_t r, int64_t g);
+
+/* 4/3 if p was quantized with the SR 3/4 pre-scale (its dequantized value is q·s·4/3), else 1. */
+double hs_packed_prescale_factor(const hs_packed *p);
+
+/* The dequantize-then-fp32-GEMM path for pairs with no direct kernel; `blas` = 1 uses
+ * OpenBLAS sgemm, 0 a scalar loop (fmaf in K order: the reference). */
+hs_status hs_gemm_packed_dequant(const hs_packed *a, const hs_packed *b, float beta, float *c,
+                                 int64_t ldc, int blas);
+
+/* Scalar bf16 GEMM (the reference of hs_gemm_bf16): per element, fmaf over k in order. */
+hs_status hs_gemm_bf16_ref(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                           const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* ---- kernel slots ---- */
+/* The packed E2M1 GEMM on a validated plan (operands already checked). */
+typedef hs_status (*hs_gemm_e2m1_fn)(const hs_e2m1_plan *plan, const hs_packed *a,
+                                     const hs_packed *b, float beta, float *c, int64_t ldc);
+typedef hs_status (*hs_gemm_bf16_fn)(int64_t m, int64_t n, int64_t k, const uint16_t *a,
+                                     int64_t lda, const uint16_t *b, int64_t ldb, float beta,
+                                     float *c, int64_t ldc);
+/* A quantizer slot: returns HS_ERR_UNSUPPORTED, touching nothing, when it does not cover the
+ * spec (the dispatcher then calls hs_quantize_ref). Arguments as hs_quantize, validated. */
+typedef hs_status (*hs_quantize_fn)(const hs_quant_spec *s, const float *x, int64_t rows,
+                                    int64_t cols, int64_t ld, int transpose, hs_packed *out);
+
+typedef struct hs_kernel_table {
+    hs_isa isa;
+    const char *name;
+    hs_gemm_e2m1_fn gemm_e2m1;
+    hs_gemm_bf16_fn gemm_bf16;
+    hs_quantize_fn quantize;
+} hs_kernel_table;
+
+/* The table in use (chosen once: CPUID, or HALFS_ISA). */
+const hs_kernel_table *hs_kernels(void);
+/* The best ISA this CPU (and OS) supports. */
+hs_isa hs_isa_detect(void);
+/* Tests only: force an ISA level for this process (clamped to what the CPU supports); returns
+ * the level actually selected. Not thread-safe against concurrent kernel calls. */
+hs_isa hs_isa_force(hs_isa isa);
+
+/* ---- ISA kernels ---- */
+hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,
+                              float beta, float *c, int64_t ldc);
+hs_status hs_gemm_e2m1_avx2(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,
+                            float beta, float *c, int64_t ldc);
+hs_status hs_gemm_e2m1_ref(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,
+                           float beta, float *c, int64_t ldc);
+hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                  int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                              const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+/* ---- AVX-512 micro-kernels (avx512/..._ukernel.c; layouts in the matching driver files) ---- */
+#define HS_E2M1_MR 4  /* rows of A per packed panel of the E2M1 GEMM */
+#define HS_E2M1_NB 48 /* columns of B per packed panel */
+#define HS_BF16_MR 8
+#define HS_BF16_NB 48
+/* Grouped formats: groups [0, ng) of one K chunk (the last may hold fewer than gs k-steps);
+ * facc (MR, NB) fp32 accumulators in/out. */
+void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap, const int32_t *bp, int64_t ng, int64_t gs,
+                                    int64_t steps_total, const float *sa, const int32_t *ca,
+                                    const float *sb, float *facc);
+/* One group per row: int32 sums (MR, NB) carried in iacc across chunks. */
+void hs_ukernel_e2m1_rows_avx512(const int32_t *ap, const int32_t *bp, int64_t steps,
+                                 int32_t *iacc);
+/* bf16: acc (MR, NB) fp32 in/out over `steps` pairs of k. */
+void hs_ukernel_bf16_avx512(const uint32_t *ap, const uint32_t *bp, int64_t steps, float *acc);
+
+/* ---- workspace ----
+ * A per-thread scratch buffer reused across calls (first touch of fresh pages is slow on this
+ * VM: DESIGN.md), 64-byte aligned, grown on demand, freed at thread exit. slot 0..3 are
+ * independent buffers. Returns NULL on allocation failure. */
+void *hs_workspace(int slot, size_t bytes);
+
+#endif

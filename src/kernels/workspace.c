@@ -1,0 +1,57 @@
+/* workspace.c: per-thread scratch buffers of the kernels (operand repacking), reused across calls.
+ *
+ * Why: on this VM the first touch of a fresh page costs ~11 µs (DESIGN.md, performance model),
+ * so a GEMM that mallocs its packed operands every call pays more for page faults than for
+ * arithmetic. Each calling thread keeps a few buffers that only grow; they are freed when the
+ * thread exits (pthread key destructor). Large buffers are advised as huge pages.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "kernels/kernels.h"
+
+enum { WS_SLOTS = 4 };
+
+typedef struct {
+    void *ptr[WS_SLOTS];
+    size_t size[WS_SLOTS];
+} ws_set;
+
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_destroy(void *p) {
+    ws_set *w = p;
+    for (int i = 0; i < WS_SLOTS; i++) free(w->ptr[i]);
+    free(w);
+}
+
+static void ws_init(void) { (void)pthread_key_create(&ws_key, ws_destroy); }
+
+void *hs_workspace(int slot, size_t bytes) {
+    if (slot < 0 || slot >= WS_SLOTS) return NULL;
+    pthread_once(&ws_once, ws_init);
+    ws_set *w = pthread_getspecific(ws_key);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w) return NULL;
+        if (pthread_setspecific(ws_key, w) != 0) {
+            free(w);
+            return NULL;
+        }
+    }
+    if (bytes == 0) bytes = 64;
+    if (w->size[slot] >= bytes) return w->ptr[slot];
+    /* Grow by at least 1/4 so a slowly growing sequence of sizes does not realloc each call. */
+    size_t want = bytes + bytes / 4;
+    want = (want + 4095) & ~(size_t)4095;
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, want) != 0) return NULL;
+    if (want >= (size_t)2 << 20) (void)madvise(p, want, MADV_HUGEPAGE);
+    free(w->ptr[slot]);
+    w->ptr[slot] = p;
+    w->size[slot] = want;
+    return p;
+}

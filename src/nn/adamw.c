@@ -1,0 +1,31 @@
+/* adamw.c: the AdamW update, written as torch.optim.AdamW (PyTorch 1.13, single-tensor path)
+ * computes it, operation by operation, so a PyTorch run from the same weights and gradients
+ * follows the same trajectory (https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html).
+ * Python scalars become float32 in PyTorch's CPU float kernels; we round them the same way.
+ */
+#include <math.h>
+
+#include "nn/ops.h"
+
+void hs_adamw_update(float *p, const float *g, float *m, float *v, int64_t n, double lr,
+                     double beta1, double beta2, double eps, double wd, int64_t t) {
+    // p, g, m, v: (n)
+    float decay = (float)(1.0 - lr * wd);           // param.mul_(1 - lr * weight_decay)
+    float b1 = (float)beta1, omb1 = (float)(1.0 - beta1);
+    float b2 = (float)beta2, omb2 = (float)(1.0 - beta2);
+    double bc1 = 1.0 - pow(beta1, (double)t);
+    double bc2 = 1.0 - pow(beta2, (double)t);
+    float step_size = (float)(lr / bc1);
+    float bc2_sqrt = (float)sqrt(bc2);
+    float feps = (float)eps;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float pi = p[i] * decay;
+        float mi = m[i] * b1 + omb1 * g[i];          // exp_avg.mul_(beta1).add_(grad, 1-beta1)
+        float vi = v[i] * b2 + omb2 * g[i] * g[i];   // exp_avg_sq.mul_(beta2).addcmul_(g, g)
+        float denom = sqrtf(vi) / bc2_sqrt + feps;   // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+        p[i] = pi + (-step_size) * mi / denom;       // param.addcdiv_(exp_avg, denom, -step)
+        m[i] = mi;
+        v[i] = vi;
+    }
+}

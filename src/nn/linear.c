@@ -1,0 +1,225 @@
+/* linear.c: a linear layer y = x·wᵀ whose three GEMMs run under a recipe (DESIGN.md table).
+ *
+ *   fprop  y  (M×N) = Q_fwd.x(x)   (M×K, groups along K) · Q_fwd.w(w)   (N×K, groups along K)ᵀ
+ *   dgrad  dx (M×K) = Q_dgrad.dy(dy)(M×N, groups along N) · Q_dgrad.w(w) (groups along N)
+ *   wgrad  dw (N×K) += Q_wgrad.dy(dy)ᵀ (groups along M)   · Q_wgrad.x(x)  (groups along M)
+ * The backward uses the straight-through estimator: each GEMM's operands are quantized along
+ * that GEMM's own reduction axis, and the quantizer's derivative is taken as the identity.
+ *
+ * How a GEMM runs depends on what its two operands became:
+ *   both unquantized (fp32)             → hs_gemm_f32 (OpenBLAS) on the original layouts;
+ *   both bf16                           → hs_gemm_bf16 on the packed bf16 operands;
+ *   both packed, same RHT (or none)     → hs_gemm_packed on the codes and scales;
+ *   anything else (e.g. act-only: FP4 activations × fp32 weights) → the packed operands are
+ *     dequantized (and un-rotated if they carry an RHT) into fp32 scratch, then sgemm.
+ * Packed buffers are allocated once per (slot, role) and reused every step; a buffer is
+ * reallocated only when the spec's layout or the shape changes.
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "halfs/gemm.h"
+#include "halfs/rht.h"
+#include "nn/ops.h"
+#include "train/recipe.h"
+
+typedef struct {
+    hs_packed p;
+    int valid;
+    hs_quant_spec key; /* layout-relevant fields of the spec it was allocated for */
+    int64_t rows, cols;
+} pslot;
+
+struct hs_linear_ws {
+    pslot slot[HS_LINEAR_SLOTS][HS_ROLE_COUNT];
+    float *scratch[2]; /* fp32 dequantized operands of the fallback path */
+    size_t scratch_n[2];
+};
+
+/* An operand of C = A·Bᵀ: either an fp32 matrix in its stored layout, or a packed one
+ * (rows = the GEMM's outer dimension, cols = the reduction dimension). */
+typedef struct {
+    const float *f;  /* fp32 storage (when p is NULL) */
+    int64_t ld;      /* its row stride */
+    int red_cols;    /* 1: the reduction axis runs along the stored rows' columns */
+    hs_packed *p;    /* packed form, or NULL */
+} operand;
+
+hs_status hs_linear_ws_create(hs_linear_ws **out) {
+    // The fp32 GEMMs are threaded by sgemm_tiled; OpenBLAS itself must run single-threaded.
+    openblas_set_num_threads(1);
+    *out = calloc(1, sizeof **out);
+    return *out ? HS_OK : hs_fail(HS_ERR_NOMEM, "linear workspace: out of memory");
+}
+
+void hs_linear_ws_free(hs_linear_ws *ws) {
+    if (!ws) return;
+    for (int s = 0; s < HS_LINEAR_SLOTS; s++)
+        for (int r = 0; r < HS_ROLE_COUNT; r++)
+            if (ws->slot[s][r].valid) hs_packed_free(&ws->slot[s][r].p);
+    free(ws->scratch[0]);
+    free(ws->scratch[1]);
+    free(ws);
+}
+
+static int same_layout(const hs_quant_spec *a, const hs_quant_spec *b) {
+    return a->elem == b->elem && a->scale_fmt == b->scale_fmt && a->group == b->group &&
+           a->block == b->block && a->tile2d == b->tile2d && a->two_level == b->two_level;
+}
+
+static float *scratch(hs_linear_ws *ws, int i, size_t n) {
+    if (ws->scratch_n[i] < n) {
+        free(ws->scratch[i]);
+        ws->scratch[i] = malloc(n * sizeof(float));
+        ws->scratch_n[i] = ws->scratch[i] ? n : 0;
+    }
+    return ws->scratch[i];
+}
+
+static double now(void) { return omp_get_wtime(); }
+
+/* fp32 GEMM C (m × n) = op(A)·op(B) + beta·C over a fixed grid of output tiles, one
+ * single-threaded sgemm per tile, tiles shared among OpenMP threads.
+ * Why: OpenBLAS's own threading changes which micro-kernel (main or edge) computes an element
+ * depending on the thread count, so its results differ in the last bits between 1 and 2
+ * threads (measured). With a grid that depends only on the shape, every element is computed by
+ * the same call whatever the thread count: training is reproducible bit for bit. */
+static hs_status sgemm_tiled(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a,
+                             int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+                             int64_t ldc) {
+    enum { TM = 128, TN = 512 };
+    int64_t tm = (m + TM - 1) / TM, tn = (n + TN - 1) / TN;
+    int bad = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(| : bad)
+    for (int64_t t = 0; t < tm * tn; t++) {
+        int64_t i = t / tn, j = t % tn;
+        int64_t mi = m - i * TM < TM ? m - i * TM : TM, nj = n - j * TN < TN ? n - j * TN : TN;
+        const float *as = ta ? a + i * TM : a + i * TM * lda;     // op(A) rows i·TM..
+        const float *bs = tb ? b + j * TN * ldb : b + j * TN;     // op(B) cols j·TN..
+        bad |= hs_gemm_f32(ta, tb, mi, nj, k, as, lda, bs, ldb, beta, c + i * TM * ldc + j * TN,
+                           ldc) != HS_OK;
+    }
+    return bad ? hs_fail(HS_ERR_INTERNAL, "linear: sgemm failed") : HS_OK;
+}
+
+/* Quantize x (rows × cols stored, row stride ld) for `role` if its spec quantizes; red_cols
+ * says whether the GEMM reduces along x's columns (groups along rows) or along its rows. */
+static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quant_spec *spec,
+                         const float *x, int64_t rows, int64_t cols, int64_t ld, int red_cols,
+                         operand *op, hs_model_timers *tm) {
+    op->f = x;
+    op->ld = ld;
+    op->red_cols = red_cols;
+    op->p = NULL;
+    if (!hs_spec_quantizes(spec)) return HS_OK;
+    double t0 = now();
+    pslot *ps = &ws->slot[slot][role];
+    int64_t pr = red_cols ? rows : cols, pc = red_cols ? cols : rows; // packed: outer × red
+    if (ps->valid && (!same_layout(&ps->key, spec) || ps->rows != pr || ps->cols != pc)) {
+        hs_packed_free(&ps->p);
+        ps->valid = 0;
+    }
+    if (!ps->valid) {
+        hs_status st = hs_packed_alloc(&ps->p, spec, pr, pc);
+        if (st != HS_OK) return st;
+        ps->valid = 1;
+        ps->key = *spec;
+        ps->rows = pr;
+        ps->cols = pc;
+    }
+    hs_status st = hs_quantize(spec, x, rows, cols, ld, !red_cols, &ps->p);
+    if (st != HS_OK) return st;
+    op->p = &ps->p;
+    if (tm) tm->quant += now() - t0;
+    return HS_OK;
+}
+
+/* Turn a packed operand into fp32 (outer × red, un-rotated) in scratch buffer i. */
+static hs_status unpack(hs_linear_ws *ws, int i, operand *op) {
+    hs_packed *p = op->p;
+    float *buf = scratch(ws, i, (size_t)(p->rows * p->cols));
+    if (!buf) return hs_fail(HS_ERR_NOMEM, "linear: out of memory for a dequantized operand");
+    hs_status st = hs_dequantize(p, buf, p->cols);
+    if (st != HS_OK) return st;
+    if (p->spec.rht) {
+        // The packed values live in the rotated basis; the partner operand does not, so rotate
+        // back (the transform is orthonormal: this is exactly what the GEMM would have seen).
+        st = hs_rht_apply(buf, p->rows, p->cols, p->cols, p->spec.rht, p->spec.rht_seed, 0, 1);
+        if (st != HS_OK) return st;
+    }
+    op->f = buf;
+    op->ld = p->cols;
+    op->red_cols = 1;
+    op->p = NULL;
+    return HS_OK;
+}
+
+/* C (m × n, row stride ldc) = A (m × k) · B (n × k)ᵀ + beta·C. */
+static hs_status gemm(hs_linear_ws *ws, operand *a, operand *b, int64_t m, int64_t n,
+                      int64_t k, float beta, float *c, int64_t ldc, hs_model_timers *tm) {
+    hs_status st;
+    if (a->p && b->p) {
+        const hs_quant_spec *sa = &a->p->spec, *sb = &b->p->spec;
+        int a16 = sa->elem == HS_ELEM_BF16, b16 = sb->elem == HS_ELEM_BF16;
+        if (a16 && b16 && !sa->rht && !sb->rht) {
+            double t0 = now();
+            st = hs_gemm_bf16(m, n, k, (const uint16_t *)a->p->codes, a->p->code_stride / 2,
+                              (const uint16_t *)b->p->codes, b->p->code_stride / 2, beta, c, ldc);
+            if (tm) tm->gemm += now() - t0;
+            return st;
+        }
+        if (!a16 && !b16 && sa->rht == sb->rht && (!sa->rht || sa->rht_seed == sb->rht_seed)) {
+            double t0 = now();
+            st = hs_gemm_packed(a->p, b->p, beta, c, ldc);
+            if (tm) tm->gemm += now() - t0;
+            return st;
+        }
+    }
+    double t0 = now();
+    if (a->p && (st = unpack(ws, 0, a)) != HS_OK) return st;
+    if (b->p && (st = unpack(ws, 1, b)) != HS_OK) return st;
+    double t1 = now();
+    if (tm) tm->quant += t1 - t0;
+    st = sgemm_tiled(!a->red_cols, b->red_cols, m, n, k, a->f, a->ld, b->f, b->ld, beta, c, ldc);
+    if (tm) tm->gemm += now() - t1;
+    return st;
+}
+
+hs_status hs_linear_forward(hs_linear_ws *ws, int slot, const hs_quant_spec *spec, float *y,
+                            const float *x, const float *w, int64_t M, int64_t K, int64_t N,
+                            hs_model_timers *tm) {
+    // y: (M, N); x: (M, K); w: (N, K)
+    operand a, b;
+    hs_status st;
+    if ((st = prepare(ws, slot, HS_ROLE_FWD_X, &spec[HS_ROLE_FWD_X], x, M, K, K, 1, &a, tm)))
+        return st;
+    if ((st = prepare(ws, slot, HS_ROLE_FWD_W, &spec[HS_ROLE_FWD_W], w, N, K, K, 1, &b, tm)))
+        return st;
+    return gemm(ws, &a, &b, M, N, K, 0.0f, y, N, tm);
+}
+
+hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *spec, float *dx,
+                             float *dw, const float *dy, const float *x, const float *w,
+                             int64_t M, int64_t K, int64_t N, hs_model_timers *tm) {
+    // dx: (M, K) overwritten; dw: (N, K) accumulated; dy: (M, N); x: (M, K); w: (N, K)
+    operand a, b;
+    hs_status st;
+    if (dx) { // dgrad: reduces over N. dY along its rows; W along its columns (transposed).
+        if ((st = prepare(ws, slot, HS_ROLE_DGRAD_DY, &spec[HS_ROLE_DGRAD_DY], dy, M, N, N, 1,
+                          &a, tm)))
+            return st;
+        if ((st = prepare(ws, slot, HS_ROLE_DGRAD_W, &spec[HS_ROLE_DGRAD_W], w, N, K, K, 0, &b,
+                          tm)))
+            return st;
+        if ((st = gemm(ws, &a, &b, M, K, N, 0.0f, dx, K, tm))) return st;
+    }
+    // wgrad: reduces over M (tokens): both operands quantized along their columns.
+    if ((st = prepare(ws, slot, HS_ROLE_WGRAD_DY, &spec[HS_ROLE_WGRAD_DY], dy, M, N, N, 0, &a,
+                      tm)))
+        return st;
+    if ((st = prepare(ws, slot, HS_ROLE_WGRAD_X, &spec[HS_ROLE_WGRAD_X], x, M, K, K, 0, &b, tm)))
+        return st;
+    return gemm(ws, &a, &b, N, K, M, 1.0f, dw, K, tm);
+}

@@ -1,0 +1,94 @@
+/* ops.h: the model's layers as free functions (llm.c style), forward and backward, fp32.
+ *
+ * N = B·T tokens; C = width; H = heads; hd = C/H; F = SwiGLU width; V = vocabulary.
+ * Every backward *accumulates* into parameter gradients (dweight += ...) and, unless its
+ * comment says "overwrites", into input gradients. All loops are OpenMP-parallel over rows or
+ * heads; reductions across rows (weight gradients) run over a fixed number of chunks summed in
+ * a fixed order, so results do not depend on the thread count.
+ */
+#ifndef HALFS_NN_OPS_H
+#define HALFS_NN_OPS_H
+
+#include <stdint.h>
+
+#include "halfs/quant.h"
+#include "halfs/status.h"
+#include "nn/model.h"
+
+/* Fixed number of token chunks for deterministic weight-gradient reductions. */
+#define HS_NN_CHUNKS 64
+
+/* ---- RMSNorm (HF LlamaRMSNorm): out = w · x / sqrt(mean(x²) + eps) ---- */
+/* out, inp: (N, C); rstd: (N) saved for backward; w: (C) */
+void hs_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int64_t N,
+                        int C, float eps);
+/* dinp (N, C) +=; dw (C) +=; scratch: (HS_NN_CHUNKS, C) */
+void hs_rmsnorm_backward(float *dinp, float *dw, float *scratch, const float *dout,
+                         const float *inp, const float *w, const float *rstd, int64_t N, int C);
+
+/* ---- RoPE (HF rotate_half convention) on the q and k parts of a (B, T, 3C) qkv buffer ---- */
+/* cos, sin: (max_seq, hd/2) tables: angle(t, i) = t · theta^(-2i/hd) */
+void hs_rope_tables(float *cos_t, float *sin_t, int max_seq, int hd, float theta);
+/* In place: rotates q (cols [0, C)) and k (cols [C, 2C)) of each row of qkv. */
+void hs_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int C,
+                     int H);
+/* In place on dqkv: the transposed rotation (gradient w.r.t. the un-rotated q, k). */
+void hs_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int C,
+                      int H);
+
+/* ---- causal multi-head attention, fp32, online softmax per query row ---- */
+/* out: (B, T, C); lse: (B, H, T) log-sum-exp of each query's scaled scores (for backward);
+ * qkv: (B, T, 3C) with RoPE already applied to q and k. Memory: T floats per thread. */
+void hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int H);
+/* dqkv: (B, T, 3C) overwritten; dout, out: (B, T, C); lse: (B, H, T). */
+void hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                           const float *lse, int B, int T, int C, int H);
+
+/* ---- SwiGLU: h = silu(gate) · up, gu = [gate | up] along the last axis ---- */
+/* h: (N, F); gu: (N, 2F) */
+void hs_swiglu_forward(float *h, const float *gu, int64_t N, int F);
+/* dgu: (N, 2F) overwritten; dh: (N, F) */
+void hs_swiglu_backward(float *dgu, const float *dh, const float *gu, int64_t N, int F);
+
+/* ---- cross-entropy over logits (N, V) ---- */
+/* losses (N): −log softmax(logits)[target], 0 where target < 0; lse (N) saved. */
+void hs_crossentropy_forward(float *losses, float *lse, const float *logits,
+                             const int32_t *targets, int64_t N, int V);
+/* In place: logits (N, V) become dlogits = dloss · (softmax − onehot(target)); rows with
+ * target < 0 become 0. */
+void hs_crossentropy_backward(float *logits, const float *lse, const int32_t *targets,
+                              int64_t N, int V, float dloss);
+
+/* ---- embedding ---- */
+/* out (N, C) = wte[inputs] */
+void hs_embedding_forward(float *out, const int32_t *inputs, const float *wte, int64_t N, int C);
+/* dwte (V, C) += scatter of dout (N, C) (serial in token order: deterministic) */
+void hs_embedding_backward(float *dwte, const float *dout, const int32_t *inputs, int64_t N,
+                           int C);
+
+/* ---- AdamW exactly as torch.optim.AdamW (1.13, single-tensor path) ----
+ * https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html
+ * p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+ * p ← p − (lr / (1−β1^t)) · m / (sqrt(v)/sqrt(1−β2^t) + eps).   t is 1-based. */
+void hs_adamw_update(float *p, const float *g, float *m, float *v, int64_t n, double lr,
+                     double beta1, double beta2, double eps, double wd, int64_t t);
+
+/* ---- linear layer under a recipe: the three GEMMs of DESIGN.md ---- */
+typedef struct hs_linear_ws hs_linear_ws; /* packed operand buffers + fp32 scratch, reused */
+hs_status hs_linear_ws_create(hs_linear_ws **out);
+void hs_linear_ws_free(hs_linear_ws *ws);
+
+/* spec[HS_ROLE_COUNT] as in train/recipe.h (fwd.x, fwd.w, dgrad.dy, dgrad.w, wgrad.dy,
+ * wgrad.x). slot: which buffer set to use (one per distinct linear shape), < HS_LINEAR_SLOTS. */
+#define HS_LINEAR_SLOTS 16
+/* y (M, N) = Q(x) (M, K) · Q(w)ᵀ, w (N, K). */
+hs_status hs_linear_forward(hs_linear_ws *ws, int slot, const hs_quant_spec *spec, float *y,
+                            const float *x, const float *w, int64_t M, int64_t K, int64_t N,
+                            hs_model_timers *tm);
+/* dx (M, K) = Q(dy)·Q(w) (overwritten; skipped if dx is NULL); dw (N, K) += Q(dy)ᵀ·Q(x).
+ * Straight-through estimator: the quantizers' own derivative is taken as the identity. */
+hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *spec, float *dx,
+                             float *dw, const float *dy, const float *x, const float *w,
+                             int64_t M, int64_t K, int64_t N, hs_model_timers *tm);
+
+#endif

@@ -1,0 +1,753 @@
+/* checkpoint.c: atomic checkpoint directories: model.safetensors + config.json (Hugging Face
+ * Llama), tokenizer.json, optimizer.safetensors + trainer_state.json (checkpoint.h). */
+#include "train/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "train/fileio.h"
+#include "train/safetensors.h"
+
+#define PATH_N 4096
+#define STATE_FORMAT "halfs-trainer-state-1"
+
+/* ------------------------------------------------------------------ small helpers */
+
+/* Remove a flat directory (the files in it, then itself). */
+static void remove_flat_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        char p[PATH_N + 300];
+        while ((e = readdir(d)) != NULL) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+/* "ckpt-" followed by exactly 6+ digits and nothing else: its step, else -1. */
+static long long ckpt_step(const char *name) {
+    if (strncmp(name, "ckpt-", 5)) return -1;
+    const char *p = name + 5;
+    if (strlen(p) < 6) return -1;
+    long long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || v > 100000000000LL) return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+static int is_complete(const char *ckpt) {
+    char p[PATH_N + 64];
+    snprintf(p, sizeof p, "%s/model.safetensors", ckpt);
+    if (!hs_is_file(p)) return 0;
+    snprintf(p, sizeof p, "%s/config.json", ckpt);
+    return hs_is_file(p);
+}
+
+/* Shortest decimal that reads back as exactly the float v. */
+static cJSON *json_float(float v) {
+    char buf[48];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if ((float)strtod(buf, NULL) == v) break;
+    }
+    return cJSON_CreateRaw(buf);
+}
+
+/* A double written with 17 significant digits: reads back bit-exactly. */
+static cJSON *json_double(double v) {
+    char buf[48];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
+}
+
+static hs_status write_json(const char *path, cJSON *root) {
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return hs_fail(HS_ERR_NOMEM, "out of memory writing '%s'", path);
+    size_t n = strlen(text);
+    text[n] = '\n';
+    hs_status st = hs_file_write_atomic(path, text, n + 1);
+    free(text);
+    return st;
+}
+
+static hs_status read_json(const char *path, cJSON **out) {
+    char *text;
+    size_t n;
+    hs_status st = hs_file_read_all(path, (size_t)64 << 20, &text, &n);
+    if (st != HS_OK) return st;
+    *out = cJSON_ParseWithLength(text, n);
+    free(text);
+    if (!*out || !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return hs_fail(HS_ERR_CORRUPT, "'%s' is not a valid JSON object", path);
+    }
+    return HS_OK;
+}
+
+/* ------------------------------------------------------------------ config.json */
+
+static cJSON *llama_config(const hs_model_config *c) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON *arch = cJSON_CreateArray();
+    cJSON_AddItemToArray(arch, cJSON_CreateString("LlamaForCausalLM"));
+    cJSON_AddItemToObject(j, "architectures", arch);
+    cJSON_AddStringToObject(j, "model_type", "llama");
+    cJSON_AddNumberToObject(j, "vocab_size", c->vocab);
+    cJSON_AddNumberToObject(j, "hidden_size", c->dim);
+    cJSON_AddNumberToObject(j, "intermediate_size", c->ffn_dim);
+    cJSON_AddNumberToObject(j, "num_hidden_layers", c->n_layers);
+    cJSON_AddNumberToObject(j, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(j, "num_key_value_heads", c->n_heads);
+    cJSON_AddNumberToObject(j, "head_dim", c->n_heads > 0 ? c->dim / c->n_heads : 0);
+    cJSON_AddNumberToObject(j, "max_position_embeddings", c->max_seq);
+    cJSON_AddItemToObject(j, "rms_norm_eps", json_float(c->norm_eps));
+    cJSON_AddItemToObject(j, "rope_theta", json_float(c->rope_theta));
+    cJSON_AddNullToObject(j, "rope_scaling");
+    cJSON_AddBoolToObject(j, "tie_word_embeddings", c->tied_embeddings != 0);
+    cJSON_AddStringToObject(j, "hidden_act", "silu");
+    cJSON_AddBoolToObject(j, "attention_bias", 0);
+    cJSON_AddBoolToObject(j, "mlp_bias", 0);
+    cJSON_AddNumberToObject(j, "initializer_range", 0.02);
+    cJSON_AddStringToObject(j, "torch_dtype", "float32");
+    return j;
+}
+
+static int get_int(const cJSON *j, const char *key, int32_t *out, int required, int32_t dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = dflt;
+        return !required;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int32_t)v->valuedouble) return 0;
+    *out = (int32_t)v->valuedouble;
+    return 1;
+}
+
+hs_status hs_checkpoint_read_model_config(const char *ckpt, hs_model_config *out) {
+    char p[PATH_N + 64];
+    snprintf(p, sizeof p, "%s/config.json", ckpt);
+    cJSON *j;
+    hs_status st = read_json(p, &j);
+    if (st != HS_OK) return st;
+    memset(out, 0, sizeof *out);
+    static const char *const req[5] = {"vocab_size", "hidden_size", "intermediate_size",
+                                       "num_hidden_layers", "num_attention_heads"};
+    int32_t *dst[5] = {&out->vocab, &out->dim, &out->ffn_dim, &out->n_layers, &out->n_heads};
+    for (int k = 0; k < 5; k++)
+        if (!get_int(j, req[k], dst[k], 1, 0)) {
+            cJSON_Delete(j);
+            return hs_fail(HS_ERR_CORRUPT, "'%s': %s is missing or not an integer", p, req[k]);
+        }
+    int32_t kv;
+    if (!get_int(j, "max_position_embeddings", &out->max_seq, 1, 0) ||
+        !get_int(j, "num_key_value_heads", &kv, 0, out->n_heads)) {
+        cJSON_Delete(j);
+        return hs_fail(HS_ERR_CORRUPT, "'%s': max_position_embeddings or num_key_value_heads is "
+                       "missing or not an integer", p);
+    }
+    if (kv != out->n_heads) {
+        cJSON_Delete(j);
+        return hs_fail(HS_ERR_UNSUPPORTED, "'%s': grouped-query attention (num_key_value_heads %d "
+                       "!= num_attention_heads %d) is not supported", p, kv, out->n_heads);
+    }
+    const cJSON *eps = cJSON_GetObjectItemCaseSensitive(j, "rms_norm_eps");
+    const cJSON *theta = cJSON_GetObjectItemCaseSensitive(j, "rope_theta");
+    const cJSON *tie = cJSON_GetObjectItemCaseSensitive(j, "tie_word_embeddings");
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(j, "hidden_act");
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(j, "model_type");
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "rope_scaling");
+    const char *bad = NULL;
+    if (!cJSON_IsNumber(eps)) bad = "rms_norm_eps is missing or not a number";
+    else if (theta && !cJSON_IsNumber(theta)) bad = "rope_theta is not a number";
+    else if (tie && !cJSON_IsBool(tie)) bad = "tie_word_embeddings is not a boolean";
+    else if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "silu")))
+        bad = "hidden_act is not \"silu\"";
+    else if (mt && (!cJSON_IsString(mt) || strcmp(mt->valuestring, "llama")))
+        bad = "model_type is not \"llama\"";
+    else if (rs && !cJSON_IsNull(rs)) bad = "rope_scaling is not supported";
+    if (bad) {
+        cJSON_Delete(j);
+        return hs_fail(HS_ERR_CORRUPT, "'%s': %s", p, bad);
+    }
+    out->norm_eps = (float)eps->valuedouble;
+    out->rope_theta = theta ? (float)theta->valuedouble : 10000.0f;
+    out->tied_embeddings = tie ? cJSON_IsTrue(tie) : 0;
+    cJSON_Delete(j);
+    st = hs_model_config_validate(out);
+    if (st != HS_OK) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "%s", hs_last_error());
+        return hs_fail(HS_ERR_CORRUPT, "'%s' describes an impossible model: %s", p, msg);
+    }
+    return HS_OK;
+}
+
+/* ------------------------------------------------------------------ trainer_state.json */
+
+static cJSON *train_config_json(const hs_train_config *c) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model_preset", c->model_preset);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddNumberToObject(m, "vocab", c->model.vocab);
+    cJSON_AddNumberToObject(m, "dim", c->model.dim);
+    cJSON_AddNumberToObject(m, "n_layers", c->model.n_layers);
+    cJSON_AddNumberToObject(m, "n_heads", c->model.n_heads);
+    cJSON_AddNumberToObject(m, "ffn_dim", c->model.ffn_dim);
+    cJSON_AddNumberToObject(m, "max_seq", c->model.max_seq);
+    cJSON_AddItemToObject(m, "rope_theta", json_float(c->model.rope_theta));
+    cJSON_AddItemToObject(m, "norm_eps", json_float(c->model.norm_eps));
+    cJSON_AddNumberToObject(m, "tied_embeddings", c->model.tied_embeddings);
+    cJSON_AddItemToObject(j, "model", m);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "name", c->recipe.name);
+    cJSON_AddStringToObject(r, "roles", c->recipe.roles);
+    cJSON_AddNumberToObject(r, "block", c->recipe.block);
+    cJSON_AddNumberToObject(r, "sr", c->recipe.sr);
+    cJSON_AddNumberToObject(r, "rht", c->recipe.rht);
+    cJSON_AddNumberToObject(r, "act_only", c->recipe.act_only);
+    cJSON_AddStringToObject(r, "hp_layers", c->recipe.hp_layers);
+    cJSON_AddNumberToObject(r, "quant_lm_head", c->recipe.quant_lm_head);
+    cJSON_AddItemToObject(j, "recipe", r);
+    cJSON_AddNumberToObject(j, "steps", (double)c->steps);
+    cJSON_AddNumberToObject(j, "batch", c->batch);
+    cJSON_AddNumberToObject(j, "seq", c->seq);
+    cJSON_AddNumberToObject(j, "accum", c->accum);
+    cJSON_AddItemToObject(j, "lr", json_double(c->lr));
+    cJSON_AddItemToObject(j, "min_lr", json_double(c->min_lr));
+    cJSON_AddNumberToObject(j, "warmup", (double)c->warmup);
+    cJSON_AddItemToObject(j, "wd", json_double(c->wd));
+    cJSON_AddItemToObject(j, "beta1", json_double(c->beta1));
+    cJSON_AddItemToObject(j, "beta2", json_double(c->beta2));
+    cJSON_AddItemToObject(j, "eps", json_double(c->eps));
+    cJSON_AddItemToObject(j, "clip", json_double(c->clip));
+    cJSON_AddNumberToObject(j, "eval_every", (double)c->eval_every);
+    cJSON_AddNumberToObject(j, "eval_batches", c->eval_batches);
+    cJSON_AddNumberToObject(j, "save_every", (double)c->save_every);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%" PRIu64, c->seed); /* a string: 64 bits do not fit a double */
+    cJSON_AddStringToObject(j, "seed", seed);
+    cJSON_AddNumberToObject(j, "threads", c->threads);
+    cJSON_AddStringToObject(j, "out_dir", c->out_dir);
+    cJSON_AddStringToObject(j, "data_path", c->data_path);
+    cJSON_AddStringToObject(j, "val_path", c->val_path);
+    return j;
+}
+
+/* Field readers that remember the first problem. */
+typedef struct {
+    const char *err;
+} jr;
+
+static double jnum(jr *r, const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) {
+        if (!r->err) r->err = key;
+        return 0;
+    }
+    return v->valuedouble;
+}
+
+static void jstr(jr *r, const cJSON *o, const char *key, char *dst, size_t n) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= n) {
+        if (!r->err) r->err = key;
+        return;
+    }
+    snprintf(dst, n, "%s", v->valuestring);
+}
+
+static hs_status parse_train_config(const cJSON *j, const char *path, hs_train_config *c) {
+    memset(c, 0, sizeof *c);
+    jr r = {0};
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    const cJSON *rc = cJSON_GetObjectItemCaseSensitive(j, "recipe");
+    if (!cJSON_IsObject(m) || !cJSON_IsObject(rc))
+        return hs_fail(HS_ERR_CORRUPT, "'%s': config.model or config.recipe is missing", path);
+    jstr(&r, j, "model_preset", c->model_preset, sizeof c->model_preset);
+    c->model.vocab = (int32_t)jnum(&r, m, "vocab");
+    c->model.dim = (int32_t)jnum(&r, m, "dim");
+    c->model.n_layers = (int32_t)jnum(&r, m, "n_layers");
+    c->model.n_heads = (int32_t)jnum(&r, m, "n_heads");
+    c->model.ffn_dim = (int32_t)jnum(&r, m, "ffn_dim");
+    c->model.max_seq = (int32_t)jnum(&r, m, "max_seq");
+    c->model.rope_theta = (float)jnum(&r, m, "rope_theta");
+    c->model.norm_eps = (float)jnum(&r, m, "norm_eps");
+    c->model.tied_embeddings = (int32_t)jnum(&r, m, "tied_embeddings");
+    jstr(&r, rc, "name", c->recipe.name, sizeof c->recipe.name);
+    jstr(&r, rc, "roles", c->recipe.roles, sizeof c->recipe.roles);
+    c->recipe.block = (int32_t)jnum(&r, rc, "block");
+    c->recipe.sr = (int32_t)jnum(&r, rc, "sr");
+    c->recipe.rht = (int32_t)jnum(&r, rc, "rht");
+    c->recipe.act_only = (int32_t)jnum(&r, rc, "act_only");
+    jstr(&r, rc, "hp_layers", c->recipe.hp_layers, sizeof c->recipe.hp_layers);
+    c->recipe.quant_lm_head = (int32_t)jnum(&r, rc, "quant_lm_head");
+    c->steps = (int64_t)jnum(&r, j, "steps");
+    c->batch = (int32_t)jnum(&r, j, "batch");
+    c->seq = (int32_t)jnum(&r, j, "seq");
+    c->accum = (int32_t)jnum(&r, j, "accum");
+    c->lr = jnum(&r, j, "lr");
+    c->min_lr = jnum(&r, j, "min_lr");
+    c->warmup = (int64_t)jnum(&r, j, "warmup");
+    c->wd = jnum(&r, j, "wd");
+    c->beta1 = jnum(&r, j, "beta1");
+    c->beta2 = jnum(&r, j, "beta2");
+    c->eps = jnum(&r, j, "eps");
+    c->clip = jnum(&r, j, "clip");
+    c->eval_every = (int64_t)jnum(&r, j, "eval_every");
+    c->eval_batches = (int32_t)jnum(&r, j, "eval_batches");
+    c->save_every = (int64_t)jnum(&r, j, "save_every");
+    char seed[32] = "";
+    jstr(&r, j, "seed", seed, sizeof seed);
+    char *end = NULL;
+    c->seed = strtoull(seed, &end, 10);
+    if (!r.err && (!seed[0] || *end)) r.err = "seed";
+    c->threads = (int32_t)jnum(&r, j, "threads");
+    jstr(&r, j, "out_dir", c->out_dir, sizeof c->out_dir);
+    jstr(&r, j, "data_path", c->data_path, sizeof c->data_path);
+    jstr(&r, j, "val_path", c->val_path, sizeof c->val_path);
+    if (r.err) return hs_fail(HS_ERR_CORRUPT, "'%s': config.%s is missing or malformed", path, r.err);
+    return HS_OK;
+}
+
+hs_status hs_checkpoint_read_train_config(const char *ckpt, hs_train_config *out) {
+    char p[PATH_N + 64];
+    snprintf(p, sizeof p, "%s/trainer_state.json", ckpt);
+    if (!hs_is_file(p))
+        return hs_fail(HS_ERR_IO, "'%s' has no trainer_state.json (a weights-only checkpoint "
+                       "cannot be resumed; use --init to start a new run from it)", ckpt);
+    cJSON *j;
+    hs_status st = read_json(p, &j);
+    if (st != HS_OK) return st;
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(j, "format");
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, STATE_FORMAT)) {
+        cJSON_Delete(j);
+        return hs_fail(HS_ERR_CORRUPT, "'%s' is not a %s file", p, STATE_FORMAT);
+    }
+    st = parse_train_config(cJSON_GetObjectItemCaseSensitive(j, "config"), p, out);
+    cJSON_Delete(j);
+    return st;
+}
+
+/* ------------------------------------------------------------------ save */
+
+/* The tensors of m's table over base (params, or an AdamW moment in the same layout). */
+static hs_st_tensor *tensor_list(const hs_model *m, const float *base, const char *prefix,
+                                 char (*names)[96]) {
+    hs_st_tensor *t = calloc((size_t)m->n_tensors, sizeof *t);
+    if (!t) return NULL;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const hs_param_tensor *p = &m->tensors[i];
+        snprintf(names[i], 96, "%s%s", prefix, p->name);
+        t[i].name = names[i];
+        t[i].dtype = HS_DT_F32;
+        t[i].ndim = p->ndim;
+        t[i].shape[0] = p->shape[0];
+        t[i].shape[1] = p->shape[1];
+        t[i].data = base + p->offset;
+    }
+    return t;
+}
+
+static hs_status write_tensors(const char *path, const hs_model *m, const float *base,
+                               const char *prefix) {
+    char (*names)[96] = calloc((size_t)m->n_tensors, sizeof *names);
+    hs_st_tensor *t = names ? tensor_list(m, base, prefix, names) : NULL;
+    hs_status st;
+    if (!t) {
+        st = hs_fail(HS_ERR_NOMEM, "out of memory");
+    } else {
+        const char *meta[2] = {"format", "pt"};
+        st = hs_safetensors_write(path, t, m->n_tensors, meta, 1);
+    }
+    free(t);
+    free(names);
+    return st;
+}
+
+static hs_status copy_file(const char *src, const char *dst) {
+    char *buf;
+    size_t n;
+    hs_status st = hs_file_read_all(src, (size_t)1 << 30, &buf, &n);
+    if (st != HS_OK) return st;
+    st = hs_file_write_atomic(dst, buf, n);
+    free(buf);
+    return st;
+}
+
+static int cmp_ll(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Remove old checkpoints beyond the newest `keep`, and stale temporary directories. */
+static void prune(const char *run_dir, int keep, long long current) {
+    DIR *d = opendir(run_dir);
+    if (!d) return;
+    long long *steps = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    char p[PATH_N + 300];
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (!strncmp(e->d_name, "ckpt-", 5) && len > 4 &&
+            (!strcmp(e->d_name + len - 4, ".tmp") || !strcmp(e->d_name + len - 4, ".old"))) {
+            snprintf(p, sizeof p, "%s/%s", run_dir, e->d_name);
+            remove_flat_dir(p);
+            continue;
+        }
+        long long s = ckpt_step(e->d_name);
+        if (s < 0) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            long long *q = realloc(steps, cap * sizeof *q);
+            if (!q) break;
+            steps = q;
+        }
+        steps[n++] = s;
+    }
+    closedir(d);
+    if (steps) qsort(steps, n, sizeof *steps, cmp_ll);
+    for (size_t i = 0; n > (size_t)keep && i < n - (size_t)keep; i++) {
+        if (steps[i] == current) continue;
+        snprintf(p, sizeof p, "%s/ckpt-%06lld", run_dir, steps[i]);
+        remove_flat_dir(p);
+    }
+    free(steps);
+}
+
+hs_status hs_checkpoint_save(const char *run_dir, const hs_model *m, const hs_train_config *c,
+                             const hs_train_state *s, const char *tokenizer_json, int keep,
+                             char *saved, size_t saved_n) {
+    if (!run_dir || !*run_dir || !m)
+        return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save: no run directory or model");
+    if ((c == NULL) != (s == NULL))
+        return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save: give both config and state, or neither");
+    if (s && (s->n_params != m->n_params || !s->m || !s->v))
+        return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save: the optimizer state does not match the model");
+    if (keep <= 0) keep = HS_CHECKPOINT_KEEP;
+    hs_status st = hs_mkdir_p(run_dir);
+    if (st != HS_OK) return st;
+    long long step = s ? (long long)s->step : 0;
+    char final[PATH_N], tmp[PATH_N + 8], old[PATH_N + 8], p[PATH_N + 64];
+    snprintf(final, sizeof final, "%.4000s/ckpt-%06lld", run_dir, step);
+    snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    snprintf(old, sizeof old, "%s.old", final);
+    remove_flat_dir(tmp); /* a leftover of an interrupted save */
+    if (mkdir(tmp, 0755) != 0)
+        return hs_fail(HS_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+
+    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+    st = write_tensors(p, m, m->params, "");
+    if (st == HS_OK) {
+        snprintf(p, sizeof p, "%s/config.json", tmp);
+        st = write_json(p, llama_config(&m->cfg));
+    }
+    /* The tokenizer: given, or in the run directory, or beside the training data. */
+    char tok[PATH_N + 64] = "";
+    if (tokenizer_json) {
+        snprintf(tok, sizeof tok, "%s", tokenizer_json);
+    } else {
+        snprintf(tok, sizeof tok, "%.4000s/tokenizer.json", run_dir);
+        if (!hs_is_file(tok) && c && c->data_path[0]) {
+            if (hs_is_dir(c->data_path)) {
+                snprintf(tok, sizeof tok, "%.4000s/tokenizer.json", c->data_path);
+            } else {
+                const char *slash = strrchr(c->data_path, '/');
+                int dl = slash ? (int)(slash - c->data_path) : 1;
+                snprintf(tok, sizeof tok, "%.*s/tokenizer.json", dl > 4000 ? 4000 : dl,
+                         slash ? c->data_path : ".");
+            }
+        }
+        if (!hs_is_file(tok)) tok[0] = '\0';
+    }
+    if (st == HS_OK && tok[0]) {
+        snprintf(p, sizeof p, "%s/tokenizer.json", tmp);
+        st = copy_file(tok, p);
+    }
+    if (st == HS_OK && s) {
+        snprintf(p, sizeof p, "%s/optimizer.safetensors", tmp);
+        char (*names)[96] = calloc((size_t)m->n_tensors * 2, sizeof *names);
+        hs_st_tensor *t1 = names ? tensor_list(m, s->m, "exp_avg.", names) : NULL;
+        hs_st_tensor *t2 = t1 ? tensor_list(m, s->v, "exp_avg_sq.", names + m->n_tensors) : NULL;
+        hs_st_tensor *all = t2 ? calloc((size_t)m->n_tensors * 2, sizeof *all) : NULL;
+        if (!all) {
+            st = hs_fail(HS_ERR_NOMEM, "out of memory");
+        } else {
+            memcpy(all, t1, (size_t)m->n_tensors * sizeof *all);
+            memcpy(all + m->n_tensors, t2, (size_t)m->n_tensors * sizeof *all);
+            const char *meta[2] = {"format", "pt"};
+            st = hs_safetensors_write(p, all, 2 * m->n_tensors, meta, 1);
+        }
+        free(all);
+        free(t2);
+        free(t1);
+        free(names);
+    }
+    if (st == HS_OK && s) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "format", STATE_FORMAT);
+        cJSON_AddNumberToObject(j, "step", (double)s->step);
+        cJSON_AddNumberToObject(j, "tokens", (double)s->tokens);
+        cJSON_AddNumberToObject(j, "n_params", (double)s->n_params);
+        cJSON_AddItemToObject(j, "config", train_config_json(c));
+        snprintf(p, sizeof p, "%s/trainer_state.json", tmp);
+        st = write_json(p, j);
+    }
+    if (st == HS_OK) st = hs_dir_fsync(tmp);
+    if (st != HS_OK) {
+        remove_flat_dir(tmp);
+        return st;
+    }
+    /* Replace a checkpoint of the same step (a re-save after resuming) via a .old name. */
+    if (hs_is_dir(final)) {
+        remove_flat_dir(old);
+        if (rename(final, old) != 0) {
+            st = hs_fail(HS_ERR_IO, "cannot move '%s' aside: %s", final, strerror(errno));
+            remove_flat_dir(tmp);
+            return st;
+        }
+    }
+    if (rename(tmp, final) != 0) {
+        st = hs_fail(HS_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, final, strerror(errno));
+        remove_flat_dir(tmp);
+        return st;
+    }
+    st = hs_dir_fsync(run_dir);
+    if (st != HS_OK) return st;
+    char latest[PATH_N + 16], line[64];
+    snprintf(latest, sizeof latest, "%.4000s/latest", run_dir);
+    int k = snprintf(line, sizeof line, "ckpt-%06lld\n", step);
+    st = hs_file_write_atomic(latest, line, (size_t)k);
+    if (st != HS_OK) return st;
+    remove_flat_dir(old);
+    prune(run_dir, keep, step);
+    if (saved && saved_n) snprintf(saved, saved_n, "%s", final);
+    return HS_OK;
+}
+
+hs_status hs_checkpoint_save_trainer(hs_trainer *t, const char *tokenizer_json, int keep) {
+    if (!t) return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save_trainer: NULL trainer");
+    const hs_train_config *c = hs_trainer_config(t);
+    if (!c->out_dir[0]) return HS_OK;
+    return hs_checkpoint_save(c->out_dir, hs_trainer_model(t), c, hs_trainer_state(t),
+                              tokenizer_json, keep, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ resolve and load */
+
+hs_status hs_checkpoint_resolve(const char *dir, char *out, size_t n) {
+    if (!dir || !*dir) return hs_fail(HS_ERR_INVALID_ARG, "no checkpoint directory given");
+    if (!hs_is_dir(dir)) return hs_fail(HS_ERR_IO, "'%s' is not a directory", dir);
+    if (is_complete(dir)) {
+        snprintf(out, n, "%s", dir);
+        return HS_OK;
+    }
+    char p[PATH_N + 64];
+    snprintf(p, sizeof p, "%s/latest", dir);
+    char *text;
+    size_t len;
+    if (hs_file_read_all(p, 256, &text, &len) == HS_OK) {
+        while (len && (text[len - 1] == '\n' || text[len - 1] == ' ' || text[len - 1] == '\r'))
+            text[--len] = '\0';
+        if (ckpt_step(text) >= 0) {
+            snprintf(p, sizeof p, "%s/%s", dir, text);
+            if (is_complete(p)) {
+                free(text);
+                snprintf(out, n, "%s", p);
+                return HS_OK;
+            }
+        }
+        free(text);
+    }
+    hs_clear_error();
+    /* No usable pointer: the newest complete checkpoint. */
+    DIR *d = opendir(dir);
+    long long best = -1;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            long long s = ckpt_step(e->d_name);
+            if (s <= best) continue;
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (is_complete(p)) best = s;
+        }
+        closedir(d);
+    }
+    if (best < 0)
+        return hs_fail(HS_ERR_IO, "'%s' is neither a checkpoint (model.safetensors + config.json) "
+                       "nor a run directory with a complete checkpoint", dir);
+    snprintf(out, n, "%s/ckpt-%06lld", dir, best);
+    return HS_OK;
+}
+
+hs_status hs_checkpoint_tokenizer(const char *ckpt, char *out, size_t n) {
+    char p[PATH_N + 64];
+    snprintf(p, sizeof p, "%s/tokenizer.json", ckpt);
+    if (!hs_is_file(p)) return hs_fail(HS_ERR_IO, "'%s' has no tokenizer.json", ckpt);
+    snprintf(out, n, "%s", p);
+    return HS_OK;
+}
+
+/* Read every tensor of m's table, named prefix+name, from st into dst (params layout), and
+ * refuse tensors the table does not know. */
+static hs_status load_tensors(const hs_safetensors *st, const char *file, const hs_model *m,
+                              const char *prefix, float *dst) {
+    char name[128];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const hs_param_tensor *p = &m->tensors[i];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        int64_t shape[2] = {p->shape[0], p->shape[1]};
+        hs_status s = hs_safetensors_read_f32(st, name, p->ndim, shape, dst + p->offset);
+        if (s != HS_OK) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", hs_last_error());
+            return hs_fail(HS_ERR_CORRUPT, "'%s' does not match config.json: %s", file, msg);
+        }
+    }
+    size_t np = strlen(prefix);
+    for (int i = 0; i < hs_safetensors_count(st); i++) {
+        const char *nm = hs_safetensors_get(st, i)->name;
+        if (strncmp(nm, prefix, np) || !hs_model_find_tensor(m, nm + np))
+            return hs_fail(HS_ERR_CORRUPT, "'%s' has tensor '%s', which the model of config.json "
+                           "(%d layers%s) does not have", file, nm, m->cfg.n_layers,
+                           m->cfg.tied_embeddings ? ", tied embeddings" : "");
+    }
+    return HS_OK;
+}
+
+static const char *config_diff(const hs_model_config *a, const hs_model_config *b) {
+    if (a->vocab != b->vocab) return "vocab_size";
+    if (a->dim != b->dim) return "hidden_size";
+    if (a->n_layers != b->n_layers) return "num_hidden_layers";
+    if (a->n_heads != b->n_heads) return "num_attention_heads";
+    if (a->ffn_dim != b->ffn_dim) return "intermediate_size";
+    if (a->max_seq != b->max_seq) return "max_position_embeddings";
+    if (a->rope_theta != b->rope_theta) return "rope_theta";
+    if (a->norm_eps != b->norm_eps) return "rms_norm_eps";
+    if ((a->tied_embeddings != 0) != (b->tied_embeddings != 0)) return "tie_word_embeddings";
+    return NULL;
+}
+
+hs_status hs_checkpoint_load(const char *ckpt, hs_model *m, hs_train_state *s) {
+    if (!ckpt || !m) return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_load: NULL argument");
+    hs_model_config mc;
+    hs_status st = hs_checkpoint_read_model_config(ckpt, &mc);
+    if (st != HS_OK) return st;
+    const char *diff = config_diff(&mc, &m->cfg);
+    if (diff)
+        return hs_fail(HS_ERR_INVALID_ARG, "'%s/config.json' differs from the model in %s", ckpt, diff);
+    if (s && (s->n_params != m->n_params || !s->m || !s->v))
+        return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_load: the optimizer state does not match the model");
+    /* Everything is read and checked into scratch first: on any error m and s are unchanged. */
+    size_t bytes = (size_t)m->n_params * sizeof(float);
+    float *w = malloc(bytes ? bytes : 4), *mm = NULL, *vv = NULL;
+    if (!w) return hs_fail(HS_ERR_NOMEM, "out of memory");
+    char p[PATH_N + 64];
+    snprintf(p, sizeof p, "%s/model.safetensors", ckpt);
+    hs_safetensors *sf = NULL;
+    st = hs_safetensors_open(p, &sf);
+    if (st == HS_OK) st = load_tensors(sf, p, m, "", w);
+    hs_safetensors_close(sf);
+    sf = NULL;
+    int64_t step = 0, tokens = 0;
+    if (st == HS_OK && s) {
+        snprintf(p, sizeof p, "%s/trainer_state.json", ckpt);
+        cJSON *j = NULL;
+        if (!hs_is_file(p)) {
+            st = hs_fail(HS_ERR_IO, "'%s' has no trainer_state.json (a weights-only checkpoint "
+                         "cannot be resumed; use --init)", ckpt);
+        } else {
+            st = read_json(p, &j);
+        }
+        if (st == HS_OK) {
+            const cJSON *js = cJSON_GetObjectItemCaseSensitive(j, "step");
+            const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "tokens");
+            if (!cJSON_IsNumber(js) || !cJSON_IsNumber(jt) || js->valuedouble < 0 || jt->valuedouble < 0)
+                st = hs_fail(HS_ERR_CORRUPT, "'%s': step or tokens is missing", p);
+            else {
+                step = (int64_t)js->valuedouble;
+                tokens = (int64_t)jt->valuedouble;
+            }
+        }
+        cJSON_Delete(j);
+        mm = malloc(bytes ? bytes : 4);
+        vv = malloc(bytes ? bytes : 4);
+        if (st == HS_OK && (!mm || !vv)) st = hs_fail(HS_ERR_NOMEM, "out of memory");
+        snprintf(p, sizeof p, "%s/optimizer.safetensors", ckpt);
+        if (st == HS_OK) st = hs_safetensors_open(p, &sf);
+        if (st == HS_OK) {
+            /* Two prefixes in one file: check each against the table, then the total count. */
+            for (int i = 0; st == HS_OK && i < m->n_tensors; i++) {
+                const hs_param_tensor *t = &m->tensors[i];
+                char name[128];
+                int64_t shape[2] = {t->shape[0], t->shape[1]};
+                snprintf(name, sizeof name, "exp_avg.%s", t->name);
+                st = hs_safetensors_read_f32(sf, name, t->ndim, shape, mm + t->offset);
+                if (st == HS_OK) {
+                    snprintf(name, sizeof name, "exp_avg_sq.%s", t->name);
+                    st = hs_safetensors_read_f32(sf, name, t->ndim, shape, vv + t->offset);
+                }
+                if (st != HS_OK) {
+                    char msg[400];
+                    snprintf(msg, sizeof msg, "%s", hs_last_error());
+                    st = hs_fail(HS_ERR_CORRUPT, "'%s' does not match the model: %s", p, msg);
+                }
+            }
+            if (st == HS_OK && hs_safetensors_count(sf) != 2 * m->n_tensors)
+                st = hs_fail(HS_ERR_CORRUPT, "'%s' has %d tensors, expected %d", p,
+                             hs_safetensors_count(sf), 2 * m->n_tensors);
+        }
+        hs_safetensors_close(sf);
+    }
+    if (st == HS_OK) {
+        memcpy(m->params, w, bytes);
+        if (s) {
+            memcpy(s->m, mm, bytes);
+            memcpy(s->v, vv, bytes);
+            s->step = step;
+            s->tokens = tokens;
+        }
+    }
+    free(w);
+    free(mm);
+    free(vv);
+    return st;
+}
+
+hs_status hs_checkpoint_open_model(const char *dir, hs_model **out, char *ckpt, size_t ckpt_n) {
+    if (!out) return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_open_model: NULL argument");
+    *out = NULL;
+    char ck[PATH_N];
+    hs_status st = hs_checkpoint_resolve(dir, ck, sizeof ck);
+    if (st != HS_OK) return st;
+    hs_model_config mc;
+    st = hs_checkpoint_read_model_config(ck, &mc);
+    if (st != HS_OK) return st;
+    hs_model *m = NULL;
+    st = hs_model_create(&mc, &m);
+    if (st != HS_OK) return st;
+    st = hs_checkpoint_load(ck, m, NULL);
+    if (st != HS_OK) {
+        hs_model_free(m);
+        return st;
+    }
+    if (ckpt && ckpt_n) snprintf(ckpt, ckpt_n, "%s", ck);
+    *out = m;
+    return HS_OK;
+}

@@ -1,0 +1,123 @@
+/* trainer.h: the training loop: fp32 master weights, AdamW (torch.optim.AdamW semantics),
+ * warmup + cosine learning rate, global-norm clipping, gradient accumulation, periodic
+ * evaluation on held-out data, metrics.csv, checkpoints, NaN/Inf detection.
+ *
+ * What a checkpoint must hold to resume a run exactly (the checkpoint module stores it):
+ *   - the model parameters (hs_model.params, in the hs_param_tensor layout);
+ *   - hs_train_config (plain data: model config, recipe options, schedule, seed, batch, ...);
+ *   - hs_train_state: step, tokens, AdamW m and v (same layout as the parameters).
+ * Nothing else is needed: batches are a pure function of (seed, step, micro-batch), and the
+ * recipe's SR/RHT seeds a pure function of (seed, step, layer, role).
+ *
+ * Schedule (step s = 0, 1, ... counts optimizer steps; `steps` is the total):
+ *   s < warmup:  lr · (s+1) / warmup
+ *   otherwise:   min_lr + (lr − min_lr) · ½(1 + cos(π · (s − warmup) / max(1, steps − warmup)))
+ * metrics.csv: one row per step: step,tokens,train_loss,val_loss,lr,grad_norm,ms_per_step,
+ * tokens_per_s (val_loss empty on steps without evaluation). step is 1-based (the number of
+ * optimizer steps completed), tokens the total training tokens consumed after it.
+ */
+#ifndef HALFS_TRAIN_TRAINER_H
+#define HALFS_TRAIN_TRAINER_H
+
+#include <stdint.h>
+
+#include "halfs/status.h"
+#include "nn/model.h"
+#include "train/dataset.h"
+#include "train/recipe.h"
+
+typedef struct hs_train_config {
+    char model_preset[32];  /* preset name the model config came from ("small") */
+    hs_model_config model;  /* the architecture actually trained (preset + overrides) */
+    hs_recipe_opts recipe;  /* recipe name + overrides (rebuilt with `seed` on resume) */
+    int64_t steps;          /* total optimizer steps */
+    int32_t batch;          /* B: sequences per micro-batch */
+    int32_t seq;            /* T: tokens per sequence */
+    int32_t accum;          /* micro-batches per optimizer step */
+    double lr, min_lr;      /* peak and final learning rate */
+    int64_t warmup;         /* warmup steps */
+    double wd;              /* decoupled weight decay (matrices only) */
+    double beta1, beta2, eps; /* AdamW */
+    double clip;            /* global gradient-norm clip; 0 = off */
+    int64_t eval_every;     /* evaluate every N steps (and at the last); 0 = only at the end */
+    int32_t eval_batches;   /* batches of B×T validation tokens per evaluation */
+    int64_t save_every;     /* checkpoint every N steps (and at the end); 0 = only at the end */
+    uint64_t seed;          /* weights, batches, SR and RHT streams */
+    int32_t threads;        /* OpenMP threads; 0 = the OpenMP default */
+    char out_dir[4096];     /* run directory (metrics.csv, checkpoints); "" = write nothing */
+    char data_path[4096];   /* training shards (for the record) */
+    char val_path[4096];    /* validation shards (for the record) */
+} hs_train_config;
+
+/* Defaults: model "nano", recipe mxfp4-halfs, 1000 steps, B 16, T 256, accum 1, lr 3e-3,
+ * min_lr 3e-4, warmup 100, wd 0.1, betas (0.9, 0.95), eps 1e-8, clip 1.0, eval every 100 over
+ * 8 batches, save every 500, seed 1337, threads 0. */
+void hs_train_config_defaults(hs_train_config *c);
+
+/* Refuse impossible configurations before any work: model config invalid, seq > max_seq,
+ * batch/accum/steps < 1, lr ≤ 0, min_lr > lr, unknown recipe, RHT size not dividing the
+ * quantized axis, ... HS_ERR_INVALID_ARG with a message naming the option. */
+hs_status hs_train_config_validate(const hs_train_config *c);
+
+typedef struct hs_train_state {
+    int64_t step;     /* optimizer steps completed */
+    int64_t tokens;   /* training tokens consumed */
+    int64_t n_params; /* length of m and v */
+    float *m;         /* (n_params) AdamW first moment, params layout */
+    float *v;         /* (n_params) AdamW second moment */
+} hs_train_state;
+
+/* One metrics row. */
+typedef struct hs_step_metrics {
+    int64_t step;      /* 1-based */
+    int64_t tokens;
+    double train_loss; /* mean over the accumulated micro-batches */
+    double val_loss;   /* NAN when not evaluated this step */
+    double lr;
+    double grad_norm;  /* before clipping */
+    double ms_per_step;
+    double tokens_per_s;
+} hs_step_metrics;
+
+typedef struct hs_trainer hs_trainer;
+
+/* Learning rate of optimizer step s (0-based) under c's schedule. */
+double hs_train_lr(const hs_train_config *c, int64_t s);
+
+/* Build a trainer: validates c against the data (vocab > max token id), builds the recipe,
+ * creates the model (weights from c->seed), zero AdamW state, reserves every buffer.
+ * val may be NULL (no evaluation). The datasets must outlive the trainer. */
+hs_status hs_trainer_create(const hs_train_config *c, const hs_dataset *train,
+                            const hs_dataset *val, hs_trainer **out);
+void hs_trainer_free(hs_trainer *t);
+
+hs_model *hs_trainer_model(hs_trainer *t);
+hs_train_state *hs_trainer_state(hs_trainer *t);
+const hs_train_config *hs_trainer_config(const hs_trainer *t);
+const hs_recipe *hs_trainer_recipe(const hs_trainer *t);
+
+/* One optimizer step (accum micro-batches, clip, AdamW). Fills *out (val_loss NAN).
+ * A non-finite loss or gradient norm returns HS_ERR_NUMERIC without updating the weights. */
+hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out);
+
+/* Mean validation loss over c->eval_batches batches (in the run's recipe). */
+hs_status hs_trainer_eval(hs_trainer *t, double *val_loss);
+
+/* Hooks of hs_trainer_run (any may be NULL).
+ * progress: after every step (and its evaluation) with the row just logged; eta_s is the
+ *           estimated time left. Return nonzero to stop early (the run then saves and returns).
+ * save:     write a checkpoint of the trainer's current state (the checkpoint module's job);
+ *           called every save_every steps and after the last step, never after a bad step. */
+typedef struct hs_train_hooks {
+    int (*progress)(void *ctx, const hs_step_metrics *row, int64_t total_steps, double eta_s);
+    hs_status (*save)(void *ctx, hs_trainer *t);
+    void *ctx;
+} hs_train_hooks;
+
+/* The loop: from the current state up to c->steps, evaluating and checkpointing as configured,
+ * appending rows to out_dir/metrics.csv (rewritten up to the current step when resuming).
+ * On a non-finite loss or gradient: stops before touching the weights (the last checkpoint
+ * stays the last good one) and returns HS_ERR_NUMERIC with a message naming the step. */
+hs_status hs_trainer_run(hs_trainer *t, const hs_train_hooks *hooks);
+
+#endif

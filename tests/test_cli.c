@@ -1,0 +1,678 @@
+/* test_cli.c: the `halfs` command-line contract (DESIGN.md) for qdq, stats and theory.
+ *
+ * Runs the binary named by $HALFS_BIN (set by `make test`) with fork/exec on files in a fresh
+ * mkdtemp directory ($HALFS_TMP, $TMPDIR or /tmp; removed at the end) and checks: qdq writes
+ * exactly what the library's hs_qdq computes, in IN's shape; stats/theory JSON parses and holds
+ * the documented keys with sane values; NaN/Inf inputs are data; every bad input exits 1 with
+ * exactly one "halfs: error:" line on stderr and leaves no output file (nor temp file) behind.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "halfs/halfs.h"
+
+static const char *g_bin;
+static char g_dir[512];
+
+/* ---------------------------------------------------------------- helpers */
+
+static void path_in(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", g_dir, name); }
+
+static void write_f32(const char *p, const float *x, size_t n) {
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(x, sizeof *x, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Read a whole file; returns its size in bytes, *out malloc'ed (NUL-terminated). */
+static size_t read_all(const char *p, char **out) {
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    *out = b;
+    return (size_t)n;
+}
+
+/* Run HALFS_BIN with args (NULL-terminated list after the subcommand); stdout and stderr go to
+ * files in the scratch directory, returned malloc'ed in *out / *err (may be NULL). Returns the
+ * exit status, or −1 if the program did not exit normally. */
+static int run(char **out, char **err, const char *arg0, ...) {
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)g_bin;
+    argv[argc++] = (char *)arg0;
+    va_list ap;
+    va_start(ap, arg0);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 63;) argv[argc++] = (char *)a;
+    va_end(ap);
+    argv[argc] = NULL;
+    char po[600], pe[600];
+    path_in(po, sizeof po, ".stdout");
+    path_in(pe, sizeof pe, ".stderr");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fo < 0 || fe < 0) _exit(127);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        close(fo);
+        close(fe);
+        execv(g_bin, argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_true(waitpid(pid, &status, 0) == pid);
+    char *o, *e;
+    read_all(po, &o);
+    read_all(pe, &e);
+    unlink(po);
+    unlink(pe);
+    if (out) *out = o; else free(o);
+    if (err) *err = e; else free(e);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* No file in the scratch directory whose name starts with `prefix` (the output, its temp). */
+static void assert_no_file_like(const char *prefix) {
+    DIR *d = opendir(g_dir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strncmp(e->d_name, prefix, strlen(prefix))) {
+            print_error("unexpected file left behind: %s\n", e->d_name);
+            closedir(d);
+            fail();
+        }
+    }
+    closedir(d);
+}
+
+static int count_lines_starting(const char *s, const char *prefix) {
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (const char *p = s; p && *p;) {
+        if (!strncmp(p, prefix, len)) n++;
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return n;
+}
+
+/* Deterministic heavy-tailed test data (rows × cols). */
+static float *make_data(int64_t rows, int64_t cols, uint64_t seed) {
+    float *x = malloc((size_t)(rows * cols) * sizeof *x);
+    assert_non_null(x);
+    hs_dist d;
+    assert_int_equal(hs_dist_parse("t:4", &d), HS_OK);
+    for (int64_t i = 0; i < rows * cols; i++) x[i] = (float)hs_dist_sample(&d, seed, 0, (uint64_t)i);
+    return x;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int setup(void **state) {
+    (void)state;
+    g_bin = getenv("HALFS_BIN");
+    const char *tmp = getenv("HALFS_TMP");
+    if (!tmp || !*tmp) tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    snprintf(g_dir, sizeof g_dir, "%s/halfs-test-cli-XXXXXX", tmp);
+    if (!mkdtemp(g_dir)) return -1;
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    DIR *d = opendir(g_dir);
+    if (d) {
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char p[800];
+            snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(g_dir);
+    return 0;
+}
+
+#define NEED_BIN()                                                                    \
+    do {                                                                              \
+        if (!g_bin || !*g_bin) {                                                      \
+            print_message("HALFS_BIN is not set (run through `make test`); skipping\n"); \
+            skip();                                                                   \
+        }                                                                             \
+    } while (0)
+
+/* ---------------------------------------------------------------- qdq */
+
+/* Run qdq with the given extra options and compare its output with hs_qdq in-process. */
+static void check_qdq_matches(const float *x, int64_t rows, int64_t cols, const hs_quant_spec *s,
+                              int transpose, const char *fmt, const char *rule,
+                              const char *extra1, const char *extra2) {
+    char in[600], out[600], cs[32];
+    path_in(in, sizeof in, "in.f32");
+    path_in(out, sizeof out, "out.f32");
+    snprintf(cs, sizeof cs, "%lld", (long long)cols);
+    unlink(out);
+    char *err = NULL;
+    int rc = extra2 ? run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+                          extra1, extra2, in, out, NULL)
+             : extra1 ? run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+                            extra1, in, out, NULL)
+                      : run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+                            in, out, NULL);
+    if (rc != 0) print_error("qdq %s %s failed (%d): %s", fmt, rule, rc, err);
+    assert_int_equal(rc, 0);
+    free(err);
+    char *got;
+    size_t n = read_all(out, &got);
+    assert_int_equal(n, (size_t)(rows * cols) * sizeof(float));
+    float *want = malloc(n);
+    assert_non_null(want);
+    assert_int_equal(hs_qdq(s, x, rows, cols, cols, transpose, want, cols), HS_OK);
+    /* Bit for bit (NaN patterns included): the CLI is the library plus file I/O. */
+    assert_memory_equal(got, want, n);
+    free(want);
+    free(got);
+}
+
+static void test_qdq_roundtrip(void **state) {
+    (void)state;
+    NEED_BIN();
+    const int64_t rows = 8, cols = 256;
+    float *x = make_data(rows, cols, 1);
+    char in[600];
+    path_in(in, sizeof in, "in.f32");
+    write_f32(in, x, (size_t)(rows * cols));
+
+    hs_quant_spec s;
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+    s.rule = HS_RULE_HALFS;
+    check_qdq_matches(x, rows, cols, &s, 0, "mxfp4", "halfs", NULL, NULL);
+    s.rule = HS_RULE_OCP;
+    check_qdq_matches(x, rows, cols, &s, 0, "mxfp4", "ocp", NULL, NULL);
+    s.block = 16;
+    check_qdq_matches(x, rows, cols, &s, 0, "mxfp4", "ocp", "--block", "16");
+    s.block = 32;
+    check_qdq_matches(x, rows, cols, &s, 1, "mxfp4", "ocp", "--transpose", NULL);
+    s.rht = 64;
+    check_qdq_matches(x, rows, cols, &s, 0, "mxfp4", "ocp", "--rht", "64");
+    s.rht = 0;
+    s.rounding = HS_ROUND_SR;
+    s.seed = 0;
+    check_qdq_matches(x, rows, cols, &s, 0, "mxfp4", "ocp", "--rounding", "sr");
+    s.rounding = HS_ROUND_RNA;
+    check_qdq_matches(x, rows, cols, &s, 0, "mxfp4", "ocp", "--rounding=rna", NULL);
+
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_NVFP4), HS_OK);
+    s.rule = HS_RULE_4OVER6;
+    check_qdq_matches(x, rows, cols, &s, 0, "nvfp4", "4over6", NULL, NULL);
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_FP4ROW), HS_OK);
+    s.rule = HS_RULE_HALFS_SIGMA;
+    check_qdq_matches(x, rows, cols, &s, 0, "fp4row", "halfs-sigma", NULL, NULL);
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_INT4), HS_OK);
+    s.rule = HS_RULE_MAX;
+    check_qdq_matches(x, rows, cols, &s, 0, "int4", "max", NULL, NULL);
+
+    /* Seeded SR is reproducible and the seed matters. */
+    char out[600], *a, *b;
+    path_in(out, sizeof out, "out.f32");
+    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
+                         "sr", "--seed", "5", "--cols", "256", in, out, NULL), 0);
+    size_t na = read_all(out, &a);
+    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
+                         "sr", "--seed", "5", "--cols", "256", in, out, NULL), 0);
+    size_t nb = read_all(out, &b);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    free(b);
+    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
+                         "sr", "--seed", "6", "--cols", "256", in, out, NULL), 0);
+    read_all(out, &b);
+    assert_true(memcmp(a, b, na) != 0);
+    free(a);
+    free(b);
+    /* The quantized values are not the input (the test would pass on a copy otherwise) but
+     * close to it. */
+    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--cols", "256", in, out, NULL),
+                     0);
+    read_all(out, &a);
+    const float *y = (const float *)a;
+    double e2 = 0, s2 = 0;
+    int differ = 0;
+    for (int64_t i = 0; i < rows * cols; i++) {
+        e2 += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+        s2 += (double)x[i] * x[i];
+        differ += x[i] != y[i];
+    }
+    assert_true(differ > rows * cols / 2);
+    assert_true(e2 / s2 > 1e-4 && e2 / s2 < 0.1);
+    free(a);
+    assert_no_file_like("out.f32.tmp");
+    free(x);
+}
+
+/* NaN and Inf are data: qdq succeeds; an MX block holding one dequantizes to NaN throughout
+ * (E8M0 NaN scale), other blocks stay finite; bf16 keeps NaN and Inf. */
+static void test_qdq_nonfinite(void **state) {
+    (void)state;
+    NEED_BIN();
+    const int64_t rows = 2, cols = 64;
+    float *x = make_data(rows, cols, 2);
+    x[3] = NAN;        /* row 0, block 0 */
+    x[64 + 40] = INFINITY; /* row 1, block 1 */
+    char in[600], out[600];
+    path_in(in, sizeof in, "nf.f32");
+    path_in(out, sizeof out, "nf_out.f32");
+    write_f32(in, x, (size_t)(rows * cols));
+    char *err = NULL;
+    int rc = run(NULL, &err, "qdq", "--format", "mxfp4", "--scale", "halfs", "--cols", "64", in,
+                 out, NULL);
+    if (rc) print_error("%s", err);
+    assert_int_equal(rc, 0);
+    free(err);
+    char *buf;
+    assert_int_equal(read_all(out, &buf), (size_t)(rows * cols) * 4);
+    const float *y = (const float *)buf;
+    for (int i = 0; i < 32; i++) assert_true(isnan(y[i]));          /* row 0 block 0 */
+    for (int i = 32; i < 64; i++) assert_true(isfinite(y[i]));      /* row 0 block 1 */
+    for (int i = 64; i < 96; i++) assert_true(isfinite(y[i]));      /* row 1 block 0 */
+    for (int i = 96; i < 128; i++) assert_true(isnan(y[i]));        /* row 1 block 1 */
+    free(buf);
+    assert_int_equal(run(NULL, NULL, "qdq", "--format", "bf16", "--cols", "64", in, out, NULL), 0);
+    read_all(out, &buf);
+    y = (const float *)buf;
+    assert_true(isnan(y[3]));
+    assert_true(isinf(y[64 + 40]) && y[64 + 40] > 0);
+    assert_true(isfinite(y[0]));
+    free(buf);
+    unlink(out);
+    free(x);
+}
+
+/* ---------------------------------------------------------------- stats */
+
+static void test_stats_json(void **state) {
+    (void)state;
+    NEED_BIN();
+    const int64_t rows = 16, cols = 512;
+    float *x = make_data(rows, cols, 3);
+    char in[600];
+    path_in(in, sizeof in, "st.f32");
+    write_f32(in, x, (size_t)(rows * cols));
+    char *out = NULL, *err = NULL;
+    int rc = run(&out, &err, "stats", "--format", "mxfp4", "--cols", "512", "--json", in, NULL);
+    if (rc) print_error("%s", err);
+    assert_int_equal(rc, 0);
+    cJSON *root = cJSON_Parse(out);
+    assert_non_null(root);
+    hs_quant_spec s;
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+    int rules = 0;
+    for (int r = 0; r < HS_RULE_COUNT; r++) {
+        cJSON *o = cJSON_GetObjectItemCaseSensitive(root, hs_rule_name((hs_rule)r));
+        if (!hs_rule_applies(&s, (hs_rule)r)) {
+            assert_null(o);
+            continue;
+        }
+        rules++;
+        assert_non_null(o);
+        const char *keys[] = {"rel_mse", "sqnr_db", "zero_collapse", "halved_fraction"};
+        for (int k = 0; k < 4; k++) assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, keys[k])));
+        /* Same numbers as the library computes in-process. */
+        hs_qstats q;
+        s.rule = (hs_rule)r;
+        assert_int_equal(hs_quant_stats(&s, x, rows, cols, cols, 0, &q), HS_OK);
+        assert_true(fabs(cJSON_GetObjectItem(o, "rel_mse")->valuedouble - q.rel_mse) <=
+                    1e-12 * q.rel_mse);
+        assert_true(fabs(cJSON_GetObjectItem(o, "zero_collapse")->valuedouble -
+                         q.zero_collapse) <= 1e-12);
+    }
+    assert_true(rules >= 8); /* ocp ceil rceil even half halfs halfs-sigma mse */
+    assert_null(cJSON_GetObjectItem(root, "max"));
+    cJSON *k = cJSON_GetObjectItem(root, "kurtosis");
+    assert_true(cJSON_IsNumber(k));
+    assert_true(fabs(k->valuedouble - hs_kurtosis(x, rows * cols)) <= 1e-9 * k->valuedouble);
+    assert_true(k->valuedouble > 3.0); /* t(4) is heavy-tailed */
+    double halfs = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "halfs"), "rel_mse")->valuedouble;
+    double ceil_ = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "ceil"), "rel_mse")->valuedouble;
+    assert_true(halfs <= ceil_);
+    assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "ceil"), "halved_fraction")
+                    ->valuedouble == 0.0);
+    cJSON_Delete(root);
+    free(out);
+    free(err);
+
+    /* NVFP4 lists its own rules. */
+    assert_int_equal(run(&out, NULL, "stats", "--format", "nvfp4", "--cols", "512", "--json", in,
+                         NULL), 0);
+    root = cJSON_Parse(out);
+    assert_non_null(root);
+    assert_non_null(cJSON_GetObjectItem(root, "4over6"));
+    assert_non_null(cJSON_GetObjectItem(root, "max"));
+    assert_null(cJSON_GetObjectItem(root, "ocp"));
+    cJSON_Delete(root);
+    free(out);
+
+    /* The table: one line per rule, a best-rule mark, the kurtosis. */
+    assert_int_equal(run(&out, NULL, "stats", "--format", "fp4row", "--cols", "512", in, NULL), 0);
+    assert_non_null(strstr(out, "kurtosis"));
+    assert_non_null(strstr(out, " halfs "));
+    assert_non_null(strstr(out, " ceil "));
+    assert_int_equal(count_lines_starting(out, "*"), 1);
+    free(out);
+    free(x);
+}
+
+/* ---------------------------------------------------------------- theory */
+
+static void test_theory_json(void **state) {
+    (void)state;
+    NEED_BIN();
+    char *out = NULL, *err = NULL;
+    int rc = run(&out, &err, "theory", "--dist", "gauss", "--group", "32", "--samples", "32768",
+                 "--json", NULL);
+    if (rc) print_error("%s", err);
+    assert_int_equal(rc, 0);
+    cJSON *root = cJSON_Parse(out);
+    assert_non_null(root);
+    cJSON *a = cJSON_GetObjectItem(root, "opt_clip_over_sigma");
+    cJSON *m = cJSON_GetObjectItem(root, "mse_at_opt");
+    assert_true(cJSON_IsNumber(a) && cJSON_IsNumber(m));
+    assert_true(fabs(a->valuedouble / 2.9225 - 1) < 0.002);
+    assert_true(fabs(m->valuedouble / 0.01268 - 1) < 0.002);
+    cJSON *g = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "monte_carlo"), "32");
+    assert_non_null(g);
+    assert_int_equal((int)cJSON_GetObjectItem(g, "groups")->valuedouble, 1024);
+    cJSON *rules = cJSON_GetObjectItem(g, "rules");
+    const char *want[] = {"ocp", "ceil", "half", "halfs", "halfs-sigma", "mse", "opt"};
+    for (int i = 0; i < 7; i++) {
+        cJSON *o = cJSON_GetObjectItem(rules, want[i]);
+        if (!o) print_error("missing rule %s\n", want[i]);
+        assert_non_null(o);
+        double rel = cJSON_GetObjectItem(o, "rel_mse")->valuedouble;
+        assert_true(rel > 0.0 && rel < 0.2);
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "clip_over_amax")));
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(o, "zero_collapse")));
+    }
+    double opt = cJSON_GetObjectItem(cJSON_GetObjectItem(rules, "opt"), "rel_mse")->valuedouble;
+    double ocp = cJSON_GetObjectItem(cJSON_GetObjectItem(rules, "ocp"), "rel_mse")->valuedouble;
+    assert_true(opt <= ocp);
+    cJSON_Delete(root);
+    free(out);
+    free(err);
+
+    /* Student-t(3): its optimum and int4. */
+    assert_int_equal(run(&out, NULL, "theory", "--dist", "t:3", "--group", "64", "--samples",
+                         "8192", "--json", NULL), 0);
+    root = cJSON_Parse(out);
+    assert_non_null(root);
+    assert_true(fabs(cJSON_GetObjectItem(root, "opt_clip_over_sigma")->valuedouble / 7.22 - 1) <
+                0.002);
+    cJSON_Delete(root);
+    free(out);
+    assert_int_equal(run(&out, NULL, "theory", "--format", "int4", "--group", "64", "--samples",
+                         "8192", "--json", NULL), 0);
+    root = cJSON_Parse(out);
+    assert_non_null(root);
+    rules = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "monte_carlo"),
+                                                    "64"), "rules");
+    assert_non_null(cJSON_GetObjectItem(rules, "max"));
+    assert_null(cJSON_GetObjectItem(rules, "ocp"));
+    cJSON_Delete(root);
+    free(out);
+
+    /* --curve: CSV with a header and 86 ratios (0.20 .. 1.05) per group. */
+    assert_int_equal(run(&out, NULL, "theory", "--curve", "--group", "16,64", "--samples", "4096",
+                         NULL), 0);
+    assert_true(!strncmp(out, "group,ratio,rel_mse\n", 20));
+    assert_int_equal(count_lines_starting(out, "16,"), 86);
+    assert_int_equal(count_lines_starting(out, "64,"), 86);
+    assert_non_null(strstr(out, "16,0.2000,"));
+    assert_non_null(strstr(out, "64,1.0500,"));
+    free(out);
+
+    /* The table mode runs and names the optimum. */
+    assert_int_equal(run(&out, NULL, "theory", "--dist", "laplace", "--samples", "4096", NULL), 0);
+    assert_non_null(strstr(out, "4.14"));
+    assert_non_null(strstr(out, "groups of 32"));
+    assert_non_null(strstr(out, "groups of 1024"));
+    free(out);
+
+    /* --draw writes exactly the library's draws. */
+    char p[600];
+    path_in(p, sizeof p, "draw.f32");
+    assert_int_equal(run(NULL, NULL, "theory", "--dist", "t:3", "--seed", "9", "--draw", "100", p,
+                         NULL), 0);
+    char *buf;
+    assert_int_equal(read_all(p, &buf), 400);
+    hs_dist d;
+    hs_dist_parse("t:3", &d);
+    for (int i = 0; i < 100; i++)
+        assert_true(((float *)buf)[i] == (float)hs_dist_sample(&d, 9, 0, (uint64_t)i));
+    free(buf);
+    unlink(p);
+}
+
+/* ---------------------------------------------------------------- help */
+
+static void test_help(void **state) {
+    (void)state;
+    NEED_BIN();
+    static const struct {
+        const char *cmd;
+        const char *opts[12];
+    } h[] = {
+        {"qdq", {"--format", "--scale", "--block", "--rounding", "--seed", "--transpose", "--rht",
+                 "--cols", "default", NULL}},
+        {"stats", {"--format", "--block", "--cols", "--json", "kurtosis", "rel_mse", "sqnr_db",
+                   "zero_collapse", "halved_fraction", "default", NULL}},
+        {"theory", {"--dist", "--group", "--format", "--samples", "--seed", "--json", "--curve",
+                    "opt_clip_over_sigma", "mse_at_opt", "group,ratio,rel_mse", "default", NULL}},
+    };
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+        char *out = NULL, *err = NULL;
+        assert_int_equal(run(&out, &err, h[i].cmd, "--help", NULL), 0);
+        assert_string_equal(err, "");
+        assert_non_null(strstr(out, "usage: halfs"));
+        for (int k = 0; h[i].opts[k]; k++)
+            if (!strstr(out, h[i].opts[k])) {
+                print_error("%s --help does not mention %s\n", h[i].cmd, h[i].opts[k]);
+                fail();
+            }
+        free(out);
+        free(err);
+    }
+    char *out = NULL;
+    assert_int_equal(run(&out, NULL, "help", NULL), 0);
+    assert_non_null(strstr(out, "qdq"));
+    assert_non_null(strstr(out, "stats"));
+    assert_non_null(strstr(out, "theory"));
+    free(out);
+}
+
+/* ---------------------------------------------------------------- bad input */
+
+/* Expect exit status 1, exactly one "halfs: error:" line, no output file. */
+static void expect_usage_error(const char *what, char *out_name, char **argv) {
+    char *argv2[40];
+    int n = 0;
+    argv2[n++] = (char *)g_bin;
+    for (; argv[n - 1] && n < 39; n++) argv2[n] = argv[n - 1];
+    argv2[n] = NULL;
+    char po[600], pe[600];
+    path_in(po, sizeof po, ".stdout");
+    path_in(pe, sizeof pe, ".stderr");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fo < 0 || fe < 0) _exit(127);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        execv(g_bin, argv2);
+        _exit(127);
+    }
+    int status;
+    assert_true(waitpid(pid, &status, 0) == pid);
+    char *err;
+    read_all(pe, &err);
+    unlink(po);
+    unlink(pe);
+    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int lines = count_lines_starting(err, "halfs: error: ");
+    if (rc != 1 || lines != 1) {
+        print_error("%s: exit %d (want 1), %d error lines (want 1); stderr:\n%s", what, rc, lines,
+                    err);
+        free(err);
+        fail();
+    }
+    free(err);
+    if (out_name) assert_no_file_like(out_name);
+}
+
+static void test_bad_input(void **state) {
+    (void)state;
+    NEED_BIN();
+    char in[600], odd[600], out[600], nodir[600], empty[600];
+    path_in(in, sizeof in, "good.f32");
+    path_in(odd, sizeof odd, "odd.f32");
+    path_in(out, sizeof out, "bad_out.f32");
+    path_in(nodir, sizeof nodir, "no/such/dir/bad_out.f32");
+    path_in(empty, sizeof empty, "empty.f32");
+    float *x = make_data(4, 64, 4);
+    write_f32(in, x, 256);
+    write_f32(odd, x, 10); /* 10 values: not a multiple of --cols 64 */
+    write_f32(empty, x, 0);
+    free(x);
+    char missing[600];
+    path_in(missing, sizeof missing, "does_not_exist.f32");
+    char junk[2] = {1, 2}; /* a 2-byte file: not whole floats */
+    char odd_bytes[600];
+    path_in(odd_bytes, sizeof odd_bytes, "bytes.f32");
+    FILE *f = fopen(odd_bytes, "wb");
+    assert_non_null(f);
+    fwrite(junk, 1, 2, f);
+    fclose(f);
+
+#define Q(...) (char *[]){"qdq", __VA_ARGS__, NULL}
+#define S(...) (char *[]){"stats", __VA_ARGS__, NULL}
+#define T(...) (char *[]){"theory", __VA_ARGS__, NULL}
+    struct {
+        const char *what;
+        char **argv;
+    } cases[] = {
+        {"missing input", Q("--format", "mxfp4", "--cols", "64", missing, out)},
+        {"not a multiple of --cols", Q("--format", "mxfp4", "--cols", "64", odd, out)},
+        {"not whole floats", Q("--format", "mxfp4", "--cols", "64", odd_bytes, out)},
+        {"empty input", Q("--format", "mxfp4", "--cols", "64", empty, out)},
+        {"unknown format", Q("--format", "mxfp5", "--cols", "64", in, out)},
+        {"unknown rule", Q("--format", "mxfp4", "--scale", "best", "--cols", "64", in, out)},
+        {"rule not for nvfp4", Q("--format", "nvfp4", "--scale", "ocp", "--cols", "64", in, out)},
+        {"rule not for mxfp4", Q("--format", "mxfp4", "--scale", "max", "--cols", "64", in, out)},
+        {"4over6 not for mxfp4", Q("--format", "mxfp4", "--scale", "4over6", "--cols", "64", in, out)},
+        {"block 0", Q("--format", "mxfp4", "--block", "0", "--cols", "64", in, out)},
+        {"block 7", Q("--format", "mxfp4", "--block", "7", "--cols", "64", in, out)},
+        {"block negative", Q("--format", "mxfp4", "--block", "-32", "--cols", "64", in, out)},
+        {"block for fp4row", Q("--format", "fp4row", "--block", "32", "--cols", "64", in, out)},
+        {"huge cols", Q("--format", "mxfp4", "--cols", "99999999999999", in, out)},
+        {"overflowing cols", Q("--format", "mxfp4", "--cols", "999999999999999999999999", in, out)},
+        {"negative cols", Q("--format", "mxfp4", "--cols", "-64", in, out)},
+        {"zero cols", Q("--format", "mxfp4", "--cols", "0", in, out)},
+        {"non-numeric cols", Q("--format", "mxfp4", "--cols", "6x4", in, out)},
+        {"negative seed", Q("--format", "mxfp4", "--rounding", "sr", "--seed", "-1", "--cols", "64", in, out)},
+        {"unknown rounding", Q("--format", "mxfp4", "--rounding", "nearest", "--cols", "64", in, out)},
+        {"bad rht size", Q("--format", "mxfp4", "--rht", "24", "--cols", "64", in, out)},
+        {"rht larger than row", Q("--format", "mxfp4", "--rht", "128", "--cols", "64", in, out)},
+        {"unknown option", Q("--format", "mxfp4", "--frobnicate", "--cols", "64", in, out)},
+        {"missing operand", Q("--format", "mxfp4", "--cols", "64", in)},
+        {"missing --cols", Q("--format", "mxfp4", in, out)},
+        {"missing --format", Q("--cols", "64", in, out)},
+        {"option without value", Q("--format", "mxfp4", in, out, "--cols")},
+        {"extra operand", Q("--format", "mxfp4", "--cols", "64", in, out, in)},
+        {"output directory missing", Q("--format", "mxfp4", "--cols", "64", in, nodir)},
+        {"stats missing input", S("--format", "mxfp4", "--cols", "64", missing)},
+        {"stats not a multiple", S("--format", "mxfp4", "--cols", "64", odd)},
+        {"stats unknown format", S("--format", "e2m1", "--cols", "64", in)},
+        {"stats block 7", S("--format", "mxfp4", "--block", "7", "--cols", "64", in)},
+        {"stats huge cols", S("--format", "mxfp4", "--cols", "99999999999999", in)},
+        {"stats negative cols", S("--format", "mxfp4", "--cols", "-1", in)},
+        {"stats unknown option", S("--format", "mxfp4", "--cols", "64", "--csv", in)},
+        {"stats missing operand", S("--format", "mxfp4", "--cols", "64")},
+        {"theory bad dist", T("--dist", "cauchy")},
+        {"theory t:2", T("--dist", "t:2")},
+        {"theory group 0", T("--group", "0")},
+        {"theory group 1", T("--group", "1")},
+        {"theory negative group", T("--group", "-32")},
+        {"theory huge group", T("--group", "99999999999999")},
+        {"theory format", T("--format", "e4m3")},
+        {"theory negative samples", T("--samples", "-5")},
+        {"theory unknown option", T("--bogus")},
+        {"theory operand", T("stray")},
+        {"theory json+curve", T("--json", "--curve")},
+        {"theory draw no file", T("--draw", "10")},
+    };
+#undef Q
+#undef S
+#undef T
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_usage_error(cases[i].what, "bad_out", cases[i].argv);
+
+    /* An existing output is left untouched by a failing run. */
+    float keep[3] = {1, 2, 3};
+    write_f32(out, keep, 3);
+    expect_usage_error("bad rule keeps old output",
+                       NULL, (char *[]){"qdq", "--format", "nvfp4", "--scale", "ocp", "--cols",
+                                        "64", in, out, NULL});
+    char *buf;
+    assert_int_equal(read_all(out, &buf), sizeof keep);
+    assert_memory_equal(buf, keep, sizeof keep);
+    free(buf);
+    assert_no_file_like("bad_out.f32.tmp");
+    unlink(out);
+    unlink(in);
+    unlink(odd);
+    unlink(odd_bytes);
+    unlink(empty);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_qdq_roundtrip),
+        cmocka_unit_test(test_qdq_nonfinite),
+        cmocka_unit_test(test_stats_json),
+        cmocka_unit_test(test_theory_json),
+        cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,438 @@
+/* test_gemm.c: the packed-FP4 GEMM, the bf16 GEMM and the GEMM dispatcher.
+ *
+ * - Exactness: operands made of E2M1 codes × power-of-two scales whose products and partial
+ *   sums fit in 24 bits give an exact result: every ISA must equal the exact (double) product
+ *   and the reference bit for bit, on shapes around every tile (MR = 4, NB = 48 columns,
+ *   MC = 64, NC = 192, K chunks of 512, k-steps of 4, blocks 16..128, one scale per row).
+ * - Wide-range operands (E8M0 over a wide range, UE4M3 + tensor scales, FP32 scales, SR
+ *   pre-scale): every ISA equals the reference bit for bit, and the reference agrees with a
+ *   double GEMM of the dequantized operands within (groups + 3)·2⁻²⁴·Σ|a·b| per element (each
+ *   group adds at most two fp32 roundings, plus the final scaling).
+ * - bf16: vdpbf16ps against a double GEMM of the bf16 values, within (K + 2)·2⁻²⁴·Σ|a·b|.
+ * - Results do not depend on the thread count (1 vs 2 threads, bitwise).
+ * - Errors: mismatched K, group sizes or RHT; bad ldc.
+ * Operands are built directly in the packed layout (include/halfs/quant.h), so these tests
+ * depend only on that layout and the codecs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "halfs/halfs.h"
+#include "kernels/kernels.h"
+
+/* ---- a small deterministic generator ---- */
+static uint64_t rng_state = 0x243F6A8885A308D3ull;
+static uint64_t next_u64(void) {
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static int rand_int(int lo, int hi) { return lo + (int)(next_u64() % (uint64_t)(hi - lo + 1)); }
+
+/* ---- packed operands built by hand ---- */
+typedef struct {
+    hs_packed p;
+} operand;
+
+/* A rows × k E2M1 operand; group: 0 = one scale per row, else a block size.
+ * scale_fmt E8M0: exponents in [e_lo, e_hi] (biased = e + 127); UE4M3: random codes 0x08..0x7E;
+ * FP32: random floats in [0.5, 2). */
+static void make_operand(operand *o, int64_t rows, int64_t k, int block, hs_scale_fmt sf,
+                         int e_lo, int e_hi) {
+    memset(o, 0, sizeof *o);
+    hs_packed *p = &o->p;
+    p->spec.elem = HS_ELEM_E2M1;
+    p->spec.scale_fmt = sf;
+    p->spec.group = block ? HS_GROUP_BLOCK : HS_GROUP_ROW;
+    p->spec.block = block;
+    p->spec.rule = HS_RULE_MAX;
+    p->spec.rounding = HS_ROUND_RNE;
+    p->spec.sr_prescale = -1;
+    p->rows = rows;
+    p->cols = k;
+    p->groups_per_row = block ? (k + block - 1) / block : 1;
+    if (p->groups_per_row == 0) p->groups_per_row = 1;
+    p->code_stride = (((k + 1) / 2) + 63) / 64 * 64;
+    if (p->code_stride == 0) p->code_stride = 64;
+    p->codes = calloc((size_t)(rows * p->code_stride + 64), 1);
+    size_t ssz = sf == HS_SCALE_FP32 ? 4 : 1;
+    p->scales = calloc((size_t)(rows * p->groups_per_row + 1), ssz);
+    assert_non_null(p->codes);
+    assert_non_null(p->scales);
+    p->tensor_scale = 1.0f;
+    p->groups_total = rows * p->groups_per_row;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t e = 0; e < k; e++) {
+            uint8_t code = (uint8_t)(next_u64() & 0xF);
+            p->codes[r * p->code_stride + e / 2] |= (uint8_t)(e & 1 ? code << 4 : code);
+        }
+        for (int64_t g = 0; g < p->groups_per_row; g++) {
+            int64_t i = r * p->groups_per_row + g;
+            if (sf == HS_SCALE_E8M0)
+                ((uint8_t *)p->scales)[i] = (uint8_t)(127 + rand_int(e_lo, e_hi));
+            else if (sf == HS_SCALE_UE4M3)
+                ((uint8_t *)p->scales)[i] = (uint8_t)rand_int(0x08, 0x7E);
+            else
+                ((float *)p->scales)[i] = 0.5f + (float)(next_u64() >> 40) * 0x1p-24f * 1.5f;
+        }
+    }
+}
+
+static void free_operand(operand *o) {
+    free(o->p.codes);
+    free(o->p.scales);
+}
+
+/* The dequantized value of element (r, e), exactly, in double. */
+static double deq(const hs_packed *p, int64_t r, int64_t e) {
+    uint8_t byte = p->codes[r * p->code_stride + e / 2];
+    uint8_t code = e & 1 ? byte >> 4 : byte & 0xF;
+    int64_t glen = p->spec.group == HS_GROUP_BLOCK ? p->spec.block : p->cols;
+    double s = hs_packed_scale_f32(p, r, glen ? e / glen : 0);
+    return (double)hs_e2m1_decode(code) * s * hs_packed_prescale_factor(p) / p->tensor_scale;
+}
+
+/* Double GEMM of the dequantized operands: out[i,j] and sum of |products| in absout. */
+static void gemm_double(const hs_packed *a, const hs_packed *b, double *out, double *absout) {
+    int64_t m = a->rows, n = b->rows, k = a->cols;
+    double *da = malloc(sizeof(double) * (size_t)(m * k + 1));
+    double *db = malloc(sizeof(double) * (size_t)(n * k + 1));
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t e = 0; e < k; e++) da[i * k + e] = deq(a, i, e);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t e = 0; e < k; e++) db[j * k + e] = deq(b, j, e);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0, sa = 0;
+            for (int64_t e = 0; e < k; e++) {
+                s += da[i * k + e] * db[j * k + e];
+                sa += fabs(da[i * k + e] * db[j * k + e]);
+            }
+            out[i * n + j] = s;
+            absout[i * n + j] = sa;
+        }
+    free(da);
+    free(db);
+}
+
+static int bits_equal(float x, float y) {
+    uint32_t ux, uy;
+    memcpy(&ux, &x, 4);
+    memcpy(&uy, &y, 4);
+    return ux == uy;
+}
+
+/* Run hs_gemm_packed on every available ISA and compare with the reference bit for bit.
+ * C starts from `init` (for beta != 0); ldc = n + pad. Returns the reference result. */
+static float *check_all_isas(const hs_packed *a, const hs_packed *b, float beta, int pad) {
+    int64_t m = a->rows, n = b->rows, ldc = n + pad;
+    size_t cn = (size_t)(m * ldc);
+    float *init = malloc(sizeof(float) * cn), *ref = malloc(sizeof(float) * cn),
+          *got = malloc(sizeof(float) * cn);
+    for (size_t i = 0; i < cn; i++) init[i] = (float)rand_int(-8, 8) * 0.25f;
+    memcpy(ref, init, sizeof(float) * cn);
+    assert_int_equal(hs_gemm_packed_ref(a, b, beta, ref, ldc), HS_OK);
+    for (int isa = HS_ISA_REF; isa < HS_ISA_COUNT; isa++) {
+        if ((int)hs_isa_force((hs_isa)isa) != isa) continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            omp_set_num_threads(threads);
+            memcpy(got, init, sizeof(float) * cn);
+            assert_int_equal(hs_gemm_packed(a, b, beta, got, ldc), HS_OK);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < ldc; j++) {
+                    float r = ref[i * ldc + j], g = got[i * ldc + j];
+                    if (!bits_equal(r, g)) {
+                        print_error("isa %s threads %d M=%lld N=%lld K=%lld: C[%lld,%lld] = %a, "
+                                    "reference %a\n",
+                                    hs_isa_name(), threads, (long long)m, (long long)n,
+                                    (long long)a->cols, (long long)i, (long long)j, g, r);
+                        fail();
+                    }
+                }
+        }
+    }
+    hs_isa_force(hs_isa_detect());
+    omp_set_num_threads(2);
+    free(init);
+    free(got);
+    /* compact to (m, n) */
+    float *out = malloc(sizeof(float) * (size_t)(m * n + 1));
+    for (int64_t i = 0; i < m; i++) memcpy(out + i * n, ref + i * ldc, sizeof(float) * (size_t)n);
+    free(ref);
+    return out;
+}
+
+/* Shapes around the tiles: (M, N, K). */
+static const int64_t shapes[][3] = {
+    {1, 1, 1},      {1, 1, 32},    {3, 47, 31},    {4, 48, 32},    {5, 49, 33},
+    {7, 95, 64},    {8, 96, 100},  {9, 97, 127},   {63, 191, 128}, {64, 192, 129},
+    {65, 193, 255}, {2, 17, 511},  {13, 50, 512},  {6, 33, 513},   {70, 200, 1030},
+    {3, 5, 2048},   {11, 60, 3000}, {130, 7, 96},  {4, 400, 64},   {2, 49, 4100},
+};
+static const int nshapes = sizeof shapes / sizeof shapes[0];
+
+/* E8M0 scales in 2^[-1, 1]: with K ≤ 4100 every partial sum is a multiple of 2^-4 below 2^20,
+ * so the fp32 accumulation is exact and the result must equal the exact product. */
+static void run_exact(int block) {
+    for (int s = 0; s < nshapes; s++) {
+        int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        operand a, b;
+        make_operand(&a, m, k, block, HS_SCALE_E8M0, -1, 1);
+        make_operand(&b, n, k, block, HS_SCALE_E8M0, -1, 1);
+        float *c = check_all_isas(&a.p, &b.p, 0.0f, s % 3);
+        double *ex = malloc(sizeof(double) * (size_t)(m * n)), *ab = malloc(sizeof(double) * (size_t)(m * n));
+        gemm_double(&a.p, &b.p, ex, ab);
+        for (int64_t i = 0; i < m * n; i++)
+            if ((double)c[i] != ex[i]) {
+                print_error("block %d M=%lld N=%lld K=%lld: C[%lld] = %.9g, exact %.9g\n", block,
+                            (long long)m, (long long)n, (long long)k, (long long)i, c[i], ex[i]);
+                fail();
+            }
+        free(c);
+        free(ex);
+        free(ab);
+        free_operand(&a);
+        free_operand(&b);
+    }
+}
+
+static void test_exact_block16(void **st) { (void)st; run_exact(16); }
+static void test_exact_block32(void **st) { (void)st; run_exact(32); }
+static void test_exact_block64(void **st) { (void)st; run_exact(64); }
+static void test_exact_block128(void **st) { (void)st; run_exact(128); }
+static void test_exact_row(void **st) { (void)st; run_exact(0); }
+
+/* Wide-range or non-power-of-two scales: SIMD = reference bitwise, reference ≈ double. */
+static void run_rounded(int block, hs_scale_fmt sf, int e_lo, int e_hi, float tsa, float tsb,
+                        int sr_a, float beta) {
+    for (int s = 0; s < nshapes; s += 2) {
+        int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        operand a, b;
+        make_operand(&a, m, k, block, sf, e_lo, e_hi);
+        make_operand(&b, n, k, block, sf, e_lo, e_hi);
+        a.p.tensor_scale = tsa;
+        b.p.tensor_scale = tsb;
+        if (sr_a) a.p.spec.rounding = HS_ROUND_SR; /* codes carry the 3/4 pre-scale */
+        float *c = check_all_isas(&a.p, &b.p, 0.0f, 1);
+        double *ex = malloc(sizeof(double) * (size_t)(m * n)), *ab = malloc(sizeof(double) * (size_t)(m * n));
+        gemm_double(&a.p, &b.p, ex, ab);
+        int64_t groups = block && block < k ? (k + block - 1) / block : 1;
+        for (int64_t i = 0; i < m * n; i++) {
+            double bound = (double)(groups + 3) * 0x1p-24 * ab[i] + 0x1p-140;
+            if (fabs((double)c[i] - ex[i]) > bound) {
+                print_error("block %d M=%lld N=%lld K=%lld: C[%lld] = %.9g, double %.9g, bound %.3g\n",
+                            block, (long long)m, (long long)n, (long long)k, (long long)i, c[i],
+                            ex[i], bound);
+                fail();
+            }
+        }
+        if (beta != 0.0f) { /* the beta path: bitwise against the reference */
+            float *cb = check_all_isas(&a.p, &b.p, beta, 2);
+            free(cb);
+        }
+        free(c);
+        free(ex);
+        free(ab);
+        free_operand(&a);
+        free_operand(&b);
+    }
+}
+
+static void test_mxfp4_wide_scales(void **st) {
+    (void)st;
+    run_rounded(32, HS_SCALE_E8M0, -30, 30, 1.0f, 1.0f, 0, 0.5f);
+    run_rounded(16, HS_SCALE_E8M0, -12, 12, 1.0f, 1.0f, 0, -1.25f);
+}
+static void test_nvfp4(void **st) {
+    (void)st;
+    /* UE4M3 block scales and two tensor scales s_enc */
+    run_rounded(16, HS_SCALE_UE4M3, 0, 0, 6.0f * 448.0f / 3.7f, 6.0f * 448.0f / 0.01f, 0, 0.75f);
+}
+static void test_fp32_scales_and_sr_prescale(void **st) {
+    (void)st;
+    run_rounded(32, HS_SCALE_FP32, 0, 0, 1.0f, 1.0f, 0, 0.0f);
+    run_rounded(32, HS_SCALE_E8M0, -3, 3, 1.0f, 1.0f, 1, 0.0f);
+    run_rounded(0, HS_SCALE_E8M0, -3, 3, 1.0f, 1.0f, 1, 2.0f);
+}
+
+/* A NaN scale (E8M0 0xFF) poisons exactly the outputs whose row or column holds it. */
+static void test_nan_scale(void **st) {
+    (void)st;
+    operand a, b;
+    make_operand(&a, 9, 100, 32, HS_SCALE_E8M0, -2, 2);
+    make_operand(&b, 50, 100, 32, HS_SCALE_E8M0, -2, 2);
+    ((uint8_t *)a.p.scales)[3 * a.p.groups_per_row + 1] = 0xFF;
+    float *c = check_all_isas(&a.p, &b.p, 0.0f, 0);
+    for (int64_t i = 0; i < 9; i++)
+        for (int64_t j = 0; j < 50; j++) assert_int_equal(isnan(c[i * 50 + j]) != 0, i == 3);
+    free(c);
+    free_operand(&a);
+    free_operand(&b);
+}
+
+/* Larger than one task in both directions, odd tails: 2 threads vs 1 bitwise, every ISA. */
+static void test_thread_independence(void **st) {
+    (void)st;
+    operand a, b;
+    make_operand(&a, 203, 1100, 32, HS_SCALE_UE4M3, 0, 0);
+    make_operand(&b, 410, 1100, 32, HS_SCALE_UE4M3, 0, 0);
+    a.p.tensor_scale = 3.0f;
+    float *c = check_all_isas(&a.p, &b.p, 0.0f, 5);
+    free(c);
+    free_operand(&a);
+    free_operand(&b);
+}
+
+static void test_errors(void **st) {
+    (void)st;
+    operand a, b;
+    float c[64 * 64];
+    make_operand(&a, 4, 64, 32, HS_SCALE_E8M0, 0, 0);
+    make_operand(&b, 4, 96, 32, HS_SCALE_E8M0, 0, 0);
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.0f, c, 4), HS_ERR_INVALID_ARG); /* K */
+    assert_int_equal(hs_gemm_packed_ref(&a.p, &b.p, 0.0f, c, 4), HS_ERR_INVALID_ARG);
+    assert_non_null(strstr(hs_last_error(), "K"));
+    free_operand(&b);
+    make_operand(&b, 4, 64, 16, HS_SCALE_E8M0, 0, 0);
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.0f, c, 4), HS_ERR_INVALID_ARG); /* groups */
+    assert_int_equal(hs_gemm_packed_ref(&a.p, &b.p, 0.0f, c, 4), HS_ERR_INVALID_ARG);
+    free_operand(&b);
+    make_operand(&b, 4, 64, 32, HS_SCALE_E8M0, 0, 0);
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.0f, c, 3), HS_ERR_INVALID_ARG); /* ldc < N */
+    b.p.spec.rht = 16; /* one operand rotated, the other not */
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.0f, c, 4), HS_ERR_INVALID_ARG);
+    a.p.spec.rht = 16;
+    a.p.spec.rht_seed = 1;
+    b.p.spec.rht_seed = 2;
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.0f, c, 4), HS_ERR_INVALID_ARG);
+    b.p.spec.rht_seed = 1;
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.0f, c, 4), HS_OK);
+    assert_int_equal(hs_gemm_packed(NULL, &b.p, 0.0f, c, 4), HS_ERR_INVALID_ARG);
+    free_operand(&a);
+    free_operand(&b);
+    /* a block at least as long as K is one group per row: compatible with a ROW operand */
+    make_operand(&a, 5, 20, 32, HS_SCALE_E8M0, -1, 1);
+    make_operand(&b, 6, 20, 0, HS_SCALE_E8M0, -1, 1);
+    float *cc = check_all_isas(&a.p, &b.p, 0.0f, 0);
+    free(cc);
+    free_operand(&a);
+    free_operand(&b);
+}
+
+/* K = 0: C = beta·C (the empty sum is +0). */
+static void test_empty_k(void **st) {
+    (void)st;
+    operand a, b;
+    make_operand(&a, 5, 0, 32, HS_SCALE_E8M0, 0, 0);
+    make_operand(&b, 7, 0, 32, HS_SCALE_E8M0, 0, 0);
+    float c[35];
+    for (int i = 0; i < 35; i++) c[i] = 2.0f;
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.5f, c, 7), HS_OK);
+    for (int i = 0; i < 35; i++) assert_true(c[i] == 1.0f);
+    assert_int_equal(hs_gemm_packed(&a.p, &b.p, 0.0f, c, 7), HS_OK);
+    for (int i = 0; i < 35; i++) assert_true(c[i] == 0.0f);
+    free_operand(&a);
+    free_operand(&b);
+}
+
+/* ---- bf16 ---- */
+static uint16_t rand_bf16(void) {
+    float v = (float)((double)(int64_t)(next_u64() >> 11) * 0x1p-53 * 4.0 - 2.0);
+    return hs_bf16_encode(v);
+}
+
+static void run_bf16(int64_t m, int64_t n, int64_t k, int pad) {
+    int64_t lda = k + pad, ldb = k + 2 * pad, ldc = n + pad;
+    uint16_t *a = malloc(sizeof(uint16_t) * (size_t)(m * lda + 1));
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n * ldb + 1));
+    float *c1 = malloc(sizeof(float) * (size_t)(m * ldc + 1)), *c2 = malloc(sizeof(float) * (size_t)(m * ldc + 1));
+    for (int64_t i = 0; i < m * lda; i++) a[i] = rand_bf16();
+    for (int64_t i = 0; i < n * ldb; i++) b[i] = rand_bf16();
+    for (int isa = HS_ISA_REF; isa < HS_ISA_COUNT; isa++) {
+        if ((int)hs_isa_force((hs_isa)isa) != isa) continue;
+        for (int64_t i = 0; i < m * ldc; i++) c1[i] = c2[i] = 1.5f;
+        omp_set_num_threads(1);
+        assert_int_equal(hs_gemm_bf16(m, n, k, a, lda, b, ldb, 0.5f, c1, ldc), HS_OK);
+        omp_set_num_threads(2);
+        assert_int_equal(hs_gemm_bf16(m, n, k, a, lda, b, ldb, 0.5f, c2, ldc), HS_OK);
+        for (int64_t i = 0; i < m; i++) {
+            for (int64_t j = 0; j < n; j++) {
+                double s = 0, sa = 0;
+                for (int64_t e = 0; e < k; e++) {
+                    double p = (double)hs_bf16_decode(a[i * lda + e]) * hs_bf16_decode(b[j * ldb + e]);
+                    s += p;
+                    sa += fabs(p);
+                }
+                s += 0.75; /* beta · C_old */
+                double bound = (double)(k + 3) * 0x1p-24 * (sa + 0.75);
+                float g = c1[i * ldc + j];
+                if (fabs((double)g - s) > bound || !bits_equal(g, c2[i * ldc + j])) {
+                    print_error("bf16 %s %lldx%lldx%lld C[%lld,%lld] = %.9g (2 threads %.9g), double %.9g\n",
+                                hs_isa_name(), (long long)m, (long long)n, (long long)k,
+                                (long long)i, (long long)j, g, c2[i * ldc + j], s);
+                    fail();
+                }
+            }
+            for (int64_t j = n; j < ldc; j++) assert_true(c1[i * ldc + j] == 1.5f); /* untouched */
+        }
+    }
+    hs_isa_force(hs_isa_detect());
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
+}
+
+static void test_bf16(void **st) {
+    (void)st;
+    run_bf16(1, 1, 1, 0);
+    run_bf16(7, 47, 3, 1);
+    run_bf16(8, 48, 256, 0);
+    run_bf16(9, 49, 257, 3);
+    run_bf16(65, 193, 515, 2);
+    run_bf16(130, 100, 1000, 0);
+    assert_int_equal(hs_gemm_bf16(-1, 1, 1, NULL, 1, NULL, 1, 0.0f, NULL, 1), HS_ERR_INVALID_ARG);
+    uint16_t x[4] = {0};
+    float y[4];
+    assert_int_equal(hs_gemm_bf16(2, 2, 2, x, 1, x, 2, 0.0f, y, 2), HS_ERR_INVALID_ARG);
+}
+
+/* The ISA override: forcing a level never selects one the CPU lacks. */
+static void test_isa_force(void **st) {
+    (void)st;
+    hs_isa best = hs_isa_detect();
+    assert_int_equal(hs_isa_force(HS_ISA_REF), HS_ISA_REF);
+    assert_string_equal(hs_isa_name(), "ref");
+    assert_true(hs_isa_force(HS_ISA_AVX512) <= best);
+    assert_int_equal(hs_isa_force(best), best);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_isa_force),
+        cmocka_unit_test(test_exact_block16),
+        cmocka_unit_test(test_exact_block32),
+        cmocka_unit_test(test_exact_block64),
+        cmocka_unit_test(test_exact_block128),
+        cmocka_unit_test(test_exact_row),
+        cmocka_unit_test(test_mxfp4_wide_scales),
+        cmocka_unit_test(test_nvfp4),
+        cmocka_unit_test(test_fp32_scales_and_sr_prescale),
+        cmocka_unit_test(test_nan_scale),
+        cmocka_unit_test(test_thread_independence),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_empty_k),
+        cmocka_unit_test(test_bf16),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

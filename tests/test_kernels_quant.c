@@ -1,0 +1,305 @@
+/* test_kernels_quant.c: every SIMD quantizer against the reference, byte for byte.
+ *
+ * For every E2M1 format (MXFP4 with blocks 16..128, fp4row, NVFP4 two-level with 1D blocks and
+ * 2D tiles, FP32-scaled fp4), every scale rule that applies, RNE and stochastic rounding (with
+ * and without the SR pre-scale), row-wise and column-wise, RHT off and on, on shapes around the
+ * kernels' vector width and tiles (16 lanes, 256-column chunks, blocks; n = w−1, w, w+1, several
+ * w) and on data with zeros, NaN/Inf, huge and subnormal values: the codes (whole rows, padding
+ * included), scales, tensor_scale, groups_halved and groups_total must equal hs_quantize_ref's.
+ * Each ISA the CPU supports is exercised by calling its kernel directly (a covered spec must not
+ * fall back) and through hs_quantize with the ISA forced.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "halfs/halfs.h"
+#include "kernels/kernels.h"
+
+static uint64_t rs = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+    uint64_t z = (rs += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double unif(void) { return (double)(rnd() >> 11) * 0x1p-53; }
+
+/* Data kinds: 0 Gaussian-ish heavy tails, 1 with special values, 2 tiny/subnormal magnitudes,
+ * 3 huge magnitudes, 4 exact grid values (ties everywhere). */
+static void fill(float *x, int64_t n, int kind) {
+    for (int64_t i = 0; i < n; i++) {
+        double u = unif(), g = sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * unif());
+        double v = g * (unif() < 0.05 ? 20.0 : 1.0);
+        switch (kind) {
+        case 1: {
+            uint64_t r = rnd() % 100;
+            if (r == 0) v = NAN;
+            else if (r == 1) v = INFINITY;
+            else if (r == 2) v = -INFINITY;
+            else if (r < 12) v = 0.0;
+            else if (r < 14) v = -0.0;
+            break;
+        }
+        case 2: v *= 1e-39; break;              /* subnormal floats */
+        case 3: v *= 1e37; break;               /* near FLT_MAX / 6 */
+        case 4: v = (double)((int)(rnd() % 25) - 12) * 0.25 * ldexp(1.0, (int)(rnd() % 5) - 2); break;
+        default: break;
+        }
+        x[i] = (float)v;
+    }
+    /* an all-zero stretch (all-zero groups) */
+    if (n > 64)
+        for (int64_t i = n / 3; i < n / 3 + 40; i++) x[i] = 0.0f;
+}
+
+typedef hs_status (*qfn)(const hs_quant_spec *, const float *, int64_t, int64_t, int64_t, int,
+                         hs_packed *);
+
+static int n_checked, n_kernel_calls;
+
+static void describe(char *buf, size_t sz, const hs_quant_spec *s, int64_t rows, int64_t cols,
+                     int tr, int kind) {
+    snprintf(buf, sz, "elem %s scale %d group %d block %d tile2d %d rule %s %s pre %d rht %d "
+             "%lldx%lld tr %d data %d",
+             hs_elem_name(s->elem), (int)s->scale_fmt, (int)s->group, (int)s->block, (int)s->tile2d,
+             hs_rule_name(s->rule), hs_rounding_name(s->rounding), (int)s->sr_prescale, (int)s->rht,
+             (long long)rows, (long long)cols, tr, kind);
+}
+
+/* Compare kernel(s) against the reference on x (rows × cols, ld). must_cover: the kernel must
+ * accept the spec. */
+static void check_one(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
+                      int64_t ld, int tr, int kind, qfn kernel, int must_cover) {
+    int64_t R = tr ? cols : rows, C = tr ? rows : cols;
+    hs_packed ref, got;
+    assert_int_equal(hs_packed_alloc(&ref, s, R, C), HS_OK);
+    assert_int_equal(hs_packed_alloc(&got, s, R, C), HS_OK);
+    assert_int_equal(hs_quantize_ref(s, x, rows, cols, ld, tr, &ref), HS_OK);
+    memset(got.codes, 0xA5, (size_t)(R * got.code_stride)); /* the kernel must overwrite all */
+    hs_status st = kernel(s, x, rows, cols, ld, tr, &got);
+    char what[256];
+    describe(what, sizeof what, s, rows, cols, tr, kind);
+    if (st == HS_ERR_UNSUPPORTED) {
+        if (must_cover) {
+            print_error("kernel does not cover: %s\n", what);
+            fail();
+        }
+        hs_packed_free(&ref);
+        hs_packed_free(&got);
+        return;
+    }
+    n_kernel_calls++;
+    if (st != HS_OK) {
+        print_error("kernel failed (%s): %s\n", hs_last_error(), what);
+        fail();
+    }
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t b = 0; b < ref.code_stride; b++) {
+            uint8_t e = ref.codes[r * ref.code_stride + b], g = got.codes[r * got.code_stride + b];
+            if (e != g) {
+                print_error("code byte (%lld, %lld) = 0x%02x, reference 0x%02x: %s\n", (long long)r,
+                            (long long)b, g, e, what);
+                fail();
+            }
+        }
+    size_t sb = (size_t)(R * ref.groups_per_row) * (s->scale_fmt == HS_SCALE_FP32 ? 4 : 1);
+    if (memcmp(ref.scales, got.scales, sb) != 0) {
+        for (size_t i = 0; i < sb; i++)
+            if (((uint8_t *)ref.scales)[i] != ((uint8_t *)got.scales)[i]) {
+                print_error("scale byte %zu = 0x%02x, reference 0x%02x: %s\n", i,
+                            ((uint8_t *)got.scales)[i], ((uint8_t *)ref.scales)[i], what);
+                break;
+            }
+        fail();
+    }
+    if (memcmp(&ref.tensor_scale, &got.tensor_scale, 4) != 0) {
+        print_error("tensor_scale %a, reference %a: %s\n", got.tensor_scale, ref.tensor_scale, what);
+        fail();
+    }
+    if (ref.groups_halved != got.groups_halved || ref.groups_total != got.groups_total) {
+        print_error("groups halved/total %lld/%lld, reference %lld/%lld: %s\n",
+                    (long long)got.groups_halved, (long long)got.groups_total,
+                    (long long)ref.groups_halved, (long long)ref.groups_total, what);
+        fail();
+    }
+    n_checked++;
+    hs_packed_free(&ref);
+    hs_packed_free(&got);
+}
+
+/* The kernels to test: each ISA's slot that the CPU supports, called directly. */
+typedef struct {
+    const char *name;
+    qfn fn;
+    hs_isa isa;
+} kern;
+static const kern kernels[] = {
+    {"avx512", hs_quantize_e2m1_avx512, HS_ISA_AVX512},
+};
+static const int nkernels = sizeof kernels / sizeof kernels[0];
+
+/* The spec variants of one named format. */
+static void for_format(hs_format f, int block, int tile2d, const hs_rule *rules, int nrules,
+                       const int64_t (*shapes)[2], int nshapes, int with_rht) {
+    static const int rhts[] = {0, 16, 32, 128};
+    for (int k = 0; k < nkernels; k++) {
+        if (hs_isa_detect() < kernels[k].isa) continue;
+        for (int ri = 0; ri < nrules; ri++)
+            for (int rnd_mode = 0; rnd_mode < 3; rnd_mode++)
+                for (int tr = 0; tr < 2; tr++)
+                    for (int h = 0; h < (with_rht ? 4 : 1); h++)
+                        for (int si = 0; si < nshapes; si++) {
+                            hs_quant_spec s;
+                            assert_int_equal(hs_quant_spec_init(&s, f), HS_OK);
+                            if (block) s.block = block;
+                            s.tile2d = tile2d;
+                            s.rule = rules[ri];
+                            s.rounding = rnd_mode ? HS_ROUND_SR : HS_ROUND_RNE;
+                            s.sr_prescale = rnd_mode == 2 ? (s.scale_fmt == HS_SCALE_E8M0 ? 0 : 1) : -1;
+                            s.seed = 1234 + (uint64_t)si;
+                            s.stream = 7;
+                            s.rht = rhts[h];
+                            s.rht_seed = 99;
+                            int64_t rows = shapes[si][0], cols = shapes[si][1];
+                            int64_t C = tr ? rows : cols;
+                            if (s.rht && C % s.rht) continue;
+                            if (hs_quant_spec_validate(&s) != HS_OK) continue;
+                            int64_t ld = cols + (si % 3);
+                            int kind = (int)((ri + si + tr + h) % 5);
+                            float *x = malloc(sizeof(float) * (size_t)(rows * ld));
+                            fill(x, rows * ld, kind);
+                            check_one(&s, x, rows, cols, ld, tr, kind, kernels[k].fn, 1);
+                            free(x);
+                        }
+    }
+}
+
+static const int64_t shapes_block[][2] = {
+    {1, 1},   {1, 15},  {3, 17},   {15, 31},  {16, 32},  {17, 33},  {31, 64},
+    {33, 100}, {16, 255}, {5, 256}, {18, 257}, {47, 129}, {2, 600},  {64, 128},
+};
+static const int nshapes_block = sizeof shapes_block / sizeof shapes_block[0];
+static const int64_t shapes_rht[][2] = {{16, 128}, {33, 256}, {128, 48}, {5, 512}, {256, 17}};
+
+static const hs_rule e8m0_rules[] = {HS_RULE_OCP,  HS_RULE_CEIL,  HS_RULE_RCEIL,       HS_RULE_EVEN,
+                                     HS_RULE_HALF, HS_RULE_HALFS, HS_RULE_HALFS_SIGMA, HS_RULE_MSE};
+static const hs_rule ue4m3_rules[] = {HS_RULE_MAX, HS_RULE_HALF, HS_RULE_HALFS, HS_RULE_4OVER6};
+static const hs_rule fp32_rules[] = {HS_RULE_MAX, HS_RULE_HALF, HS_RULE_HALFS};
+
+static void test_mxfp4_blocks(void **st) {
+    (void)st;
+    static const int blocks[] = {16, 32, 64, 128};
+    for (int b = 0; b < 4; b++)
+        for_format(HS_FMT_MXFP4, blocks[b], 0, e8m0_rules, 8, shapes_block, nshapes_block, 0);
+}
+static void test_mxfp4_rht(void **st) {
+    (void)st;
+    for_format(HS_FMT_MXFP4, 32, 0, e8m0_rules, 8, shapes_rht, 5, 1);
+}
+static void test_fp4row(void **st) {
+    (void)st;
+    for_format(HS_FMT_FP4ROW, 0, 0, e8m0_rules, 8, shapes_block, nshapes_block, 0);
+    for_format(HS_FMT_FP4ROW, 0, 0, e8m0_rules, 8, shapes_rht, 5, 1);
+}
+static void test_nvfp4(void **st) {
+    (void)st;
+    for_format(HS_FMT_NVFP4, 0, 0, ue4m3_rules, 4, shapes_block, nshapes_block, 0);
+    for_format(HS_FMT_NVFP4, 0, 0, ue4m3_rules, 4, shapes_rht, 5, 1);
+}
+static void test_nvfp4_2d(void **st) {
+    (void)st;
+    static const hs_rule r[] = {HS_RULE_MAX, HS_RULE_HALF};
+    for_format(HS_FMT_NVFP4, 16, 16, r, 2, shapes_block, nshapes_block, 0);
+}
+static void test_fp4_fp32_scales(void **st) {
+    (void)st;
+    for_format(HS_FMT_FP4, 0, 0, fp32_rules, 3, shapes_block, nshapes_block, 0);
+}
+
+/* Specs a kernel does not cover still give the reference's bytes through hs_quantize. */
+static void test_dispatch_fallback_and_forced_isa(void **st) {
+    (void)st;
+    static const hs_format fmts[] = {HS_FMT_MXFP8_E4M3, HS_FMT_INT4, HS_FMT_NVFP4, HS_FMT_MXFP4};
+    for (int isa = HS_ISA_REF; isa < HS_ISA_COUNT; isa++) {
+        if ((int)hs_isa_force((hs_isa)isa) != isa) continue;
+        for (int f = 0; f < 4; f++) {
+            hs_quant_spec s;
+            assert_int_equal(hs_quant_spec_init(&s, fmts[f]), HS_OK);
+            if (fmts[f] == HS_FMT_NVFP4) s.rule = HS_RULE_MSE; /* continuous grid search */
+            if (fmts[f] == HS_FMT_MXFP4) s.rounding = HS_ROUND_RNA;
+            for (int tr = 0; tr < 2; tr++) {
+                float x[37 * 45];
+                fill(x, 37 * 45, 1);
+                check_one(&s, x, 37, 45, 45, tr, 1, hs_quantize, 0);
+            }
+        }
+        /* a covered spec through the public entry point */
+        hs_quant_spec s;
+        assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+        float x[40 * 70];
+        fill(x, 40 * 70, 0);
+        check_one(&s, x, 40, 70, 70, 1, 0, hs_quantize, 0);
+    }
+    hs_isa_force(hs_isa_detect());
+    /* errors are the reference's: a wrong output shape */
+    hs_quant_spec s;
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+    hs_packed p;
+    assert_int_equal(hs_packed_alloc(&p, &s, 8, 64), HS_OK);
+    float x[64 * 8] = {0};
+    assert_int_equal(hs_quantize(&s, x, 8, 64, 64, 1, &p), HS_ERR_INVALID_ARG);
+    hs_packed_free(&p);
+}
+
+/* Thread count must not matter (bands are independent; the NVFP4 amax is reduced in order). */
+static void test_threads(void **st) {
+    (void)st;
+    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+    static const hs_format fmts[] = {HS_FMT_MXFP4, HS_FMT_NVFP4, HS_FMT_FP4ROW};
+    for (int f = 0; f < 3; f++) {
+        hs_quant_spec s;
+        assert_int_equal(hs_quant_spec_init(&s, fmts[f]), HS_OK);
+        s.rounding = HS_ROUND_SR;
+        s.seed = 5;
+        int64_t rows = 300, cols = 512;
+        float *x = malloc(sizeof(float) * (size_t)(rows * cols));
+        fill(x, rows * cols, 0);
+        for (int threads = 1; threads <= 3; threads++) {
+            omp_set_num_threads(threads);
+            for (int tr = 0; tr < 2; tr++)
+                check_one(&s, x, rows, cols, cols, tr, 0, hs_quantize_e2m1_avx512, 1);
+        }
+        omp_set_num_threads(2);
+        free(x);
+    }
+}
+
+static int report(void **st) {
+    (void)st;
+    printf("test_kernels_quant: %d kernel results compared with the reference (%d kernel calls)\n",
+           n_checked, n_kernel_calls);
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mxfp4_blocks),
+        cmocka_unit_test(test_mxfp4_rht),
+        cmocka_unit_test(test_fp4row),
+        cmocka_unit_test(test_nvfp4),
+        cmocka_unit_test(test_nvfp4_2d),
+        cmocka_unit_test(test_fp4_fp32_scales),
+        cmocka_unit_test(test_dispatch_fallback_and_forced_isa),
+        cmocka_unit_test(test_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, report);
+}

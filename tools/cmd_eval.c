@@ -1,0 +1,183 @@
+/* cmd_eval.c: `halfs eval DIR [--data PATH]`: mean cross-entropy (nats per token) and perplexity
+ * of a checkpoint on token shards, over consecutive non-overlapping windows of T+1 tokens (every
+ * window once, in order; --batches limits the count). DIR is a run directory (its latest
+ * checkpoint) or a checkpoint directory. Data with token ids the model cannot take exits 1.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nn/model.h"
+#include "train/checkpoint.h"
+#include "train/dataset.h"
+#include "train/recipe.h"
+
+static void eval_help(FILE *out) {
+    fprintf(out,
+        "usage: halfs eval DIR [--data PATH] [--batches N] [--batch B] [--seq T] [--recipe R]\n"
+        "                  [--json]\n"
+        "\n"
+        "Loss (mean cross-entropy, nats per token) and perplexity of a trained model on\n"
+        "llm.c token shards. DIR is a run directory (its latest checkpoint is used) or a\n"
+        "checkpoint directory.\n"
+        "\n"
+        "options:\n"
+        "  --data PATH     a .bin shard or a directory of them (default: the validation data\n"
+        "                  the run recorded)\n"
+        "  --batches N     evaluate at most N batches of B windows; 0 = every window of the\n"
+        "                  data once (default: 0)\n"
+        "  --batch B       windows per forward pass (default: 8)\n"
+        "  --seq T         tokens per window, ≤ the model's context (default: the run's T, or\n"
+        "                  min(256, context))\n"
+        "  --recipe R      forward-pass recipe (default: the run's training recipe when the\n"
+        "                  checkpoint records it, else fp32)\n"
+        "  --json          print {\"loss\": ..., \"perplexity\": ..., \"tokens\": ...}\n"
+        "  --help          this text\n"
+        "\n"
+        "exit status: 0 ok; 1 usage or input error; 2 internal error.\n"
+        "example: halfs eval runs/nano --data val.bin\n");
+}
+
+int cmd_eval(int argc, char **argv) {
+    const char *dir = NULL, *data = NULL, *recipe_name = NULL;
+    int64_t batches = 0, B = 8, T = 0;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            eval_help(stdout);
+            return CLI_OK;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            if (i + 1 >= argc) {
+                cli_error("%s needs a value", a);
+                cli_hint("run `halfs eval --help`");
+                return CLI_USAGE;
+            }
+            const char *v = argv[++i];
+            int ok = 1;
+            if (!strcmp(a, "--data")) data = v;
+            else if (!strcmp(a, "--batches")) ok = cli_parse_i64(a, v, 0, INT32_MAX, &batches);
+            else if (!strcmp(a, "--batch")) ok = cli_parse_i64(a, v, 1, 4096, &B);
+            else if (!strcmp(a, "--seq")) ok = cli_parse_i64(a, v, 1, 1 << 20, &T);
+            else if (!strcmp(a, "--recipe")) recipe_name = v;
+            else {
+                cli_error("unknown option '%s'", a);
+                cli_hint("run `halfs eval --help`");
+                return CLI_USAGE;
+            }
+            if (!ok) return CLI_USAGE;
+        } else if (!dir) {
+            dir = a;
+        } else {
+            cli_error("unexpected argument '%s' (one DIR only)", a);
+            return CLI_USAGE;
+        }
+    }
+    if (!dir) {
+        cli_error("no model: give a run or checkpoint directory");
+        cli_hint("usage: halfs eval DIR --data PATH; see `halfs eval --help`");
+        return CLI_USAGE;
+    }
+    hs_model *m = NULL;
+    char ck[4096];
+    hs_status st = hs_checkpoint_open_model(dir, &m, ck, sizeof ck);
+    if (st != HS_OK) return cli_fail_status(st, "loading the model");
+    hs_train_config tc;
+    int have_run = hs_checkpoint_read_train_config(ck, &tc) == HS_OK;
+    if (!data) {
+        if (!have_run || !tc.val_path[0]) {
+            cli_error("no --data given and the checkpoint records no validation data");
+            cli_hint("pass --data PATH (llm.c .bin shards encoded with the model's tokenizer)");
+            hs_model_free(m);
+            return CLI_USAGE;
+        }
+        data = tc.val_path;
+    }
+    if (T == 0) T = have_run && tc.seq <= m->cfg.max_seq ? tc.seq : (m->cfg.max_seq < 256 ? m->cfg.max_seq : 256);
+    int rc = CLI_OK;
+    if (T > m->cfg.max_seq) {
+        cli_error("--seq %lld is longer than the model's context of %d tokens", (long long)T,
+                  m->cfg.max_seq);
+        hs_model_free(m);
+        return CLI_USAGE;
+    }
+    hs_recipe_opts ro;
+    hs_recipe_opts_defaults(&ro);
+    if (recipe_name) {
+        snprintf(ro.name, sizeof ro.name, "%.31s", recipe_name);
+    } else if (have_run) {
+        ro = tc.recipe;
+    } else {
+        snprintf(ro.name, sizeof ro.name, "fp32");
+    }
+    hs_recipe recipe;
+    if ((st = hs_recipe_build(&ro, have_run ? tc.seed : 0, &recipe)) != HS_OK) {
+        hs_model_free(m);
+        return cli_fail_status(st, "--recipe");
+    }
+    hs_dataset *d = NULL;
+    if ((st = hs_dataset_open(data, &d)) != HS_OK) {
+        hs_model_free(m);
+        return cli_fail_status(st, "opening --data");
+    }
+    if (hs_dataset_max_token(d) >= m->cfg.vocab) {
+        cli_error("'%s' has token id %d, outside the model's vocabulary of %d", data,
+                  hs_dataset_max_token(d), m->cfg.vocab);
+        cli_hint("evaluate on data encoded with the model's tokenizer");
+        rc = CLI_USAGE;
+    } else if (hs_dataset_size(d) < T + 1) {
+        cli_error("'%s' has %lld tokens, too few for one window of %lld", data,
+                  (long long)hs_dataset_size(d), (long long)T + 1);
+        rc = CLI_USAGE;
+    }
+    int64_t n_windows = rc == CLI_OK ? (hs_dataset_size(d) - 1) / T : 0;
+    if (batches > 0 && batches * B < n_windows) n_windows = batches * B;
+    int32_t *in = malloc((size_t)(B * T) * sizeof *in), *tg = malloc((size_t)(B * T) * sizeof *tg);
+    if (rc == CLI_OK && (!in || !tg)) {
+        cli_error("out of memory");
+        rc = CLI_INTERNAL;
+    }
+    double sum = 0; /* Σ over windows of (mean loss × tokens) */
+    int64_t tokens = 0;
+    const uint16_t *tk = hs_dataset_tokens(d);
+    for (int64_t w0 = 0; rc == CLI_OK && w0 < n_windows; w0 += B) {
+        int b_now = (int)(n_windows - w0 < B ? n_windows - w0 : B);
+        for (int b = 0; b < b_now; b++)
+            for (int t = 0; t < T; t++) {
+                in[b * T + t] = tk[(w0 + b) * T + t];
+                tg[b * T + t] = tk[(w0 + b) * T + t + 1];
+            }
+        float loss;
+        if ((st = hs_model_forward(m, &recipe, in, tg, b_now, (int)T, &loss)) != HS_OK) {
+            rc = cli_fail_status(st, "forward pass");
+            break;
+        }
+        sum += (double)loss * b_now * T;
+        tokens += (int64_t)b_now * T;
+    }
+    if (rc == CLI_OK) {
+        double loss = sum / (double)tokens;
+        if (json)
+            printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld, \"windows\": %lld, "
+                   "\"seq\": %lld, \"recipe\": \"%s\", \"checkpoint\": \"%s\"}\n",
+                   loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T,
+                   ro.name, ck);
+        else
+            printf("loss %.4f nats/token, perplexity %.2f (%lld tokens in %lld windows of %lld; "
+                   "recipe %s; %s)\n",
+                   loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T, ro.name,
+                   ck);
+    }
+    free(in);
+    free(tg);
+    hs_dataset_close(d);
+    hs_model_free(m);
+    return rc;
+}

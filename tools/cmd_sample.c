@@ -1,0 +1,227 @@
+/* cmd_sample.c: `halfs sample DIR --prompt TEXT`: generate text from a checkpoint (DIR is a run
+ * directory, meaning its latest checkpoint, or a checkpoint directory). Sampling: the logits of
+ * the last position divided by the temperature, restricted to the top-k, softmax in double,
+ * one draw from a counter-based generator seeded by --seed (temperature 0 = greedy). The model
+ * sees at most its context (max_position_embeddings) of the latest tokens. Prompt tokens the
+ * model cannot take (ids ≥ its vocabulary, or more tokens than its context) exit 1.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "nn/model.h"
+#include "train/checkpoint.h"
+#include "train/recipe.h"
+#include "train/tokenizer.h"
+
+static void sample_help(FILE *out) {
+    fprintf(out,
+        "usage: halfs sample DIR --prompt TEXT [--tokens N] [--temperature T] [--top-k K]\n"
+        "                    [--seed S] [--recipe R] [--tokenizer PATH]\n"
+        "\n"
+        "Continue TEXT with a trained model and print prompt and continuation to stdout.\n"
+        "DIR is a run directory (its latest checkpoint is used) or a checkpoint directory.\n"
+        "\n"
+        "options:\n"
+        "  --prompt TEXT      the text to continue (required, not empty)\n"
+        "  --tokens N         tokens to generate, 1..100000 (default: 200)\n"
+        "  --temperature T    softmax temperature, 0..10; 0 = always the most likely token\n"
+        "                     (default: 0.8)\n"
+        "  --top-k K          sample among the K most likely tokens; 0 = all (default: 40)\n"
+        "  --seed S           random seed, unsigned 64-bit (default: 1337)\n"
+        "  --recipe R         forward-pass recipe (fp32, bf16, mxfp4-halfs, ...) (default: the\n"
+        "                     run's training recipe when the checkpoint records it, else fp32)\n"
+        "  --tokenizer PATH   tokenizer.json (default: the checkpoint's)\n"
+        "  --help             this text\n"
+        "\n"
+        "exit status: 0 ok; 1 usage or input error; 2 internal error.\n"
+        "example: halfs sample runs/nano --prompt 'And God said' --tokens 100\n");
+}
+
+static uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Choose the next token from logits (V) at temperature temp among the top k (0 = all). */
+static int32_t pick(const float *logits, int V, double temp, int k, uint64_t seed, int64_t i,
+                    double *prob, int32_t *idx) {
+    int32_t best = 0;
+    for (int v = 1; v < V; v++)
+        if (logits[v] > logits[best]) best = v;
+    if (temp <= 0) return best;
+    /* The top k by partial selection (k small): idx[0..k) holds them, unordered. */
+    int n = (k > 0 && k < V) ? k : V;
+    if (n == V) {
+        for (int v = 0; v < V; v++) idx[v] = v;
+    } else {
+        for (int j = 0; j < n; j++) idx[j] = -1;
+        for (int v = 0; v < V; v++) {
+            int worst = 0;
+            for (int j = 1; j < n; j++)
+                if (idx[j] < 0 || (idx[worst] >= 0 && logits[idx[j]] < logits[idx[worst]])) worst = j;
+            if (idx[worst] < 0 || logits[v] > logits[idx[worst]]) idx[worst] = v;
+        }
+    }
+    double mx = logits[best], sum = 0;
+    for (int j = 0; j < n; j++) {
+        prob[j] = exp(((double)logits[idx[j]] - mx) / temp);
+        sum += prob[j];
+    }
+    double u = (double)(mix64(mix64(seed) ^ (uint64_t)i) >> 11) * 0x1.0p-53 * sum, acc = 0;
+    for (int j = 0; j < n; j++) {
+        acc += prob[j];
+        if (u < acc) return idx[j];
+    }
+    return idx[n - 1];
+}
+
+int cmd_sample(int argc, char **argv) {
+    const char *dir = NULL, *prompt = NULL, *recipe_name = NULL, *tok_path = NULL;
+    int64_t n_tokens = 200, top_k = 40;
+    double temp = 0.8;
+    uint64_t seed = 1337;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            sample_help(stdout);
+            return CLI_OK;
+        }
+        if (a[0] == '-' && a[1] == '-') {
+            if (i + 1 >= argc) {
+                cli_error("%s needs a value", a);
+                cli_hint("run `halfs sample --help`");
+                return CLI_USAGE;
+            }
+            const char *v = argv[++i];
+            int ok = 1;
+            if (!strcmp(a, "--prompt")) prompt = v;
+            else if (!strcmp(a, "--tokens")) ok = cli_parse_i64(a, v, 1, 100000, &n_tokens);
+            else if (!strcmp(a, "--temperature")) ok = cli_parse_f64(a, v, 0, 10, &temp);
+            else if (!strcmp(a, "--top-k")) ok = cli_parse_i64(a, v, 0, 1 << 20, &top_k);
+            else if (!strcmp(a, "--seed")) ok = cli_parse_u64(a, v, &seed);
+            else if (!strcmp(a, "--recipe")) recipe_name = v;
+            else if (!strcmp(a, "--tokenizer")) tok_path = v;
+            else {
+                cli_error("unknown option '%s'", a);
+                cli_hint("run `halfs sample --help`");
+                return CLI_USAGE;
+            }
+            if (!ok) return CLI_USAGE;
+        } else if (!dir) {
+            dir = a;
+        } else {
+            cli_error("unexpected argument '%s' (one DIR only)", a);
+            return CLI_USAGE;
+        }
+    }
+    if (!dir) {
+        cli_error("no model: give a run or checkpoint directory");
+        cli_hint("usage: halfs sample DIR --prompt TEXT; see `halfs sample --help`");
+        return CLI_USAGE;
+    }
+    if (!prompt || !*prompt) {
+        cli_error("--prompt TEXT is required and must not be empty");
+        cli_hint("e.g. halfs sample %s --prompt 'In the beginning'", dir);
+        return CLI_USAGE;
+    }
+    hs_model *m = NULL;
+    char ck[4096];
+    hs_status st = hs_checkpoint_open_model(dir, &m, ck, sizeof ck);
+    if (st != HS_OK) return cli_fail_status(st, "loading the model");
+    char tp[4200];
+    if (!tok_path) {
+        if (hs_checkpoint_tokenizer(ck, tp, sizeof tp) != HS_OK) {
+            cli_error("'%s' has no tokenizer.json", ck);
+            cli_hint("pass --tokenizer PATH (the tokenizer the training shards were encoded with)");
+            hs_model_free(m);
+            return CLI_USAGE;
+        }
+        tok_path = tp;
+    }
+    hs_tokenizer *tok = NULL;
+    if ((st = hs_tokenizer_load(tok_path, &tok)) != HS_OK) {
+        hs_model_free(m);
+        return cli_fail_status(st, "loading the tokenizer");
+    }
+    /* The recipe: given, or the run's, or fp32. */
+    hs_recipe_opts ro;
+    hs_recipe_opts_defaults(&ro);
+    hs_train_config tc;
+    int have_run = hs_checkpoint_read_train_config(ck, &tc) == HS_OK;
+    if (recipe_name) {
+        if (strlen(recipe_name) >= sizeof ro.name) recipe_name = "?";
+        snprintf(ro.name, sizeof ro.name, "%s", recipe_name);
+    } else if (have_run) {
+        ro = tc.recipe;
+    } else {
+        snprintf(ro.name, sizeof ro.name, "fp32");
+    }
+    hs_recipe recipe;
+    if ((st = hs_recipe_build(&ro, have_run ? tc.seed : seed, &recipe)) != HS_OK) {
+        hs_tokenizer_free(tok);
+        hs_model_free(m);
+        return cli_fail_status(st, "--recipe");
+    }
+    int32_t *ids = NULL;
+    int64_t n_prompt = 0;
+    int rc = CLI_OK;
+    if ((st = hs_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n_prompt)) != HS_OK) {
+        rc = cli_fail_status(st, "encoding the prompt");
+    } else if (n_prompt > m->cfg.max_seq) {
+        cli_error("the prompt is %lld tokens, longer than the model's context of %d tokens",
+                  (long long)n_prompt, m->cfg.max_seq);
+        cli_hint("shorten the prompt");
+        rc = CLI_USAGE;
+    } else {
+        for (int64_t i = 0; i < n_prompt; i++)
+            if (ids[i] >= m->cfg.vocab) {
+                cli_error("prompt token %lld has id %d, outside the model's vocabulary of %d "
+                          "(tokenizer of %d tokens)", (long long)i, ids[i], m->cfg.vocab,
+                          hs_tokenizer_vocab_size(tok));
+                cli_hint("use the tokenizer the model was trained with (--tokenizer)");
+                rc = CLI_USAGE;
+                break;
+            }
+    }
+    int64_t total = n_prompt + n_tokens;
+    int32_t *seq = rc == CLI_OK ? malloc((size_t)total * sizeof *seq) : NULL;
+    double *prob = seq ? malloc((size_t)m->cfg.vocab * sizeof *prob) : NULL;
+    int32_t *idx = prob ? malloc((size_t)m->cfg.vocab * sizeof *idx) : NULL;
+    if (rc == CLI_OK && !idx) {
+        cli_error("out of memory");
+        rc = CLI_INTERNAL;
+    }
+    if (rc == CLI_OK) {
+        memcpy(seq, ids, (size_t)n_prompt * sizeof *seq);
+        fwrite(prompt, 1, strlen(prompt), stdout);
+        fflush(stdout);
+        const int V = m->cfg.vocab;
+        for (int64_t n = n_prompt; n < total; n++) {
+            int T = n > m->cfg.max_seq ? m->cfg.max_seq : (int)n;
+            const int32_t *win = seq + (n - T);
+            if ((st = hs_model_forward(m, &recipe, win, NULL, 1, T, NULL)) != HS_OK) {
+                rc = cli_fail_status(st, "forward pass");
+                break;
+            }
+            const float *logits = hs_model_logits(m) + (size_t)(T - 1) * V;
+            int32_t next = pick(logits, V, temp, (int)top_k, seed, n, prob, idx);
+            seq[n] = next;
+            int len;
+            const unsigned char *b = hs_tokenizer_token_bytes(tok, next, &len);
+            if (b) fwrite(b, 1, (size_t)len, stdout); /* ids past the tokenizer print nothing */
+            fflush(stdout);
+        }
+        fputc('\n', stdout);
+    }
+    free(idx);
+    free(prob);
+    free(seq);
+    free(ids);
+    hs_tokenizer_free(tok);
+    hs_model_free(m);
+    return rc;
+}

@@ -1,0 +1,358 @@
+/* cmd_theory.c: `halfs theory`: the MSE-optimal clip of a known input distribution by numerical
+ * integration (infinite group, NUMERICS.md §8) and, for finite groups, a Monte Carlo of every
+ * scale rule of the library plus the per-group optimum (halfs/theory.h). `--curve` prints the
+ * relative MSE versus the clip ratio clip/amax as CSV, the data of the theory figure (issue 6).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "halfs/halfs.h"
+#include "halfs/theory.h"
+
+#define MAX_GROUPS 16
+#define DEFAULT_SAMPLES ((int64_t)1 << 20)
+
+static void theory_help(FILE *out) {
+    fprintf(out,
+        "usage: halfs theory [--dist gauss|laplace|t:NU] [--format e2m1|int4] [--group N]...\n"
+        "                    [--samples S] [--seed S] [--json | --curve [--ratio-min R]\n"
+        "                    [--ratio-max R] [--ratio-step R]]\n"
+        "       halfs theory [--dist D] [--seed S] --draw N OUT.f32\n"
+        "\n"
+        "Quantization error of 4-bit elements for an input of known distribution, unit\n"
+        "variance (sigma = 1). The clip alpha is the value mapped to the largest code\n"
+        "(e2m1: 6, int4: 7).\n"
+        "  1. infinite group, numerical integration: the MSE-optimal clip alpha*/sigma and\n"
+        "     the MSE there (round to nearest, saturating);\n"
+        "  2. finite groups of N iid draws, Monte Carlo: every scale rule that applies with\n"
+        "     one scale per group (e2m1: E8M0 scales, the library's own quantizer; int4:\n"
+        "     FP32 scales), and 'opt', the exact per-group continuous optimum.\n"
+        "\n"
+        "options:\n"
+        "  --dist D        input distribution: gauss, laplace, or t:NU (Student-t with NU\n"
+        "                  degrees of freedom, 2 < NU <= 1e6, scaled to unit variance)\n"
+        "                  (default: gauss)\n"
+        "  --format F      element format: e2m1 or int4 (default: e2m1)\n"
+        "  --group N       Monte Carlo group size, 2 <= N <= 65536; repeat the option or\n"
+        "                  give a comma list (e.g. --group 16,32,1024) for several\n"
+        "                  (default: 32 and 1024)\n"
+        "  --samples S     values drawn per group size; groups = max(2, ceil(S/N))\n"
+        "                  (default: %lld)\n"
+        "  --seed S        seed of the draws, an unsigned 64-bit integer (default: 1)\n"
+        "  --json          print one JSON object instead of the table:\n"
+        "                    {\"format\", \"dist\", \"opt_clip_over_sigma\", \"mse_at_opt\",\n"
+        "                     \"sqnr_db_at_opt\", \"samples\", \"seed\",\n"
+        "                     \"monte_carlo\": {\"N\": {\"groups\": G, \"rules\": {RULE: {\n"
+        "                       \"rel_mse\", \"rel_mse_se\", \"sqnr_db\", \"clip_over_amax\",\n"
+        "                       \"zero_collapse\", \"halved_fraction\"}}}}}\n"
+        "                  RULE is a rule name or \"opt\"; rel_mse = sum(err^2)/sum(x^2) over\n"
+        "                  all groups, rel_mse_se its standard error, clip_over_amax the mean\n"
+        "                  effective clip (6*scale for e2m1) over the group's amax,\n"
+        "                  halved_fraction the share of groups whose scale is below the\n"
+        "                  ceil (E8M0) or max (FP32) scale\n"
+        "  --curve         print CSV instead: a header 'group,ratio,rel_mse', then for each\n"
+        "                  group size and each clip ratio r = clip/amax of the grid, the\n"
+        "                  relative MSE with one continuous scale r*amax/6 per group (same\n"
+        "                  draws as the Monte Carlo); cannot be combined with --json\n"
+        "  --ratio-min R   first ratio of the --curve grid (default: 0.2)\n"
+        "  --ratio-max R   last ratio of the --curve grid (default: 1.05; note that the\n"
+        "                  'ceil' rule's effective clip lies at 1.5-3 x amax)\n"
+        "  --ratio-step R  step of the --curve grid (default: 0.01)\n"
+        "  --draw N OUT    write N draws of --dist (seed --seed) to OUT as raw float32 and\n"
+        "                  exit (draw i is the i-th value of the Monte Carlo stream); this\n"
+        "                  made data/heavy_tailed.f32: --dist t:3 --seed 1 --draw 65536\n"
+        "  --help          this text\n"
+        "\n"
+        "example: halfs theory --dist t:3 --group 32,1024,4096 --json\n",
+        (long long)DEFAULT_SAMPLES);
+}
+
+/* "--name value" or "--name=value": the value (advancing *i past it), NULL if this argument is
+ * not option `name`; *missing is set when the option is present without a value. */
+static const char *opt_arg(int argc, char **argv, int *i, const char *name, int *missing) {
+    size_t len = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, len) != 0) return NULL;
+    if (a[len] == '=') return a + len + 1;
+    if (a[len] != '\0') return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        cli_error("%s needs a value", name);
+        cli_hint("run `halfs theory --help`");
+        return NULL;
+    }
+    *i += 1;
+    return argv[*i];
+}
+
+/* Add a number to a JSON object; non-finite values (e.g. SQNR of an exact result) become null. */
+static void json_num(cJSON *obj, const char *key, double v) {
+    if (isfinite(v))
+        cJSON_AddNumberToObject(obj, key, v);
+    else
+        cJSON_AddNullToObject(obj, key);
+}
+
+static double sqnr_db(double rel) { return rel > 0.0 ? -10.0 * log10(rel) : INFINITY; }
+
+/* Parse "N" or "N,N,..." into groups[], appending. Returns 1 on success. */
+static int parse_groups(const char *val, int64_t *groups, int *ng) {
+    char buf[256];
+    if (strlen(val) >= sizeof buf) {
+        cli_error("--group: list '%.40s...' is too long", val);
+        return 0;
+    }
+    strcpy(buf, val);
+    char *save = NULL;
+    int any = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*ng >= MAX_GROUPS) {
+            cli_error("--group: at most %d group sizes", MAX_GROUPS);
+            return 0;
+        }
+        int64_t n;
+        if (!cli_parse_i64("--group", tok, 2, 65536, &n)) return 0;
+        groups[(*ng)++] = n;
+        any = 1;
+    }
+    if (!any) {
+        cli_error("--group needs a size (e.g. --group 32)");
+        return 0;
+    }
+    return 1;
+}
+
+int cmd_theory(int argc, char **argv) {
+    hs_dist dist = {HS_DIST_GAUSS, 0.0};
+    hs_elem elem = HS_ELEM_E2M1;
+    int64_t groups[MAX_GROUPS];
+    int ng = 0;
+    int64_t samples = DEFAULT_SAMPLES;
+    uint64_t seed = 1;
+    int json = 0, curve = 0;
+    double rmin = 0.2, rmax = 1.05, rstep = 0.01;
+    int64_t draw = 0;
+    const char *draw_path = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int missing = 0;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            theory_help(stdout);
+            return CLI_OK;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--curve")) {
+            curve = 1;
+        } else if ((v = opt_arg(argc, argv, &i, "--dist", &missing))) {
+            if (hs_dist_parse(v, &dist) != HS_OK) {
+                cli_error("--dist: %s", hs_last_error());
+                cli_hint("use gauss, laplace or t:NU with NU > 2, e.g. --dist t:3");
+                return CLI_USAGE;
+            }
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--format", &missing))) {
+            if (!strcmp(v, "e2m1") || !strcmp(v, "fp4")) {
+                elem = HS_ELEM_E2M1;
+            } else if (!strcmp(v, "int4")) {
+                elem = HS_ELEM_INT4;
+            } else {
+                cli_error("--format: unknown element format '%s'", v);
+                cli_hint("theory knows e2m1 and int4");
+                return CLI_USAGE;
+            }
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--group", &missing))) {
+            if (!parse_groups(v, groups, &ng)) return CLI_USAGE;
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--samples", &missing))) {
+            if (!cli_parse_i64("--samples", v, 2, (int64_t)1 << 28, &samples)) return CLI_USAGE;
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--seed", &missing))) {
+            if (!cli_parse_u64("--seed", v, &seed)) return CLI_USAGE;
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--ratio-min", &missing))) {
+            if (!cli_parse_f64("--ratio-min", v, 0.01, 100.0, &rmin)) return CLI_USAGE;
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--ratio-max", &missing))) {
+            if (!cli_parse_f64("--ratio-max", v, 0.01, 100.0, &rmax)) return CLI_USAGE;
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--ratio-step", &missing))) {
+            if (!cli_parse_f64("--ratio-step", v, 1e-4, 100.0, &rstep)) return CLI_USAGE;
+        } else if (!missing && (v = opt_arg(argc, argv, &i, "--draw", &missing))) {
+            if (!cli_parse_i64("--draw", v, 1, (int64_t)1 << 28, &draw)) return CLI_USAGE;
+        } else if (missing) {
+            return CLI_USAGE;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            cli_error("unknown option '%s'", a);
+            cli_hint("run `halfs theory --help` for the options");
+            return CLI_USAGE;
+        } else if (!draw_path) {
+            draw_path = a;
+        } else {
+            cli_error("unexpected operand '%s'", a);
+            cli_hint("theory takes a file only with --draw N OUT.f32; run `halfs theory --help`");
+            return CLI_USAGE;
+        }
+    }
+    if (draw_path && !draw) {
+        cli_error("unexpected operand '%s'", draw_path);
+        cli_hint("theory takes a file only with --draw N OUT.f32; run `halfs theory --help`");
+        return CLI_USAGE;
+    }
+    if (draw) {
+        if (!draw_path) {
+            cli_error("missing operand: --draw N needs an output file");
+            cli_hint("e.g. halfs theory --dist t:3 --draw 65536 out.f32");
+            return CLI_USAGE;
+        }
+        if (json || curve) {
+            cli_error("--draw cannot be combined with --json or --curve");
+            return CLI_USAGE;
+        }
+        float *buf = malloc((size_t)draw * sizeof *buf); /* draw values */
+        if (!buf) {
+            cli_error("out of memory for %lld draws", (long long)draw);
+            return CLI_INTERNAL;
+        }
+        for (int64_t k = 0; k < draw; k++)
+            buf[k] = (float)hs_dist_sample(&dist, seed, 0, (uint64_t)k);
+        int rc = cli_write_atomic(draw_path, buf, (size_t)draw * sizeof *buf);
+        free(buf);
+        return rc == 0 ? CLI_OK : CLI_USAGE;
+    }
+    if (json && curve) {
+        cli_error("--json and --curve cannot be combined");
+        cli_hint("--curve prints CSV; run the two separately");
+        return CLI_USAGE;
+    }
+    if (rmax < rmin) {
+        cli_error("--ratio-max %g is below --ratio-min %g", rmax, rmin);
+        return CLI_USAGE;
+    }
+    if (ng == 0) {
+        groups[ng++] = 32;
+        groups[ng++] = 1024;
+    }
+    char dname[64];
+    hs_dist_name(&dist, dname, sizeof dname);
+    const char *fname = elem == HS_ELEM_E2M1 ? "e2m1" : "int4";
+    hs_status st;
+
+    if (curve) {
+        /* The grid is built by index so rounding does not drop its last point. */
+        int nr = (int)floor((rmax - rmin) / rstep + 1e-9) + 1;
+        if (nr > 100000) {
+            cli_error("the --curve grid has %d points (max 100000)", nr);
+            cli_hint("raise --ratio-step or narrow --ratio-min/--ratio-max");
+            return CLI_USAGE;
+        }
+        double *ratios = malloc((size_t)nr * sizeof *ratios);
+        double *rel = malloc((size_t)nr * sizeof *rel);
+        if (!ratios || !rel) {
+            free(ratios);
+            free(rel);
+            cli_error("out of memory");
+            return CLI_INTERNAL;
+        }
+        for (int j = 0; j < nr; j++) ratios[j] = rmin + j * rstep;
+        printf("group,ratio,rel_mse\n");
+        for (int gi = 0; gi < ng; gi++) {
+            int64_t nb = (samples + groups[gi] - 1) / groups[gi];
+            if (nb < 2) nb = 2;
+            st = hs_theory_curve(&dist, elem, groups[gi], nb, seed, ratios, nr, rel);
+            if (st != HS_OK) {
+                free(ratios);
+                free(rel);
+                return cli_fail_status(st, "theory --curve");
+            }
+            for (int j = 0; j < nr; j++)
+                printf("%lld,%.4f,%.9g\n", (long long)groups[gi], ratios[j], rel[j]);
+        }
+        free(ratios);
+        free(rel);
+        return fflush(stdout) == 0 ? CLI_OK : CLI_INTERNAL;
+    }
+
+    double aopt = 0.0, mopt = 0.0;
+    st = hs_theory_opt_clip(&dist, elem, &aopt, &mopt);
+    if (st != HS_OK) return cli_fail_status(st, "theory");
+    hs_theory_mc mc[MAX_GROUPS];
+    for (int gi = 0; gi < ng; gi++) {
+        int64_t nb = (samples + groups[gi] - 1) / groups[gi];
+        if (nb < 2) nb = 2;
+        st = hs_theory_mc_rules(&dist, elem, groups[gi], nb, seed, &mc[gi]);
+        if (st != HS_OK) return cli_fail_status(st, "theory Monte Carlo");
+    }
+
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        if (!root) {
+            cli_error("out of memory");
+            return CLI_INTERNAL;
+        }
+        cJSON_AddStringToObject(root, "format", fname);
+        cJSON_AddStringToObject(root, "dist", dname);
+        json_num(root, "opt_clip_over_sigma", aopt);
+        json_num(root, "mse_at_opt", mopt);
+        json_num(root, "sqnr_db_at_opt", sqnr_db(mopt));
+        json_num(root, "samples", (double)samples);
+        char seedbuf[32];
+        snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
+        /* A string: a 64-bit seed does not survive a JSON double. */
+        cJSON_AddStringToObject(root, "seed", seedbuf);
+        cJSON *mcs = cJSON_AddObjectToObject(root, "monte_carlo");
+        for (int gi = 0; gi < ng && mcs; gi++) {
+            char key[32];
+            snprintf(key, sizeof key, "%lld", (long long)mc[gi].group);
+            cJSON *g = cJSON_CreateObject();
+            if (!g) break;
+            /* A repeated --group size replaces the earlier entry rather than duplicating it. */
+            cJSON_DeleteItemFromObjectCaseSensitive(mcs, key);
+            cJSON_AddItemToObject(mcs, key, g);
+            json_num(g, "groups", (double)mc[gi].groups);
+            cJSON *rules = cJSON_AddObjectToObject(g, "rules");
+            for (int r = 0; r < mc[gi].n_rows && rules; r++) {
+                const hs_theory_mc_row *row = &mc[gi].rows[r];
+                cJSON *o = cJSON_AddObjectToObject(rules, hs_theory_row_name(row->rule));
+                if (!o) break;
+                json_num(o, "rel_mse", row->rel_mse);
+                json_num(o, "rel_mse_se", row->rel_mse_se);
+                json_num(o, "sqnr_db", sqnr_db(row->rel_mse));
+                json_num(o, "clip_over_amax", row->clip_over_amax);
+                json_num(o, "zero_collapse", row->zero_collapse);
+                json_num(o, "halved_fraction", row->halved_fraction);
+            }
+        }
+        char *s = cJSON_Print(root);
+        cJSON_Delete(root);
+        if (!s) {
+            cli_error("out of memory printing JSON");
+            return CLI_INTERNAL;
+        }
+        puts(s);
+        cJSON_free(s);
+        return fflush(stdout) == 0 ? CLI_OK : CLI_INTERNAL;
+    }
+
+    printf("halfs theory: %s elements, %s input (unit variance), seed %llu\n\n", fname, dname,
+           (unsigned long long)seed);
+    printf("infinite group (numerical integration, clip mapped to %s):\n",
+           elem == HS_ELEM_E2M1 ? "6" : "7");
+    printf("  optimal clip    alpha*/sigma   = %.4f\n", aopt);
+    printf("  MSE at alpha*   MSE*/sigma^2   = %.5f   (SQNR %.2f dB)\n", mopt, sqnr_db(mopt));
+    for (int gi = 0; gi < ng; gi++) {
+        printf("\nMonte Carlo, groups of %lld (%lld groups):\n", (long long)mc[gi].group,
+               (long long)mc[gi].groups);
+        printf("  %-12s %11s %10s %8s %10s %14s %7s\n", "rule", "rel_mse", "+-se", "sqnr_db",
+               "clip/amax", "zero_collapse", "halved");
+        for (int r = 0; r < mc[gi].n_rows; r++) {
+            const hs_theory_mc_row *row = &mc[gi].rows[r];
+            printf("  %-12s %11.5g %10.2g %8.2f %10.3f %14.4f %7.3f\n",
+                   hs_theory_row_name(row->rule), row->rel_mse, row->rel_mse_se,
+                   sqnr_db(row->rel_mse), row->clip_over_amax, row->zero_collapse,
+                   row->halved_fraction);
+        }
+    }
+    printf("\nrel_mse = sum(err^2)/sum(x^2); clip/amax = effective clip over the group maximum;\n"
+           "opt = the exact per-group continuous optimum (a lower bound for every rule).\n");
+    return fflush(stdout) == 0 ? CLI_OK : CLI_INTERNAL;
+}
