@@ -31,7 +31,9 @@ static char g_dir[512];
 
 /* ---------------------------------------------------------------- helpers */
 
-static void path_in(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", g_dir, name); }
+static void path_in(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", g_dir, name);
+}
 
 static void write_f32(const char *p, const float *x, size_t n) {
     FILE *f = fopen(p, "wb");
@@ -66,7 +68,8 @@ static int run(char **out, char **err, const char *arg0, ...) {
     argv[argc++] = (char *)arg0;
     va_list ap;
     va_start(ap, arg0);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 63;) argv[argc++] = (char *)a;
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 63;)
+        argv[argc++] = (char *)a;
     va_end(ap);
     argv[argc] = NULL;
     char po[600], pe[600];
@@ -130,7 +133,8 @@ static float *make_data(int64_t rows, int64_t cols, uint64_t seed) {
     assert_non_null(x);
     hs_dist d;
     assert_int_equal(hs_dist_parse("t:4", &d), HS_OK);
-    for (int64_t i = 0; i < rows * cols; i++) x[i] = (float)hs_dist_sample(&d, seed, 0, (uint64_t)i);
+    for (int64_t i = 0; i < rows * cols; i++)
+        x[i] = (float)hs_dist_sample(&d, seed, 0, (uint64_t)i);
     return x;
 }
 
@@ -599,7 +603,8 @@ static void test_bad_input(void **state) {
         {"unknown rule", Q("--format", "mxfp4", "--scale", "best", "--cols", "64", in, out)},
         {"rule not for nvfp4", Q("--format", "nvfp4", "--scale", "ocp", "--cols", "64", in, out)},
         {"rule not for mxfp4", Q("--format", "mxfp4", "--scale", "max", "--cols", "64", in, out)},
-        {"4over6 not for mxfp4", Q("--format", "mxfp4", "--scale", "4over6", "--cols", "64", in, out)},
+        {"4over6 not for mxfp4",
+         Q("--format", "mxfp4", "--scale", "4over6", "--cols", "64", in, out)},
         {"block 0", Q("--format", "mxfp4", "--block", "0", "--cols", "64", in, out)},
         {"block 7", Q("--format", "mxfp4", "--block", "7", "--cols", "64", in, out)},
         {"block negative", Q("--format", "mxfp4", "--block", "-32", "--cols", "64", in, out)},
@@ -609,8 +614,10 @@ static void test_bad_input(void **state) {
         {"negative cols", Q("--format", "mxfp4", "--cols", "-64", in, out)},
         {"zero cols", Q("--format", "mxfp4", "--cols", "0", in, out)},
         {"non-numeric cols", Q("--format", "mxfp4", "--cols", "6x4", in, out)},
-        {"negative seed", Q("--format", "mxfp4", "--rounding", "sr", "--seed", "-1", "--cols", "64", in, out)},
-        {"unknown rounding", Q("--format", "mxfp4", "--rounding", "nearest", "--cols", "64", in, out)},
+        {"negative seed",
+         Q("--format", "mxfp4", "--rounding", "sr", "--seed", "-1", "--cols", "64", in, out)},
+        {"unknown rounding",
+         Q("--format", "mxfp4", "--rounding", "nearest", "--cols", "64", in, out)},
         {"bad rht size", Q("--format", "mxfp4", "--rht", "24", "--cols", "64", in, out)},
         {"rht larger than row", Q("--format", "mxfp4", "--rht", "128", "--cols", "64", in, out)},
         {"unknown option", Q("--format", "mxfp4", "--frobnicate", "--cols", "64", in, out)},

@@ -160,7 +160,7 @@ static void attention_ref(double *out, const double *qkv, int B, int T, int C, i
         for (int h = 0; h < H; h++)
             for (int t = 0; t < T; t++) {
                 const double *q = qkv + (b * T + t) * 3 * C + h * hd;
-                double s[64], mx = -1e300, sum = 0;
+                double s[256], mx = -1e300, sum = 0;
                 for (int j = 0; j <= t; j++) {
                     const double *k = qkv + (b * T + j) * 3 * C + C + h * hd;
                     s[j] = 0;
@@ -205,17 +205,32 @@ static void test_attention(void **state) {
     assert_close("attention dqkv", dqkv, num, M, REL);
 }
 
-/* A longer sequence: rows with many keys, large scores (softmax saturation). */
+/* A sequence longer than the kernel's query block (64): three blocks, the last partial, with
+ * large scores (softmax saturation); forward and backward against the double reference. */
 static void test_attention_long(void **state) {
     (void)state;
-    enum { B = 1, T = 48, C = 8, H = 1, M = B * T * 3 * C, O = B * T * C };
-    float qkv[M], out[O], lse[B * H * T];
-    double qd[M], od[O];
-    fill(qkv, M, 4.0);
+    enum { B = 1, T = 130, C = 8, H = 2, M = B * T * 3 * C, O = B * T * C };
+    static float qkv[M], out[O], lse[B * H * T], g[O], dqkv[M];
+    static double qd[M], od[O], num[M];
+    fill(qkv, M, 3.0);
+    fill(g, O, 1.0);
     for (int i = 0; i < M; i++) qd[i] = qkv[i];
     hs_attention_forward(out, lse, qkv, B, T, C, H);
     attention_ref(od, qd, B, T, C, H);
-    assert_close("attention out (T=48)", out, od, O, REL);
+    assert_close("attention out (T=130)", out, od, O, REL);
+    for (int i = 0; i < M; i++) {
+        double s = qd[i], lp = 0, lm = 0;
+        qd[i] = s + FD_H;
+        attention_ref(od, qd, B, T, C, H);
+        for (int q = 0; q < O; q++) lp += g[q] * od[q];
+        qd[i] = s - FD_H;
+        attention_ref(od, qd, B, T, C, H);
+        for (int q = 0; q < O; q++) lm += g[q] * od[q];
+        qd[i] = s;
+        num[i] = (lp - lm) / (2 * FD_H);
+    }
+    hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H);
+    assert_close("attention dqkv (T=130)", dqkv, num, M, REL);
 }
 
 /* ---------------------------------------------------------------- swiglu */

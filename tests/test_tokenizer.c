@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "train/corpus.h"
 #include "train/dataset.h"
@@ -352,6 +353,12 @@ static void test_default_corpus(void **state) {
     assert_int_equal(hs_corpus_default(cache, 512, &again), HS_OK);
     assert_int_equal(again.cached, 1);
     assert_string_equal(again.train, c.train);
+    /* A damaged cache (a shard removed by hand) is rebuilt, not trusted. */
+    assert_int_equal(unlink(c.val), 0);
+    assert_int_equal(hs_corpus_default(cache, 512, &again), HS_OK);
+    assert_int_equal(again.cached, 0);
+    assert_true(hs_is_file(again.val));
+    assert_string_equal(again.val, c.val);
     /* Another vocab gets another directory. */
     hs_corpus other;
     assert_int_equal(hs_corpus_default(cache, 300, &other), HS_OK);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "train/checkpoint.h"
 #include "train/corpus.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
@@ -81,6 +82,18 @@ static void train_help(FILE *out) {
         (long long)d.eval_every, d.eval_batches, (long long)d.save_every);
 }
 
+/* OpenMP's default wait policy spins idle threads; on a machine whose cores are shared (this
+ * 2-core VM with other jobs) that made a training step up to 7× slower than sleeping waits
+ * (measured: nano 85 → 12 ms/step). libgomp reads OMP_WAIT_POLICY once, at program load, so
+ * when the user has not chosen one we set `passive` and re-execute ourselves, once.
+ * full_argv is the process's argv (argv[0] = the program). Returns only if exec fails. */
+void train_omp_passive_reexec(char **full_argv) {
+    if (getenv("OMP_WAIT_POLICY") || getenv("HALFS_NO_REEXEC")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    setenv("HALFS_NO_REEXEC", "1", 1);
+    execv("/proc/self/exe", full_argv);
+}
+
 static volatile sig_atomic_t interrupted = 0;
 static void on_sigint(int sig) {
     (void)sig;
@@ -125,7 +138,22 @@ static int on_progress(void *vctx, const hs_step_metrics *r, int64_t total, doub
     return interrupted;
 }
 
+typedef struct {
+    progress_ctx *progress;
+    const char *tokenizer; // tokenizer.json to copy into checkpoints (NULL: let it find one)
+} hooks_ctx;
+
+static int hook_progress(void *ctx, const hs_step_metrics *r, int64_t total, double eta) {
+    return on_progress(((hooks_ctx *)ctx)->progress, r, total, eta);
+}
+
+static hs_status hook_save(void *ctx, hs_trainer *t) {
+    return hs_checkpoint_save_trainer(t, ((hooks_ctx *)ctx)->tokenizer, 0);
+}
+
 int cmd_train(int argc, char **argv) {
+    // argv is the process's argv shifted by one (tools/halfs.c passes argv + 1)
+    train_omp_passive_reexec(argv - 1);
     hs_train_config c;
     hs_train_config_defaults(&c);
     const char *model = NULL, *data = NULL, *val = NULL, *out = NULL, *resume = NULL,
@@ -249,59 +277,115 @@ int cmd_train(int argc, char **argv) {
         cli_hint("run `halfs train --help` for the options");
         return CLI_USAGE;
     }
-    if (resume || init) {
-        cli_error("%s is not available yet: checkpoints are not built into this binary",
-                  resume ? "--resume" : "--init");
+    if (resume && init) {
+        cli_error("--resume and --init exclude each other");
+        cli_hint("--resume continues a run; --init starts a new run from a checkpoint's weights");
         return CLI_USAGE;
     }
-    // model: preset, then overrides
-    if (model) {
-        if (strlen(model) >= sizeof c.model_preset ||
-            hs_model_config_preset(model, &c.model) != HS_OK) {
-            cli_error("--model '%s': unknown model", model);
-            cli_hint("models: nano, tiny, small, medium");
-            return CLI_USAGE;
-        }
-        snprintf(c.model_preset, sizeof c.model_preset, "%s", model);
-    }
-    if (dim >= 0) c.model.dim = (int32_t)dim;
-    if (layers >= 0) c.model.n_layers = (int32_t)layers;
-    if (heads >= 0) c.model.n_heads = (int32_t)heads;
-    if (ffn >= 0) c.model.ffn_dim = (int32_t)ffn;
-    if (max_seq >= 0) c.model.max_seq = (int32_t)max_seq;
-    if (tied) c.model.tied_embeddings = 1;
-    if (!seq_given && c.seq > c.model.max_seq) c.seq = c.model.max_seq;
-    // data
+    char ckpt[4096] = "";
+    hs_status st;
+    if ((resume || init) &&
+        (st = hs_checkpoint_resolve(resume ? resume : init, ckpt, sizeof ckpt)) != HS_OK)
+        return cli_fail_status(st, resume ? "--resume" : "--init");
     hs_corpus corpus;
-    if (!data) {
-        if (val) {
-            cli_error("--val needs --data (the embedded corpus has its own validation split)");
-            return CLI_USAGE;
-        }
-        hs_status st = hs_corpus_default(NULL, vocab > 0 ? (int)vocab : 0, &corpus);
-        if (st != HS_OK) {
-            int rc = cli_fail_status(st, "preparing the embedded corpus");
-            cli_hint("pass --data PATH (llm.c .bin shards) to train on your own tokens");
+    const char *tokenizer = NULL; // tokenizer.json for the checkpoints (NULL: found by them)
+    if (resume) {
+        // The run's own configuration, from its checkpoint. --steps (always the total),
+        // --threads, --eval-every, --save-every and --quiet may change; nothing else may.
+        hs_train_config saved;
+        if ((st = hs_checkpoint_read_train_config(ckpt, &saved)) != HS_OK) {
+            int rc = cli_fail_status(st, "--resume");
+            cli_hint("a run directory written by `halfs train` holds the trainer state");
             return rc;
         }
-        data = corpus.train;
-        val = corpus.val;
-        if (vocab < 0) vocab = corpus.vocab;
+        if (model || data || val || out || dim >= 0 || layers >= 0 || heads >= 0 || ffn >= 0 ||
+            vocab >= 0 || max_seq >= 0 || tied) {
+            cli_error("--resume continues the run with its own model, data and directory; do "
+                      "not pass --model, --data, --val, --out or dimension options");
+            return CLI_USAGE;
+        }
+        hs_train_config d;
+        hs_train_config_defaults(&d);
+        hs_train_config given = c;
+        c = saved;
+        if (given.steps != d.steps) c.steps = given.steps;
+        if (given.eval_every != d.eval_every) c.eval_every = given.eval_every;
+        if (given.save_every != d.save_every) c.save_every = given.save_every;
+        c.threads = given.threads;
+        // a run directory, or one of its checkpoints (then the run is its parent)
+        const char *run = resume;
+        char parent[4096];
+        if (!strcmp(ckpt, resume)) {
+            snprintf(parent, sizeof parent, "%s/..", resume);
+            run = parent;
+        }
+        if (strlen(run) >= sizeof c.out_dir) {
+            cli_error("--resume: path too long");
+            return CLI_USAGE;
+        }
+        memcpy(c.out_dir, run, strlen(run) + 1);
+    } else {
+        if (model) { // model: preset, then overrides
+            if (strlen(model) >= sizeof c.model_preset ||
+                hs_model_config_preset(model, &c.model) != HS_OK) {
+                cli_error("--model '%s': unknown model", model);
+                cli_hint("models: nano, tiny, small, medium");
+                return CLI_USAGE;
+            }
+            snprintf(c.model_preset, sizeof c.model_preset, "%s", model);
+        }
+        if (init) {
+            // a new run from a checkpoint's weights: its architecture replaces the preset's
+            if (dim >= 0 || layers >= 0 || heads >= 0 || ffn >= 0 || max_seq >= 0 || tied ||
+                vocab >= 0) {
+                cli_error("--init takes the architecture of the checkpoint; do not pass "
+                          "dimension options");
+                return CLI_USAGE;
+            }
+            if ((st = hs_checkpoint_read_model_config(ckpt, &c.model)) != HS_OK)
+                return cli_fail_status(st, "--init");
+            vocab = c.model.vocab;
+        }
+        if (dim >= 0) c.model.dim = (int32_t)dim;
+        if (layers >= 0) c.model.n_layers = (int32_t)layers;
+        if (heads >= 0) c.model.n_heads = (int32_t)heads;
+        if (ffn >= 0) c.model.ffn_dim = (int32_t)ffn;
+        if (max_seq >= 0) c.model.max_seq = (int32_t)max_seq;
+        if (tied) c.model.tied_embeddings = 1;
+        if (!seq_given && c.seq > c.model.max_seq) c.seq = c.model.max_seq;
+        if (!data) { // the embedded corpus, prepared and cached on first use
+            if (val) {
+                cli_error("--val needs --data (the embedded corpus has its own validation split)");
+                return CLI_USAGE;
+            }
+            st = hs_corpus_default(NULL, vocab > 0 ? (int)vocab : 0, &corpus);
+            if (st != HS_OK) {
+                int rc = cli_fail_status(st, "preparing the embedded corpus");
+                cli_hint("pass --data PATH (llm.c .bin shards) to train on your own tokens");
+                return rc;
+            }
+            data = corpus.train;
+            val = corpus.val;
+            tokenizer = corpus.tokenizer;
+            if (vocab < 0) vocab = corpus.vocab;
+        }
+        if (vocab > 0) c.model.vocab = (int32_t)vocab;
+        if (strlen(data) >= sizeof c.data_path || (val && strlen(val) >= sizeof c.val_path) ||
+            (out && strlen(out) >= sizeof c.out_dir)) {
+            cli_error("--data/--val/--out: path too long");
+            return CLI_USAGE;
+        }
+        memcpy(c.data_path, data, strlen(data) + 1);
+        if (val) memcpy(c.val_path, val, strlen(val) + 1);
+        if (!out)
+            snprintf(c.out_dir, sizeof c.out_dir, "runs/%s-%s", c.model_preset, c.recipe.name);
+        else
+            memcpy(c.out_dir, out, strlen(out) + 1);
     }
-    if (vocab > 0) c.model.vocab = (int32_t)vocab;
-    if (strlen(data) >= sizeof c.data_path || (val && strlen(val) >= sizeof c.val_path)) {
-        cli_error("--data/--val: path too long");
-        return CLI_USAGE;
-    }
-    memcpy(c.data_path, data, strlen(data) + 1);
-    if (val) memcpy(c.val_path, val, strlen(val) + 1);
-    if (!out) snprintf(c.out_dir, sizeof c.out_dir, "runs/%s-%s", c.model_preset, c.recipe.name);
-    else if (strlen(out) >= sizeof c.out_dir) {
-        cli_error("--out: path too long");
-        return CLI_USAGE;
-    } else snprintf(c.out_dir, sizeof c.out_dir, "%s", out);
+    data = c.data_path;
+    val = c.val_path[0] ? c.val_path : NULL;
 
-    hs_status st = hs_train_config_validate(&c);
+    st = hs_train_config_validate(&c);
     if (st != HS_OK) {
         int rc = cli_fail_status(st, "invalid configuration");
         cli_hint("run `halfs train --help` for the options and their ranges");
@@ -321,6 +405,19 @@ int cmd_train(int argc, char **argv) {
         hs_dataset_close(dtrain);
         hs_dataset_close(dval);
         return rc;
+    }
+    if (resume || init) {
+        st = hs_checkpoint_load(ckpt, hs_trainer_model(t), resume ? hs_trainer_state(t) : NULL);
+        if (st != HS_OK) {
+            int rc = cli_fail_status(st, resume ? "--resume" : "--init");
+            hs_trainer_free(t);
+            hs_dataset_close(dtrain);
+            hs_dataset_close(dval);
+            return rc;
+        }
+        if (resume && hs_trainer_state(t)->step >= c.steps && !quiet)
+            fprintf(stderr, "halfs train: the run is already at step %lld of %lld\n",
+                    (long long)hs_trainer_state(t)->step, (long long)c.steps);
     }
     char desc[1024];
     hs_recipe_describe(hs_trainer_recipe(t), desc, sizeof desc);
@@ -342,7 +439,8 @@ int cmd_train(int argc, char **argv) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
-    hs_train_hooks hooks = {on_progress, NULL, &pc};
+    hooks_ctx hc = {&pc, tokenizer};
+    hs_train_hooks hooks = {hook_progress, c.out_dir[0] ? hook_save : NULL, &hc};
     st = hs_trainer_run(t, &hooks);
     sigaction(SIGINT, &old, NULL);
     if (pc.printed_cr) fputc('\n', stderr);

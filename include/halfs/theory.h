@@ -46,7 +46,8 @@ void hs_dist_name(const hs_dist *d, char *buf, size_t size);
 hs_status hs_dist_validate(const hs_dist *d);
 /* Density at x (unit variance). */
 double hs_dist_pdf(const hs_dist *d, double x);
-/* Draw number `index` of the stream (seed, stream): a pure function of its arguments. */
+/* Draw number `index` of the stream (seed, stream): a pure function of its arguments.
+ * d must be valid (hs_dist_validate); NaN otherwise. */
 double hs_dist_sample(const hs_dist *d, uint64_t seed, uint64_t stream, uint64_t index);
 
 /* MSE (in units of σ²) of quantizing d with clip `clip` (in units of σ) mapped to the largest

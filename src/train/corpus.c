@@ -258,13 +258,26 @@ hs_status hs_corpus_default(const char *cache_dir, int vocab, hs_corpus *out) {
     }
     if (rename(tmp, out->dir) != 0) {
         int e = errno;
+        if ((e == EEXIST || e == ENOTEMPTY) && complete(out)) {
+            /* Another process finished first: use its (identical) result. */
+            remove_tree(tmp);
+            return HS_OK;
+        }
+        if (e == EEXIST || e == ENOTEMPTY) {
+            /* An incomplete leftover (files removed by hand): move it aside, then retry. */
+            char stale[HS_CORPUS_PATH + 32];
+            snprintf(stale, sizeof stale, "%.4000s.staleXXXXXX", out->dir);
+            if (mkdtemp(stale) && rename(out->dir, stale) == 0) remove_tree(stale);
+            else if (stale[0]) rmdir(stale);
+            if (rename(tmp, out->dir) == 0) {
+                hs_dir_fsync(cache);
+                return HS_OK;
+            }
+            e = errno;
+        }
         remove_tree(tmp);
-        /* Another process finished first: use its (identical) result. */
-        if ((e == EEXIST || e == ENOTEMPTY) && complete(out)) return HS_OK;
-        /* An incomplete leftover (e.g. removed files): replace it. */
-        return hs_fail(HS_ERR_IO, "cannot move the prepared corpus into '%s': %s%s", out->dir,
-                       strerror(e),
-                       (e == EEXIST || e == ENOTEMPTY) ? " (remove that directory and retry)" : "");
+        return hs_fail(HS_ERR_IO, "cannot move the prepared corpus into '%s': %s", out->dir,
+                       strerror(e));
     }
     hs_dir_fsync(cache);
     return HS_OK;

@@ -24,8 +24,6 @@
 #include <immintrin.h>
 #include <omp.h>
 #include <string.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "halfs/codec.h"
 #include "kernels/kernels.h"
@@ -33,7 +31,7 @@
 enum {
     MR = HS_E2M1_MR,    /* rows of A per micro-panel */
     NB = HS_E2M1_NB,    /* columns of B per micro-panel (3 zmm of int32 lanes) */
-    KC = 512,           /* K elements per chunk (multiple of 128) */
+    KC = 256,           /* K elements per chunk (multiple of 128) */
     KC4 = KC / 4,       /* k-steps of 4 per chunk */
     MC = 64,            /* rows of C per task */
     NC = 192,           /* columns of C per task */
@@ -83,6 +81,8 @@ typedef struct {
     int32_t *ca;     /* (mp, groups, MR) corrections −12·Σa */
     int32_t *pb;     /* (np, k4, NB) packed B words */
     float *sb;       /* (np, groups, NB) decoded B scales */
+    float *nc;       /* (np, groups, NB) −1.5·2^23·sb when `magic` */
+    int magic;       /* grouped kernel with the conversion folded into an FMA */
 } gemm_ctx;
 
 /* Decoded scales of row `row`, groups [0, groups), written to dst[g·stride]. */
@@ -171,12 +171,17 @@ static void pack_b_panel(const gemm_ctx *x, const hs_packed *b, const float *tab
         if (col >= x->plan->n) {
             for (int64_t s = 0; s < k4; s++) dst[s * NB + c] = 0x0C0C0C0C; /* four zeros + 12 */
             for (int64_t g = 0; g < groups; g++) sb[g * NB] = 0.0f;
+            if (x->magic)
+                for (int64_t g = 0; g < groups; g++) x->nc[(q * groups + g) * NB + c] = -0.0f;
             continue;
         }
         decode_row(b->codes + col * b->code_stride, k, k4, B_OFFSET, tmp);
         const int32_t *w = (const int32_t *)tmp;
         for (int64_t s = 0; s < k4; s++) dst[s * NB + c] = w[s];
         decode_scales(b, tab, col, groups, sb, NB);
+        if (x->magic) /* exact: sb has ≤ 4 significant bits and is at most 2^100 */
+            for (int64_t g = 0; g < groups; g++)
+                x->nc[(q * groups + g) * NB + c] = -12582912.0f * sb[g * NB];
     }
 }
 
@@ -238,9 +243,15 @@ static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, floa
                     hs_ukernel_e2m1_rows_avx512(ap, bp, steps, itile + t);
                 } else {
                     int64_t g0 = s0 / x->gs, ng = (steps + x->gs - 1) / x->gs;
-                    hs_ukernel_e2m1_grouped_avx512(ap, bp, ng, x->gs, steps, x->sa + (p * x->groups + g0) * MR,
-                                    x->ca + (p * x->groups + g0) * MR,
-                                    x->sb + (q * x->groups + g0) * NB, ftile + t);
+                    const float *sa = x->sa + (p * x->groups + g0) * MR;
+                    const int32_t *ca = x->ca + (p * x->groups + g0) * MR;
+                    const float *sb = x->sb + (q * x->groups + g0) * NB;
+                    if (x->magic)
+                        hs_ukernel_e2m1_grouped_magic_avx512(ap, bp, ng, x->gs, steps, sa, ca, sb,
+                                                             x->nc + (q * x->groups + g0) * NB,
+                                                             ftile + t);
+                    else
+                        hs_ukernel_e2m1_grouped_avx512(ap, bp, ng, x->gs, steps, sa, ca, sb, ftile + t);
                 }
             }
         }
@@ -284,7 +295,16 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
     x.np = (n + NB - 1) / NB;
     int64_t G = x.groups;
     size_t bytes_a = (size_t)x.mp * (size_t)(x.k4 * MR * 4 + G * MR * 8);
-    size_t bytes_b = (size_t)x.np * (size_t)(x.k4 * NB * 4 + G * NB * 4);
+    /* The FMA-folded conversion needs −1.5·2^23·sb exact: byte scales (≤ 4 significant bits)
+     * no larger than 2^100 (E8M0 codes ≤ 227, or the NaN code). */
+    x.magic = !x.row_mode && b->spec.scale_fmt != HS_SCALE_FP32;
+    if (x.magic && b->spec.scale_fmt == HS_SCALE_E8M0)
+        for (int64_t j = 0; j < n && x.magic; j++) {
+            const uint8_t *sc = (const uint8_t *)b->scales + j * b->groups_per_row;
+            for (int64_t g = 0; g < G; g++)
+                if (sc[g] > 227 && sc[g] != 0xFF) x.magic = 0;
+        }
+    size_t bytes_b = (size_t)x.np * (size_t)(x.k4 * NB * 4 + G * NB * 8);
     uint8_t *wa = hs_workspace(0, bytes_a), *wb = hs_workspace(1, bytes_b);
     if (!wa || !wb) return hs_fail(HS_ERR_NOMEM, "gemm_packed: no memory for packed operands");
     x.pa = (int32_t *)wa;
@@ -292,6 +312,7 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
     x.ca = (int32_t *)(x.sa + x.mp * G * MR);
     x.pb = (int32_t *)wb;
     x.sb = (float *)(wb + (size_t)x.np * x.k4 * NB * 4);
+    x.nc = x.sb + x.np * G * NB;
 
     int64_t tm = (m + MC - 1) / MC, tn = (n + NC - 1) / NC, tasks = tm * tn;
     size_t tile_bytes = (size_t)(MC / MR) * (NC / NB) * MR * NB * 4;
@@ -317,14 +338,10 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
         }
 #pragma omp barrier
         if (!failed) {
-double T0 = omp_get_wtime();
 #pragma omp for schedule(static)
             for (int64_t p = 0; p < x.mp; p++) pack_a_panel(&x, a, tab_a, p, tmp);
-double T1 = omp_get_wtime();
 #pragma omp for schedule(static)
             for (int64_t q = 0; q < x.np; q++) pack_b_panel(&x, b, tab_b, q, tmp);
-double T2 = omp_get_wtime();
-if (getenv("KTRACE") && omp_get_thread_num()==0) fprintf(stderr, "packA %.2f ms packB %.2f ms\n", (T1-T0)*1e3, (T2-T1)*1e3);
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < tasks; t++)
                 run_task(&x, (t / tn) * MC, (t % tn) * NC, beta, c, ldc, tile);

@@ -85,6 +85,75 @@ void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap /* (steps, MR) */, const i
         _mm512_storeu_ps(facc + 3 * NB + 32, f32);
 }
 
+void hs_ukernel_e2m1_grouped_magic_avx512(const int32_t *ap /* (steps, MR) */, const int32_t *bp /* (steps, NB) */,
+                            int64_t ng, int64_t gs, int64_t steps_total,
+                            const float *sa /* (ng, MR) */, const int32_t *ca /* (ng, MR) */,
+                            const float *sb /* (ng, NB) */, const float *nc /* (ng, NB) */,
+                            float *facc /* (MR, NB) */) {
+    __m512 f00 = _mm512_loadu_ps(facc + 0 * NB + 0), f01 = _mm512_loadu_ps(facc + 0 * NB + 16),
+           f02 = _mm512_loadu_ps(facc + 0 * NB + 32);
+    __m512 f10 = _mm512_loadu_ps(facc + 1 * NB + 0), f11 = _mm512_loadu_ps(facc + 1 * NB + 16),
+           f12 = _mm512_loadu_ps(facc + 1 * NB + 32);
+    __m512 f20 = _mm512_loadu_ps(facc + 2 * NB + 0), f21 = _mm512_loadu_ps(facc + 2 * NB + 16),
+           f22 = _mm512_loadu_ps(facc + 2 * NB + 32);
+    __m512 f30 = _mm512_loadu_ps(facc + 3 * NB + 0), f31 = _mm512_loadu_ps(facc + 3 * NB + 16),
+           f32 = _mm512_loadu_ps(facc + 3 * NB + 32);
+    for (int64_t g = 0; g < ng; g++) {
+        int64_t steps = steps_total - g * gs < gs ? steps_total - g * gs : gs;
+        /* int32 sums start at bits(1.5·2^23) + correction: as floats they read 1.5·2^23 + isum */
+        const int32_t M = 0x4B400000;
+        __m512i c0 = _mm512_set1_epi32(ca[g * MR + 0] + M), c1 = _mm512_set1_epi32(ca[g * MR + 1] + M),
+                c2 = _mm512_set1_epi32(ca[g * MR + 2] + M), c3 = _mm512_set1_epi32(ca[g * MR + 3] + M);
+        __m512i i00 = c0, i01 = c0, i02 = c0, i10 = c1, i11 = c1, i12 = c1;
+        __m512i i20 = c2, i21 = c2, i22 = c2, i30 = c3, i31 = c3, i32 = c3;
+        const int32_t *a = ap + g * gs * MR, *b = bp + g * gs * NB;
+        for (int64_t s = 0; s < steps; s++, a += MR, b += NB) {
+            __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 16),
+                    b2 = _mm512_loadu_si512(b + 32);
+            __m512i a0 = _mm512_set1_epi32(a[0]);
+            i00 = _mm512_dpbusd_epi32(i00, b0, a0);
+            i01 = _mm512_dpbusd_epi32(i01, b1, a0);
+            i02 = _mm512_dpbusd_epi32(i02, b2, a0);
+            __m512i a1 = _mm512_set1_epi32(a[1]);
+            i10 = _mm512_dpbusd_epi32(i10, b0, a1);
+            i11 = _mm512_dpbusd_epi32(i11, b1, a1);
+            i12 = _mm512_dpbusd_epi32(i12, b2, a1);
+            __m512i a2 = _mm512_set1_epi32(a[2]);
+            i20 = _mm512_dpbusd_epi32(i20, b0, a2);
+            i21 = _mm512_dpbusd_epi32(i21, b1, a2);
+            i22 = _mm512_dpbusd_epi32(i22, b2, a2);
+            __m512i a3 = _mm512_set1_epi32(a[3]);
+            i30 = _mm512_dpbusd_epi32(i30, b0, a3);
+            i31 = _mm512_dpbusd_epi32(i31, b1, a3);
+            i32 = _mm512_dpbusd_epi32(i32, b2, a3);
+        }
+        /* t = fma(1.5·2^23 + isum, sb, −1.5·2^23·sb) = fl(isum·sb) exactly as the reference
+         * (one rounding of the exact product); acc = fma(t, sa, acc) */
+        const float *sbg = sb + g * NB, *ncg = nc + g * NB;
+        __m512 s0 = _mm512_loadu_ps(sbg), s1 = _mm512_loadu_ps(sbg + 16), s2 = _mm512_loadu_ps(sbg + 32);
+        __m512 n0 = _mm512_loadu_ps(ncg), n1 = _mm512_loadu_ps(ncg + 16), n2 = _mm512_loadu_ps(ncg + 32);
+#define EP(f, i, s, n) f = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_castsi512_ps(i), s, n), r, f)
+        __m512 r;
+        r = _mm512_set1_ps(sa[g * MR + 0]);
+        EP(f00, i00, s0, n0); EP(f01, i01, s1, n1); EP(f02, i02, s2, n2);
+        r = _mm512_set1_ps(sa[g * MR + 1]);
+        EP(f10, i10, s0, n0); EP(f11, i11, s1, n1); EP(f12, i12, s2, n2);
+        r = _mm512_set1_ps(sa[g * MR + 2]);
+        EP(f20, i20, s0, n0); EP(f21, i21, s1, n1); EP(f22, i22, s2, n2);
+        r = _mm512_set1_ps(sa[g * MR + 3]);
+        EP(f30, i30, s0, n0); EP(f31, i31, s1, n1); EP(f32, i32, s2, n2);
+#undef EP
+    }
+    _mm512_storeu_ps(facc + 0 * NB + 0, f00), _mm512_storeu_ps(facc + 0 * NB + 16, f01),
+        _mm512_storeu_ps(facc + 0 * NB + 32, f02);
+    _mm512_storeu_ps(facc + 1 * NB + 0, f10), _mm512_storeu_ps(facc + 1 * NB + 16, f11),
+        _mm512_storeu_ps(facc + 1 * NB + 32, f12);
+    _mm512_storeu_ps(facc + 2 * NB + 0, f20), _mm512_storeu_ps(facc + 2 * NB + 16, f21),
+        _mm512_storeu_ps(facc + 2 * NB + 32, f22);
+    _mm512_storeu_ps(facc + 3 * NB + 0, f30), _mm512_storeu_ps(facc + 3 * NB + 16, f31),
+        _mm512_storeu_ps(facc + 3 * NB + 32, f32);
+}
+
 /* Row-mode micro-kernel: int32 sums carried in iacc (MR, NB) across chunks. */
 void hs_ukernel_e2m1_rows_avx512(const int32_t *ap /* (steps, MR) */, const int32_t *bp /* (steps, NB) */,
                          int64_t steps, int32_t *iacc /* (MR, NB) */) {
