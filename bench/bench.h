@@ -13,6 +13,7 @@
 /* Subcommands of `halfs bench` (argv[0] is the subcommand's name). */
 int bench_gemm_main(int argc, char **argv);
 int bench_quant_main(int argc, char **argv);
+int bench_train_main(int argc, char **argv); /* bench/bench_train.c */
 
 /* Monotonic time in seconds. */
 double bench_now(void);

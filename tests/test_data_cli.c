@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,11 +303,115 @@ static void test_corpus_cli(void **state) {
     unsetenv("HALFS_CACHE");
 }
 
+/* Deterministic metrics columns (step..grad_norm) of RUN/metrics.csv. */
+static char *metrics_cols(const char *run) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/metrics.csv", run);
+    size_t n;
+    char *text = slurp(p, &n);
+    assert_non_null(text);
+    char *out = calloc(n + 1, 1), *o = out;
+    int commas = 0;
+    for (char *c = text; *c; c++) {
+        if (*c == '\n') {
+            commas = 0;
+            *o++ = '\n';
+        } else if (*c == ',' && ++commas >= 6) {
+            continue;
+        } else if (commas < 6) {
+            *o++ = *c;
+        }
+    }
+    free(text);
+    return out;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* `halfs train` killed with SIGKILL at several moments after its first checkpoint, then
+ * `--resume DIR --steps N`: metrics.csv's deterministic columns and the final weights equal
+ * an uninterrupted run's. */
+static void test_train_kill_resume(void **state) {
+    (void)state;
+    if (!g_bin) skip();
+    char shard[400], runa[400], runb[400], latest[420];
+    path_in(shard, sizeof shard, "corpus.bin"); /* from test_sample_eval_cli */
+    assert_true(hs_is_file(shard));
+    path_in(runa, sizeof runa, "trainA");
+    path_in(runb, sizeof runb, "trainB");
+    snprintf(latest, sizeof latest, "%s/latest", runb);
+#define TRAIN_ARGS "--model", "nano", "--recipe", "mxfp4-halfs", "--vocab", "300", "--data", shard, \
+        "--val", shard, "--steps", "10", "--batch", "2", "--seq", "16", "--eval-every", "3",    \
+        "--eval-batches", "2", "--save-every", "1", "--threads", "1", "--quiet"
+    assert_int_equal(run(NULL, NULL, "train", TRAIN_ARGS, "--out", runa, NULL), 0);
+    char *want = metrics_cols(runa);
+    assert_non_null(strstr(want, "\n10,"));
+    char fa[500], fb[500];
+    snprintf(fa, sizeof fa, "%s/ckpt-000010/model.safetensors", runa);
+    snprintf(fb, sizeof fb, "%s/ckpt-000010/model.safetensors", runb);
+    size_t na, nb;
+    char *wa = slurp(fa, &na);
+    assert_non_null(wa);
+    const long delays[4] = {0, 2, 7, 15};
+    for (int round = 0; round < 4; round++) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", runb);
+        assert_int_equal(system(cmd), 0);
+        char *args[] = {(char *)g_bin, "train", TRAIN_ARGS, "--out", runb, NULL};
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            dup2(null, 2);
+            execv(g_bin, args);
+            _exit(127);
+        }
+        /* Wait for the first checkpoint, then kill at a varying moment after it. */
+        int status = 0, done = 0;
+        for (int k = 0; k < 60000 && !hs_is_file(latest); k++) {
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                done = 1;
+                break;
+            }
+            sleep_ms(1);
+        }
+        if (!done) {
+            sleep_ms(delays[round]);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        }
+        assert_true(hs_is_file(latest));
+        char *err = NULL;
+        int rc = run(NULL, &err, "train", "--resume", runb, "--steps", "10", "--quiet", NULL);
+        if (rc != 0) {
+            print_error("resume failed (round %d): %s\n", round, err);
+            fail();
+        }
+        free(err);
+        char *got = metrics_cols(runb);
+        assert_string_equal(got, want);
+        free(got);
+        char *wb = slurp(fb, &nb);
+        assert_non_null(wb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(wa, wb, na);
+        free(wb);
+    }
+#undef TRAIN_ARGS
+    free(wa);
+    free(want);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenizer_cli),
         cmocka_unit_test(test_sample_eval_cli),
         cmocka_unit_test(test_corpus_cli),
+        cmocka_unit_test(test_train_kill_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

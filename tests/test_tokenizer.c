@@ -273,6 +273,61 @@ static void test_deterministic_and_consistent(void **state) {
     assert_int_equal(hs_tokenizer_train(tx, &tl, 1, 65537, &d), HS_ERR_INVALID_ARG);
 }
 
+/* Reference BPE for one piece, straight from the definition: while some adjacent pair has a
+ * merge, apply the lowest-ranked one at its leftmost position. O(n² M), for short inputs. */
+static int ref_encode_piece(const hs_tokenizer *t, const unsigned char *p, int n, int32_t *out) {
+    int m = n;
+    for (int i = 0; i < n; i++) out[i] = p[i]; /* byte tokens are ids 0..255 */
+    int M = hs_tokenizer_n_merges(t);
+    for (;;) {
+        int best_r = -1, best_i = -1;
+        for (int i = 0; i + 1 < m; i++)
+            for (int r = 0; r < M && (best_r < 0 || r < best_r); r++) {
+                int a, b, c;
+                hs_tokenizer_merge(t, r, &a, &b, &c);
+                if (a == out[i] && b == out[i + 1]) {
+                    best_r = r;
+                    best_i = i;
+                    break;
+                }
+            }
+        if (best_r < 0) return m;
+        int a, b, c;
+        hs_tokenizer_merge(t, best_r, &a, &b, &c);
+        out[best_i] = c;
+        memmove(out + best_i + 1, out + best_i + 2, (size_t)(m - best_i - 2) * sizeof *out);
+        m--;
+    }
+}
+
+static void test_encode_matches_reference(void **state) {
+    (void)state;
+    /* A small alphabet makes long words, repeated pairs and overlapping merges common. */
+    char train[20000];
+    for (size_t i = 0; i < sizeof train - 1; i++) train[i] = "aab ba,\n"[rnd() % 8];
+    train[sizeof train - 1] = '\0';
+    hs_tokenizer *t = train_on(train, sizeof train - 1, 400);
+    for (int trial = 0; trial < 300; trial++) {
+        unsigned char in[96];
+        int n = (int)(rnd() % sizeof in);
+        for (int i = 0; i < n; i++) in[i] = (unsigned char)"aab ba,\n"[rnd() % 8];
+        int32_t *ids;
+        int64_t k;
+        assert_int_equal(hs_tokenizer_encode(t, in, (size_t)n, &ids, &k), HS_OK);
+        int32_t want[96];
+        int nw = 0;
+        for (size_t i = 0; i < (size_t)n;) {
+            size_t e = hs_pretokenize(in, (size_t)n, i);
+            nw += ref_encode_piece(t, in + i, (int)(e - i), want + nw);
+            i = e;
+        }
+        assert_int_equal(k, nw);
+        assert_memory_equal(ids, want, (size_t)nw * sizeof *want);
+        free(ids);
+    }
+    hs_tokenizer_free(t);
+}
+
 static void expect_bad_json(const char *json, const char *needle) {
     hs_tokenizer *t = (hs_tokenizer *)0x1;
     assert_int_equal(hs_tokenizer_from_json(json, strlen(json), &t), HS_ERR_CORRUPT);
@@ -397,6 +452,7 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_random_bytes),
         cmocka_unit_test(test_json_structure_and_reload),
         cmocka_unit_test(test_deterministic_and_consistent),
+        cmocka_unit_test(test_encode_matches_reference),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_default_corpus),
     };

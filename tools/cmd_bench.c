@@ -16,6 +16,7 @@ typedef struct {
 static const bench_cmd benches[] = {
     {"quant", bench_quant_main, "GB/s of each quantizer (format x rule, row/col) vs a memory copy"},
     {"gemm", bench_gemm_main, "GFLOP/s of sgemm, bf16 and the packed FP4 GEMMs on one shape"},
+    {"train", bench_train_main, "training tokens/s, peak RSS and time breakdown of every recipe"},
 };
 
 static void usage(FILE *out) {

@@ -40,6 +40,15 @@ static void eval_help(FILE *out) {
         "example: halfs eval runs/nano --data val.bin\n");
 }
 
+/* The characters of a JSON string (quotes, backslashes and control bytes escaped). */
+static void put_json_chars(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *dir = NULL, *data = NULL, *recipe_name = NULL;
     int64_t batches = 0, B = 8, T = 0;
@@ -164,12 +173,15 @@ int cmd_eval(int argc, char **argv) {
     }
     if (rc == CLI_OK) {
         double loss = sum / (double)tokens;
-        if (json)
+        if (json) {
             printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld, \"windows\": %lld, "
-                   "\"seq\": %lld, \"recipe\": \"%s\", \"checkpoint\": \"%s\"}\n",
-                   loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T,
-                   ro.name, ck);
-        else
+                   "\"seq\": %lld, \"recipe\": \"",
+                   loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T);
+            put_json_chars(ro.name);
+            printf("\", \"checkpoint\": \"");
+            put_json_chars(ck);
+            printf("\"}\n");
+        } else
             printf("loss %.4f nats/token, perplexity %.2f (%lld tokens in %lld windows of %lld; "
                    "recipe %s; %s)\n",
                    loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T, ro.name,

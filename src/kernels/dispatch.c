@@ -63,6 +63,11 @@ static void fill_tables(void) {
         t->gemm_e2m1 = hs_gemm_e2m1_ref;
         t->gemm_bf16 = hs_gemm_bf16_ref;
         t->quantize = NULL; /* NULL: the reference quantizer */
+        if (i >= HS_ISA_AVX2) {
+            t->gemm_e2m1 = hs_gemm_e2m1_avx2;
+            t->gemm_bf16 = hs_gemm_bf16_avx2;
+            t->quantize = hs_quantize_e2m1_avx2;
+        }
         if (i >= HS_ISA_AVX512) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;
             t->gemm_bf16 = hs_gemm_bf16_avx512;

@@ -90,8 +90,12 @@ hs_status hs_gemm_e2m1_avx2(const hs_e2m1_plan *plan, const hs_packed *a, const 
                             float beta, float *c, int64_t ldc);
 hs_status hs_gemm_e2m1_ref(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,
                            float beta, float *c, int64_t ldc);
+hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
+                                int64_t cols, int64_t ld, int transpose, hs_packed *out);
 hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                   int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_gemm_bf16_avx2(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                            const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
 hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                               const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
@@ -114,6 +118,9 @@ void hs_ukernel_e2m1_grouped_magic_avx512(const int32_t *ap, const int32_t *bp, 
 /* One group per row: int32 sums (MR, NB) carried in iacc across chunks. */
 void hs_ukernel_e2m1_rows_avx512(const int32_t *ap, const int32_t *bp, int64_t steps,
                                  int32_t *iacc);
+/* The same for two A panels (8 rows) at once: iacc0, iacc1 the two (MR, NB) tiles. */
+void hs_ukernel_e2m1_rows8_avx512(const int32_t *ap0, const int32_t *ap1, const int32_t *bp,
+                                  int64_t steps, int32_t *iacc0, int32_t *iacc1);
 /* bf16: acc (MR, NB) fp32 in/out over `steps` pairs of k. */
 void hs_ukernel_bf16_avx512(const uint32_t *ap, const uint32_t *bp, int64_t steps, float *acc);
 

@@ -16,26 +16,9 @@
 #include <string.h>
 
 #include "nn/ops.h"
+#include "nn/vmath.h"
 
 enum { QB = 64 }; // query rows per block
-
-/* e^x for a row of values, vectorisable and accurate to ~1 ulp on the range softmax uses
- * (x ≤ 0 after subtracting the row max; below −87 the result flushes towards 0).
- * Why not expf: glibc's expf is not vectorised without -ffast-math, and attention evaluates
- * B·H·T² exponentials per step: the scalar call dominated the layer. */
-static void exp_row(float *x, int n) {
-#pragma omp simd
-    for (int i = 0; i < n; i++) {
-        float v = x[i] < -87.0f ? -87.0f : x[i];
-        float kf = (v * 1.44269504f + 12582912.0f) - 12582912.0f; // round(v / ln 2)
-        float r = v - kf * 0.693145752f - kf * 1.42860677e-6f;     // Cody-Waite: ln2 hi + lo
-        float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120
-                  + r * (1.0f / 720 + r * (1.0f / 5040)))))));     // |r| ≤ ln2/2: error < 1e-8
-        int k = (int)kf;
-        union { int32_t i; float f; } s = {.i = (k + 127) << 23};
-        x[i] = p * s.f;
-    }
-}
 
 void hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
     // out: (B, T, C); lse: (B, H, T); qkv: (B, T, 3C)
@@ -56,22 +39,7 @@ void hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T
                     int nq = T - t0 < QB ? T - t0 : QB, nk = t0 + nq;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale,
                                 Q + t0 * C3, (int)C3, K, (int)C3, 0.0f, S, nk);
-                    for (int i = 0; i < nq; i++) {
-                        float *s = S + (int64_t)i * nk;
-                        int nj = t0 + i + 1; // keys 0..t
-                        float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-                        for (int j = 0; j < nj; j++) mx = s[j] > mx ? s[j] : mx;
-                        for (int j = 0; j < nj; j++) s[j] -= mx;
-                        exp_row(s, nj);
-                        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-                        for (int j = 0; j < nj; j++) sum += s[j];
-                        float inv = 1.0f / sum;
-                        for (int j = 0; j < nj; j++) s[j] *= inv;
-                        for (int j = nj; j < nk; j++) s[j] = 0.0f; // causal mask
-                        L[t0 + i] = mx + logf(sum);
-                    }
+                    hs_softmax_causal_rows(S, nq, nk, t0, L + t0);
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, S,
                                 nk, V, (int)C3, 0.0f, O + (int64_t)t0 * C, C);
                 }
@@ -107,19 +75,15 @@ void hs_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                     // dP = dO·Vᵀ
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f,
                                 dO + (int64_t)t0 * C, C, V, (int)C3, 0.0f, dS, nk);
+                    float D[QB]; // D_t = dO_t·O_t
                     for (int i = 0; i < nq; i++) {
-                        float *p = P + (int64_t)i * nk, *ds = dS + (int64_t)i * nk;
-                        int t = t0 + i, nj = t + 1;
-                        float l = L[t];
-                        for (int j = 0; j < nj; j++) p[j] -= l;
-                        exp_row(p, nj);
-                        for (int j = nj; j < nk; j++) p[j] = 0.0f;
-                        const float *dot = dO + (int64_t)t * C, *o = O + (int64_t)t * C;
-                        float D = 0.0f;
-#pragma omp simd reduction(+ : D)
-                        for (int d = 0; d < hd; d++) D += dot[d] * o[d];
-                        for (int j = 0; j < nk; j++) ds[j] = p[j] * (ds[j] - D) * scale;
+                        const float *dot = dO + (int64_t)(t0 + i) * C, *o = O + (int64_t)(t0 + i) * C;
+                        float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+                        for (int d = 0; d < hd; d++) acc += dot[d] * o[d];
+                        D[i] = acc;
                     }
+                    hs_attn_bwd_rows(P, dS, nq, nk, t0, L + t0, D, scale);
                     // keys [t0, nk) see their first contribution in this block: overwrite them
                     // (rows [0, t0) were written by earlier blocks and accumulate)
                     if (t0 > 0) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "nn/ops.h"
+#include "nn/vmath.h"
 
 void hs_crossentropy_forward(float *losses, float *lse, const float *logits,
                              const int32_t *targets, int64_t N, int V) {
@@ -15,11 +16,7 @@ void hs_crossentropy_forward(float *losses, float *lse, const float *logits,
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < N; i++) {
         const float *z = logits + i * V;
-        float mx = -INFINITY;
-        for (int j = 0; j < V; j++) mx = z[j] > mx ? z[j] : mx;
-        double s = 0.0;
-        for (int j = 0; j < V; j++) s += exp((double)(z[j] - mx));
-        float l = mx + (float)log(s);
+        float l = hs_logsumexp_row(z, V);
         lse[i] = l;
         losses[i] = targets[i] >= 0 ? l - z[targets[i]] : 0.0f;
     }
@@ -35,8 +32,7 @@ void hs_crossentropy_backward(float *logits, const float *lse, const int32_t *ta
             memset(z, 0, sizeof(float) * (size_t)V);
             continue;
         }
-        float l = lse[i];
-        for (int j = 0; j < V; j++) z[j] = dloss * expf(z[j] - l);
+        hs_softmax_scaled_row(z, V, lse[i], dloss);
         z[targets[i]] -= dloss;
     }
 }

@@ -8,8 +8,10 @@
  *
  * How a GEMM runs depends on what its two operands became:
  *   both unquantized (fp32)             → hs_gemm_f32 (OpenBLAS) on the original layouts;
- *   both bf16                           → hs_gemm_bf16 on the packed bf16 operands;
- *   both packed, same RHT (or none)     → hs_gemm_packed on the codes and scales;
+ *   both bf16                           → hs_gemm_bf16 (operands converted here, transposed
+ *                                         where the GEMM needs it);
+ *   both packed alike (same element and scale format, same groups, same RHT or none)
+ *                                       → hs_gemm_packed on the codes and scales;
  *   anything else (e.g. act-only: FP4 activations × fp32 weights) → the packed operands are
  *     dequantized (and un-rotated if they carry an RHT) into fp32 scratch, then sgemm.
  * Packed buffers are allocated once per (slot, role) and reused every step; a buffer is
@@ -30,6 +32,8 @@ typedef struct {
     int valid;
     hs_quant_spec key; /* layout-relevant fields of the spec it was allocated for */
     int64_t rows, cols;
+    uint16_t *h;       /* bf16 operands: (rows, cols) = (outer, reduction), row stride cols */
+    size_t h_n;
 } pslot;
 
 struct hs_linear_ws {
@@ -41,10 +45,12 @@ struct hs_linear_ws {
 /* An operand of C = A·Bᵀ: either an fp32 matrix in its stored layout, or a packed one
  * (rows = the GEMM's outer dimension, cols = the reduction dimension). */
 typedef struct {
-    const float *f;  /* fp32 storage (when p is NULL) */
-    int64_t ld;      /* its row stride */
-    int red_cols;    /* 1: the reduction axis runs along the stored rows' columns */
-    hs_packed *p;    /* packed form, or NULL */
+    const float *f;     /* fp32 storage (when p and h are NULL) */
+    int64_t ld;         /* its row stride */
+    int red_cols;       /* 1: the reduction axis runs along the stored rows' columns */
+    hs_packed *p;       /* packed form, or NULL */
+    const uint16_t *h;  /* bf16 form (outer × reduction, row stride h_cols), or NULL */
+    int64_t h_rows, h_cols;
 } operand;
 
 hs_status hs_linear_ws_create(hs_linear_ws **out) {
@@ -58,7 +64,10 @@ void hs_linear_ws_free(hs_linear_ws *ws) {
     if (!ws) return;
     for (int s = 0; s < HS_LINEAR_SLOTS; s++)
         for (int r = 0; r < HS_ROLE_COUNT; r++)
+        {
             if (ws->slot[s][r].valid) hs_packed_free(&ws->slot[s][r].p);
+            free(ws->slot[s][r].h);
+        }
     free(ws->scratch[0]);
     free(ws->scratch[1]);
     free(ws);
@@ -104,6 +113,36 @@ static hs_status sgemm_tiled(int ta, int tb, int64_t m, int64_t n, int64_t k, co
     return bad ? hs_fail(HS_ERR_INTERNAL, "linear: sgemm failed") : HS_OK;
 }
 
+/* fp32 → bf16, round to nearest even; NaN stays a quiet NaN (as hs_bf16_encode). */
+static inline uint16_t bf16_rne(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    uint32_t rne = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, nan = (u >> 16) | 0x40u;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rne); // branch-free: vectorises
+}
+
+/* bf16 copy of x (rows × cols, row stride ld) with the reduction axis last:
+ * dst (rows × cols) if red_cols, else dst = xᵀ (cols × rows), via 32×32 tiles.
+ * Why not hs_quantize: bf16 needs no scale search, and the generic quantizer's reference path
+ * made the bf16 baseline spend more time converting than multiplying. */
+static void to_bf16(uint16_t *dst, const float *x, int64_t rows, int64_t cols, int64_t ld,
+                    int red_cols) {
+    if (red_cols) {
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) dst[r * cols + c] = bf16_rne(x[r * ld + c]);
+        return;
+    }
+    int64_t tr = (rows + 31) / 32, tc = (cols + 31) / 32;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tr * tc; t++) {
+        int64_t r0 = t / tc * 32, c0 = t % tc * 32;
+        int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 32 < cols ? c0 + 32 : cols;
+        for (int64_t c = c0; c < c1; c++)
+            for (int64_t r = r0; r < r1; r++) dst[c * rows + r] = bf16_rne(x[r * ld + c]);
+    }
+}
+
 /* Quantize x (rows × cols stored, row stride ld) for `role` if its spec quantizes; red_cols
  * says whether the GEMM reduces along x's columns (groups along rows) or along its rows. */
 static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quant_spec *spec,
@@ -113,10 +152,26 @@ static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quan
     op->ld = ld;
     op->red_cols = red_cols;
     op->p = NULL;
+    op->h = NULL;
     if (!hs_spec_quantizes(spec)) return HS_OK;
     double t0 = now();
     pslot *ps = &ws->slot[slot][role];
     int64_t pr = red_cols ? rows : cols, pc = red_cols ? cols : rows; // packed: outer × red
+    if (spec->elem == HS_ELEM_BF16 && !spec->rht) {
+        size_t n = (size_t)(pr * pc);
+        if (ps->h_n < n) {
+            free(ps->h);
+            ps->h = malloc(n * sizeof(uint16_t));
+            ps->h_n = ps->h ? n : 0;
+            if (!ps->h) return hs_fail(HS_ERR_NOMEM, "linear: out of memory for a bf16 operand");
+        }
+        to_bf16(ps->h, x, rows, cols, ld, red_cols);
+        op->h = ps->h;
+        op->h_rows = pr;
+        op->h_cols = pc;
+        if (tm) tm->quant += now() - t0;
+        return HS_OK;
+    }
     if (ps->valid && (!same_layout(&ps->key, spec) || ps->rows != pr || ps->cols != pc)) {
         hs_packed_free(&ps->p);
         ps->valid = 0;
@@ -136,8 +191,24 @@ static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quan
     return HS_OK;
 }
 
-/* Turn a packed operand into fp32 (outer × red, un-rotated) in scratch buffer i. */
+/* Turn a packed (or bf16) operand into fp32 (outer × red, un-rotated) in scratch buffer i. */
 static hs_status unpack(hs_linear_ws *ws, int i, operand *op) {
+    if (op->h) {
+        int64_t n = op->h_rows * op->h_cols;
+        float *buf = scratch(ws, i, (size_t)n);
+        if (!buf) return hs_fail(HS_ERR_NOMEM, "linear: out of memory for a bf16 operand");
+        const uint16_t *h = op->h;
+#pragma omp parallel for schedule(static)
+        for (int64_t j = 0; j < n; j++) {
+            uint32_t u = (uint32_t)h[j] << 16;
+            memcpy(&buf[j], &u, sizeof u);
+        }
+        op->f = buf;
+        op->ld = op->h_cols;
+        op->red_cols = 1;
+        op->h = NULL;
+        return HS_OK;
+    }
     hs_packed *p = op->p;
     float *buf = scratch(ws, i, (size_t)(p->rows * p->cols));
     if (!buf) return hs_fail(HS_ERR_NOMEM, "linear: out of memory for a dequantized operand");
@@ -160,6 +231,12 @@ static hs_status unpack(hs_linear_ws *ws, int i, operand *op) {
 static hs_status gemm(hs_linear_ws *ws, operand *a, operand *b, int64_t m, int64_t n,
                       int64_t k, float beta, float *c, int64_t ldc, hs_model_timers *tm) {
     hs_status st;
+    if (a->h && b->h) {
+        double t0 = now();
+        st = hs_gemm_bf16(m, n, k, a->h, a->h_cols, b->h, b->h_cols, beta, c, ldc);
+        if (tm) tm->gemm += now() - t0;
+        return st;
+    }
     if (a->p && b->p) {
         const hs_quant_spec *sa = &a->p->spec, *sb = &b->p->spec;
         int a16 = sa->elem == HS_ELEM_BF16, b16 = sb->elem == HS_ELEM_BF16;
@@ -170,7 +247,12 @@ static hs_status gemm(hs_linear_ws *ws, operand *a, operand *b, int64_t m, int64
             if (tm) tm->gemm += now() - t0;
             return st;
         }
-        if (!a16 && !b16 && sa->rht == sb->rht && (!sa->rht || sa->rht_seed == sb->rht_seed)) {
+        // the packed kernels need the two operands' groups to line up along the reduction
+        int same_groups = sa->elem == sb->elem && sa->scale_fmt == sb->scale_fmt &&
+                          sa->group == sb->group &&
+                          (sa->group != HS_GROUP_BLOCK || sa->block == sb->block);
+        if (!a16 && !b16 && same_groups && sa->rht == sb->rht &&
+            (!sa->rht || sa->rht_seed == sb->rht_seed)) {
             double t0 = now();
             st = hs_gemm_packed(a->p, b->p, beta, c, ldc);
             if (tm) tm->gemm += now() - t0;
@@ -178,8 +260,8 @@ static hs_status gemm(hs_linear_ws *ws, operand *a, operand *b, int64_t m, int64
         }
     }
     double t0 = now();
-    if (a->p && (st = unpack(ws, 0, a)) != HS_OK) return st;
-    if (b->p && (st = unpack(ws, 1, b)) != HS_OK) return st;
+    if ((a->p || a->h) && (st = unpack(ws, 0, a)) != HS_OK) return st;
+    if ((b->p || b->h) && (st = unpack(ws, 1, b)) != HS_OK) return st;
     double t1 = now();
     if (tm) tm->quant += t1 - t0;
     st = sgemm_tiled(!a->red_cols, b->red_cols, m, n, k, a->f, a->ld, b->f, b->ld, beta, c, ldc);

@@ -11,9 +11,9 @@
  * the merge maps to the existing id, as Hugging Face's trainer does: tokenizer.json's vocab is
  * a map from strings, so a string can have only one id.
  *
- * Encoding applies, inside each piece, the lowest-ranked merge present (all of its
- * non-overlapping occurrences, left to right) until none applies; on the training text this
- * reproduces the training-time segmentation. Decoding concatenates token bytes.
+ * Encoding applies, inside each piece, the lowest-ranked merge present, leftmost occurrence
+ * first, until none applies (a min-heap of (rank, position) over a linked list of symbols, as
+ * Hugging Face's BPE does it: O(n log n) per piece). Decoding concatenates token bytes.
  */
 #include "train/tokenizer.h"
 
@@ -659,33 +659,104 @@ done:
 
 /* ------------------------------------------------------------------ encode / decode */
 
-/* Encode one piece; appends ids to out (which has room for n more). Returns the number added.
- * sym is scratch of n entries. */
-static int64_t encode_piece(const hs_tokenizer *t, const unsigned char *p, size_t n, int32_t *sym,
-                            int32_t *out) {
-    for (size_t i = 0; i < n; i++) sym[i] = t->byte_id[p[i]];
-    size_t m = n;
-    while (m >= 2) {
-        int32_t best = INT32_MAX;
-        for (size_t i = 0; i + 1 < m; i++) {
-            int32_t r = u64map_get(&t->ranks, pair_key(sym[i], sym[i + 1]));
-            if (r >= 0 && r < best) best = r;
-        }
-        if (best == INT32_MAX) break;
-        int32_t a = t->merge_a[best], b = t->merge_b[best], c = t->merge_c[best];
-        size_t i = 0, j = 0;
-        while (i < m) {
-            if (i + 1 < m && sym[i] == a && sym[i + 1] == b) {
-                sym[j++] = c;
-                i += 2;
-            } else {
-                sym[j++] = sym[i++];
-            }
-        }
-        m = j;
+/* Scratch for encoding one piece: a linked list of symbols and a min-heap of candidate merges
+ * ordered by (rank, position), as Hugging Face's BPE applies them. */
+typedef struct {
+    int32_t rank, pos;
+} cand;
+
+typedef struct {
+    int32_t *sym, *nxt, *prv; /* (cap,) */
+    cand *heap;               /* (3 cap,) */
+    size_t cap, hn;
+} enc_scratch;
+
+static int enc_reserve(enc_scratch *e, size_t n) {
+    if (n <= e->cap) return 0;
+    size_t cap = e->cap ? e->cap : 256;
+    while (cap < n) cap *= 2;
+    int32_t *a = realloc(e->sym, cap * sizeof *a);
+    if (a) e->sym = a;
+    int32_t *b = realloc(e->nxt, cap * sizeof *b);
+    if (b) e->nxt = b;
+    int32_t *c = realloc(e->prv, cap * sizeof *c);
+    if (c) e->prv = c;
+    cand *h = realloc(e->heap, 3 * cap * sizeof *h);
+    if (h) e->heap = h;
+    if (!a || !b || !c || !h) return -1;
+    e->cap = cap;
+    return 0;
+}
+
+static int cand_less(cand x, cand y) { return x.rank != y.rank ? x.rank < y.rank : x.pos < y.pos; }
+
+static void cand_push(enc_scratch *e, cand c) {
+    size_t i = e->hn++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!cand_less(c, e->heap[p])) break;
+        e->heap[i] = e->heap[p];
+        i = p;
     }
-    memcpy(out, sym, m * sizeof *sym);
-    return (int64_t)m;
+    e->heap[i] = c;
+}
+
+static cand cand_pop(enc_scratch *e) {
+    cand top = e->heap[0], last = e->heap[--e->hn];
+    size_t i = 0, n = e->hn;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        cand best = last;
+        if (l < n && cand_less(e->heap[l], best)) {
+            m = l;
+            best = e->heap[l];
+        }
+        if (r < n && cand_less(e->heap[r], best)) m = r;
+        if (m == i) break;
+        e->heap[i] = e->heap[m];
+        i = m;
+    }
+    if (n) e->heap[i] = last;
+    return top;
+}
+
+static int32_t rank_of(const hs_tokenizer *t, int32_t a, int32_t b) {
+    return u64map_get(&t->ranks, pair_key(a, b));
+}
+
+/* Encode one piece of n bytes, appending its ids to out (room for n); returns their number.
+ * Repeatedly applies the lowest-ranked merge present, leftmost first: O(n log n). */
+static int64_t encode_piece(const hs_tokenizer *t, const unsigned char *p, size_t n,
+                            enc_scratch *e, int32_t *out) {
+    int32_t *sym = e->sym, *nxt = e->nxt, *prv = e->prv;
+    e->hn = 0;
+    for (size_t i = 0; i < n; i++) {
+        sym[i] = t->byte_id[p[i]];
+        nxt[i] = i + 1 < n ? (int32_t)(i + 1) : -1;
+        prv[i] = (int32_t)i - 1;
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        int32_t r = rank_of(t, sym[i], sym[i + 1]);
+        if (r >= 0) cand_push(e, (cand){r, (int32_t)i});
+    }
+    while (e->hn > 0) {
+        cand c = cand_pop(e);
+        int32_t i = c.pos, j;
+        if (sym[i] < 0 || (j = nxt[i]) < 0 || rank_of(t, sym[i], sym[j]) != c.rank)
+            continue; /* stale: that pair changed since it was queued */
+        sym[i] = t->merge_c[c.rank];
+        sym[j] = -1;
+        nxt[i] = nxt[j];
+        if (nxt[j] >= 0) prv[nxt[j]] = i;
+        int32_t r;
+        if (prv[i] >= 0 && (r = rank_of(t, sym[prv[i]], sym[i])) >= 0)
+            cand_push(e, (cand){r, prv[i]});
+        if (nxt[i] >= 0 && (r = rank_of(t, sym[i], sym[nxt[i]])) >= 0)
+            cand_push(e, (cand){r, i});
+    }
+    int64_t k = 0;
+    for (int32_t i = n ? 0 : -1; i >= 0; i = nxt[i]) out[k++] = sym[i];
+    return k;
 }
 
 hs_status hs_tokenizer_encode(const hs_tokenizer *t, const void *bytes, size_t n, int32_t **ids,
@@ -694,33 +765,39 @@ hs_status hs_tokenizer_encode(const hs_tokenizer *t, const void *bytes, size_t n
         return hs_fail(HS_ERR_INVALID_ARG, "hs_tokenizer_encode: NULL argument");
     *ids = NULL;
     *n_ids = 0;
+    if (n > (size_t)INT32_MAX)
+        return hs_fail(HS_ERR_INVALID_ARG, "cannot encode %zu bytes at once (limit 2 GiB)", n);
     const unsigned char *s = bytes;
     int32_t *out = malloc((n ? n : 1) * sizeof *out); /* never more ids than bytes */
-    size_t sym_cap = 256;
-    int32_t *sym = malloc(sym_cap * sizeof *sym);
-    if (!out || !sym) {
+    enc_scratch e = {0};
+    if (!out || enc_reserve(&e, 256) != 0) {
         free(out);
-        free(sym);
+        free(e.sym);
+        free(e.nxt);
+        free(e.prv);
+        free(e.heap);
         return hs_fail(HS_ERR_NOMEM, "out of memory encoding %zu bytes", n);
     }
     int64_t k = 0;
     size_t i = 0;
+    hs_status st = HS_OK;
     while (i < n) {
-        size_t e = hs_pretokenize(s, n, i);
-        if (e - i > sym_cap) {
-            while (sym_cap < e - i) sym_cap *= 2;
-            int32_t *q = realloc(sym, sym_cap * sizeof *q);
-            if (!q) {
-                free(out);
-                free(sym);
-                return hs_fail(HS_ERR_NOMEM, "out of memory encoding %zu bytes", n);
-            }
-            sym = q;
+        size_t end = hs_pretokenize(s, n, i);
+        if (enc_reserve(&e, end - i) != 0) {
+            st = hs_fail(HS_ERR_NOMEM, "out of memory encoding %zu bytes", n);
+            break;
         }
-        k += encode_piece(t, s + i, e - i, sym, out + k);
-        i = e;
+        k += encode_piece(t, s + i, end - i, &e, out + k);
+        i = end;
     }
-    free(sym);
+    free(e.sym);
+    free(e.nxt);
+    free(e.prv);
+    free(e.heap);
+    if (st != HS_OK) {
+        free(out);
+        return st;
+    }
     int32_t *shrunk = realloc(out, (size_t)(k ? k : 1) * sizeof *out);
     *ids = shrunk ? shrunk : out;
     *n_ids = k;

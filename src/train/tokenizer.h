@@ -13,7 +13,10 @@
  * punctuation is a piece; else a whitespace run: if it reaches the end of the text it is one
  * piece, otherwise it is split so that its last character is separate (a final space then
  * prefixes the next word, as in GPT-2; any other last character is a piece of its own).
- * BPE merges never cross pieces.
+ * BPE merges never cross pieces. On ASCII text this is exactly GPT-2's split, so Hugging Face's
+ * tokenizers give the same ids as hs_tokenizer_encode (checked against tokenizers.js 0.2.0 on
+ * the embedded corpus); on non-ASCII punctuation or spaces (e.g. U+2014, U+00A0) their Unicode
+ * classes may split differently. Either way decoding is exact.
  */
 #ifndef HALFS_TRAIN_TOKENIZER_H
 #define HALFS_TRAIN_TOKENIZER_H

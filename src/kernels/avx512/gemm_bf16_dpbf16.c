@@ -130,9 +130,9 @@ hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a
         }
 #pragma omp barrier
         if (!failed) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
             for (int64_t p = 0; p < x.mp; p++) pack_a(&x, a, lda, p);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
             for (int64_t q = 0; q < x.np; q++) pack_b(&x, b, ldb, q);
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < tasks; t++)

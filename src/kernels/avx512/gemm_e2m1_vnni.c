@@ -11,9 +11,13 @@
  *    Group scales are decoded to float per (row, group); padding rows/columns/k are zero codes.
  * 2. Micro-kernel: MR × NB = 4 × 48 outputs, 12 int32 accumulators (one zmm per 4 rows × 16
  *    columns), and for grouped formats 12 fp32 accumulators. Per k-step of 4: 3 vector loads of
- *    B, 4 broadcast dwords of A (embedded broadcasts), 12 vpdpbusd. At each group's end:
- *    t = cvt(isum)·sb; acc = fma(t, sa, acc), exactly the reference's operations.
- *    Row-scaled operands (fp4row: one group per row) keep int32 sums across the whole K.
+ *    B, 4 broadcast dwords of A, 12 vpdpbusd. At each group's end, t = fl(isum·sb) and
+ *    acc = fma(t, sa, acc), exactly the reference's operations: the int32 sums start at the bits
+ *    of 1.5·2^23 (+ correction), so as floats they hold 1.5·2^23 + isum and
+ *    t = fma(that, sb, −1.5·2^23·sb) needs no conversion (exact when −1.5·2^23·sb is: byte
+ *    scales up to 2^100; otherwise t = cvt(isum)·sb). Row-scaled operands (fp4row: one group per
+ *    row) keep int32 sums across the whole K and scale once.
+ *    C larger than 16 MB with beta = 0 is written with streaming stores.
  * 3. Blocking: K in chunks of KC (a multiple of every block size, so groups never straddle a
  *    chunk); a task is MC rows × NC columns of C; per chunk, each B micro-panel (NB × KC bytes,
  *    L1-resident) is swept against all A micro-panels of the task (MC × KC bytes, L2). The
@@ -23,6 +27,7 @@
  */
 #include <immintrin.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "halfs/codec.h"
@@ -83,6 +88,7 @@ typedef struct {
     float *sb;       /* (np, groups, NB) decoded B scales */
     float *nc;       /* (np, groups, NB) −1.5·2^23·sb when `magic` */
     int magic;       /* grouped kernel with the conversion folded into an FMA */
+    int nt;          /* streaming stores for C */
 } gemm_ctx;
 
 /* Decoded scales of row `row`, groups [0, groups), written to dst[g·stride]. */
@@ -186,16 +192,21 @@ static void pack_b_panel(const gemm_ctx *x, const hs_packed *b, const float *tab
 }
 
 /* Write v = acc·post (then fma(beta, C, v)) for an (rows, cols) corner of one micro-tile. */
+/* Write v = acc·post (then fma(beta, C, v)) for an (rows, cols) corner of one micro-tile.
+ * nt: a large C written with beta = 0 — whole aligned vectors use streaming stores (no
+ * read-for-ownership of C; the caller fences). */
 static void store_tile(const float *facc /* (MR, NB) */, int rows, int64_t cols, float post,
-                       float beta, float *c, int64_t ldc) {
+                       float beta, float *c, int64_t ldc, int nt) {
     __m512 vpost = _mm512_set1_ps(post), vbeta = _mm512_set1_ps(beta);
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < NB && j < cols; j += 16) {
             int64_t w = cols - j < 16 ? cols - j : 16;
             __mmask16 m = (__mmask16)((1u << w) - 1);
+            float *dst = c + r * ldc + j;
             __m512 v = _mm512_mul_ps(_mm512_loadu_ps(facc + r * NB + j), vpost);
-            if (beta != 0.0f) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, c + r * ldc + j), v);
-            _mm512_mask_storeu_ps(c + r * ldc + j, m, v);
+            if (beta != 0.0f) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, dst), v);
+            if (nt && w == 16 && ((uintptr_t)dst & 63) == 0) _mm512_stream_ps(dst, v);
+            else _mm512_mask_storeu_ps(dst, m, v);
         }
 }
 
@@ -239,7 +250,11 @@ static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, floa
             for (int64_t p = p0; p < p1; p++) {
                 const int32_t *ap = x->pa + (p * x->k4 + s0) * MR;
                 int64_t t = ((p - p0) * nq + (q - q0)) * T;
-                if (x->row_mode) {
+                if (x->row_mode && p + 1 < p1) { /* two panels at once */
+                    hs_ukernel_e2m1_rows8_avx512(ap, ap + x->k4 * MR, bp, steps, itile + t,
+                                                 itile + t + nq * T);
+                    p++;
+                } else if (x->row_mode) {
                     hs_ukernel_e2m1_rows_avx512(ap, bp, steps, itile + t);
                 } else {
                     int64_t g0 = s0 / x->gs, ng = (steps + x->gs - 1) / x->gs;
@@ -262,7 +277,7 @@ static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, floa
             if (x->row_mode) rows_to_float(itile + t, x->sa + p * MR, x->sb + q * NB, ftile + t);
             int64_t r0 = p * MR, j0 = q * NB;
             int rows = (int)(pl->m - r0 < MR ? pl->m - r0 : MR);
-            store_tile(ftile + t, rows, pl->n - j0, pl->post, beta, c + r0 * ldc + j0, ldc);
+            store_tile(ftile + t, rows, pl->n - j0, pl->post, beta, c + r0 * ldc + j0, ldc, x->nt);
         }
 }
 
@@ -288,7 +303,7 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
         for (int64_t i = 0; i < m; i += MR)
             for (int64_t j = 0; j < n; j += NB)
                 store_tile(zero, (int)(m - i < MR ? m - i : MR), n - j, plan->post, beta,
-                           c + i * ldc + j, ldc);
+                           c + i * ldc + j, ldc, 0);
         return HS_OK;
     }
     x.mp = (m + MR - 1) / MR;
@@ -316,6 +331,8 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
 
     int64_t tm = (m + MC - 1) / MC, tn = (n + NC - 1) / NC, tasks = tm * tn;
     size_t tile_bytes = (size_t)(MC / MR) * (NC / NB) * MR * NB * 4;
+    /* C larger than the caches and not read (beta = 0): stream it out */
+    x.nt = beta == 0.0f && (double)m * (double)ldc * 4.0 > 16e6;
     size_t row_bytes = (size_t)MR * ((x.k4 + 15) / 16 * 16) * 4 + 64;
     /* byte scale codes decode through a table (NaN code included) */
     float tab_a[256], tab_b[256];
@@ -338,15 +355,16 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
         }
 #pragma omp barrier
         if (!failed) {
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
             for (int64_t p = 0; p < x.mp; p++) pack_a_panel(&x, a, tab_a, p, tmp);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
             for (int64_t q = 0; q < x.np; q++) pack_b_panel(&x, b, tab_b, q, tmp);
 #pragma omp for schedule(dynamic, 1)
             for (int64_t t = 0; t < tasks; t++)
                 run_task(&x, (t / tn) * MC, (t % tn) * NC, beta, c, ldc, tile);
         }
     }
+    if (x.nt) _mm_sfence(); /* streaming stores visible before C is used */
     if (failed) return hs_fail(HS_ERR_NOMEM, "gemm_packed: no memory for kernel scratch");
     return HS_OK;
 }

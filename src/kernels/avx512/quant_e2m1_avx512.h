@@ -34,7 +34,11 @@ typedef struct hs_qk {
 /* Packed rows r0 .. r0+nb−1, packed columns [cb, ce) (chunk-aligned; cb = 0 also zeroes the row
  * tails); returns the groups halved. */
 int64_t hs_qk_band(const hs_qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
-                   float *t, uint8_t *ob);
+                   float *t, uint8_t *ob, int preloaded);
+/* Column-wise, one group per row: the tiles of nbands adjacent bands from r0, whole rows (C),
+ * RHT applied, into tiles + b·tstride (tstride ≥ (C + 8)·16 floats); the x rows are read once,
+ * nbands·64 contiguous bytes at a time. Then hs_qk_band(..., preloaded = 1) on each tile. */
+void hs_qk_load_rows_t(const hs_qk *q, int64_t r0, int nbands, float *tiles, int64_t tstride);
 float hs_qk_band_finite_amax(const hs_qk *q, int64_t r0, int nb, float *t);
 
 #endif

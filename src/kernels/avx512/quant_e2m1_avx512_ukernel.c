@@ -54,6 +54,8 @@ static inline void transpose16(__m512 r[16]) {
     for (int i = 0; i < 16; i++) r[i] = t[i];
 }
 
+static void rht_tile(const qk *q, float *t, int64_t n);
+
 /* t[i][l] = packed element (r0 + l, c0 + i) for i < n, l < nb (other lanes 0); RHT applied. */
 static void load_tile(const qk *q, int64_t r0, int nb, int64_t c0, int64_t n, float *t) {
     const __mmask16 lanes = (__mmask16)((1u << nb) - 1);
@@ -92,6 +94,11 @@ static void load_tile(const qk *q, int64_t r0, int nb, int64_t c0, int64_t n, fl
             for (int j = 0; j < w; j++) _mm512_store_ps(t + (i0 + j) * LANES, r[j]);
         }
     }
+    rht_tile(q, t, n);
+}
+
+/* The RHT of rht_impl.h along i on a tile t[i][16] (n a multiple of d), per lane. */
+static void rht_tile(const qk *q, float *t, int64_t n) {
     if (q->rht) {
         /* rht_impl.h: ·sign_i, butterflies h = 1, 2, ..., d/2, then ·fl(1/√d) */
         const int d = q->rht;
@@ -161,7 +168,7 @@ static inline __m512i group_amax_bits(const float *t, int64_t n) {
  * accumulators lo, hi. f32diff: the caller guarantees x̂/2 ≤ v ≤ 2x̂ or x̂ = 0 (E8M0 halfs
  * candidates: a/X ≤ 8 and RNE moves a value by at most a factor 2/3..2), so v − x̂ is exact in
  * float (Sterbenz) and equals the reference's double difference. */
-static inline void sse_term(__m512 v, __m512 enc, __m512 dec, int f32diff, __m512d *lo, __m512d *hi) {
+static inline __attribute__((always_inline)) void sse_term(__m512 v, __m512 enc, __m512 dec, int f32diff, __m512d *lo, __m512d *hi) {
     __m512 z = _mm512_mul_ps(v, enc);
     __m512 g = e2m1_rne_mag(_mm512_min_ps(abs_ps(z), _mm512_set1_ps(6.0f)));
     /* the code's signed value (−0 for small negatives): g with z's sign bit */
@@ -186,7 +193,7 @@ static inline void sse_term(__m512 v, __m512 enc, __m512 dec, int f32diff, __m51
 /* hs_group_sse for 16 groups (lanes) of n elements t[i] (t zero-padded to a multiple of 8: a
  * zero adds +0): Σ (v − fl(q(v·enc)·dec))², term i into accumulator i mod 8, accumulators
  * combined ((0+4)+(2+6))+((1+5)+(3+7)). */
-static inline void group_sse_impl(const float *t, int64_t n, __m512 enc, __m512 dec, int f32diff,
+static inline __attribute__((always_inline)) void group_sse_impl(const float *t, int64_t n, __m512 enc, __m512 dec, int f32diff,
                                   __m512d *lo, __m512d *hi) {
     __m512d al[8], ah[8];
 #pragma GCC unroll 8
@@ -512,8 +519,22 @@ static void store_scales(hs_packed *out, int64_t r0, int nb, int64_t g, __m512i 
 }
 
 /* One band of packed rows r0 .. r0+nb−1; returns the groups halved. */
+void hs_qk_load_rows_t(const qk *q, int64_t r0, int nbands, float *tiles, int64_t tstride) {
+    /* x rows i: nbands·64 contiguous bytes each, scattered to the bands' tiles */
+    for (int64_t i = 0; i < q->C; i++) {
+        const float *src = q->x + i * q->ld + r0;
+        for (int64_t b = 0; b < nbands; b++) {
+            int64_t rb = r0 + b * LANES;
+            int nb = q->R - rb < LANES ? (int)(q->R - rb) : LANES;
+            _mm512_store_ps(tiles + b * tstride + i * LANES,
+                            _mm512_maskz_loadu_ps((__mmask16)((1u << nb) - 1), src + b * LANES));
+        }
+    }
+    for (int64_t b = 0; b < nbands; b++) rht_tile(q, tiles + b * tstride, q->C);
+}
+
 int64_t hs_qk_band(const qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
-                   float *t, uint8_t *ob) {
+                   float *t, uint8_t *ob, int preloaded) {
     const int64_t C = q->C, W = q->W;
     const __mmask16 lanes = (__mmask16)((1u << nb) - 1);
     int64_t halved = 0;
@@ -524,7 +545,7 @@ int64_t hs_qk_band(const qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, 
             memset(out->codes + (r0 + l) * out->code_stride + used, 0, (size_t)(out->code_stride - used));
     for (int64_t c0 = cb; c0 < ce; c0 += q->chunk) {
         int64_t n = ce - c0 < q->chunk ? ce - c0 : q->chunk;
-        load_tile(q, r0, nb, c0, n, t);
+        if (!preloaded) load_tile(q, r0, nb, c0, n, t);
         for (int64_t i = n; i % 8; i++) _mm512_store_ps(t + i * LANES, _mm512_setzero_ps());
         int64_t np = (n + 1) / 2;
         for (int64_t off = 0; off < n; off += W) {

@@ -1,0 +1,280 @@
+/* bench_train.c: `halfs bench train`: training throughput, peak memory and a time breakdown of
+ * every preset recipe, measured in one run on synthetic tokens.
+ *
+ * Each recipe runs in its own fork()ed child (create the trainer, one untimed warm-up step,
+ * then N timed steps), so its peak resident memory is its own: wait4() returns the child's
+ * rusage, whose ru_maxrss is that child's peak. The parent never starts OpenMP or allocates
+ * much, so children start from the same small footprint. The breakdown comes from the model's
+ * timers (src/nn/model.h): GEMM (the linear layers' products, incl. lm_head), quantization
+ * (quantizing / converting / dequantizing GEMM operands), attention (forward + backward), and
+ * the rest (norms, RoPE, SwiGLU, loss, embedding, optimizer, data).
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../tools/cli.h"
+#include "bench.h"
+#include "halfs/gemm.h"
+#include "train/trainer.h"
+
+void train_omp_passive_reexec(char **full_argv); /* tools/cmd_train.c */
+
+typedef struct {
+    int ok;
+    double tokens_per_s, ms_per_step;
+    double gemm_ms, quant_ms, attn_ms, model_ms; /* per step */
+    double loss;
+    char err[200];
+} train_result;
+
+static void help(FILE *out) {
+    fprintf(out,
+        "usage: halfs bench train [--model CFG] [--recipes LIST] [--steps N] [--batch B]\n"
+        "                         [--seq T] [--threads T] [--act-only] [--json]\n\n"
+        "Tokens/s, peak RSS and the time breakdown (GEMM, quantization, attention, rest) of\n"
+        "training steps in each recipe, each recipe in its own child process, synthetic tokens.\n\n"
+        "  --model CFG     nano | tiny | small | medium (default: small)\n"
+        "  --recipes LIST  comma-separated recipe names (default: every preset)\n"
+        "  --steps N       timed steps per recipe, after one warm-up step (default: 5)\n"
+        "  --batch B       sequences per step (default: 16)\n"
+        "  --seq T         tokens per sequence (default: 256)\n"
+        "  --threads T     threads (default: all cores)\n"
+        "  --act-only      quantize only activations and gradients (weights fp32)\n"
+        "  --json          JSON: tokens_per_s, peak_rss_mb, ms_per_step and breakdown_ms,\n"
+        "                  each an object keyed by recipe name\n\n"
+        "For OpenBLAS's AVX-512 kernels: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE halfs bench train\n");
+}
+
+/* The child's work: train `steps` steps of `recipe` and report through *r. */
+static void run_recipe(const char *model, const char *recipe, int steps, int B, int T,
+                       int threads, int act_only, train_result *r) {
+    memset(r, 0, sizeof *r);
+    hs_train_config c;
+    hs_train_config_defaults(&c);
+    hs_model_config_preset(model, &c.model);
+    snprintf(c.model_preset, sizeof c.model_preset, "%s", model);
+    snprintf(c.recipe.name, sizeof c.recipe.name, "%s", recipe);
+    c.recipe.act_only = act_only;
+    c.batch = B;
+    c.seq = T;
+    c.steps = steps + 1;
+    c.warmup = 1;
+    c.threads = threads;
+    int64_t n = (int64_t)B * T * 8 + 1;
+    uint16_t *tok = malloc(sizeof(uint16_t) * (size_t)n);
+    hs_dataset *d = NULL;
+    hs_trainer *t = NULL;
+    hs_status st = HS_ERR_NOMEM;
+    if (!tok) goto fail;
+    uint64_t x = 88172645463325252ull; // xorshift: synthetic tokens
+    for (int64_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        tok[i] = (uint16_t)(x % (uint64_t)c.model.vocab);
+    }
+    if ((st = hs_dataset_from_tokens(tok, n, &d)) != HS_OK) goto fail;
+    if ((st = hs_trainer_create(&c, d, NULL, &t)) != HS_OK) goto fail;
+    hs_step_metrics row;
+    if ((st = hs_trainer_step(t, &row)) != HS_OK) goto fail; // warm-up: first touch, caches
+    hs_model *m = hs_trainer_model(t);
+    memset(&m->timers, 0, sizeof m->timers);
+    double t0 = omp_get_wtime();
+    for (int s = 0; s < steps; s++)
+        if ((st = hs_trainer_step(t, &row)) != HS_OK) goto fail;
+    double dt = omp_get_wtime() - t0;
+    r->ok = 1;
+    r->ms_per_step = dt / steps * 1e3;
+    r->tokens_per_s = (double)B * T * steps / dt;
+    r->gemm_ms = m->timers.gemm / steps * 1e3;
+    r->quant_ms = m->timers.quant / steps * 1e3;
+    r->attn_ms = m->timers.attention / steps * 1e3;
+    r->model_ms = m->timers.total / steps * 1e3;
+    r->loss = row.train_loss;
+    hs_trainer_free(t);
+    hs_dataset_close(d);
+    free(tok);
+    return;
+fail:
+    snprintf(r->err, sizeof r->err, "%s", hs_last_error()[0] ? hs_last_error() : hs_status_str(st));
+    hs_trainer_free(t);
+    hs_dataset_close(d);
+    free(tok);
+}
+
+int bench_train_main(int argc, char **argv) {
+    train_omp_passive_reexec(argv - 2); // argv = process argv + 2 ("halfs bench train ...")
+    const char *model = "small", *recipes = NULL;
+    int64_t steps = 5, B = 16, T = 256, threads = 0;
+    int json = 0, act_only = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            help(stdout);
+            return CLI_OK;
+        } else if (!strcmp(o, "--json")) {
+            json = 1;
+        } else if (!strcmp(o, "--act-only")) {
+            act_only = 1;
+        } else if (!strcmp(o, "--model") || !strcmp(o, "--recipes")) {
+            if (!v) {
+                cli_error("%s needs a value", o);
+                return CLI_USAGE;
+            }
+            *(!strcmp(o, "--model") ? &model : &recipes) = v;
+            i++;
+        } else if (!strcmp(o, "--steps") || !strcmp(o, "--batch") || !strcmp(o, "--seq") ||
+                   !strcmp(o, "--threads")) {
+            int64_t *dst = !strcmp(o, "--steps") ? &steps : !strcmp(o, "--batch") ? &B
+                           : !strcmp(o, "--seq") ? &T : &threads;
+            if (!cli_parse_i64(o, v, !strcmp(o, "--threads") ? 0 : 1, 1 << 20, dst))
+                return CLI_USAGE;
+            i++;
+        } else {
+            cli_error("bench train: unknown option '%s'", o);
+            cli_hint("run `halfs bench train --help`");
+            return CLI_USAGE;
+        }
+    }
+    // the list of recipes, checked before any work
+    const char *names[64];
+    char buf[1024];
+    int nr = 0;
+    if (!recipes) {
+        for (int i = 0; hs_recipe_preset_names[i] && nr < 64; i++) names[nr++] = hs_recipe_preset_names[i];
+    } else {
+        if (strlen(recipes) >= sizeof buf) {
+            cli_error("--recipes: list too long");
+            return CLI_USAGE;
+        }
+        snprintf(buf, sizeof buf, "%s", recipes);
+        char *save = NULL;
+        for (char *p = strtok_r(buf, ",", &save); p && nr < 64; p = strtok_r(NULL, ",", &save))
+            names[nr++] = p;
+    }
+    hs_train_config c;
+    hs_train_config_defaults(&c);
+    if (hs_model_config_preset(model, &c.model) != HS_OK) {
+        cli_error("--model '%s': unknown model (nano, tiny, small, medium)", model);
+        return CLI_USAGE;
+    }
+    c.batch = (int32_t)B;
+    c.seq = (int32_t)T;
+    c.recipe.act_only = act_only;
+    for (int i = 0; i < nr; i++) {
+        snprintf(c.recipe.name, sizeof c.recipe.name, "%s", names[i]);
+        hs_status st = hs_train_config_validate(&c);
+        if (st != HS_OK) return cli_fail_status(st, "bench train");
+    }
+    double mem = (double)hs_model_config_params(&c.model) * 16 +
+                 (double)B * T * (c.model.n_layers * (12.0 * c.model.dim + 3.0 * c.model.ffn_dim) +
+                                  2.0 * c.model.vocab) * 4;
+    if (bench_check_memory(mem, "bench train")) return CLI_USAGE;
+
+    train_result res[64];
+    double rss_mb[64];
+    for (int i = 0; i < nr; i++) {
+        int fd[2];
+        if (pipe(fd) != 0) {
+            cli_error("bench train: pipe failed");
+            return CLI_INTERNAL;
+        }
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0) {
+            cli_error("bench train: fork failed");
+            return CLI_INTERNAL;
+        }
+        if (pid == 0) {
+            close(fd[0]);
+            train_result r;
+            run_recipe(model, names[i], (int)steps, (int)B, (int)T, (int)threads, act_only, &r);
+            ssize_t w = write(fd[1], &r, sizeof r);
+            _exit(w == (ssize_t)sizeof r ? 0 : 3);
+        }
+        close(fd[1]);
+        memset(&res[i], 0, sizeof res[i]);
+        ssize_t got = read(fd[0], &res[i], sizeof res[i]);
+        close(fd[0]);
+        int status = 0;
+        struct rusage ru;
+        memset(&ru, 0, sizeof ru);
+        wait4(pid, &status, 0, &ru);
+        rss_mb[i] = ru.ru_maxrss / 1024.0; // kilobytes on Linux
+        if (got != (ssize_t)sizeof res[i] || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            res[i].ok = 0;
+            snprintf(res[i].err, sizeof res[i].err, "child process failed (status %d)", status);
+        }
+        if (!json)
+            fprintf(stderr, "  %-14s %s\n", names[i], res[i].ok ? "done" : res[i].err);
+    }
+    double base = 0;
+    for (int i = 0; i < nr; i++)
+        if (res[i].ok && !strcmp(names[i], "fp32")) base = res[i].tokens_per_s;
+    int threads_run = threads > 0 ? (int)threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (json) {
+        printf("{\"model\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"steps\": %lld, "
+               "\"threads\": %d, \"act_only\": %s, \"kernels\": \"%s\",\n",
+               model, (long long)B, (long long)T, (long long)steps, threads_run,
+               act_only ? "true" : "false", hs_isa_name());
+        const char *keys[] = {"tokens_per_s", "peak_rss_mb", "ms_per_step"};
+        for (int k = 0; k < 3; k++) {
+            printf(" \"%s\": {", keys[k]);
+            int first = 1;
+            for (int i = 0; i < nr; i++) {
+                if (!res[i].ok) continue;
+                double v = k == 0 ? res[i].tokens_per_s : k == 1 ? rss_mb[i] : res[i].ms_per_step;
+                printf("%s\"%s\": %.1f", first ? "" : ", ", names[i], v);
+                first = 0;
+            }
+            printf("},\n");
+        }
+        printf(" \"breakdown_ms\": {");
+        int first = 1;
+        for (int i = 0; i < nr; i++) {
+            if (!res[i].ok) continue;
+            double rest = res[i].ms_per_step - res[i].gemm_ms - res[i].quant_ms - res[i].attn_ms;
+            printf("%s\n  \"%s\": {\"gemm\": %.1f, \"quant\": %.1f, \"attention\": %.1f, "
+                   "\"rest\": %.1f}",
+                   first ? "" : ",", names[i], res[i].gemm_ms, res[i].quant_ms, res[i].attn_ms,
+                   rest);
+            first = 0;
+        }
+        printf("},\n \"errors\": {");
+        first = 1;
+        for (int i = 0; i < nr; i++) {
+            if (res[i].ok) continue;
+            printf("%s\"%s\": \"", first ? "" : ", ", names[i]);
+            for (const char *p = res[i].err; *p; p++)
+                if (*p != '"' && *p != '\\' && (unsigned char)*p >= 0x20) putchar(*p);
+            printf("\"");
+            first = 0;
+        }
+        printf("}}\n");
+    } else {
+        printf("bench train: model %s, B=%lld T=%lld, %lld timed steps, %d threads%s, kernels %s\n",
+               model, (long long)B, (long long)T, (long long)steps, threads_run,
+               act_only ? ", act-only" : "", hs_isa_name());
+        printf("%-14s %10s %8s %9s %8s | %8s %8s %8s %8s  (ms/step)\n", "recipe", "tokens/s",
+               "vs fp32", "ms/step", "RSS MB", "GEMM", "quant", "attn", "rest");
+        for (int i = 0; i < nr; i++) {
+            if (!res[i].ok) {
+                printf("%-14s failed: %s\n", names[i], res[i].err);
+                continue;
+            }
+            double rest = res[i].ms_per_step - res[i].gemm_ms - res[i].quant_ms - res[i].attn_ms;
+            char vs[16] = "-";
+            if (base > 0) snprintf(vs, sizeof vs, "%.2fx", res[i].tokens_per_s / base);
+            printf("%-14s %10.0f %8s %9.1f %8.0f | %8.1f %8.1f %8.1f %8.1f\n", names[i],
+                   res[i].tokens_per_s, vs, res[i].ms_per_step, rss_mb[i], res[i].gemm_ms,
+                   res[i].quant_ms, res[i].attn_ms, rest);
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        if (!res[i].ok) return CLI_INTERNAL;
+    return CLI_OK;
+}

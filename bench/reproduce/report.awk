@@ -1,0 +1,484 @@
+# report.awk: writes the evidence section of docs/RESULTS.md from the files in results/.
+#
+#   awk -f report.awk -v figdir=fig meta.txt timing.csv theory_points.csv theory_optimum.csv \
+#       tensors.csv pretrain.csv finetune.csv speed_train.csv speed_gemm.csv speed_quant.csv
+#
+# Files are recognised by their base name; a missing one makes its section say "not run".
+# Every number printed is read from those files or computed from them here: the prose around
+# the numbers is chosen by comparisons (helps / no significant difference / hurts), so the text
+# cannot contradict the data. Plain POSIX awk (mawk and gawk both run it).
+#
+# Statistics: recipes are compared on the final validation loss, paired by seed (the same seed
+# means the same initial weights and the same batches in every recipe). With n seeds the paired
+# differences d_s give mean(d) and its standard error sd(d)/sqrt(n) (for n = 2 that is
+# |d_1 - d_2| / 2). A difference counts as significant when |mean| > 2 SE; with one seed there is
+# no spread and the text says it shows a direction only.
+
+function base(path,   n, p) { n = split(path, p, "/"); return p[n] }
+function abs(x) { return x < 0 ? -x : x }
+function isnum(x) { return x ~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ }
+function f(x, d) { return isnum(x) ? sprintf("%." d "f", x) : "n/a" }
+function g3(x) { return isnum(x) ? sprintf("%.3g", x) : "n/a" }
+function pct(x) { return isnum(x) ? sprintf("%.1f%%", 100 * x) : "n/a" }
+function ratio(x) { return isnum(x) ? sprintf("%.2f×", x) : "n/a" }
+function add_unique(list, item,   k) {
+    # list is "a b c"; returns it with item appended when absent
+    k = " " list " "
+    if (index(k, " " item " ")) return list
+    return list == "" ? item : list " " item
+}
+
+# ------------------------------------------------------------------ input
+FNR == 1 { file = base(FILENAME); have[file] = 1 }
+file == "meta.txt" {
+    i = index($0, "=")
+    if (i) meta[substr($0, 1, i - 1)] = substr($0, i + 1)
+    next
+}
+FNR == 1 { split("", col); for (i = 1; i <= split($0, hdr, ","); i++) col[hdr[i]] = i; next }
+{ n = split($0, v, ",") }
+file == "timing.csv" { tsec[v[col["stage"]]] = v[col["seconds"]]; next }
+file == "theory_points.csv" {
+    d = v[col["dist"]]; gr = v[col["group"]]; r = v[col["rule"]]
+    th_dists = add_unique(th_dists, d); th_groups = add_unique(th_groups, gr)
+    TH[d, gr, r, "mse"] = v[col["rel_mse"]]
+    TH[d, gr, r, "clip"] = v[col["clip_over_amax"]]
+    TH[d, gr, r, "zc"] = v[col["zero_collapse"]]
+    TH[d, gr, r, "halved"] = v[col["halved_fraction"]]
+    next
+}
+file == "theory_optimum.csv" { OPTC[v[col["dist"]]] = v[col["opt_clip_over_sigma"]]; OPTM[v[col["dist"]]] = v[col["mse_at_opt"]]; next }
+file == "tensors.csv" {
+    t = v[col["tensor"]]; ro = v[col["role"]]; ax = v[col["axis"]]; fm = v[col["format"]]; r = v[col["rule"]]
+    tn_list = add_unique(tn_list, t)
+    tn_formats = add_unique(tn_formats, fm)
+    tn_rules[fm] = add_unique(tn_rules[fm], r)
+    KURT[t, ro] = v[col["kurtosis"]]
+    SHAPE[t, ro] = v[col["rows"]] "×" v[col["cols"]]
+    TN[t, ro, ax, fm, r, "mse"] = v[col["rel_mse"]]
+    TN[t, ro, ax, fm, r, "zc"] = v[col["zero_collapse"]]
+    next
+}
+file == "pretrain.csv" || file == "finetune.csv" {
+    set = file == "pretrain.csv" ? "pre" : "ft"
+    r = v[col["recipe"]]; s = v[col["seed"]]
+    recipes[set] = add_unique(recipes[set], r)
+    seeds[set] = add_unique(seeds[set], s)
+    LV[set, r, s] = v[col["final_val_loss"]]
+    LT[set, r, s] = v[col["final_train_loss"]]
+    LS[set, r, s] = v[col["tokens_per_s"]]
+    LK[set, r, s] = v[col["tokens"]]
+    next
+}
+file == "speed_train.csv" || file == "speed_gemm.csv" || file == "speed_quant.csv" {
+    key = v[1]; val = v[2]
+    SP[file, key] = val
+    if (file == "speed_train.csv" && key ~ /^tokens_per_s\//) sp_recipes = add_unique(sp_recipes, substr(key, 14))
+    if (file == "speed_gemm.csv" && key ~ /^gflops\//) sg_kernels = add_unique(sg_kernels, substr(key, 8))
+    if (file == "speed_quant.csv" && key ~ /^gbps\//) sq_keys = add_unique(sq_keys, substr(key, 6))
+    next
+}
+
+# ------------------------------------------------------------------ statistics over seeds
+# Mean, standard error and count of field X (LV, LT or LS) of recipe r in set over its seeds.
+function stat(set, r, which,   ns, sl, i, x, s, ss, n) {
+    ns = split(seeds[set], sl, " "); s = 0; ss = 0; n = 0
+    for (i = 1; i <= ns; i++) {
+        x = which == "val" ? LV[set, r, sl[i]] : which == "train" ? LT[set, r, sl[i]] : LS[set, r, sl[i]]
+        if (!isnum(x)) continue
+        n++; s += x; ss += x * x
+    }
+    S_n = n
+    S_mean = n ? s / n : "nan"
+    S_se = n > 1 ? sqrt((ss - s * s / n) / (n - 1) / n) : "nan"
+    if (n > 1 && ss - s * s / n < 0) S_se = 0
+}
+# Paired difference a - b of the final val loss over the seeds both have.
+function paired(set, a, b,   ns, sl, i, x, y, s, ss, n) {
+    ns = split(seeds[set], sl, " "); s = 0; ss = 0; n = 0
+    for (i = 1; i <= ns; i++) {
+        x = LV[set, a, sl[i]]; y = LV[set, b, sl[i]]
+        if (!isnum(x) || !isnum(y)) continue
+        n++; s += x - y; ss += (x - y) * (x - y)
+    }
+    P_n = n
+    P_mean = n ? s / n : "nan"
+    P_se = n > 1 ? ss - s * s / n : "nan"
+    if (n > 1) P_se = P_se < 0 ? 0 : sqrt(P_se / (n - 1) / n)
+}
+function has_recipe(set, r) { return index(" " recipes[set] " ", " " r " ") > 0 }
+function diverged(set, r,   ns, sl, i, k) {
+    ns = split(seeds[set], sl, " "); k = 0
+    for (i = 1; i <= ns; i++) if ((set, r, sl[i]) in LV && !isnum(LV[set, r, sl[i]])) k++
+    return k
+}
+# One sentence comparing recipe a with recipe b (a is the Half-S side).
+function verdict(set, a, b,   s, ga, gb, na, nb, dv, cl) {
+    if (!has_recipe(set, a) || !has_recipe(set, b)) return ""
+    dv = diverged(set, a) + diverged(set, b)
+    paired(set, a, b)
+    if (P_n == 0) return sprintf("`%s` vs `%s`: no comparison (%d run(s) stopped on a non-finite loss).", a, b, dv)
+    if (P_n == 1)
+        s = sprintf("`%s` ends %s than `%s` by %s nats (one seed: a direction, not a significant result)",
+                    a, P_mean < 0 ? "lower" : P_mean > 0 ? "higher" : "equal", b, f(abs(P_mean), 4))
+    else if (abs(P_mean) <= 2 * P_se)
+        s = sprintf("`%s` vs `%s`: **no significant difference** (%s ± %s nats, %d seeds)", a, b,
+                    sprintf("%+.4f", P_mean), f(P_se, 4), P_n)
+    else if (P_mean < 0)
+        s = sprintf("`%s` **helps** against `%s`: final val loss lower by %s ± %s nats (%d seeds)", a, b,
+                    f(-P_mean, 4), f(P_se, 4), P_n)
+    else
+        s = sprintf("`%s` **hurts** against `%s`: final val loss higher by %s ± %s nats (%d seeds)", a, b,
+                    f(P_mean, 4), f(P_se, 4), P_n)
+    if (has_recipe(set, "bf16") && a != "bf16" && b != "bf16") {
+        paired(set, a, "bf16"); ga = P_mean; na = P_n
+        paired(set, b, "bf16"); gb = P_mean; nb = P_n
+        if (na && nb && gb > 0) {
+            if (ga <= gb) cl = sprintf("Half-S closes %s of `%s`'s gap", pct(1 - ga / gb), b)
+            else cl = sprintf("`%s`'s gap is %s `%s`'s", a, ratio(ga / gb), b)
+            s = s sprintf("; gap to bf16: `%s` %s, `%s` %s nats (%s)", b, f(gb, 4), a, f(ga, 4), cl)
+        } else if (na && nb)
+            s = s sprintf("; `%s` is not worse than bf16 here (gap %s), so there is no gap to close", b, f(gb, 4))
+    }
+    return s "."
+}
+
+# ------------------------------------------------------------------ sections
+function header(   dirty) {
+    print "## Evidence: the Half-S claims at small scale (generated)" > headfile
+    print "" > headfile
+    print "_Generated by `bench/reproduce.sh`; do not edit between the markers, rerun the script._" > headfile
+    print "" > headfile
+    dirty = meta["dirty"] + 0 ? sprintf(" plus %d uncommitted change(s) to tracked files", meta["dirty"]) : ""
+    printf "- Command: `%s` (%s mode), %s.\n", meta["command"], meta["mode"], meta["date"] > headfile
+    printf "- Commit: `%s`%s.\n", meta["commit"], dirty > headfile
+    printf "- Machine: %s × %s (`nproc` = %s), halfs kernels `%s`; %s training job(s) at a time, %s thread(s) each.\n",
+        meta["nproc"], meta["cpu"], meta["nproc"], meta["isa"], meta["jobs"], meta["threads_per_job"] > headfile
+    printf "- Pretraining: model `%s` on the embedded KJV corpus, %s steps of %s × %s tokens, peak lr %s (warmup %s), seeds %s. Fine-tuning: %s steps from the bf16 checkpoint on *The Devil's Dictionary*, lr %s, seeds %s.\n",
+        meta["model"], meta["steps"], meta["batch"], meta["seq"], meta["lr"], meta["warmup"], meta["seeds"],
+        meta["ft_steps"], meta["ft_lr"], meta["ft_seeds"] > headfile
+    print "- Every number below is read from `results/` (raw CSV/JSON written by this run). Same seeds ⇒ same losses; speeds depend on the machine's load." > headfile
+    if (meta["mode"] == "quick")
+        print "- **This is the `--quick` run**: a tiny model, few steps, one seed. It proves the pipeline end to end; it is far too small to settle the claims. Read the comparisons below as directions only." > headfile
+    print "" > headfile
+}
+
+function theory(   nd, dl, ng, gl, i, j, d, gr, r, rc, ro, lo_s, hi_s, lo_l, hi_l, xs, xl, name) {
+    print "### 1. Theory: relative MSE vs clip ratio"
+    print ""
+    if (!have["theory_points.csv"]) { print "Not run (stage `theory`)."; print ""; return }
+    print "![theory](" figdir "/theory.png)"
+    print ""
+    print "Curves: `halfs theory --curve` (one continuous scale r·amax/6 per group). Points: `halfs theory --json` Monte Carlo results of the E8M0 rules at their mean clip/amax, and `opt`, the exact per-group continuous optimum. Relative MSE = error energy / signal energy, iid unit-variance draws."
+    print ""
+    print "| input | group | ocp | ceil (max) | half | halfs | optimum | halfs/ceil | halfs/ocp | groups halved by halfs |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    nd = split(th_dists, dl, " "); ng = split(th_groups, gl, " ")
+    lo_s = 1e9; hi_s = -1e9; lo_l = 1e9; hi_l = -1e9; xs = ""; xl = ""
+    for (i = 1; i <= nd; i++) for (j = 1; j <= ng; j++) {
+        d = dl[i]; gr = gl[j]
+        rc = TH[d, gr, "halfs", "mse"] / TH[d, gr, "ceil", "mse"]
+        ro = TH[d, gr, "halfs", "mse"] / TH[d, gr, "ocp", "mse"]
+        name = d == "gauss" ? "Gaussian" : d == "laplace" ? "Laplace" : d == "t:3" ? "Student-t(3)" : d
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, gr, g3(TH[d, gr, "ocp", "mse"]),
+            g3(TH[d, gr, "ceil", "mse"]), g3(TH[d, gr, "half", "mse"]), g3(TH[d, gr, "halfs", "mse"]),
+            g3(TH[d, gr, "opt", "mse"]), ratio(rc), ratio(ro), pct(TH[d, gr, "halfs", "halved"])
+        if (gr + 0 <= 32) { if (1 / rc < lo_s) lo_s = 1 / rc; if (1 / rc > hi_s) hi_s = 1 / rc; xs = xs " " ro }
+        else { if (1 / rc < lo_l) lo_l = 1 / rc; if (1 / rc > hi_l) hi_l = 1 / rc; xl = xl " " ro }
+    }
+    print ""
+    printf "MSE-optimal clip for an infinite group (numerical integration): "
+    for (i = 1; i <= nd; i++) printf "%s α*/σ = %s (MSE %s)%s", dl[i], f(OPTC[dl[i]], 3), g3(OPTM[dl[i]]), i < nd ? "; " : ".\n"
+    print ""
+    summ["theory"] = sprintf("**Theory** (iid Gaussian, Laplace, t(3)): at groups of 16–32, `halfs` has %s–%s× lower MSE than `ceil` (max-scaling) and %s `ocp`; at groups of 1024–4096 it is %s–%s× lower than `ceil` and %s `ocp`.",
+        f(lo_s, 2), f(hi_s, 2), range_vs(xs), f(lo_l, 2), f(hi_l, 2), range_vs(xl))
+}
+# "x–y% lower than" / "up to x% higher than" from a list of ratios halfs/ocp.
+function range_vs(list,   n, a, i, lo, hi) {
+    n = split(list, a, " "); lo = 1e9; hi = -1e9
+    for (i = 1; i <= n; i++) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+    if (abs(lo - 1) < 0.0005 && abs(hi - 1) < 0.0005) return "the same as (within 0.05%)"
+    if (hi < 1) return sprintf("%s–%s%% lower than", f(100 * (1 - hi), 1), f(100 * (1 - lo), 1))
+    if (lo > 1) return sprintf("%s–%s%% higher than", f(100 * (lo - 1), 1), f(100 * (hi - 1), 1))
+    return sprintf("between %s%% lower and %s%% higher than", f(100 * (1 - lo), 1), f(100 * (hi - 1), 1))
+}
+
+function tensors(   x, nt, tl, i, t, nf, fl, k, fm, nr, rl, j, r, roles, rol, axes, nro, a, ax, ro, s, c, best, bv, z, line, base_r, nb, w, wins, ls, cnt, gm) {
+    print "### 2. Real tensors of the bf16 model"
+    print ""
+    if (!have["tensors.csv"]) { print "Not run (stage `tensors`)."; print ""; return }
+    print "`halfs capture` ran the bf16 checkpoint (seed " substr(meta["seeds"], 1, index(meta["seeds"] " ", " ") - 1) ") on one held-out batch of the validation text and saved, for every linear layer (q,k,v fused as `qkv_proj`, gate and up fused as `gate_up_proj`), its weight W [out × in], its input X [tokens × in] and its output gradient dY [tokens × out]; `halfs stats --json` measured each along both axes its GEMMs quantize it on: X along K (fprop, `row`) and along the tokens (wgrad, `col`); W along K (fprop, `row`) and along N (dgrad, `col`); dY along N (dgrad, `row`) and along the tokens (wgrad, `col`)."
+    print ""
+    print "Kurtosis (3 for a Gaussian):"
+    print ""
+    print "| layer | W | X | dY |"
+    print "|---|---:|---:|---:|"
+    nt = split(tn_list, tl, " ")
+    for (i = 1; i <= nt; i++)
+        printf "| `%s` | %s | %s | %s |\n", tl[i], g3(KURT[tl[i], "w"]), g3(KURT[tl[i], "x"]), g3(KURT[tl[i], "dy"])
+    print ""
+    print "Relative MSE per rule (geometric mean over the layers) and, after the slash, the mean zero-collapse (share of nonzero inputs that quantize to 0). **Bold**: the lowest MSE in the row."
+    print ""
+    nf = split(tn_formats, fl, " ")
+    nro = split("w:row w:col x:row x:col dy:row dy:col", rol, " ")
+    for (k = 1; k <= nf; k++) {
+        fm = fl[k]
+        nr = split(tn_rules[fm], rl, " ")
+        line = "| " fm " | "
+        for (j = 1; j <= nr; j++) line = line rl[j] " | "
+        print line
+        line = "|---|"
+        for (j = 1; j <= nr; j++) line = line "---:|"
+        print line
+        for (a = 1; a <= nro; a++) {
+            split(rol[a], z, ":"); ro = z[1]; ax = z[2]
+            best = ""; bv = 1e30
+            for (j = 1; j <= nr; j++) {
+                gm = geo(ro, ax, fm, rl[j]); GM[j] = gm
+                if (gm != "" && gm < bv) { bv = gm; best = j }
+            }
+            line = "| " (ro == "w" ? "W" : ro == "x" ? "X" : "dY") " " ax " |"
+            for (j = 1; j <= nr; j++) {
+                c = g3(GM[j]) " / " pct(zmean(ro, ax, fm, rl[j]))
+                line = line " " (j == best ? "**" c "**" : c) " |"
+            }
+            print line
+        }
+        print ""
+    }
+    # Summary: halfs against the baseline rules, over every tensor and axis.
+    ls = ""
+    for (k = 1; k <= nf; k++) {
+        fm = fl[k]
+        if (fm == "nvfp4") { s = cmp_rule(fm, "halfs", "max") "; against `4over6`: " cmp_rule(fm, "halfs", "4over6") }
+        else s = cmp_rule(fm, "halfs", "ceil") "; against `ocp`: " cmp_rule(fm, "halfs", "ocp")
+        ls = ls sprintf("\n  - %s: `halfs` against `%s`: %s.", fm, fm == "nvfp4" ? "max" : "ceil", s)
+    }
+    if (index(" " tn_formats " ", " mxfp4-32 ") && index(" " tn_formats " ", " nvfp4 "))
+        ls = ls sprintf("\n  - across formats: `mxfp4-32` `halfs` against `nvfp4` `max`: %s; against `nvfp4` `4over6`: %s.",
+                        cmp_fr("mxfp4-32", "halfs", "nvfp4", "max"), cmp_fr("mxfp4-32", "halfs", "nvfp4", "4over6"))
+    print "Half-S on these tensors (ratio = geometric mean over every tensor and axis of halfs's relative MSE divided by the other rule's; wins = tensor-axes where halfs's MSE is strictly lower):"
+    x = ls; gsub(/\n  - /, "\n- ", x)
+    print x
+    print ""
+    summ["tensors"] = "**Real tensors** (bf16 model, one held-out batch; relative MSE):" ls
+}
+# Geometric mean of rel_mse over the layers for (role, axis, format, rule).
+function geo(ro, ax, fm, r,   nt, tl, i, s, n, x) {
+    nt = split(tn_list, tl, " "); s = 0; n = 0
+    for (i = 1; i <= nt; i++) {
+        x = TN[tl[i], ro, ax, fm, r, "mse"]
+        if (!isnum(x) || x <= 0) continue
+        s += log(x); n++
+    }
+    return n ? exp(s / n) : ""
+}
+function zmean(ro, ax, fm, r,   nt, tl, i, s, n, x) {
+    nt = split(tn_list, tl, " "); s = 0; n = 0
+    for (i = 1; i <= nt; i++) {
+        x = TN[tl[i], ro, ax, fm, r, "zc"]
+        if (!isnum(x)) continue
+        s += x; n++
+    }
+    return n ? s / n : ""
+}
+# "ratio 0.55×, wins 40/48" for rule a vs rule b in format fm, over every tensor, role, axis.
+function cmp_rule(fm, a, b) { return cmp_fr(fm, a, fm, b) }
+function cmp_fr(fa, a, fb, b,   nt, tl, i, nro, rol, z, k, x, y, s, n, w, gm, txt) {
+    nt = split(tn_list, tl, " "); nro = split("w:row w:col x:row x:col dy:row dy:col", rol, " ")
+    s = 0; n = 0; w = 0
+    for (i = 1; i <= nt; i++) for (k = 1; k <= nro; k++) {
+        split(rol[k], z, ":")
+        x = TN[tl[i], z[1], z[2], fa, a, "mse"]; y = TN[tl[i], z[1], z[2], fb, b, "mse"]
+        if (!isnum(x) || !isnum(y) || x <= 0 || y <= 0) continue
+        s += log(x / y); n++
+        if (x < y) w++
+    }
+    if (!n) return "no data"
+    gm = exp(s / n)
+    if (abs(gm - 1) < 0.0005) txt = "the same MSE"
+    else if (gm < 1) txt = pct(1 - gm) " lower MSE"
+    else txt = pct(gm - 1) " higher MSE"
+    return sprintf("ratio %s (%s), wins %d/%d", ratio(gm), txt, w, n)
+}
+
+function losses(set, title, fig,   nr, rl, i, r, gap, dv) {
+    print title
+    print ""
+    if (!have[set == "pre" ? "pretrain.csv" : "finetune.csv"]) { print "Not run."; print ""; return }
+    print "![" set "](" figdir "/" fig ")"
+    print ""
+    print "| recipe | seeds | final val loss | gap to bf16 (paired) | final train loss | tokens/s per job |"
+    print "|---|---:|---:|---:|---:|---:|"
+    nr = split(recipes[set], rl, " ")
+    for (i = 1; i <= nr; i++) {
+        r = rl[i]
+        stat(set, r, "val"); vm = S_mean; vse = S_se; n = S_n
+        paired(set, r, "bf16")
+        gap = r == "bf16" ? "—" : P_n == 0 ? "n/a" : P_n == 1 ? sprintf("%+.4f", P_mean) : sprintf("%+.4f ± %.4f", P_mean, P_se)
+        dv = diverged(set, r)
+        printf "| `%s` | %d%s | %s | %s | ", r, n, dv ? sprintf(" (+%d diverged)", dv) : "",
+            (n > 1 ? f(vm, 4) " ± " f(vse, 4) : f(vm, 4)), gap
+        stat(set, r, "train"); printf "%s | ", f(S_mean, 4)
+        stat(set, r, "tps"); printf "%s |\n", f(S_mean, 0)
+    }
+    print ""
+    print "Final val loss: the trainer's last evaluation (nats/token); final train loss: mean over the last 5% of steps; ± is the standard error over seeds (paired by seed for the gap). tokens/s here is per training job at " meta["threads_per_job"] " thread(s), several jobs sharing the machine: see section 5 for clean speed numbers."
+    print ""
+}
+function compare_block(set,   out, x) {
+    out = ""
+    if (set == "pre") {
+        x = verdict(set, "mxfp4-halfs", "mxfp4-max"); if (x != "") out = out "- " x "\n"
+        x = verdict(set, "mxfp4-halfs", "mxfp4-ocp"); if (x != "") out = out "- " x "\n"
+        x = verdict(set, "mxfp4-halfs", "nvfp4"); if (x != "") out = out "- " x "\n"
+        x = verdict(set, "mxfp4-halfs", "nvfp4-4over6"); if (x != "") out = out "- " x "\n"
+        x = verdict(set, "fp4row-halfs", "fp4row-max"); if (x != "") out = out "- " x "\n"
+        x = verdict(set, "mxfp4-halfs+act-only", "mxfp4-max+act-only"); if (x != "") out = out "- " x "\n"
+    } else {
+        x = verdict(set, "mxfp4-halfs", "mxfp4-max"); if (x != "") out = out "- " x "\n"
+        x = verdict(set, "fp4row-halfs", "fp4row-max"); if (x != "") out = out "- " x "\n"
+    }
+    return out
+}
+
+function speed(   nr, rl, i, r, tps, t32, tbf, ms, gm, qu, at, re, gq, nk, kl, k, ghalf, gbf, fq, nq, ql, q, s, ghs) {
+    print "### 5. Speed"
+    print ""
+    if (!have["speed_train.csv"]) { print "Not run (stage `speed`)."; print ""; return }
+    printf "`halfs bench train` (model `%s`, B=%s, T=%s, %s timed steps per recipe, %s threads, each recipe in its own process, synthetic tokens; OpenBLAS with its own CPU detection):\n\n",
+        SP["speed_train.csv", "model"], SP["speed_train.csv", "batch"], SP["speed_train.csv", "seq"],
+        SP["speed_train.csv", "steps"], SP["speed_train.csv", "threads"]
+    print "| recipe | tokens/s | vs fp32 | vs bf16 | ms/step | GEMM | quantization | attention | rest | peak RSS MB |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    t32 = SP["speed_train.csv", "tokens_per_s/fp32"]; tbf = SP["speed_train.csv", "tokens_per_s/bf16"]
+    nr = split(sp_recipes, rl, " ")
+    for (i = 1; i <= nr; i++) {
+        r = rl[i]; tps = SP["speed_train.csv", "tokens_per_s/" r]; ms = SP["speed_train.csv", "ms_per_step/" r]
+        gm = SP["speed_train.csv", "breakdown_ms/" r "/gemm"]; qu = SP["speed_train.csv", "breakdown_ms/" r "/quant"]
+        at = SP["speed_train.csv", "breakdown_ms/" r "/attention"]; re = SP["speed_train.csv", "breakdown_ms/" r "/rest"]
+        printf "| `%s` | %s | %s | %s | %s | %s (%s) | %s (%s) | %s (%s) | %s (%s) | %s |\n", r, f(tps, 0),
+            isnum(t32) ? ratio(tps / t32) : "n/a", isnum(tbf) ? ratio(tps / tbf) : "n/a", f(ms, 1),
+            f(gm, 1), (ms > 0 ? pct(gm / ms) : ""), f(qu, 1), (ms > 0 ? pct(qu / ms) : ""), f(at, 1), (ms > 0 ? pct(at / ms) : ""),
+            f(re, 1), (ms > 0 ? pct(re / ms) : ""), f(SP["speed_train.csv", "peak_rss_mb/" r], 0)
+    }
+    print "(GEMM, quantization, attention, rest: ms per step and share of the step.)"
+    print ""
+    if (have["speed_gemm.csv"]) {
+        printf "`halfs bench gemm` (M=%s, N=%s, K=%s, %s threads): ", SP["speed_gemm.csv", "m"], SP["speed_gemm.csv", "n"],
+            SP["speed_gemm.csv", "k"], SP["speed_gemm.csv", "threads"]
+        nk = split(sg_kernels, kl, " ")
+        for (k = 1; k <= nk; k++)
+            printf "`%s` %s GFLOP/s (%s sgemm)%s", kl[k], f(SP["speed_gemm.csv", "gflops/" kl[k]], 0),
+                ratio(SP["speed_gemm.csv", "ratio_vs_sgemm/" kl[k]]), k < nk ? ", " : ".\n"
+        print ""
+    }
+    if (have["speed_quant.csv"]) {
+        printf "`halfs bench quant` (%s×%s, %s threads; memory copy %s GB/s): ", SP["speed_quant.csv", "rows"],
+            SP["speed_quant.csv", "cols"], SP["speed_quant.csv", "threads"], f(SP["speed_quant.csv", "copy_gbps"], 1)
+        nq = split(sq_keys, ql, " ")
+        fq = 0
+        for (q = 1; q <= nq; q++) {
+            if (ql[q] !~ /-row$/) continue
+            printf "%s`%s` %s GB/s", fq++ ? ", " : "", ql[q], f(SP["speed_quant.csv", "gbps/" ql[q]], 1)
+        }
+        print " (row-wise; the JSON in results/ has the column-wise numbers too)."
+        print ""
+    }
+    # Against the paper's claim, and where the time goes.
+    ghalf = SP["speed_train.csv", "tokens_per_s/mxfp4-halfs"]
+    if (isnum(ghalf) && isnum(tbf) && tbf > 0) {
+        s = sprintf("**Speed**: `mxfp4-halfs` trains at %s× the tokens/s of `bf16` and %s× `fp32` on this CPU (the paper: up to 1.8× end to end over BF16, on GPUs with native FP4).",
+            f(ghalf / tbf, 2), isnum(t32) ? f(ghalf / t32, 2) : "n/a")
+        s = s sprintf(" Per step, `bf16` → `mxfp4-halfs`: GEMMs %s → %s ms, quantization (bf16 rounding resp. FP4 packing) %s → %s ms, attention and the rest %s → %s ms.",
+            f(SP["speed_train.csv", "breakdown_ms/bf16/gemm"], 0), f(SP["speed_train.csv", "breakdown_ms/mxfp4-halfs/gemm"], 0),
+            f(SP["speed_train.csv", "breakdown_ms/bf16/quant"], 0), f(SP["speed_train.csv", "breakdown_ms/mxfp4-halfs/quant"], 0),
+            f(SP["speed_train.csv", "breakdown_ms/bf16/attention"] + SP["speed_train.csv", "breakdown_ms/bf16/rest"], 0),
+            f(SP["speed_train.csv", "breakdown_ms/mxfp4-halfs/attention"] + SP["speed_train.csv", "breakdown_ms/mxfp4-halfs/rest"], 0))
+        s = s sprintf(" GEMMs are %s of an `fp32` step, %s of a `bf16` step and %s of an `mxfp4-halfs` step.",
+            pct(SP["speed_train.csv", "breakdown_ms/fp32/gemm"] / SP["speed_train.csv", "ms_per_step/fp32"]),
+            pct(SP["speed_train.csv", "breakdown_ms/bf16/gemm"] / SP["speed_train.csv", "ms_per_step/bf16"]),
+            pct(SP["speed_train.csv", "breakdown_ms/mxfp4-halfs/gemm"] / SP["speed_train.csv", "ms_per_step/mxfp4-halfs"]))
+        gbf = SP["speed_gemm.csv", "gflops/bf16_dpbf16"]; gq = SP["speed_gemm.csv", "gflops/mxfp4"]
+        if (isnum(gbf) && isnum(gq) && gbf > 0)
+            s = s sprintf(" On the `bench gemm` shape the packed MXFP4 GEMM runs %s× our bf16 GEMM and %s× OpenBLAS sgemm.",
+                f(gq / gbf, 2), f(SP["speed_gemm.csv", "ratio_vs_sgemm/mxfp4"], 2))
+        ghs = SP["speed_train.csv", "tokens_per_s/mxfp4-max"]
+        if (isnum(ghs) && ghs > 0)
+            s = s sprintf(" Half-S's second quantization pass costs %s of `mxfp4-max`'s throughput.",
+                ghalf <= ghs ? pct(1 - ghalf / ghs) : "nothing measurable (" pct(ghalf / ghs - 1) " faster, noise)")
+        print s
+        print ""
+        summ["speed"] = s
+    }
+    if (SP["speed_train.csv", "loadavg"] != "")
+        print "Load average when the benchmarks started: " SP["speed_train.csv", "loadavg"] " (" meta["nproc"] " cores); other work on the machine lowers and scatters these numbers.\n"
+}
+
+function budget(   st, tot, ns, sl, i) {
+    print "### Budget of this run"
+    print ""
+    ns = split("theory pretrain tensors finetune speed", sl, " "); tot = 0
+    printf "Wall time per stage (results/timing.csv): "
+    for (i = 1; i <= ns; i++) { if (!(sl[i] in tsec)) continue; printf "%s %s s; ", sl[i], tsec[sl[i]]; tot += tsec[sl[i]] }
+    printf "total %s s (%s min).\n\n", tot, f(tot / 60, 1)
+    full_plan()
+}
+# How long the full run takes, from the full model's tokens/s measured in section 5. Training
+# tokens per run = steps × B × T; an evaluation batch (forward only) is counted as 1/3 of a
+# training batch (forward + backward ≈ 3 forwards).
+function full_plan(   tok_pre, tok_ft, ev_pre, ev_ft, nr, rl, i, r, b, tps, n_pre, n_ft, t_pre, t_ft, missing, nft, fl) {
+    if (meta["full_model"] == "" || !have["speed_train.csv"]) return
+    if (SP["speed_train.csv", "model"] != meta["full_model"]) return
+    tok_pre = meta["full_steps"] * meta["full_batch"] * meta["full_seq"]
+    ev_pre = (int(meta["full_steps"] / meta["full_eval_every"]) + 1) * meta["full_eval_batches"] * meta["full_batch"] * meta["full_seq"] / 3
+    tok_ft = meta["full_ft_steps"] * meta["full_batch"] * meta["full_seq"]
+    ev_ft = (int(meta["full_ft_steps"] / meta["full_ft_eval_every"]) + 1) * meta["full_eval_batches"] * meta["full_batch"] * meta["full_seq"] / 3
+    n_pre = split(meta["full_seeds"], tmp, " "); n_ft = split(meta["full_ft_seeds"], tmp, " ")
+    nr = split(meta["pretrain_recipes"], rl, " "); t_pre = 0; missing = ""
+    for (i = 1; i <= nr; i++) {
+        b = rl[i]; sub(/\+act-only$/, "", b)
+        tps = SP["speed_train.csv", "tokens_per_s/" b]
+        if (!isnum(tps) || tps <= 0) { missing = missing " " b; continue }
+        t_pre += n_pre * (tok_pre + ev_pre) / tps
+    }
+    nft = split(meta["finetune_recipes"], fl, " "); t_ft = 0
+    for (i = 1; i <= nft; i++) {
+        tps = SP["speed_train.csv", "tokens_per_s/" fl[i]]
+        if (!isnum(tps) || tps <= 0) { missing = missing " " fl[i]; continue }
+        t_ft += n_ft * (tok_ft + ev_ft) / tps
+    }
+    printf "**The full run** (`bench/reproduce.sh`): model `%s`, pretraining %d recipes × %d seeds × %s steps of %s × %s tokens (%s M tokens per run, %s M in all), fine-tuning %d recipes × %d seeds × %s steps (%s M tokens in all). ",
+        meta["full_model"], nr, n_pre, meta["full_steps"], meta["full_batch"], meta["full_seq"],
+        f(tok_pre / 1e6, 2), f(nr * n_pre * tok_pre / 1e6, 1), nft, n_ft, meta["full_ft_steps"], f(nft * n_ft * tok_ft / 1e6, 1)
+    printf "At the tokens/s of section 5 (`%s`, all %s threads, per recipe; act-only runs counted at their recipe's speed; evaluations at 1/3 of a training batch) the training takes about %s min for pretraining and %s min for fine-tuning, %s h in all, plus a few minutes for the theory, tensor and speed stages.%s\n\n",
+        meta["full_model"], SP["speed_train.csv", "threads"], f(t_pre / 60, 0), f(t_ft / 60, 0), f((t_pre + t_ft) / 3600, 2),
+        missing != "" ? " (No speed measured for:" missing "; not counted.)" : ""
+}
+
+function summary(   x) {
+    print "### Summary: where Half-S helps, where it does not, and by how much" > headfile
+    print "" > headfile
+    if ("theory" in summ) print "- " summ["theory"] > headfile
+    if ("tensors" in summ) print "- " summ["tensors"] > headfile
+    if (cmp_pre != "") { print "- **Pretraining** (final validation loss):" > headfile; x = cmp_pre; gsub(/\n- /, "\n  - ", x); printf "  %s", x > headfile }
+    if (cmp_ft != "") { print "- **Fine-tuning** on the held-out text (final validation loss):" > headfile; x = cmp_ft; gsub(/\n- /, "\n  - ", x); printf "  %s", x > headfile }
+    if ("speed" in summ) print "- " summ["speed"] > headfile
+    print "" > headfile
+}
+
+END {
+    theory()
+    tensors()
+    losses("pre", "### 3. Pretraining", "pretrain.png")
+    cmp_pre = compare_block("pre")
+    if (cmp_pre != "") { print "Half-S against the other recipes (final val loss):"; print ""; printf "%s\n", cmp_pre }
+    losses("ft", "### 4. Fine-tuning (held-out text)", "finetune.png")
+    cmp_ft = compare_block("ft")
+    if (cmp_ft != "") { print "Half-S against max-scaling (final val loss on the held-out text):"; print ""; printf "%s\n", cmp_ft }
+    speed()
+    budget()
+    # The header and the summary go to headfile: the shell puts them before this body.
+    header()
+    summary()
+}

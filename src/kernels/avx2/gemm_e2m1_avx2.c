@@ -1,0 +1,175 @@
+/* gemm_e2m1_avx2.c: packed E2M1 × E2M1 GEMM for CPUs with AVX2 but without AVX512-VNNI,
+ * bit-identical to hs_gemm_e2m1_ref (kernels.h states the formula).
+ *
+ * Same scheme as avx512/gemm_e2m1_vnni.c at half the width: nibbles are decoded to doubled int8
+ * values with vpshufb; A is repacked in panels of MR = 2 rows stored [k/4][MR] (int32 words of 4
+ * signed bytes), B in panels of NB = 16 columns stored [k/4][NB] with bytes offset by +12
+ * (unsigned). The int8 dot product is vpmaddubsw (u8 × s8 → pairs summed in int16: at most
+ * 2·24·12 = 576, no saturation) then vpmaddwd by 1 (→ int32); the per-(row, group) correction
+ * −12·Σa starts each group's int32 sums. Group epilogue: t = cvt(isum)·sb; acc = fma(t, sa, acc).
+ * OpenMP over tasks of MC rows × one B panel; each element is computed by one task in a fixed
+ * order, so the result does not depend on the thread count.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+enum { MR = 2, NB = 16, MC = 64, B_OFFSET = 12 };
+
+static const int8_t dbl_tab[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+/* k elements of a row of codes → k4·4 bytes (doubled value + off), padding with off. */
+static void decode_row(const uint8_t *codes, int64_t k, int64_t k4, int off, uint8_t *out) {
+    const __m128i tbl = _mm_add_epi8(_mm_loadu_si128((const __m128i *)dbl_tab), _mm_set1_epi8((char)off));
+    const __m128i lo4 = _mm_set1_epi8(0x0F);
+    int64_t nbytes = (k + 1) / 2, i = 0;
+    for (; i + 16 <= nbytes; i += 16) {
+        __m128i c = _mm_loadu_si128((const __m128i *)(codes + i));
+        __m128i lo = _mm_and_si128(c, lo4), hi = _mm_and_si128(_mm_srli_epi16(c, 4), lo4);
+        _mm_storeu_si128((__m128i *)(out + 2 * i), _mm_shuffle_epi8(tbl, _mm_unpacklo_epi8(lo, hi)));
+        _mm_storeu_si128((__m128i *)(out + 2 * i + 16), _mm_shuffle_epi8(tbl, _mm_unpackhi_epi8(lo, hi)));
+    }
+    for (; i < nbytes; i++) {
+        out[2 * i] = (uint8_t)(dbl_tab[codes[i] & 0xF] + off);
+        out[2 * i + 1] = (uint8_t)(dbl_tab[codes[i] >> 4] + off);
+    }
+    for (int64_t e = k; e < k4 * 4; e++) out[e] = (uint8_t)off; /* odd k, k-step padding */
+}
+
+typedef struct {
+    const hs_e2m1_plan *plan;
+    int64_t k4, gs, groups, mp, np;
+    int32_t *pa; /* (mp, k4, MR) */
+    float *sa;   /* (mp, groups, MR) */
+    int32_t *ca; /* (mp, groups, MR) */
+    int32_t *pb; /* (np, k4, NB) */
+    float *sb;   /* (np, groups, NB) */
+} ctx;
+
+static void pack_a(const ctx *x, const hs_packed *a, int64_t p, uint8_t *tmp) {
+    const int64_t k = x->plan->k, k4 = x->k4, G = x->groups, glen = x->plan->glen;
+    for (int r = 0; r < MR; r++) {
+        int64_t row = p * MR + r;
+        int live = row < x->plan->m;
+        if (live) decode_row(a->codes + row * a->code_stride, k, k4, 0, tmp);
+        else memset(tmp, 0, (size_t)k4 * 4);
+        const int32_t *w = (const int32_t *)tmp;
+        for (int64_t s = 0; s < k4; s++) x->pa[(p * k4 + s) * MR + r] = w[s];
+        for (int64_t g = 0; g < G; g++) {
+            int64_t k0 = g * glen, k1 = k0 + glen < k ? k0 + glen : k;
+            int32_t sum = 0;
+            for (int64_t e = k0; live && e < k1; e++) sum += (int8_t)tmp[e];
+            x->ca[(p * G + g) * MR + r] = -B_OFFSET * sum;
+            x->sa[(p * G + g) * MR + r] = live ? hs_packed_scale_f32(a, row, g) : 0.0f;
+        }
+    }
+}
+
+static void pack_b(const ctx *x, const hs_packed *b, int64_t q, uint8_t *tmp) {
+    const int64_t k = x->plan->k, k4 = x->k4, G = x->groups;
+    for (int c = 0; c < NB; c++) {
+        int64_t col = q * NB + c;
+        int live = col < x->plan->n;
+        if (live) decode_row(b->codes + col * b->code_stride, k, k4, B_OFFSET, tmp);
+        else memset(tmp, B_OFFSET, (size_t)k4 * 4);
+        const int32_t *w = (const int32_t *)tmp;
+        for (int64_t s = 0; s < k4; s++) x->pb[(q * k4 + s) * NB + c] = w[s];
+        for (int64_t g = 0; g < G; g++)
+            x->sb[(q * G + g) * NB + c] = live ? hs_packed_scale_f32(b, col, g) : 0.0f;
+    }
+}
+
+/* MR × NB outputs of panel p × panel q over all K. */
+static void kernel(const ctx *x, int64_t p, int64_t q, float out[MR][NB]) {
+    const int64_t k4 = x->k4, G = x->groups, gs = x->gs;
+    const int32_t *ap = x->pa + p * k4 * MR, *bp = x->pb + q * k4 * NB;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 f00 = _mm256_setzero_ps(), f01 = _mm256_setzero_ps();
+    __m256 f10 = _mm256_setzero_ps(), f11 = _mm256_setzero_ps();
+    for (int64_t g = 0; g < G; g++) {
+        int64_t s0 = g * gs, s1 = s0 + gs < k4 ? s0 + gs : k4;
+        __m256i i00 = _mm256_set1_epi32(x->ca[(p * G + g) * MR + 0]), i01 = i00;
+        __m256i i10 = _mm256_set1_epi32(x->ca[(p * G + g) * MR + 1]), i11 = i10;
+        for (int64_t s = s0; s < s1; s++) {
+            __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + s * NB));
+            __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + s * NB + 8));
+            __m256i a0 = _mm256_set1_epi32(ap[s * MR + 0]), a1 = _mm256_set1_epi32(ap[s * MR + 1]);
+            i00 = _mm256_add_epi32(i00, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a0), ones));
+            i01 = _mm256_add_epi32(i01, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a0), ones));
+            i10 = _mm256_add_epi32(i10, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a1), ones));
+            i11 = _mm256_add_epi32(i11, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a1), ones));
+        }
+        const float *sb = x->sb + (q * G + g) * NB;
+        __m256 s0v = _mm256_loadu_ps(sb), s1v = _mm256_loadu_ps(sb + 8);
+        __m256 r0 = _mm256_set1_ps(x->sa[(p * G + g) * MR + 0]), r1 = _mm256_set1_ps(x->sa[(p * G + g) * MR + 1]);
+        /* t = (float)isum · sb; acc = fma(t, sa, acc): the reference's two roundings */
+        f00 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i00), s0v), r0, f00);
+        f01 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i01), s1v), r0, f01);
+        f10 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i10), s0v), r1, f10);
+        f11 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i11), s1v), r1, f11);
+    }
+    _mm256_storeu_ps(out[0], f00);
+    _mm256_storeu_ps(out[0] + 8, f01);
+    _mm256_storeu_ps(out[1], f10);
+    _mm256_storeu_ps(out[1] + 8, f11);
+}
+
+hs_status hs_gemm_e2m1_avx2(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,
+                            float beta, float *c, int64_t ldc) {
+    const int64_t m = plan->m, n = plan->n, k = plan->k;
+    if (m == 0 || n == 0) return HS_OK;
+    if (k == 0 || (plan->glen % 4 != 0 && plan->groups > 1))
+        return hs_gemm_e2m1_ref(plan, a, b, beta, c, ldc);
+    ctx x = {0};
+    x.plan = plan;
+    x.k4 = (k + 3) / 4;
+    x.groups = plan->groups;
+    x.gs = plan->groups > 1 ? plan->glen / 4 : x.k4;
+    x.mp = (m + MR - 1) / MR;
+    x.np = (n + NB - 1) / NB;
+    const int64_t G = x.groups;
+    uint8_t *wa = hs_workspace(0, (size_t)x.mp * (size_t)(x.k4 * MR * 4 + G * MR * 8));
+    uint8_t *wb = hs_workspace(1, (size_t)x.np * (size_t)(x.k4 * NB * 4 + G * NB * 4));
+    if (!wa || !wb) return hs_fail(HS_ERR_NOMEM, "gemm_packed: no memory for packed operands");
+    x.pa = (int32_t *)wa;
+    x.sa = (float *)(wa + (size_t)x.mp * x.k4 * MR * 4);
+    x.ca = (int32_t *)(x.sa + x.mp * G * MR);
+    x.pb = (int32_t *)wb;
+    x.sb = (float *)(wb + (size_t)x.np * x.k4 * NB * 4);
+    const int64_t tm = (x.mp * MR + MC - 1) / MC, tasks = tm * x.np;
+    const size_t tmp_bytes = (size_t)x.k4 * 4 + 64;
+    const int par = (double)m * n * k > 4e6;
+    int failed = 0;
+#pragma omp parallel if (par)
+    {
+        uint8_t *tmp = hs_workspace(2, tmp_bytes);
+        if (!tmp) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        if (!failed) {
+#pragma omp for schedule(dynamic, 4)
+            for (int64_t p = 0; p < x.mp; p++) pack_a(&x, a, p, tmp);
+#pragma omp for schedule(dynamic, 4)
+            for (int64_t q = 0; q < x.np; q++) pack_b(&x, b, q, tmp);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < tasks; t++) {
+                int64_t q = t % x.np, m0 = (t / x.np) * MC;
+                for (int64_t p = m0 / MR; p < (m0 + MC) / MR && p < x.mp; p++) {
+                    float out[MR][NB];
+                    kernel(&x, p, q, out);
+                    for (int r = 0; r < MR && p * MR + r < m; r++)
+                        for (int j = 0; j < NB && q * NB + j < n; j++) {
+                            float v = out[r][j] * plan->post;
+                            float *cij = c + (p * MR + r) * ldc + q * NB + j;
+                            *cij = beta == 0.0f ? v : __builtin_fmaf(beta, *cij, v);
+                        }
+                }
+            }
+        }
+    }
+    if (failed) return hs_fail(HS_ERR_NOMEM, "gemm_packed: no memory for kernel scratch");
+    return HS_OK;
+}

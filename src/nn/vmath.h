@@ -1,0 +1,45 @@
+/* vmath.h: a vectorisable exponential for the model's elementwise layers (softmax in attention
+ * and the loss, the sigmoid of SwiGLU).
+ *
+ * Why: glibc's expf is a scalar call unless -ffast-math (which halfs never uses), and these
+ * layers evaluate tens of millions of exponentials per training step; as scalar calls they took
+ * more time than the GEMMs of a quantized step. This version is branch-free so the compiler
+ * vectorises it; its results depend only on the input (not on threads or vector width).
+ * Accuracy: Cody-Waite reduction x = k·ln2 + r with |r| ≤ ln2/2, degree-7 Taylor polynomial
+ * (truncation < 6e-9 relative), so within ~2 ulp of expf on [−87, 88]. Inputs are clamped to
+ * that range: exp(x < −87) returns ≈ 1.6e-38 instead of a smaller value or 0, exp(x > 88)
+ * returns ≈ 1.65e38; NaN inputs give unspecified finite values, so callers check for NaN
+ * upstream (the trainer checks every loss).
+ */
+#ifndef HALFS_NN_VMATH_H
+#define HALFS_NN_VMATH_H
+
+/* y[i] = e^x[i] for i < n (y may equal x). Compiled for AVX-512, AVX2 and baseline x86-64
+ * (gcc target_clones, picked once at load time); the three compute the same IEEE operations
+ * in the same order (-std=c11 implies -ffp-contract=off: no FMA contraction), so results are
+ * bit-identical whichever runs. */
+void hs_vexp(float *y, const float *x, int n);
+
+/* Attention's row kernels (attention.c), vectorised the same way. Their sums use the vector
+ * width of the clone that runs, so results are reproducible on one machine for any thread
+ * count, but may differ in the last bits between CPUs with different vector widths. */
+/* S (nq × nk) scaled scores of queries t0..t0+nq−1 against keys 0..nk−1, in place → causal
+ * softmax probabilities (row i keeps keys ≤ t0+i, zeros beyond); lse[i] its log-sum-exp. */
+void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse);
+/* Backward: P (nq × nk) scaled scores → P = exp(S − lse) (masked); dS holds dP = dO·Vᵀ and
+ * becomes P ∘ (dP − D) · scale, D[i] = dO_i·O_i. */
+void hs_attn_bwd_rows(float *P, float *dS, int nq, int nk, int t0, const float *lse,
+                      const float *D, float scale);
+
+/* SwiGLU rows (swiglu.c): h = silu(g)·u, and its backward dg, du from dh (elementwise, so
+ * bit-identical across clones). */
+void hs_swiglu_row(float *h, const float *g, const float *u, int F);
+void hs_swiglu_bwd_row(float *dg, float *du, const float *dh, const float *g, const float *u,
+                       int F);
+
+/* Cross-entropy rows (crossentropy.c): log Σ exp(z) over n values (sum in the clone's vector
+ * width), and z ← scale · exp(z − lse) in place (elementwise). */
+float hs_logsumexp_row(const float *z, int n);
+void hs_softmax_scaled_row(float *z, int n, float lse, float scale);
+
+#endif
