@@ -102,7 +102,8 @@ int bench_quant_main(int argc, char **argv) {
     /* Baseline: copy x into y, rows split over the threads like the quantizers. */
     for (int64_t r = -1; r < reps; r++) {
         double t0 = bench_now();
-#pragma omp parallel for schedule(static)
+        /* threads only where the quantizers use them too (more than 2^15 elements) */
+#pragma omp parallel for schedule(static) if (nel > 32768.0)
         for (int64_t i = 0; i < rows; i++)
             memcpy(y + i * cols, x + i * cols, sizeof(float) * (size_t)cols);
         double t1 = bench_now();

@@ -34,6 +34,7 @@ usage: bench/reproduce.sh [--quick] [--jobs N] [--stages LIST] [--bin PATH]
                           [--results DIR] [--doc FILE] [--fig DIR]
 
 Runs the evidence pipeline of issue 6 and regenerates docs/RESULTS.md's evidence section.
+Relative paths are taken from the repository root.
   --quick        small model, few steps, one seed (about 10 minutes on 2 cores; CI runs it)
   --jobs N       training runs in parallel, each with nproc/N threads (default: 1)
   --stages LIST  comma-separated subset of: theory,pretrain,tensors,finetune,speed,report
@@ -91,6 +92,8 @@ fi
 [ -x "$BIN" ] || die "no halfs binary at $BIN (build it with make, or pass --bin)"
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 JSON=$HERE/json_flat.awk
+abspath() { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
+RESULTS_ABS=$(abspath "$RESULTS")
 mkdir -p "$RESULTS" "$FIG" "$RESULTS/runs"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/reproduce.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -219,7 +222,7 @@ recipe_flags() {
 run_ok() {
     [ -f "$1.rc" ] || die "$(basename "$1") did not run (see $1.log)"
     rc=$(cat "$1.rc")
-    if [ "$rc" = 1 ] && grep -qi -e nan -e inf -e diverg "$1.log"; then
+    if [ "$rc" = 1 ] && grep -q -e "is NaN" -e "is Inf" "$1.log"; then
         say "$(basename "$1"): stopped on a non-finite loss (recorded as nan)"
         return 0
     fi
@@ -348,7 +351,7 @@ if want pretrain; then
     for seed in $SEEDS; do
         for r in $PRETRAIN_RECIPES; do
             # shellcheck disable=SC2046 # recipe_flags is split on purpose
-            job_add "$ROOT/$RESULTS/runs/pretrain/$r-s$seed" --model "$MODEL" --vocab "$VOCAB" \
+            job_add "$RESULTS_ABS/runs/pretrain/$r-s$seed" --model "$MODEL" --vocab "$VOCAB" \
                 $(recipe_flags "$r") --data "$TRAIN" --val "$VAL" --steps "$STEPS" --batch "$BATCH" --seq "$SEQ" \
                 --lr "$LR" --warmup "$WARMUP" --seed "$seed" --eval-every "$EVAL_EVERY" \
                 --eval-batches "$EVAL_BATCHES" --save-every "$STEPS"
@@ -425,17 +428,21 @@ fi
 # the seeds change the batch order (and SR/RHT streams), not the starting weights.
 if want finetune; then
     t0=$(now)
-    CK=$ROOT/$RESULTS/runs/pretrain/bf16-s$(echo "$SEEDS" | awk '{ print $1 }')
+    CK=$RESULTS_ABS/runs/pretrain/bf16-s$(echo "$SEEDS" | awk '{ print $1 }')
     [ -f "$CK/metrics.csv" ] || die "finetune: no bf16 run at $CK (run the pretrain stage first)"
     FT=$(corpus ft_train)
     FV=$(corpus ft_val)
     say "finetune: from $(basename "$CK"), $FT_STEPS steps, seeds $FT_SEEDS"
+    # Where fine-tuning starts: the pretrained model on the held-out text's validation split.
+    "$BIN" eval "$CK" --data "$FV" --seq "$SEQ" --json > "$TMP/fe.json" || die "halfs eval failed"
+    { echo "key,value"; awk -f "$JSON" "$TMP/fe.json" | awk -F'\t' '$1 != "checkpoint" { gsub(",", ";", $2); print $1 "," $2 }'; } |
+        put "$RESULTS/finetune_start.csv"
     mkdir -p "$RESULTS/runs/finetune"
     RAN=0
     for seed in $FT_SEEDS; do
         for r in $FINETUNE_RECIPES; do
             # shellcheck disable=SC2046
-            job_add "$ROOT/$RESULTS/runs/finetune/$r-s$seed" --init "$CK" $(recipe_flags "$r") \
+            job_add "$RESULTS_ABS/runs/finetune/$r-s$seed" --init "$CK" $(recipe_flags "$r") \
                 --data "$FT" --val "$FV" --steps "$FT_STEPS" --batch "$BATCH" --seq "$SEQ" \
                 --lr "$FT_LR" --min-lr "$(awk -v l="$FT_LR" 'BEGIN { print l / 10 }')" \
                 --warmup "$FT_WARMUP" --seed "$seed" --eval-every "$FT_EVAL_EVERY" \
@@ -608,12 +615,14 @@ if want report; then
     fig_losses ft "$RESULTS/finetune_curves.csv" "$FIG/finetune.png" "Fine-tuning on the held-out text from the bf16 checkpoint ($MODE run)"
     set --
     for f in meta.txt timing.csv theory_points.csv theory_optimum.csv tensors.csv pretrain.csv \
-        finetune.csv speed_train.csv speed_gemm.csv speed_quant.csv; do
+        finetune.csv finetune_start.csv speed_train.csv speed_gemm.csv speed_quant.csv; do
         [ -f "$RESULTS/$f" ] && set -- "$@" "$RESULTS/$f"
     done
     # The figures' path as seen from the document.
     docdir=$(dirname "$DOC")
-    case $FIG in "$docdir"/*) figrel=${FIG#"$docdir"/} ;; *) figrel=$ROOT/$FIG ;; esac
+    fabs=$(abspath "$FIG")
+    dabs=$(abspath "$docdir")
+    case $fabs in "$dabs"/*) figrel=${fabs#"$dabs"/} ;; *) figrel=$fabs ;; esac
     : > "$TMP/head"
     awk -f "$HERE/report.awk" -v figdir="$figrel" -v headfile="$TMP/head" "$@" > "$TMP/body" ||
         die "report.awk failed"

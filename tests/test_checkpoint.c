@@ -21,22 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/fileio.h"
 #include "train/trainer.h"
-
-static char tmpdir[256];
-
-static int setup(void **state) {
-    (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/halfs-ckpt-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "util.h"
 
 static hs_model *nano(int tied, uint64_t seed) {
     hs_model_config c;
@@ -86,7 +71,7 @@ static void test_save_load_identical(void **state) {
         hs_train_state s;
         fill_state(&s, m, 42);
         char run[512], saved[4096];
-        snprintf(run, sizeof run, "%s/run%d", tmpdir, tied);
+        snprintf(run, sizeof run, "%s/run%d", util_scratch_dir(), tied);
         assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 0, saved, sizeof saved), HS_OK);
         char want[600];
         snprintf(want, sizeof want, "%s/ckpt-000042", run);
@@ -163,7 +148,7 @@ static void test_keep_and_latest(void **state) {
     hs_train_state s;
     fill_state(&s, m, 0);
     char run[512], p[700];
-    snprintf(run, sizeof run, "%s/keep", tmpdir);
+    util_path(run, sizeof run, "keep");
     for (int step = 1; step <= 5; step++) {
         s.step = step;
         assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 2, NULL, 0), HS_OK);
@@ -185,7 +170,7 @@ static void test_keep_and_latest(void **state) {
 
     /* A weights-only checkpoint: loads, but cannot be resumed. */
     char w[512], ck[4096];
-    snprintf(w, sizeof w, "%s/weights", tmpdir);
+    util_path(w, sizeof w, "weights");
     assert_int_equal(hs_checkpoint_save(w, m, NULL, NULL, NULL, 1, ck, sizeof ck), HS_OK);
     hs_train_config c2;
     assert_int_equal(hs_checkpoint_read_train_config(ck, &c2), HS_ERR_IO);
@@ -210,7 +195,7 @@ static void test_corrupt_and_interrupted(void **state) {
     hs_train_state s;
     fill_state(&s, m, 10);
     char run[512], p[700], ck[4096];
-    snprintf(run, sizeof run, "%s/crash", tmpdir);
+    util_path(run, sizeof run, "crash");
     assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 3, NULL, 0), HS_OK);
     float *good = malloc((size_t)m->n_params * 4);
     memcpy(good, m->params, (size_t)m->n_params * 4);
@@ -294,7 +279,7 @@ static void test_config_mismatch(void **state) {
     (void)state;
     hs_model *m = nano(0, 5);
     char run[512], ck[4096];
-    snprintf(run, sizeof run, "%s/mismatch", tmpdir);
+    util_path(run, sizeof run, "mismatch");
     assert_int_equal(hs_checkpoint_save(run, m, NULL, NULL, NULL, 1, ck, sizeof ck), HS_OK);
     hs_model_config mc;
     /* intermediate_size changed: the MLP tensors no longer match. */
@@ -321,7 +306,7 @@ static void test_config_mismatch(void **state) {
     edit_config(ck, "num_key_value_heads", 7);
     assert_int_equal(hs_checkpoint_read_model_config(ck, &mc), HS_ERR_CORRUPT);
     /* not a checkpoint at all */
-    assert_int_equal(hs_checkpoint_resolve(tmpdir, ck, sizeof ck), HS_ERR_IO);
+    assert_int_equal(hs_checkpoint_resolve(util_scratch_dir(), ck, sizeof ck), HS_ERR_IO);
     assert_non_null(strstr(hs_last_error(), "neither a checkpoint"));
     hs_model_free(m);
 }
@@ -388,7 +373,7 @@ static void test_resume_equals_uninterrupted(void **state) {
     snprintf(c.recipe.name, sizeof c.recipe.name, "nvfp4"); /* SR and RHT streams too */
 
     /* Uninterrupted. */
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/runA", tmpdir);
+    util_path(c.out_dir, sizeof c.out_dir, "runA");
     hs_trainer *t;
     if (hs_trainer_create(&c, train, val, &t) != HS_OK) {
         print_error("%s\n", hs_last_error());
@@ -404,7 +389,7 @@ static void test_resume_equals_uninterrupted(void **state) {
     hs_trainer_free(t);
 
     /* Killed after step 3 (stops and saves), then resumed to the same total. */
-    snprintf(c.out_dir, sizeof c.out_dir, "%s/runB", tmpdir);
+    util_path(c.out_dir, sizeof c.out_dir, "runB");
     assert_int_equal(hs_trainer_create(&c, train, val, &t), HS_OK);
     run_ctx rb = {3};
     hs_train_hooks hb = {on_progress, on_save, &rb};
@@ -413,7 +398,7 @@ static void test_resume_equals_uninterrupted(void **state) {
     hs_trainer_free(t);
     /* A stray metrics row past the checkpoint (as a kill between row and save leaves). */
     char p[600];
-    snprintf(p, sizeof p, "%s/runB/metrics.csv", tmpdir);
+    util_path(p, sizeof p, "runB/metrics.csv");
     FILE *f = fopen(p, "a");
     fputs("4,999,1.0,,1.0,1.0,1.0,1.0\n", f);
     fclose(f);
@@ -434,7 +419,7 @@ static void test_resume_equals_uninterrupted(void **state) {
     hs_trainer_free(t);
 
     char runa[600];
-    snprintf(runa, sizeof runa, "%s/runA", tmpdir);
+    util_path(runa, sizeof runa, "runA");
     char *ma_csv = metrics_det(runa), *mb_csv = metrics_det(c.out_dir);
     assert_string_equal(ma_csv, mb_csv);
     assert_non_null(strstr(ma_csv, "\n6,")); /* six rows were written */
@@ -453,5 +438,5 @@ int main(void) {
         cmocka_unit_test(test_config_mismatch),
         cmocka_unit_test(test_resume_equals_uninterrupted),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
 }

@@ -1,9 +1,9 @@
 /* test_cli.c: the `halfs` command-line contract (DESIGN.md) for qdq, stats and theory.
  *
- * Runs the binary named by $HALFS_BIN (set by `make test`) with fork/exec on files in a fresh
- * mkdtemp directory ($HALFS_TMP, $TMPDIR or /tmp; removed at the end) and checks: qdq writes
- * exactly what the library's hs_qdq computes, in IN's shape; stats/theory JSON parses and holds
- * the documented keys with sane values; NaN/Inf inputs are data; every bad input exits 1 with
+ * Runs the binary named by $HALFS_BIN (set by `make test`) through tests/util.h on files in the
+ * program's scratch directory ($HALFS_TMP, $TMPDIR or /tmp; removed at the end) and checks: qdq
+ * writes exactly what the library's hs_qdq computes, in IN's shape; stats/theory JSON parses and
+ * holds the documented keys with sane values; NaN/Inf inputs are data; every bad input exits 1 with
  * exactly one "halfs: error:" line on stderr and leaves no output file (nor temp file) behind.
  */
 #include <stdarg.h>
@@ -13,98 +13,26 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "halfs/halfs.h"
-
-static const char *g_bin;
-static char g_dir[512];
+#include "util.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static void path_in(char *buf, size_t n, const char *name) {
-    snprintf(buf, n, "%s/%s", g_dir, name);
-}
-
 static void write_f32(const char *p, const float *x, size_t n) {
-    FILE *f = fopen(p, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(x, sizeof *x, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Read a whole file; returns its size in bytes, *out malloc'ed (NUL-terminated). */
-static size_t read_all(const char *p, char **out) {
-    FILE *f = fopen(p, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *out = b;
-    return (size_t)n;
-}
-
-/* Run HALFS_BIN with args (NULL-terminated list after the subcommand); stdout and stderr go to
- * files in the scratch directory, returned malloc'ed in *out / *err (may be NULL). Returns the
- * exit status, or −1 if the program did not exit normally. */
-static int run(char **out, char **err, const char *arg0, ...) {
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *)g_bin;
-    argv[argc++] = (char *)arg0;
-    va_list ap;
-    va_start(ap, arg0);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL && argc < 63;)
-        argv[argc++] = (char *)a;
-    va_end(ap);
-    argv[argc] = NULL;
-    char po[600], pe[600];
-    path_in(po, sizeof po, ".stdout");
-    path_in(pe, sizeof pe, ".stderr");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0) _exit(127);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        close(fo);
-        close(fe);
-        execv(g_bin, argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_true(waitpid(pid, &status, 0) == pid);
-    char *o, *e;
-    read_all(po, &o);
-    read_all(pe, &e);
-    unlink(po);
-    unlink(pe);
-    if (out) *out = o; else free(o);
-    if (err) *err = e; else free(e);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    util_write_file(p, x, n * sizeof *x);
 }
 
 /* No file in the scratch directory whose name starts with `prefix` (the output, its temp). */
 static void assert_no_file_like(const char *prefix) {
-    DIR *d = opendir(g_dir);
+    DIR *d = opendir(util_scratch_dir());
     assert_non_null(d);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         if (!strncmp(e->d_name, prefix, strlen(prefix))) {
@@ -114,17 +42,6 @@ static void assert_no_file_like(const char *prefix) {
         }
     }
     closedir(d);
-}
-
-static int count_lines_starting(const char *s, const char *prefix) {
-    int n = 0;
-    size_t len = strlen(prefix);
-    for (const char *p = s; p && *p;) {
-        if (!strncmp(p, prefix, len)) n++;
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    return n;
 }
 
 /* Deterministic heavy-tailed test data (rows × cols). */
@@ -138,43 +55,6 @@ static float *make_data(int64_t rows, int64_t cols, uint64_t seed) {
     return x;
 }
 
-/* ---------------------------------------------------------------- setup */
-
-static int setup(void **state) {
-    (void)state;
-    g_bin = getenv("HALFS_BIN");
-    const char *tmp = getenv("HALFS_TMP");
-    if (!tmp || !*tmp) tmp = getenv("TMPDIR");
-    if (!tmp || !*tmp) tmp = "/tmp";
-    snprintf(g_dir, sizeof g_dir, "%s/halfs-test-cli-XXXXXX", tmp);
-    if (!mkdtemp(g_dir)) return -1;
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d)) != NULL;) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[800];
-            snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(g_dir);
-    return 0;
-}
-
-#define NEED_BIN()                                                                    \
-    do {                                                                              \
-        if (!g_bin || !*g_bin) {                                                      \
-            print_message("HALFS_BIN is not set (run through `make test`); skipping\n"); \
-            skip();                                                                   \
-        }                                                                             \
-    } while (0)
-
 /* ---------------------------------------------------------------- qdq */
 
 /* Run qdq with the given extra options and compare its output with hs_qdq in-process. */
@@ -182,22 +62,22 @@ static void check_qdq_matches(const float *x, int64_t rows, int64_t cols, const 
                               int transpose, const char *fmt, const char *rule,
                               const char *extra1, const char *extra2) {
     char in[600], out[600], cs[32];
-    path_in(in, sizeof in, "in.f32");
-    path_in(out, sizeof out, "out.f32");
+    util_path(in, sizeof in, "in.f32");
+    util_path(out, sizeof out, "out.f32");
     snprintf(cs, sizeof cs, "%lld", (long long)cols);
     unlink(out);
     char *err = NULL;
-    int rc = extra2 ? run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+    int rc = extra2 ? util_run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
                           extra1, extra2, in, out, NULL)
-             : extra1 ? run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+             : extra1 ? util_run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
                             extra1, in, out, NULL)
-                      : run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+                      : util_run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
                             in, out, NULL);
     if (rc != 0) print_error("qdq %s %s failed (%d): %s", fmt, rule, rc, err);
     assert_int_equal(rc, 0);
     free(err);
-    char *got;
-    size_t n = read_all(out, &got);
+    size_t n;
+    char *got = util_read_file(out, &n);
     assert_int_equal(n, (size_t)(rows * cols) * sizeof(float));
     float *want = malloc(n);
     assert_non_null(want);
@@ -210,11 +90,11 @@ static void check_qdq_matches(const float *x, int64_t rows, int64_t cols, const 
 
 static void test_qdq_roundtrip(void **state) {
     (void)state;
-    NEED_BIN();
+    UTIL_NEED_CLI();
     const int64_t rows = 8, cols = 256;
     float *x = make_data(rows, cols, 1);
     char in[600];
-    path_in(in, sizeof in, "in.f32");
+    util_path(in, sizeof in, "in.f32");
     write_f32(in, x, (size_t)(rows * cols));
 
     hs_quant_spec s;
@@ -248,27 +128,28 @@ static void test_qdq_roundtrip(void **state) {
 
     /* Seeded SR is reproducible and the seed matters. */
     char out[600], *a, *b;
-    path_in(out, sizeof out, "out.f32");
-    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
+    util_path(out, sizeof out, "out.f32");
+    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
                          "sr", "--seed", "5", "--cols", "256", in, out, NULL), 0);
-    size_t na = read_all(out, &a);
-    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
+    size_t na, nb;
+    a = util_read_file(out, &na);
+    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
                          "sr", "--seed", "5", "--cols", "256", in, out, NULL), 0);
-    size_t nb = read_all(out, &b);
+    b = util_read_file(out, &nb);
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, na);
     free(b);
-    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
+    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
                          "sr", "--seed", "6", "--cols", "256", in, out, NULL), 0);
-    read_all(out, &b);
+    b = util_read_file(out, NULL);
     assert_true(memcmp(a, b, na) != 0);
     free(a);
     free(b);
     /* The quantized values are not the input (the test would pass on a copy otherwise) but
      * close to it. */
-    assert_int_equal(run(NULL, NULL, "qdq", "--format", "mxfp4", "--cols", "256", in, out, NULL),
+    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--cols", "256", in, out, NULL),
                      0);
-    read_all(out, &a);
+    a = util_read_file(out, NULL);
     const float *y = (const float *)a;
     double e2 = 0, s2 = 0;
     int differ = 0;
@@ -288,31 +169,32 @@ static void test_qdq_roundtrip(void **state) {
  * (E8M0 NaN scale), other blocks stay finite; bf16 keeps NaN and Inf. */
 static void test_qdq_nonfinite(void **state) {
     (void)state;
-    NEED_BIN();
+    UTIL_NEED_CLI();
     const int64_t rows = 2, cols = 64;
     float *x = make_data(rows, cols, 2);
     x[3] = NAN;        /* row 0, block 0 */
     x[64 + 40] = INFINITY; /* row 1, block 1 */
     char in[600], out[600];
-    path_in(in, sizeof in, "nf.f32");
-    path_in(out, sizeof out, "nf_out.f32");
+    util_path(in, sizeof in, "nf.f32");
+    util_path(out, sizeof out, "nf_out.f32");
     write_f32(in, x, (size_t)(rows * cols));
     char *err = NULL;
-    int rc = run(NULL, &err, "qdq", "--format", "mxfp4", "--scale", "halfs", "--cols", "64", in,
+    int rc = util_run(NULL, &err, "qdq", "--format", "mxfp4", "--scale", "halfs", "--cols", "64", in,
                  out, NULL);
     if (rc) print_error("%s", err);
     assert_int_equal(rc, 0);
     free(err);
-    char *buf;
-    assert_int_equal(read_all(out, &buf), (size_t)(rows * cols) * 4);
+    size_t nbuf;
+    char *buf = util_read_file(out, &nbuf);
+    assert_int_equal(nbuf, (size_t)(rows * cols) * 4);
     const float *y = (const float *)buf;
     for (int i = 0; i < 32; i++) assert_true(isnan(y[i]));          /* row 0 block 0 */
     for (int i = 32; i < 64; i++) assert_true(isfinite(y[i]));      /* row 0 block 1 */
     for (int i = 64; i < 96; i++) assert_true(isfinite(y[i]));      /* row 1 block 0 */
     for (int i = 96; i < 128; i++) assert_true(isnan(y[i]));        /* row 1 block 1 */
     free(buf);
-    assert_int_equal(run(NULL, NULL, "qdq", "--format", "bf16", "--cols", "64", in, out, NULL), 0);
-    read_all(out, &buf);
+    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "bf16", "--cols", "64", in, out, NULL), 0);
+    buf = util_read_file(out, NULL);
     y = (const float *)buf;
     assert_true(isnan(y[3]));
     assert_true(isinf(y[64 + 40]) && y[64 + 40] > 0);
@@ -326,14 +208,14 @@ static void test_qdq_nonfinite(void **state) {
 
 static void test_stats_json(void **state) {
     (void)state;
-    NEED_BIN();
+    UTIL_NEED_CLI();
     const int64_t rows = 16, cols = 512;
     float *x = make_data(rows, cols, 3);
     char in[600];
-    path_in(in, sizeof in, "st.f32");
+    util_path(in, sizeof in, "st.f32");
     write_f32(in, x, (size_t)(rows * cols));
     char *out = NULL, *err = NULL;
-    int rc = run(&out, &err, "stats", "--format", "mxfp4", "--cols", "512", "--json", in, NULL);
+    int rc = util_run(&out, &err, "stats", "--format", "mxfp4", "--cols", "512", "--json", in, NULL);
     if (rc) print_error("%s", err);
     assert_int_equal(rc, 0);
     cJSON *root = cJSON_Parse(out);
@@ -376,7 +258,7 @@ static void test_stats_json(void **state) {
     free(err);
 
     /* NVFP4 lists its own rules. */
-    assert_int_equal(run(&out, NULL, "stats", "--format", "nvfp4", "--cols", "512", "--json", in,
+    assert_int_equal(util_run(&out, NULL, "stats", "--format", "nvfp4", "--cols", "512", "--json", in,
                          NULL), 0);
     root = cJSON_Parse(out);
     assert_non_null(root);
@@ -387,11 +269,11 @@ static void test_stats_json(void **state) {
     free(out);
 
     /* The table: one line per rule, a best-rule mark, the kurtosis. */
-    assert_int_equal(run(&out, NULL, "stats", "--format", "fp4row", "--cols", "512", in, NULL), 0);
+    assert_int_equal(util_run(&out, NULL, "stats", "--format", "fp4row", "--cols", "512", in, NULL), 0);
     assert_non_null(strstr(out, "kurtosis"));
     assert_non_null(strstr(out, " halfs "));
     assert_non_null(strstr(out, " ceil "));
-    assert_int_equal(count_lines_starting(out, "*"), 1);
+    assert_int_equal(util_count_lines_starting(out, "*"), 1);
     free(out);
     free(x);
 }
@@ -400,9 +282,9 @@ static void test_stats_json(void **state) {
 
 static void test_theory_json(void **state) {
     (void)state;
-    NEED_BIN();
+    UTIL_NEED_CLI();
     char *out = NULL, *err = NULL;
-    int rc = run(&out, &err, "theory", "--dist", "gauss", "--group", "32", "--samples", "32768",
+    int rc = util_run(&out, &err, "theory", "--dist", "gauss", "--group", "32", "--samples", "32768",
                  "--json", NULL);
     if (rc) print_error("%s", err);
     assert_int_equal(rc, 0);
@@ -435,7 +317,7 @@ static void test_theory_json(void **state) {
     free(err);
 
     /* Student-t(3): its optimum and int4. */
-    assert_int_equal(run(&out, NULL, "theory", "--dist", "t:3", "--group", "64", "--samples",
+    assert_int_equal(util_run(&out, NULL, "theory", "--dist", "t:3", "--group", "64", "--samples",
                          "8192", "--json", NULL), 0);
     root = cJSON_Parse(out);
     assert_non_null(root);
@@ -443,7 +325,7 @@ static void test_theory_json(void **state) {
                 0.002);
     cJSON_Delete(root);
     free(out);
-    assert_int_equal(run(&out, NULL, "theory", "--format", "int4", "--group", "64", "--samples",
+    assert_int_equal(util_run(&out, NULL, "theory", "--format", "int4", "--group", "64", "--samples",
                          "8192", "--json", NULL), 0);
     root = cJSON_Parse(out);
     assert_non_null(root);
@@ -455,17 +337,17 @@ static void test_theory_json(void **state) {
     free(out);
 
     /* --curve: CSV with a header and 86 ratios (0.20 .. 1.05) per group. */
-    assert_int_equal(run(&out, NULL, "theory", "--curve", "--group", "16,64", "--samples", "4096",
+    assert_int_equal(util_run(&out, NULL, "theory", "--curve", "--group", "16,64", "--samples", "4096",
                          NULL), 0);
     assert_true(!strncmp(out, "group,ratio,rel_mse\n", 20));
-    assert_int_equal(count_lines_starting(out, "16,"), 86);
-    assert_int_equal(count_lines_starting(out, "64,"), 86);
+    assert_int_equal(util_count_lines_starting(out, "16,"), 86);
+    assert_int_equal(util_count_lines_starting(out, "64,"), 86);
     assert_non_null(strstr(out, "16,0.2000,"));
     assert_non_null(strstr(out, "64,1.0500,"));
     free(out);
 
     /* The table mode runs and names the optimum. */
-    assert_int_equal(run(&out, NULL, "theory", "--dist", "laplace", "--samples", "4096", NULL), 0);
+    assert_int_equal(util_run(&out, NULL, "theory", "--dist", "laplace", "--samples", "4096", NULL), 0);
     assert_non_null(strstr(out, "4.14"));
     assert_non_null(strstr(out, "groups of 32"));
     assert_non_null(strstr(out, "groups of 1024"));
@@ -473,11 +355,12 @@ static void test_theory_json(void **state) {
 
     /* --draw writes exactly the library's draws. */
     char p[600];
-    path_in(p, sizeof p, "draw.f32");
-    assert_int_equal(run(NULL, NULL, "theory", "--dist", "t:3", "--seed", "9", "--draw", "100", p,
+    util_path(p, sizeof p, "draw.f32");
+    assert_int_equal(util_run(NULL, NULL, "theory", "--dist", "t:3", "--seed", "9", "--draw", "100", p,
                          NULL), 0);
-    char *buf;
-    assert_int_equal(read_all(p, &buf), 400);
+    size_t nbuf;
+    char *buf = util_read_file(p, &nbuf);
+    assert_int_equal(nbuf, 400);
     hs_dist d;
     hs_dist_parse("t:3", &d);
     for (int i = 0; i < 100; i++)
@@ -490,7 +373,7 @@ static void test_theory_json(void **state) {
 
 static void test_help(void **state) {
     (void)state;
-    NEED_BIN();
+    UTIL_NEED_CLI();
     static const struct {
         const char *cmd;
         const char *opts[12];
@@ -504,7 +387,7 @@ static void test_help(void **state) {
     };
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
         char *out = NULL, *err = NULL;
-        assert_int_equal(run(&out, &err, h[i].cmd, "--help", NULL), 0);
+        assert_int_equal(util_run(&out, &err, h[i].cmd, "--help", NULL), 0);
         assert_string_equal(err, "");
         assert_non_null(strstr(out, "usage: halfs"));
         for (int k = 0; h[i].opts[k]; k++)
@@ -516,7 +399,7 @@ static void test_help(void **state) {
         free(err);
     }
     char *out = NULL;
-    assert_int_equal(run(&out, NULL, "help", NULL), 0);
+    assert_int_equal(util_run(&out, NULL, "help", NULL), 0);
     assert_non_null(strstr(out, "qdq"));
     assert_non_null(strstr(out, "stats"));
     assert_non_null(strstr(out, "theory"));
@@ -526,67 +409,31 @@ static void test_help(void **state) {
 /* ---------------------------------------------------------------- bad input */
 
 /* Expect exit status 1, exactly one "halfs: error:" line, no output file. */
-static void expect_usage_error(const char *what, char *out_name, char **argv) {
-    char *argv2[40];
-    int n = 0;
-    argv2[n++] = (char *)g_bin;
-    for (; argv[n - 1] && n < 39; n++) argv2[n] = argv[n - 1];
-    argv2[n] = NULL;
-    char po[600], pe[600];
-    path_in(po, sizeof po, ".stdout");
-    path_in(pe, sizeof pe, ".stderr");
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0) _exit(127);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        execv(g_bin, argv2);
-        _exit(127);
-    }
-    int status;
-    assert_true(waitpid(pid, &status, 0) == pid);
-    char *err;
-    read_all(pe, &err);
-    unlink(po);
-    unlink(pe);
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    int lines = count_lines_starting(err, "halfs: error: ");
-    if (rc != 1 || lines != 1) {
-        print_error("%s: exit %d (want 1), %d error lines (want 1); stderr:\n%s", what, rc, lines,
-                    err);
-        free(err);
-        fail();
-    }
-    free(err);
+static void expect_usage_error(const char *what, const char *out_name, char **argv) {
+    util_expect_usage_error(what, util_run_cli(NULL, NULL, argv), NULL);
     if (out_name) assert_no_file_like(out_name);
 }
 
 static void test_bad_input(void **state) {
     (void)state;
-    NEED_BIN();
+    UTIL_NEED_CLI();
     char in[600], odd[600], out[600], nodir[600], empty[600];
-    path_in(in, sizeof in, "good.f32");
-    path_in(odd, sizeof odd, "odd.f32");
-    path_in(out, sizeof out, "bad_out.f32");
-    path_in(nodir, sizeof nodir, "no/such/dir/bad_out.f32");
-    path_in(empty, sizeof empty, "empty.f32");
+    util_path(in, sizeof in, "good.f32");
+    util_path(odd, sizeof odd, "odd.f32");
+    util_path(out, sizeof out, "bad_out.f32");
+    util_path(nodir, sizeof nodir, "no/such/dir/bad_out.f32");
+    util_path(empty, sizeof empty, "empty.f32");
     float *x = make_data(4, 64, 4);
     write_f32(in, x, 256);
     write_f32(odd, x, 10); /* 10 values: not a multiple of --cols 64 */
     write_f32(empty, x, 0);
     free(x);
     char missing[600];
-    path_in(missing, sizeof missing, "does_not_exist.f32");
+    util_path(missing, sizeof missing, "does_not_exist.f32");
     char junk[2] = {1, 2}; /* a 2-byte file: not whole floats */
     char odd_bytes[600];
-    path_in(odd_bytes, sizeof odd_bytes, "bytes.f32");
-    FILE *f = fopen(odd_bytes, "wb");
-    assert_non_null(f);
-    fwrite(junk, 1, 2, f);
-    fclose(f);
+    util_path(odd_bytes, sizeof odd_bytes, "bytes.f32");
+    util_write_file(odd_bytes, junk, sizeof junk);
 
 #define Q(...) (char *[]){"qdq", __VA_ARGS__, NULL}
 #define S(...) (char *[]){"stats", __VA_ARGS__, NULL}
@@ -660,8 +507,9 @@ static void test_bad_input(void **state) {
     expect_usage_error("bad rule keeps old output",
                        NULL, (char *[]){"qdq", "--format", "nvfp4", "--scale", "ocp", "--cols",
                                         "64", in, out, NULL});
-    char *buf;
-    assert_int_equal(read_all(out, &buf), sizeof keep);
+    size_t nbuf;
+    char *buf = util_read_file(out, &nbuf);
+    assert_int_equal(nbuf, sizeof keep);
     assert_memory_equal(buf, keep, sizeof keep);
     free(buf);
     assert_no_file_like("bad_out.f32.tmp");
@@ -681,5 +529,5 @@ int main(void) {
         cmocka_unit_test(test_theory_json),
         cmocka_unit_test(test_bad_input),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
 }

@@ -13,47 +13,7 @@
 #include <unistd.h>
 
 #include "train/dataset.h"
-
-static char tmpdir[256];
-
-static int setup(void **state) {
-    (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/halfs-dataset-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void path_in(char *out, size_t n, const char *name) {
-    snprintf(out, n, "%s/%s", tmpdir, name);
-}
-
-static void write_bytes(const char *path, const void *p, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(p, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)sz + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)sz, f), (size_t)sz);
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
+#include "util.h"
 
 /* A valid shard image with n tokens t[i] = (i * 7919) & 0xffff. */
 static unsigned char *make_image(int n, size_t *size) {
@@ -76,11 +36,11 @@ static void test_write_read_roundtrip(void **state) {
     uint16_t *tok = malloc(N * sizeof *tok);
     for (int i = 0; i < N; i++) tok[i] = (uint16_t)((i * 7919) & 0xffff);
     char p[512];
-    path_in(p, sizeof p, "a.bin");
+    util_path(p, sizeof p, "a.bin");
     assert_int_equal(hs_shard_write(p, tok, N), HS_OK);
     /* The bytes are exactly the llm.c layout. */
     size_t n;
-    unsigned char *got = read_bytes(p, &n);
+    unsigned char *got = (unsigned char *)util_read_file(p, &n);
     size_t en;
     unsigned char *expect = make_image(N, &en);
     assert_int_equal(n, en);
@@ -102,8 +62,8 @@ static void test_write_read_roundtrip(void **state) {
 static void expect_bad(const char *name, const void *bytes, size_t n, hs_status want,
                        const char *needle) {
     char p[512];
-    path_in(p, sizeof p, name);
-    write_bytes(p, bytes, n);
+    util_path(p, sizeof p, name);
+    util_write_file(p, bytes, n);
     hs_dataset *d = (hs_dataset *)0x1;
     assert_int_equal(hs_dataset_open(p, &d), want);
     assert_null(d);
@@ -147,7 +107,7 @@ static void test_bad_shards(void **state) {
 
     hs_dataset *d = NULL;
     char p[512];
-    path_in(p, sizeof p, "does-not-exist.bin");
+    util_path(p, sizeof p, "does-not-exist.bin");
     assert_int_equal(hs_dataset_open(p, &d), HS_ERR_IO);
     assert_non_null(strstr(hs_last_error(), "does-not-exist.bin"));
 }
@@ -176,7 +136,7 @@ static void test_parse_bounds(void **state) {
 static void test_directory(void **state) {
     (void)state;
     char dir[512], p[600];
-    path_in(dir, sizeof dir, "shards");
+    util_path(dir, sizeof dir, "shards");
     assert_int_equal(mkdir(dir, 0755), 0);
     hs_dataset *d = NULL;
     assert_int_equal(hs_dataset_open(dir, &d), HS_ERR_IO); /* no shards */
@@ -190,7 +150,7 @@ static void test_directory(void **state) {
     snprintf(p, sizeof p, "%s/train_002.bin", dir);
     assert_int_equal(hs_shard_write(p, c, 1), HS_OK);
     snprintf(p, sizeof p, "%s/notes.txt", dir);
-    write_bytes(p, "hello", 5);
+    util_write_file(p, "hello", 5);
     assert_int_equal(hs_dataset_open(dir, &d), HS_OK);
     uint16_t want[6] = {1, 2, 3, 40000, 5, 9};
     assert_int_equal(hs_dataset_size(d), 6);
@@ -200,7 +160,7 @@ static void test_directory(void **state) {
 
     /* One bad shard spoils the directory, and the message names it. */
     snprintf(p, sizeof p, "%s/train_003.bin", dir);
-    write_bytes(p, "garbage", 7);
+    util_write_file(p, "garbage", 7);
     assert_int_equal(hs_dataset_open(dir, &d), HS_ERR_CORRUPT);
     assert_non_null(strstr(hs_last_error(), "train_003.bin"));
 }
@@ -287,5 +247,5 @@ int main(void) {
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_batches),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
 }

@@ -13,30 +13,10 @@
 
 #include "train/fileio.h"
 #include "train/safetensors.h"
-
-static char tmpdir[256];
-
-static int setup(void **state) {
-    (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/halfs-st-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "util.h"
 
 static uint64_t rng_state = 12345;
-static uint64_t rnd(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return util_splitmix64(&rng_state); }
 
 /* A file image: 8-byte length, header, data. */
 static unsigned char *image(const char *header, const void *data, size_t nd, size_t *n) {
@@ -82,7 +62,7 @@ static void test_roundtrip(void **state) {
     };
     const char *meta[4] = {"format", "pt", "note", "line\nbreak"};
     char p[512];
-    snprintf(p, sizeof p, "%s/a.safetensors", tmpdir);
+    util_path(p, sizeof p, "a.safetensors");
     assert_int_equal(hs_safetensors_write(p, t, 5, meta, 2), HS_OK);
 
     /* Layout: header length multiple of 8, space padded, data right after, back to back. */
@@ -194,7 +174,7 @@ static void test_corrupt_cases(void **state) {
 
     /* A missing file is an I/O error. */
     char p[512];
-    snprintf(p, sizeof p, "%s/none.safetensors", tmpdir);
+    util_path(p, sizeof p, "none.safetensors");
     assert_int_equal(hs_safetensors_open(p, &st), HS_ERR_IO);
 }
 
@@ -209,7 +189,7 @@ static void test_truncations_and_flips(void **state) {
     };
     const char *meta[2] = {"k", "v"};
     char p[512];
-    snprintf(p, sizeof p, "%s/t.safetensors", tmpdir);
+    util_path(p, sizeof p, "t.safetensors");
     assert_int_equal(hs_safetensors_write(p, t, 3, meta, 1), HS_OK);
     char *raw;
     size_t n;
@@ -255,5 +235,5 @@ int main(void) {
         cmocka_unit_test(test_corrupt_cases),
         cmocka_unit_test(test_truncations_and_flips),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
 }

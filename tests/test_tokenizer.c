@@ -17,30 +17,10 @@
 #include "train/dataset.h"
 #include "train/fileio.h"
 #include "train/tokenizer.h"
-
-static char tmpdir[256];
-
-static int setup(void **state) {
-    (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/halfs-tok-XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "util.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-static uint64_t rnd(void) {
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static uint64_t rnd(void) { return util_splitmix64(&rng_state); }
 
 /* Read the embedded corpus file `name` (decompressed). */
 static char *corpus_text(const char *name, size_t *n) {
@@ -182,7 +162,7 @@ static void test_json_structure_and_reload(void **state) {
 
     /* Save, load: the same tokens, merges and encoding. */
     char p[512];
-    snprintf(p, sizeof p, "%s/tok.json", tmpdir);
+    util_path(p, sizeof p, "tok.json");
     assert_int_equal(hs_tokenizer_save(t, p), HS_OK);
     hs_tokenizer *u = NULL;
     assert_int_equal(hs_tokenizer_load(p, &u), HS_OK);
@@ -388,7 +368,7 @@ static void test_bad_files(void **state) {
     free(json);
 
     char p[512];
-    snprintf(p, sizeof p, "%s/missing.json", tmpdir);
+    util_path(p, sizeof p, "missing.json");
     t = NULL;
     assert_int_equal(hs_tokenizer_load(p, &t), HS_ERR_IO);
 }
@@ -396,7 +376,7 @@ static void test_bad_files(void **state) {
 static void test_default_corpus(void **state) {
     (void)state;
     char cache[512];
-    snprintf(cache, sizeof cache, "%s/cache", tmpdir);
+    util_path(cache, sizeof cache, "cache");
     hs_corpus c;
     if (hs_corpus_default(cache, 512, &c) != HS_OK) {
         print_error("%s\n", hs_last_error());
@@ -456,5 +436,5 @@ int main(void) {
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_default_corpus),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
 }

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "nn/ops.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
 
@@ -280,6 +281,118 @@ static void test_nan_stops(void **state) {
     hs_dataset_close(d);
 }
 
+/* Gradient accumulation: one step of accum = 2 equals the mean gradient of micro-batches 0 and
+ * 1 of that step followed by one AdamW update, done by hand here with the library's pieces. */
+static void test_accumulation(void **state) {
+    (void)state;
+    int V;
+    double H;
+    hs_dataset *d = make_data(3000, &V, &H);
+    hs_train_config c;
+    nano_config(&c, "fp32", V);
+    c.batch = 4;
+    c.seq = 32;
+    c.accum = 2;
+    c.clip = 0;
+    hs_trainer *t;
+    assert_int_equal(hs_trainer_create(&c, d, NULL, &t), HS_OK);
+    hs_step_metrics r;
+    assert_int_equal(hs_trainer_step(t, &r), HS_OK);
+    assert_int_equal(r.tokens, 2 * 4 * 32);
+    hs_model *ma = hs_trainer_model(t);
+    // by hand, from the same initial weights
+    hs_model *m;
+    assert_int_equal(hs_model_create(&c.model, &m), HS_OK);
+    hs_model_init_weights(m, c.seed);
+    float *mom = calloc((size_t)m->n_params, sizeof(float));
+    float *vel = calloc((size_t)m->n_params, sizeof(float));
+    int32_t in[2][4 * 32], tg[2][4 * 32];
+    float loss[2];
+    hs_model_zero_grad(m);
+    for (int micro = 0; micro < 2; micro++) {
+        assert_int_equal(hs_dataset_batch(d, c.seed, 0, micro, 4, 32, in[micro], tg[micro]), HS_OK);
+        assert_int_equal(hs_model_forward(m, NULL, in[micro], tg[micro], 4, 32, &loss[micro]), HS_OK);
+        assert_int_equal(hs_model_backward(m, NULL, 0.5f), HS_OK);
+    }
+    assert_true(memcmp(in[0], in[1], sizeof in[0]) != 0); // two different micro-batches
+    assert_true(fabs(r.train_loss - 0.5 * ((double)loss[0] + loss[1])) < 1e-6);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const hs_param_tensor *pt = &m->tensors[i];
+        hs_adamw_update(m->params + pt->offset, m->grads + pt->offset, mom + pt->offset,
+                        vel + pt->offset, pt->numel, hs_train_lr(&c, 0), c.beta1, c.beta2, c.eps,
+                        pt->decay ? c.wd : 0.0, 1);
+    }
+    assert_memory_equal(m->params, ma->params, sizeof(float) * (size_t)m->n_params);
+    assert_memory_equal(mom, hs_trainer_state(t)->m, sizeof(float) * (size_t)m->n_params);
+    free(mom);
+    free(vel);
+    hs_model_free(m);
+    hs_trainer_free(t);
+    hs_dataset_close(d);
+}
+
+/* ---- the CLI (HALFS_BIN, set by `make test`): a short run, and refused configurations ---- */
+static int run_cli(const char *args, char *err, size_t n) {
+    const char *bin = getenv("HALFS_BIN");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' train %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(err, 1, n - 1, p);
+    err[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(void **state) {
+    (void)state;
+    if (!getenv("HALFS_BIN")) skip();
+    char dir[256], shard[300], args[4096], out[8192];
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/halfs-cli-XXXXXX", base && *base ? base : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    int V;
+    double H;
+    hs_dataset *d = make_data(3000, &V, &H);
+    snprintf(shard, sizeof shard, "%s/data.bin", dir);
+    assert_int_equal(hs_shard_write(shard, hs_dataset_tokens(d), hs_dataset_size(d)), HS_OK);
+    hs_dataset_close(d);
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --val %s --steps 3 --batch 2 --seq 32 "
+             "--eval-every 2 --out %s/run --quiet", V, shard, shard, dir);
+    int rc = run_cli(args, out, sizeof out);
+    if (rc != 0) fail_msg("halfs train failed (%d): %s", rc, out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/run/metrics.csv", dir);
+    char *m = read_file(path);
+    assert_non_null(m);
+    int rows = 0;
+    for (char *q = m; *q; q++) rows += *q == '\n';
+    assert_int_equal(rows, 4);
+    free(m);
+    snprintf(path, sizeof path, "%s/run/latest", dir);
+    assert_int_equal(access(path, R_OK), 0); // a checkpoint was written
+    const struct {
+        const char *extra, *msg;
+    } bad[] = {
+        {"--heads 5", "heads"},   {"--seq 999", "seq"},          {"--batch 0", "batch"},
+        {"--recipe mxfp3", "recipe"}, {"--role fwd.x=foo", "fwd.x=foo"}, {"--vocab 3", "vocab"},
+        {"--steps x", "steps"},  {"--hp-layers 9", "hp-layers"}, {"--bogus", "bogus"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "--model nano --data %s --steps 3 --batch 2 --seq 32 --out %s/bad %s",
+                 shard, dir, bad[i].extra);
+        rc = run_cli(args, out, sizeof out);
+        if (rc != 1) fail_msg("'%s': exit %d, want 1; output: %s", bad[i].extra, rc, out);
+        if (!strstr(out, "halfs: error:") || !strstr(out, bad[i].msg))
+            fail_msg("'%s': unclear message: %s", bad[i].extra, out);
+        snprintf(path, sizeof path, "%s/bad/metrics.csv", dir);
+        assert_int_not_equal(access(path, F_OK), 0); // refused before any work
+    }
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    assert_int_equal(system(args), 0);
+}
+
 /* Schedule: warmup ramps linearly, cosine ends at min_lr. */
 static void test_schedule(void **state) {
     (void)state;
@@ -306,6 +419,7 @@ int main(int argc, char **argv) {
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule),         cmocka_unit_test(test_refuses),
+        cmocka_unit_test(test_accumulation),     cmocka_unit_test(test_cli),
         cmocka_unit_test(test_nan_stops),        cmocka_unit_test(test_deterministic_threads),
         cmocka_unit_test(test_learns_fp32),      cmocka_unit_test(test_learns_mxfp4_halfs),
     };

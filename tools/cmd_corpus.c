@@ -36,17 +36,6 @@ static void corpus_help(FILE *out) {
         HS_CORPUS_DEFAULT_VOCAB);
 }
 
-/* A JSON string literal of a path (escapes quotes, backslashes and control bytes). */
-static void put_json_str(const char *s) {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
-
 int cmd_corpus(int argc, char **argv) {
     int64_t vocab = HS_CORPUS_DEFAULT_VOCAB;
     const char *cache = NULL;
@@ -59,12 +48,8 @@ int cmd_corpus(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (!strcmp(a, "--vocab") || !strcmp(a, "--cache")) {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", a);
-                cli_hint("run `halfs corpus --help`");
-                return CLI_USAGE;
-            }
-            const char *v = argv[++i];
+            const char *v = cli_opt_next(argc, argv, &i, "corpus");
+            if (!v) return CLI_USAGE;
             if (!strcmp(a, "--cache")) cache = v;
             else if (!cli_parse_i64("--vocab", v, 256, HS_TOKENIZER_MAX_VOCAB, &vocab)) return CLI_USAGE;
         } else {
@@ -88,12 +73,12 @@ int cmd_corpus(int argc, char **argv) {
     }
     if (json) {
         printf("{\"vocab\": %d, \"cached\": %s, \"dir\": ", c.vocab, c.cached ? "true" : "false");
-        put_json_str(c.dir);
+        cli_json_put_string(c.dir);
         printf(", \"tokenizer\": ");
-        put_json_str(c.tokenizer);
+        cli_json_put_string(c.tokenizer);
         for (int k = 0; k < 4; k++) {
             printf(", \"%s\": ", names[k]);
-            put_json_str(paths[k]);
+            cli_json_put_string(paths[k]);
             printf(", \"%s_tokens\": %lld", names[k], (long long)counts[k]);
         }
         printf("}\n");

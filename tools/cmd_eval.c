@@ -40,100 +40,54 @@ static void eval_help(FILE *out) {
         "example: halfs eval runs/nano --data val.bin\n");
 }
 
-/* The characters of a JSON string (quotes, backslashes and control bytes escaped). */
-static void put_json_chars(const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-}
-
 int cmd_eval(int argc, char **argv) {
     const char *dir = NULL, *data = NULL, *recipe_name = NULL;
     int64_t batches = 0, B = 8, T = 0;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            eval_help(stdout);
-            return CLI_OK;
-        }
-        if (!strcmp(a, "--json")) {
-            json = 1;
-            continue;
-        }
-        if (a[0] == '-' && a[1] == '-') {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", a);
-                cli_hint("run `halfs eval --help`");
-                return CLI_USAGE;
-            }
-            const char *v = argv[++i];
-            int ok = 1;
-            if (!strcmp(a, "--data")) data = v;
-            else if (!strcmp(a, "--batches")) ok = cli_parse_i64(a, v, 0, INT32_MAX, &batches);
-            else if (!strcmp(a, "--batch")) ok = cli_parse_i64(a, v, 1, 4096, &B);
-            else if (!strcmp(a, "--seq")) ok = cli_parse_i64(a, v, 1, 1 << 20, &T);
-            else if (!strcmp(a, "--recipe")) recipe_name = v;
-            else {
-                cli_error("unknown option '%s'", a);
-                cli_hint("run `halfs eval --help`");
-                return CLI_USAGE;
-            }
-            if (!ok) return CLI_USAGE;
-        } else if (!dir) {
-            dir = a;
-        } else {
-            cli_error("unexpected argument '%s' (one DIR only)", a);
-            return CLI_USAGE;
-        }
-    }
-    if (!dir) {
-        cli_error("no model: give a run or checkpoint directory");
-        cli_hint("usage: halfs eval DIR --data PATH; see `halfs eval --help`");
-        return CLI_USAGE;
-    }
-    hs_model *m = NULL;
-    char ck[4096];
-    hs_status st = hs_checkpoint_open_model(dir, &m, ck, sizeof ck);
-    if (st != HS_OK) return cli_fail_status(st, "loading the model");
-    hs_train_config tc;
-    int have_run = hs_checkpoint_read_train_config(ck, &tc) == HS_OK;
+    const cli_opt opts[] = {
+        {"--json", 'b', &json, 0, 0},
+        {"--data", 's', &data, 0, 0},
+        {"--batches", 'i', &batches, 0, INT32_MAX},
+        {"--batch", 'i', &B, 1, 4096},
+        {"--seq", 'i', &T, 1, 1 << 20},
+        {"--recipe", 's', &recipe_name, 0, 0},
+        {NULL, 0, NULL, 0, 0},
+    };
+    int rc = cli_model_args(argc, argv, "eval", "DIR --data PATH", opts, eval_help, &dir);
+    if (rc != CLI_OK || !dir) return rc; /* an error, or --help */
+    cli_model cm;
+    rc = cli_model_open(dir, &cm);
+    if (rc != CLI_OK) return rc;
+    hs_model *m = cm.model;
+    const hs_train_config *run = cm.run;
     if (!data) {
-        if (!have_run || !tc.val_path[0]) {
+        if (!run || !run->val_path[0]) {
             cli_error("no --data given and the checkpoint records no validation data");
             cli_hint("pass --data PATH (llm.c .bin shards encoded with the model's tokenizer)");
-            hs_model_free(m);
+            cli_model_close(&cm);
             return CLI_USAGE;
         }
-        data = tc.val_path;
+        data = run->val_path;
     }
-    if (T == 0) T = have_run && tc.seq <= m->cfg.max_seq ? tc.seq : (m->cfg.max_seq < 256 ? m->cfg.max_seq : 256);
-    int rc = CLI_OK;
+    if (T == 0) /* the run's T when the model can take it, else min(256, context) */
+        T = run && run->seq <= m->cfg.max_seq ? run->seq
+                                              : (m->cfg.max_seq < 256 ? m->cfg.max_seq : 256);
     if (T > m->cfg.max_seq) {
         cli_error("--seq %lld is longer than the model's context of %d tokens", (long long)T,
                   m->cfg.max_seq);
-        hs_model_free(m);
+        cli_model_close(&cm);
         return CLI_USAGE;
     }
     hs_recipe_opts ro;
-    hs_recipe_opts_defaults(&ro);
-    if (recipe_name) {
-        snprintf(ro.name, sizeof ro.name, "%.31s", recipe_name);
-    } else if (have_run) {
-        ro = tc.recipe;
-    } else {
-        snprintf(ro.name, sizeof ro.name, "fp32");
-    }
     hs_recipe recipe;
-    if ((st = hs_recipe_build(&ro, have_run ? tc.seed : 0, &recipe)) != HS_OK) {
-        hs_model_free(m);
-        return cli_fail_status(st, "--recipe");
+    if ((rc = cli_model_recipe(&cm, recipe_name, 0, &ro, &recipe)) != CLI_OK) {
+        cli_model_close(&cm);
+        return rc;
     }
     hs_dataset *d = NULL;
-    if ((st = hs_dataset_open(data, &d)) != HS_OK) {
-        hs_model_free(m);
+    hs_status st = hs_dataset_open(data, &d);
+    if (st != HS_OK) {
+        cli_model_close(&cm);
         return cli_fail_status(st, "opening --data");
     }
     if (hs_dataset_max_token(d) >= m->cfg.vocab) {
@@ -175,21 +129,21 @@ int cmd_eval(int argc, char **argv) {
         double loss = sum / (double)tokens;
         if (json) {
             printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld, \"windows\": %lld, "
-                   "\"seq\": %lld, \"recipe\": \"",
+                   "\"seq\": %lld, \"recipe\": ",
                    loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T);
-            put_json_chars(ro.name);
-            printf("\", \"checkpoint\": \"");
-            put_json_chars(ck);
-            printf("\"}\n");
+            cli_json_put_string(ro.name);
+            printf(", \"checkpoint\": ");
+            cli_json_put_string(cm.ckpt);
+            printf("}\n");
         } else
             printf("loss %.4f nats/token, perplexity %.2f (%lld tokens in %lld windows of %lld; "
                    "recipe %s; %s)\n",
                    loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T, ro.name,
-                   ck);
+                   cm.ckpt);
     }
     free(in);
     free(tg);
     hs_dataset_close(d);
-    hs_model_free(m);
+    cli_model_close(&cm);
     return rc;
 }

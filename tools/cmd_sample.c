@@ -84,91 +84,52 @@ int cmd_sample(int argc, char **argv) {
     int64_t n_tokens = 200, top_k = 40;
     double temp = 0.8;
     uint64_t seed = 1337;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            sample_help(stdout);
-            return CLI_OK;
-        }
-        if (a[0] == '-' && a[1] == '-') {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", a);
-                cli_hint("run `halfs sample --help`");
-                return CLI_USAGE;
-            }
-            const char *v = argv[++i];
-            int ok = 1;
-            if (!strcmp(a, "--prompt")) prompt = v;
-            else if (!strcmp(a, "--tokens")) ok = cli_parse_i64(a, v, 1, 100000, &n_tokens);
-            else if (!strcmp(a, "--temperature")) ok = cli_parse_f64(a, v, 0, 10, &temp);
-            else if (!strcmp(a, "--top-k")) ok = cli_parse_i64(a, v, 0, 1 << 20, &top_k);
-            else if (!strcmp(a, "--seed")) ok = cli_parse_u64(a, v, &seed);
-            else if (!strcmp(a, "--recipe")) recipe_name = v;
-            else if (!strcmp(a, "--tokenizer")) tok_path = v;
-            else {
-                cli_error("unknown option '%s'", a);
-                cli_hint("run `halfs sample --help`");
-                return CLI_USAGE;
-            }
-            if (!ok) return CLI_USAGE;
-        } else if (!dir) {
-            dir = a;
-        } else {
-            cli_error("unexpected argument '%s' (one DIR only)", a);
-            return CLI_USAGE;
-        }
-    }
-    if (!dir) {
-        cli_error("no model: give a run or checkpoint directory");
-        cli_hint("usage: halfs sample DIR --prompt TEXT; see `halfs sample --help`");
-        return CLI_USAGE;
-    }
+    const cli_opt opts[] = {
+        {"--prompt", 's', &prompt, 0, 0},
+        {"--tokens", 'i', &n_tokens, 1, 100000},
+        {"--temperature", 'f', &temp, 0, 10},
+        {"--top-k", 'i', &top_k, 0, 1 << 20},
+        {"--seed", 'u', &seed, 0, 0},
+        {"--recipe", 's', &recipe_name, 0, 0},
+        {"--tokenizer", 's', &tok_path, 0, 0},
+        {NULL, 0, NULL, 0, 0},
+    };
+    int rc = cli_model_args(argc, argv, "sample", "DIR --prompt TEXT", opts, sample_help, &dir);
+    if (rc != CLI_OK || !dir) return rc; /* an error, or --help */
     if (!prompt || !*prompt) {
         cli_error("--prompt TEXT is required and must not be empty");
         cli_hint("e.g. halfs sample %s --prompt 'In the beginning'", dir);
         return CLI_USAGE;
     }
-    hs_model *m = NULL;
-    char ck[4096];
-    hs_status st = hs_checkpoint_open_model(dir, &m, ck, sizeof ck);
-    if (st != HS_OK) return cli_fail_status(st, "loading the model");
+    cli_model cm;
+    rc = cli_model_open(dir, &cm);
+    if (rc != CLI_OK) return rc;
+    hs_model *m = cm.model;
     char tp[4200];
     if (!tok_path) {
-        if (hs_checkpoint_tokenizer(ck, tp, sizeof tp) != HS_OK) {
-            cli_error("'%s' has no tokenizer.json", ck);
+        if (hs_checkpoint_tokenizer(cm.ckpt, tp, sizeof tp) != HS_OK) {
+            cli_error("'%s' has no tokenizer.json", cm.ckpt);
             cli_hint("pass --tokenizer PATH (the tokenizer the training shards were encoded with)");
-            hs_model_free(m);
+            cli_model_close(&cm);
             return CLI_USAGE;
         }
         tok_path = tp;
     }
     hs_tokenizer *tok = NULL;
-    if ((st = hs_tokenizer_load(tok_path, &tok)) != HS_OK) {
-        hs_model_free(m);
+    hs_status st = hs_tokenizer_load(tok_path, &tok);
+    if (st != HS_OK) {
+        cli_model_close(&cm);
         return cli_fail_status(st, "loading the tokenizer");
     }
-    /* The recipe: given, or the run's, or fp32. */
     hs_recipe_opts ro;
-    hs_recipe_opts_defaults(&ro);
-    hs_train_config tc;
-    int have_run = hs_checkpoint_read_train_config(ck, &tc) == HS_OK;
-    if (recipe_name) {
-        if (strlen(recipe_name) >= sizeof ro.name) recipe_name = "?";
-        snprintf(ro.name, sizeof ro.name, "%s", recipe_name);
-    } else if (have_run) {
-        ro = tc.recipe;
-    } else {
-        snprintf(ro.name, sizeof ro.name, "fp32");
-    }
     hs_recipe recipe;
-    if ((st = hs_recipe_build(&ro, have_run ? tc.seed : seed, &recipe)) != HS_OK) {
+    if ((rc = cli_model_recipe(&cm, recipe_name, seed, &ro, &recipe)) != CLI_OK) {
         hs_tokenizer_free(tok);
-        hs_model_free(m);
-        return cli_fail_status(st, "--recipe");
+        cli_model_close(&cm);
+        return rc;
     }
     int32_t *ids = NULL;
     int64_t n_prompt = 0;
-    int rc = CLI_OK;
     if ((st = hs_tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n_prompt)) != HS_OK) {
         rc = cli_fail_status(st, "encoding the prompt");
     } else if (n_prompt > m->cfg.max_seq) {
@@ -222,6 +183,6 @@ int cmd_sample(int argc, char **argv) {
     free(seq);
     free(ids);
     hs_tokenizer_free(tok);
-    hs_model_free(m);
+    cli_model_close(&cm);
     return rc;
 }

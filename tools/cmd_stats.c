@@ -2,7 +2,6 @@
  * float32 tensor: relative MSE, SQNR, zero-collapse, fraction of groups halved, and the input's
  * kurtosis (halfs/stats.h). A readable table by default, one JSON object with --json.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,29 +49,6 @@ static void stats_help(FILE *out) {
         "example: halfs stats --format fp4row --cols 1024 data/heavy_tailed.f32\n");
 }
 
-static const char *opt_arg(int argc, char **argv, int *i, const char *name, int *missing) {
-    size_t len = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, len) != 0) return NULL;
-    if (a[len] == '=') return a + len + 1;
-    if (a[len] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        cli_error("%s needs a value", name);
-        cli_hint("run `halfs stats --help`");
-        return NULL;
-    }
-    *i += 1;
-    return argv[*i];
-}
-
-static void json_num(cJSON *obj, const char *key, double v) {
-    if (isfinite(v))
-        cJSON_AddNumberToObject(obj, key, v);
-    else
-        cJSON_AddNullToObject(obj, key);
-}
-
 /* One rule's row. */
 typedef struct {
     hs_rule rule;
@@ -80,47 +56,22 @@ typedef struct {
 } stats_row;
 
 int cmd_stats(int argc, char **argv) {
-    const char *fmt_name = NULL, *round_name = NULL, *in_path = NULL;
-    int64_t cols = 0, block = 0, rht = 0;
-    int block_set = 0;
-    uint64_t seed = 0, rht_seed = 0;
-    int transpose = 0, json = 0;
+    cli_quant_opts o = {0};
+    const char *in_path = NULL;
+    int json = 0;
 
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int missing = 0;
+        const char *a = argv[i];
+        int got;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             stats_help(stdout);
             return CLI_OK;
         } else if (!strcmp(a, "--json")) {
             json = 1;
-        } else if (!strcmp(a, "--transpose")) {
-            transpose = 1;
-        } else if ((v = opt_arg(argc, argv, &i, "--format", &missing))) {
-            fmt_name = v;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--rounding", &missing))) {
-            round_name = v;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--block", &missing))) {
-            /* Any integer parses; the size check below gives the one clear message. */
-            if (!cli_parse_i64("--block", v, INT64_MIN, INT64_MAX, &block)) return CLI_USAGE;
-            block_set = 1;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--cols", &missing))) {
-            if (!cli_parse_i64("--cols", v, 1, INT32_MAX, &cols)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--rht-seed", &missing))) {
-            if (!cli_parse_u64("--rht-seed", v, &rht_seed)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--rht", &missing))) {
-            if (!cli_parse_i64("--rht", v, 0, 128, &rht)) {
-                cli_hint("--rht is 0 (none), 16, 32, 64 or 128");
-                return CLI_USAGE;
-            }
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--seed", &missing))) {
-            if (!cli_parse_u64("--seed", v, &seed)) return CLI_USAGE;
-        } else if (missing) {
-            return CLI_USAGE;
+        } else if ((got = cli_quant_opt(&o, argc, argv, &i, "stats", 0)) != 0) {
+            if (got < 0) return CLI_USAGE;
         } else if (a[0] == '-' && a[1] != '\0') {
-            cli_error("unknown option '%s'", a);
-            cli_hint("run `halfs stats --help` for the options");
-            return CLI_USAGE;
+            return cli_unknown_option(a, "stats");
         } else if (!in_path) {
             in_path = a;
         } else {
@@ -128,59 +79,16 @@ int cmd_stats(int argc, char **argv) {
             return CLI_USAGE;
         }
     }
-    if (!fmt_name) {
-        cli_error("missing --format");
-        cli_hint("e.g. --format mxfp4; run `halfs stats --help` for the list");
-        return CLI_USAGE;
-    }
-    if (cols == 0) {
-        cli_error("missing --cols");
-        cli_hint("give the number of columns of the row-major input, e.g. --cols 1024");
-        return CLI_USAGE;
-    }
+    int rc = cli_quant_opts_require(&o, "stats");
+    if (rc != CLI_OK) return rc;
     if (!in_path) {
         cli_error("missing operand: stats needs IN.f32");
         cli_hint("usage: halfs stats --format F --cols C IN.f32");
         return CLI_USAGE;
     }
-
     hs_format fmt;
-    if (hs_format_parse(fmt_name, &fmt) != HS_OK) {
-        cli_error("unknown format '%s'", fmt_name);
-        cli_hint("formats: mxfp4, nvfp4, fp4, fp4row, mxfp8-e4m3, int4, bf16, fp32");
-        return CLI_USAGE;
-    }
     hs_quant_spec spec;
-    hs_status st = hs_quant_spec_init(&spec, fmt);
-    if (st != HS_OK) return cli_fail_status(st, "stats");
-    if (round_name) {
-        hs_rounding r;
-        if (hs_rounding_parse(round_name, &r) != HS_OK) {
-            cli_error("unknown rounding '%s'", round_name);
-            cli_hint("rounding modes: rne, rna, rts, sr");
-            return CLI_USAGE;
-        }
-        spec.rounding = r;
-    }
-    if (block_set) {
-        if (spec.group != HS_GROUP_BLOCK) {
-            cli_error("--block does not apply to format %s (it has no blocks)", fmt_name);
-            return CLI_USAGE;
-        }
-        if (block != 16 && block != 32 && block != 64 && block != 128) {
-            cli_error("--block %lld: block size must be 16, 32, 64 or 128", (long long)block);
-            return CLI_USAGE;
-        }
-        spec.block = (int32_t)block;
-    }
-    if (rht != 0 && rht != 16 && rht != 32 && rht != 64 && rht != 128) {
-        cli_error("--rht %lld: size must be 0, 16, 32, 64 or 128", (long long)rht);
-        return CLI_USAGE;
-    }
-    spec.rht = (int32_t)rht;
-    spec.rht_seed = rht_seed;
-    spec.seed = seed;
-    if ((st = hs_quant_spec_validate(&spec)) != HS_OK) return cli_fail_status(st, "stats");
+    if ((rc = cli_quant_spec_from_opts(&o, "stats", &spec, &fmt)) != CLI_OK) return rc;
 
     /* Every rule that applies; a format without scales (bf16, fp32) keeps its preset rule. */
     stats_row rows_out[HS_RULE_COUNT];
@@ -189,32 +97,13 @@ int cmd_stats(int argc, char **argv) {
         if (hs_rule_applies(&spec, (hs_rule)r)) rows_out[nr++].rule = (hs_rule)r;
     if (nr == 0) rows_out[nr++].rule = spec.rule;
 
-    float *x = NULL;
-    int64_t n = 0;
-    if (cli_read_f32(in_path, &x, &n) != 0) return CLI_USAGE;
-    if (n == 0) {
-        cli_error("'%s' is empty", in_path);
-        free(x);
-        return CLI_USAGE;
-    }
-    if (n % cols != 0) {
-        cli_error("'%s' holds %lld values, not a multiple of --cols %lld", in_path, (long long)n,
-                  (long long)cols);
-        cli_hint("--cols is the row length of the row-major matrix");
-        free(x);
-        return CLI_USAGE;
-    }
-    int64_t rows = n / cols;
-    int64_t axis = transpose ? rows : cols;
-    if (rht && axis % rht != 0) {
-        cli_error("--rht %lld needs the group axis (%s, length %lld) to be a multiple of %lld",
-                  (long long)rht, transpose ? "rows" : "cols", (long long)axis, (long long)rht);
-        free(x);
-        return CLI_USAGE;
-    }
+    float *x = NULL; /* rows × cols */
+    int64_t n = 0, rows = 0, cols = o.cols;
+    int transpose = o.transpose;
+    if ((rc = cli_quant_read_matrix(in_path, &o, &x, &n, &rows)) != CLI_OK) return rc;
     for (int r = 0; r < nr; r++) {
         spec.rule = rows_out[r].rule;
-        st = hs_quant_stats(&spec, x, rows, cols, cols, transpose, &rows_out[r].q);
+        hs_status st = hs_quant_stats(&spec, x, rows, cols, cols, transpose, &rows_out[r].q);
         if (st != HS_OK) {
             free(x);
             return cli_fail_status(st, "stats");
@@ -230,23 +119,15 @@ int cmd_stats(int argc, char **argv) {
             return CLI_INTERNAL;
         }
         for (int r = 0; r < nr; r++) {
-            cJSON *o = cJSON_AddObjectToObject(root, hs_rule_name(rows_out[r].rule));
-            if (!o) break;
-            json_num(o, "rel_mse", rows_out[r].q.rel_mse);
-            json_num(o, "sqnr_db", rows_out[r].q.sqnr_db);
-            json_num(o, "zero_collapse", rows_out[r].q.zero_collapse);
-            json_num(o, "halved_fraction", rows_out[r].q.halved_fraction);
+            cJSON *obj = cJSON_AddObjectToObject(root, hs_rule_name(rows_out[r].rule));
+            if (!obj) break;
+            cli_json_number(obj, "rel_mse", rows_out[r].q.rel_mse);
+            cli_json_number(obj, "sqnr_db", rows_out[r].q.sqnr_db);
+            cli_json_number(obj, "zero_collapse", rows_out[r].q.zero_collapse);
+            cli_json_number(obj, "halved_fraction", rows_out[r].q.halved_fraction);
         }
-        json_num(root, "kurtosis", kurt);
-        char *s = cJSON_Print(root);
-        cJSON_Delete(root);
-        if (!s) {
-            cli_error("out of memory printing JSON");
-            return CLI_INTERNAL;
-        }
-        puts(s);
-        cJSON_free(s);
-        return fflush(stdout) == 0 ? CLI_OK : CLI_INTERNAL;
+        cli_json_number(root, "kurtosis", kurt);
+        return cli_json_print(root);
     }
 
     int best = 0;

@@ -72,32 +72,6 @@ static void theory_help(FILE *out) {
         (long long)DEFAULT_SAMPLES);
 }
 
-/* "--name value" or "--name=value": the value (advancing *i past it), NULL if this argument is
- * not option `name`; *missing is set when the option is present without a value. */
-static const char *opt_arg(int argc, char **argv, int *i, const char *name, int *missing) {
-    size_t len = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, len) != 0) return NULL;
-    if (a[len] == '=') return a + len + 1;
-    if (a[len] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        cli_error("%s needs a value", name);
-        cli_hint("run `halfs theory --help`");
-        return NULL;
-    }
-    *i += 1;
-    return argv[*i];
-}
-
-/* Add a number to a JSON object; non-finite values (e.g. SQNR of an exact result) become null. */
-static void json_num(cJSON *obj, const char *key, double v) {
-    if (isfinite(v))
-        cJSON_AddNumberToObject(obj, key, v);
-    else
-        cJSON_AddNullToObject(obj, key);
-}
-
 static double sqnr_db(double rel) { return rel > 0.0 ? -10.0 * log10(rel) : INFINITY; }
 
 /* Parse "N" or "N,N,..." into groups[], appending. Returns 1 on success. */
@@ -149,13 +123,14 @@ int cmd_theory(int argc, char **argv) {
             json = 1;
         } else if (!strcmp(a, "--curve")) {
             curve = 1;
-        } else if ((v = opt_arg(argc, argv, &i, "--dist", &missing))) {
+        } else if ((v = cli_opt_value(argc, argv, &i, "--dist", "theory", &missing))) {
             if (hs_dist_parse(v, &dist) != HS_OK) {
                 cli_error("--dist: %s", hs_last_error());
                 cli_hint("use gauss, laplace or t:NU with NU > 2, e.g. --dist t:3");
                 return CLI_USAGE;
             }
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--format", &missing))) {
+        } else if (!missing &&
+                   (v = cli_opt_value(argc, argv, &i, "--format", "theory", &missing))) {
             if (!strcmp(v, "e2m1") || !strcmp(v, "fp4")) {
                 elem = HS_ELEM_E2M1;
             } else if (!strcmp(v, "int4")) {
@@ -165,26 +140,28 @@ int cmd_theory(int argc, char **argv) {
                 cli_hint("theory knows e2m1 and int4");
                 return CLI_USAGE;
             }
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--group", &missing))) {
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--group", "theory", &missing))) {
             if (!parse_groups(v, groups, &ng)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--samples", &missing))) {
+        } else if (!missing &&
+                   (v = cli_opt_value(argc, argv, &i, "--samples", "theory", &missing))) {
             if (!cli_parse_i64("--samples", v, 2, (int64_t)1 << 28, &samples)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--seed", &missing))) {
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--seed", "theory", &missing))) {
             if (!cli_parse_u64("--seed", v, &seed)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--ratio-min", &missing))) {
+        } else if (!missing &&
+                   (v = cli_opt_value(argc, argv, &i, "--ratio-min", "theory", &missing))) {
             if (!cli_parse_f64("--ratio-min", v, 0.01, 100.0, &rmin)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--ratio-max", &missing))) {
+        } else if (!missing &&
+                   (v = cli_opt_value(argc, argv, &i, "--ratio-max", "theory", &missing))) {
             if (!cli_parse_f64("--ratio-max", v, 0.01, 100.0, &rmax)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--ratio-step", &missing))) {
+        } else if (!missing &&
+                   (v = cli_opt_value(argc, argv, &i, "--ratio-step", "theory", &missing))) {
             if (!cli_parse_f64("--ratio-step", v, 1e-4, 100.0, &rstep)) return CLI_USAGE;
-        } else if (!missing && (v = opt_arg(argc, argv, &i, "--draw", &missing))) {
+        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--draw", "theory", &missing))) {
             if (!cli_parse_i64("--draw", v, 1, (int64_t)1 << 28, &draw)) return CLI_USAGE;
         } else if (missing) {
             return CLI_USAGE;
         } else if (a[0] == '-' && a[1] != '\0') {
-            cli_error("unknown option '%s'", a);
-            cli_hint("run `halfs theory --help` for the options");
-            return CLI_USAGE;
+            return cli_unknown_option(a, "theory");
         } else if (!draw_path) {
             draw_path = a;
         } else {
@@ -291,10 +268,10 @@ int cmd_theory(int argc, char **argv) {
         }
         cJSON_AddStringToObject(root, "format", fname);
         cJSON_AddStringToObject(root, "dist", dname);
-        json_num(root, "opt_clip_over_sigma", aopt);
-        json_num(root, "mse_at_opt", mopt);
-        json_num(root, "sqnr_db_at_opt", sqnr_db(mopt));
-        json_num(root, "samples", (double)samples);
+        cli_json_number(root, "opt_clip_over_sigma", aopt);
+        cli_json_number(root, "mse_at_opt", mopt);
+        cli_json_number(root, "sqnr_db_at_opt", sqnr_db(mopt));
+        cli_json_number(root, "samples", (double)samples);
         char seedbuf[32];
         snprintf(seedbuf, sizeof seedbuf, "%llu", (unsigned long long)seed);
         /* A string: a 64-bit seed does not survive a JSON double. */
@@ -308,29 +285,21 @@ int cmd_theory(int argc, char **argv) {
             /* A repeated --group size replaces the earlier entry rather than duplicating it. */
             cJSON_DeleteItemFromObjectCaseSensitive(mcs, key);
             cJSON_AddItemToObject(mcs, key, g);
-            json_num(g, "groups", (double)mc[gi].groups);
+            cli_json_number(g, "groups", (double)mc[gi].groups);
             cJSON *rules = cJSON_AddObjectToObject(g, "rules");
             for (int r = 0; r < mc[gi].n_rows && rules; r++) {
                 const hs_theory_mc_row *row = &mc[gi].rows[r];
                 cJSON *o = cJSON_AddObjectToObject(rules, hs_theory_row_name(row->rule));
                 if (!o) break;
-                json_num(o, "rel_mse", row->rel_mse);
-                json_num(o, "rel_mse_se", row->rel_mse_se);
-                json_num(o, "sqnr_db", sqnr_db(row->rel_mse));
-                json_num(o, "clip_over_amax", row->clip_over_amax);
-                json_num(o, "zero_collapse", row->zero_collapse);
-                json_num(o, "halved_fraction", row->halved_fraction);
+                cli_json_number(o, "rel_mse", row->rel_mse);
+                cli_json_number(o, "rel_mse_se", row->rel_mse_se);
+                cli_json_number(o, "sqnr_db", sqnr_db(row->rel_mse));
+                cli_json_number(o, "clip_over_amax", row->clip_over_amax);
+                cli_json_number(o, "zero_collapse", row->zero_collapse);
+                cli_json_number(o, "halved_fraction", row->halved_fraction);
             }
         }
-        char *s = cJSON_Print(root);
-        cJSON_Delete(root);
-        if (!s) {
-            cli_error("out of memory printing JSON");
-            return CLI_INTERNAL;
-        }
-        puts(s);
-        cJSON_free(s);
-        return fflush(stdout) == 0 ? CLI_OK : CLI_INTERNAL;
+        return cli_json_print(root);
     }
 
     printf("halfs theory: %s elements, %s input (unit variance), seed %llu\n\n", fname, dname,

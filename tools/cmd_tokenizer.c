@@ -122,13 +122,11 @@ int cmd_tokenizer(int argc, char **argv) {
             return CLI_OK;
         } else if (!strcmp(a, "--vocab") || !strcmp(a, "--tokenizer") || !strcmp(a, "-o") ||
                    !strcmp(a, "--out")) {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", a);
-                cli_hint("run `halfs tokenizer --help`");
+            const char *v = cli_opt_next(argc, argv, &i, "tokenizer");
+            if (!v) {
                 free(files);
                 return CLI_USAGE;
             }
-            const char *v = argv[++i];
             if (!strcmp(a, "--vocab")) {
                 if (!cli_parse_i64("--vocab", v, 256, HS_TOKENIZER_MAX_VOCAB, &vocab)) {
                     free(files);

@@ -68,7 +68,7 @@ static void train_help(FILE *out) {
         "  --out DIR          run directory (default: runs/MODEL-RECIPE)\n"
         "  --eval-every N     evaluate every N steps and at the end, 0 = end only (default: %lld)\n"
         "  --eval-batches N   validation batches per evaluation (default: %d)\n"
-        "  --save-every N     checkpoint every N steps and at the end (default: %lld)\n"
+        "  --save-every N     checkpoint every N steps and at the end, 0 = end only (default: %lld)\n"
         "  --threads N        threads, 0 = all cores (default: 0)\n"
         "  --resume DIR       continue the run in DIR up to --steps (total)\n"
         "  --init DIR         start a new run from the weights of a checkpoint\n"

@@ -70,6 +70,7 @@ file == "pretrain.csv" || file == "finetune.csv" {
     LK[set, r, s] = v[col["tokens"]]
     next
 }
+file == "finetune_start.csv" { FS0[v[1]] = v[2]; next }
 file == "speed_train.csv" || file == "speed_gemm.csv" || file == "speed_quant.csv" {
     key = v[1]; val = v[2]
     SP[file, key] = val
@@ -284,7 +285,7 @@ function zmean(ro, ax, fm, r,   nt, tl, i, s, n, x) {
 }
 # "ratio 0.55×, wins 40/48" for rule a vs rule b in format fm, over every tensor, role, axis.
 function cmp_rule(fm, a, b) { return cmp_fr(fm, a, fm, b) }
-function cmp_fr(fa, a, fb, b,   nt, tl, i, nro, rol, z, k, x, y, s, n, w, gm, txt) {
+function cmp_fr(fa, a, fb, b,   nt, tl, i, nro, rol, z, k, x, y, s, n, w, gm, txt, za, zb) {
     nt = split(tn_list, tl, " "); nro = split("w:row w:col x:row x:col dy:row dy:col", rol, " ")
     s = 0; n = 0; w = 0
     for (i = 1; i <= nt; i++) for (k = 1; k <= nro; k++) {
@@ -293,13 +294,14 @@ function cmp_fr(fa, a, fb, b,   nt, tl, i, nro, rol, z, k, x, y, s, n, w, gm, tx
         if (!isnum(x) || !isnum(y) || x <= 0 || y <= 0) continue
         s += log(x / y); n++
         if (x < y) w++
+        za += TN[tl[i], z[1], z[2], fa, a, "zc"]; zb += TN[tl[i], z[1], z[2], fb, b, "zc"]
     }
     if (!n) return "no data"
     gm = exp(s / n)
     if (abs(gm - 1) < 0.0005) txt = "the same MSE"
     else if (gm < 1) txt = pct(1 - gm) " lower MSE"
     else txt = pct(gm - 1) " higher MSE"
-    return sprintf("ratio %s (%s), wins %d/%d", ratio(gm), txt, w, n)
+    return sprintf("ratio %s (%s), wins %d/%d, zero-collapse %s vs %s", ratio(gm), txt, w, n, pct(za / n), pct(zb / n))
 }
 
 function losses(set, title, fig,   nr, rl, i, r, gap, dv) {
@@ -323,6 +325,8 @@ function losses(set, title, fig,   nr, rl, i, r, gap, dv) {
         stat(set, r, "tps"); printf "%s |\n", f(S_mean, 0)
     }
     print ""
+    if (set == "ft" && have["finetune_start.csv"])
+        print "Before fine-tuning, the pretrained bf16 model has a loss of " f(FS0["loss"], 4) " nats/token on this validation text (`halfs eval`, " FS0["tokens"] " tokens, recipe `" FS0["recipe"] "`).\n"
     print "Final val loss: the trainer's last evaluation (nats/token); final train loss: mean over the last 5% of steps; ± is the standard error over seeds (paired by seed for the gap). tokens/s here is per training job at " meta["threads_per_job"] " thread(s), several jobs sharing the machine: see section 5 for clean speed numbers."
     print ""
 }

@@ -170,8 +170,13 @@ static inline void sse_term8(__m256 v, __m256 enc, __m256 dec, int f32diff, __m2
         d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_castps256_ps128(xh)));
         d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(xh, 1)));
     }
-    *lo = _mm256_add_pd(*lo, _mm256_mul_pd(d0, d0));
-    *hi = _mm256_add_pd(*hi, _mm256_mul_pd(d1, d1));
+    if (f32diff) { /* d² of a float is exact in double: one FMA = the reference's mul + add */
+        *lo = _mm256_fmadd_pd(d0, d0, *lo);
+        *hi = _mm256_fmadd_pd(d1, d1, *hi);
+    } else {
+        *lo = _mm256_add_pd(*lo, _mm256_mul_pd(d0, d0));
+        *hi = _mm256_add_pd(*hi, _mm256_mul_pd(d1, d1));
+    }
 }
 
 /* hs_group_sse for 8 lanes (t zero-padded to a multiple of 8); out[l] the lane's SSE. */

@@ -12,8 +12,10 @@
  * independent group: the RHT butterflies act on whole vectors (exactly the reference's per-element
  * operations), a group's amax is a max over vectors, the scale of 16 groups is computed at once,
  * squared errors accumulate in 8 double accumulators per lane (term i into accumulator i mod 8,
- * the reference's summation order), and codes are packed in pairs into bytes (one byte per lane)
- * and transposed back to rows with byte permutes.
+ * the reference's summation order), and the codes of 8 consecutive elements are OR-ed into one
+ * dword per lane (4 code bytes of that row), transposed back to rows with dword permutes.
+ * Column-wise, tasks span several adjacent bands so that each x row is read in runs of up to
+ * 2 KB (see the driver below).
  * Element rounding: with a = min(|z|, 6) and ex = clamp(floor(log2 a), 0, 2) the E2M1 grid step
  * near a is 2^(ex−1), so (a + 2^(22+ex)) − 2^(22+ex) is a rounded to the grid, ties to even
  * code (the float addition's own RNE); stochastic rounding uses t = a·2^(1−ex), floor(t) and the

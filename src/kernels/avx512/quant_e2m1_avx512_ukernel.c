@@ -186,8 +186,13 @@ static inline __attribute__((always_inline)) void sse_term(__m512 v, __m512 enc,
         d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)),
                            _mm512_cvtps_pd(_mm512_extractf32x8_ps(xh, 1)));
     }
-    *lo = _mm512_add_pd(*lo, _mm512_mul_pd(d0, d0));
-    *hi = _mm512_add_pd(*hi, _mm512_mul_pd(d1, d1));
+    if (f32diff) { /* d² of a float is exact in double: one FMA = the reference's mul + add */
+        *lo = _mm512_fmadd_pd(d0, d0, *lo);
+        *hi = _mm512_fmadd_pd(d1, d1, *hi);
+    } else {
+        *lo = _mm512_add_pd(*lo, _mm512_mul_pd(d0, d0));
+        *hi = _mm512_add_pd(*hi, _mm512_mul_pd(d1, d1));
+    }
 }
 
 /* hs_group_sse for 16 groups (lanes) of n elements t[i] (t zero-padded to a multiple of 8: a
