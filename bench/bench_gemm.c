@@ -7,13 +7,16 @@
  *   fp4row          packed E2M1 with one E8M0 scale per row
  * GFLOP/s counts 2·M·N·K per call (the dense product, whatever the format), from the median
  * of --reps timed calls after one warm-up call. The operands are quantized from Gaussian data
- * with each format's default rule; quantization is not timed (see `halfs bench quant`).
+ * with each format's default rule; quantization is not timed (see `halfs bench quant`). The
+ * kernels run one after the other with a 0.3 s pause between them, so that one's idle threads
+ * (OpenBLAS busy-waits after a call) do not steal the cores of the next.
  * Run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset so OpenBLAS uses its AVX-512 kernels.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../tools/cli.h"
 #include "bench.h"
@@ -123,6 +126,9 @@ int bench_gemm_main(int argc, char **argv) {
     for (int kern = 0; kern < 2 + NF && rc == CLI_OK && times; kern++) {
         const char *name = kern == 0 ? "sgemm_openblas" : kern == 1 ? "bf16_dpbf16" : fp4[kern - 2].name;
         hs_status st = HS_OK;
+        /* Let the previous kernel's idle threads stop spinning before timing the next one
+         * (OpenBLAS's pthreads busy-wait about 2^28 cycles after a call; OpenMP's briefly). */
+        if (kern > 0) usleep(300000);
         for (int64_t r = -1; r < reps && st == HS_OK; r++) { /* r = -1: warm-up */
             double t0 = bench_now();
             if (kern == 0)

@@ -96,7 +96,8 @@ abspath() { case $1 in /*) echo "$1" ;; *) echo "$ROOT/$1" ;; esac; }
 RESULTS_ABS=$(abspath "$RESULTS")
 mkdir -p "$RESULTS" "$FIG" "$RESULTS/runs"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/reproduce.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT INT TERM
+trap 'rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP"; exit 130' INT TERM
 
 # The binary's checksum is part of a run's key: a rebuilt binary reruns everything.
 BIN_SUM=$(cksum < "$BIN" | awk '{ print $1 }')
@@ -167,17 +168,22 @@ corpus() {
     jget "$TMP/corpus" "$1" || die "halfs corpus --json has no '$1'"
 }
 
-# Training jobs: job_add LABEL-DIR KEY-FILE ARGS... queues one `halfs train` run; jobs_run
-# runs the queue, $JOBS at a time. A run whose directory holds a finished run of the same
-# command (threads aside: they do not change the numbers) is skipped.
+# Training jobs: job_add DIR STEPS ARGS... queues one `halfs train --steps STEPS ARGS` run
+# into DIR; jobs_run runs the queue, $JOBS at a time. A run whose directory holds a finished
+# run (all STEPS steps) of the same command and binary (threads aside: they do not change the
+# numbers) is skipped.
 JOBS_FILE=$TMP/jobs
 : > "$JOBS_FILE"
+# The last step in DIR/metrics.csv (0 if none).
+last_step() { [ -f "$1/metrics.csv" ] && awk -F, 'NR > 1 { s = $1 } END { print s + 0 }' "$1/metrics.csv" || echo 0; }
 job_add() {
     dir=$1
-    shift
+    steps=$2
+    shift 2
+    set -- --steps "$steps" "$@"
     key="$BIN_SUM $*"
     if [ -f "$dir.rc" ] && [ -f "$dir.cmd" ] && [ "$(cat "$dir.cmd")" = "$key" ] &&
-        [ "$(cat "$dir.rc")" = 0 ] && [ -f "$dir/metrics.csv" ]; then
+        [ "$(cat "$dir.rc")" = 0 ] && [ "$(last_step "$dir")" = "$steps" ]; then
         say "skip $(basename "$dir") (already done with this command)"
         return 0
     fi
@@ -227,6 +233,8 @@ run_ok() {
         return 0
     fi
     [ "$rc" = 0 ] || { tail -n 5 "$1.log" >&2; die "$(basename "$1") failed (exit $rc, log $1.log)"; }
+    # An interrupted trainer exits 0 after a partial run: that is not a result.
+    [ "$(last_step "$1")" = "$2" ] || die "$(basename "$1") stopped at step $(last_step "$1") of $2 (interrupted?); rerun"
 }
 # Summary of one run's metrics.csv: recipe,seed,tokens,final_train_loss,final_val_loss,
 # tokens_per_s. final_train_loss is the mean training loss over the last 5% of steps (at least
@@ -351,8 +359,8 @@ if want pretrain; then
     for seed in $SEEDS; do
         for r in $PRETRAIN_RECIPES; do
             # shellcheck disable=SC2046 # recipe_flags is split on purpose
-            job_add "$RESULTS_ABS/runs/pretrain/$r-s$seed" --model "$MODEL" --vocab "$VOCAB" \
-                $(recipe_flags "$r") --data "$TRAIN" --val "$VAL" --steps "$STEPS" --batch "$BATCH" --seq "$SEQ" \
+            job_add "$RESULTS_ABS/runs/pretrain/$r-s$seed" "$STEPS" --model "$MODEL" --vocab "$VOCAB" \
+                $(recipe_flags "$r") --data "$TRAIN" --val "$VAL" --batch "$BATCH" --seq "$SEQ" \
                 --lr "$LR" --warmup "$WARMUP" --seed "$seed" --eval-every "$EVAL_EVERY" \
                 --eval-batches "$EVAL_BATCHES" --save-every "$STEPS"
         done
@@ -363,7 +371,7 @@ if want pretrain; then
     for seed in $SEEDS; do
         for r in $PRETRAIN_RECIPES; do
             d=$RESULTS/runs/pretrain/$r-s$seed
-            run_ok "$d"
+            run_ok "$d" "$STEPS"
             summarize "$r" "$seed" "$d" >> "$TMP/pre.csv"
             curves "$r" "$seed" "$d" >> "$TMP/prec.csv"
         done
@@ -442,8 +450,8 @@ if want finetune; then
     for seed in $FT_SEEDS; do
         for r in $FINETUNE_RECIPES; do
             # shellcheck disable=SC2046
-            job_add "$RESULTS_ABS/runs/finetune/$r-s$seed" --init "$CK" $(recipe_flags "$r") \
-                --data "$FT" --val "$FV" --steps "$FT_STEPS" --batch "$BATCH" --seq "$SEQ" \
+            job_add "$RESULTS_ABS/runs/finetune/$r-s$seed" "$FT_STEPS" --init "$CK" $(recipe_flags "$r") \
+                --data "$FT" --val "$FV" --batch "$BATCH" --seq "$SEQ" \
                 --lr "$FT_LR" --min-lr "$(awk -v l="$FT_LR" 'BEGIN { print l / 10 }')" \
                 --warmup "$FT_WARMUP" --seed "$seed" --eval-every "$FT_EVAL_EVERY" \
                 --eval-batches "$EVAL_BATCHES" --save-every "$FT_STEPS"
@@ -455,7 +463,7 @@ if want finetune; then
     for seed in $FT_SEEDS; do
         for r in $FINETUNE_RECIPES; do
             d=$RESULTS/runs/finetune/$r-s$seed
-            run_ok "$d"
+            run_ok "$d" "$FT_STEPS"
             summarize "$r" "$seed" "$d" >> "$TMP/ft.csv"
             curves "$r" "$seed" "$d" >> "$TMP/ftc.csv"
         done
@@ -476,18 +484,26 @@ if want speed; then
     # shellcheck disable=SC2086
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" bench train $BENCH_TRAIN_ARGS --json \
         > "$TMP/bt.json" || die "halfs bench train failed"
+    # The --act-only variants trained in the pretraining stage.
+    # shellcheck disable=SC2086
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" bench train $BENCH_TRAIN_ARGS --act-only \
+        --recipes mxfp4-max,mxfp4-halfs --json > "$TMP/bta.json" || die "halfs bench train --act-only failed"
     # shellcheck disable=SC2086
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" bench gemm $GEMM_ARGS --json \
         > "$TMP/bg.json" || die "halfs bench gemm failed"
     # shellcheck disable=SC2086
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" bench quant $QUANT_ARGS --json \
         > "$TMP/bq.json" || die "halfs bench quant failed"
-    for f in bt bg bq; do awk -f "$JSON" "$TMP/$f.json" > "$TMP/$f.flat" || die "bad JSON from halfs bench"; done
-    put "$RESULTS/speed_train.json" < "$TMP/bt.json"
+    for f in bt bta bg bq; do awk -f "$JSON" "$TMP/$f.json" > "$TMP/$f.flat" || die "bad JSON from halfs bench"; done
+    cat "$TMP/bt.json" "$TMP/bta.json" | put "$RESULTS/speed_train.json"
     put "$RESULTS/speed_gemm.json" < "$TMP/bg.json"
     put "$RESULTS/speed_quant.json" < "$TMP/bq.json"
     # Flat key,value tables for the report.
-    { echo "key,value"; awk -F'\t' '{ gsub(",", ";", $2); print $1 "," $2 }' "$TMP/bt.flat"; echo "loadavg,$LOAD"; } |
+    # speed_train.csv: the flattened JSON; the --act-only run's per-recipe keys get "+act-only".
+    { echo "key,value"; awk -F'\t' '{ gsub(",", ";", $2); print $1 "," $2 }' "$TMP/bt.flat"
+      awk -F'\t' '{ n = split($1, p, "/"); if (n < 2) next; gsub(",", ";", $2)
+                     k = p[1] "/" p[2] "+act-only"; for (i = 3; i <= n; i++) k = k "/" p[i]; print k "," $2 }' "$TMP/bta.flat"
+      echo "loadavg,$LOAD"; } |
         put "$RESULTS/speed_train.csv"
     { echo "key,value"; awk -F'\t' '{ gsub(",", ";", $2); print $1 "," $2 }' "$TMP/bg.flat"; } | put "$RESULTS/speed_gemm.csv"
     { echo "key,value"; awk -F'\t' '{ gsub(",", ";", $2); print $1 "," $2 }' "$TMP/bq.flat"; } | put "$RESULTS/speed_quant.csv"
@@ -523,11 +539,8 @@ fig_theory() {
             i=0
             for g in 16 32 1024 4096; do
                 i=$((i + 1))
-                j=0
                 for r in ocp ceil half halfs opt; do
-                    j=$((j + 1))
                     case $r in ocp) pt=4 ;; ceil) pt=6 ;; half) pt=8 ;; halfs) pt=7 ;; opt) pt=3 ;; esac
-                    if [ "$i" = 1 ] && [ $d = gauss ]; then tt="t '$r'"; else tt="notitle"; fi
                     printf "'%s' w p lc %d pt %d ps 1.6 notitle, " "$TMP/tp_${d}_${g}_$r" "$i" "$pt"
                 done
             done
@@ -614,7 +627,7 @@ if want report; then
     fig_losses pre "$RESULTS/pretrain_curves.csv" "$FIG/pretrain.png" "Pretraining, model $MODEL ($MODE run)"
     fig_losses ft "$RESULTS/finetune_curves.csv" "$FIG/finetune.png" "Fine-tuning on the held-out text from the bf16 checkpoint ($MODE run)"
     set --
-    for f in meta.txt timing.csv theory_points.csv theory_optimum.csv tensors.csv pretrain.csv \
+    for f in meta.txt timing.csv theory_points.csv theory_curve.csv theory_optimum.csv tensors.csv pretrain.csv \
         finetune.csv finetune_start.csv speed_train.csv speed_gemm.csv speed_quant.csv; do
         [ -f "$RESULTS/$f" ] && set -- "$@" "$RESULTS/$f"
     done

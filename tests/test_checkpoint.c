@@ -46,6 +46,27 @@ static void fill_state(hs_train_state *s, const hs_model *m, int64_t step) {
     }
 }
 
+/* A nano model with a default training config for it and AdamW state at `step` (free s->m,
+ * s->v and the model). */
+static hs_model *nano_run(int tied, uint64_t seed, int64_t step, hs_train_config *c,
+                          hs_train_state *s) {
+    hs_model *m = nano(tied, seed);
+    hs_train_config_defaults(c);
+    c->model = m->cfg;
+    fill_state(s, m, step);
+    return m;
+}
+
+/* ck/config.json parsed (its path into p); the caller deletes it. */
+static cJSON *read_config(const char *ck, char *p, size_t np) {
+    snprintf(p, np, "%s/config.json", ck);
+    char *text = util_read_file(p, NULL);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    assert_non_null(j);
+    return j;
+}
+
 static float loss_of(hs_model *m) {
     enum { B = 2, T = 16 };
     int32_t in[B * T], tg[B * T];
@@ -61,15 +82,12 @@ static float loss_of(hs_model *m) {
 static void test_save_load_identical(void **state) {
     (void)state;
     for (int tied = 0; tied <= 1; tied++) {
-        hs_model *m = nano(tied, 7);
         hs_train_config c;
-        hs_train_config_defaults(&c);
-        c.model = m->cfg;
+        hs_train_state s;
+        hs_model *m = nano_run(tied, 7, 42, &c, &s);
         c.seed = 0x8000000000000005ULL; /* above 2^53: must survive JSON */
         c.lr = 1.0 / 3.0;               /* needs 17 digits */
         snprintf(c.recipe.roles, sizeof c.recipe.roles, "fwd.x=mxfp4:halfs:block=16");
-        hs_train_state s;
-        fill_state(&s, m, 42);
         char run[512], saved[4096];
         snprintf(run, sizeof run, "%s/run%d", util_scratch_dir(), tied);
         assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 0, saved, sizeof saved), HS_OK);
@@ -115,13 +133,7 @@ static void test_save_load_identical(void **state) {
 
         /* config.json is a LlamaConfig; model.safetensors has the HF names. */
         char p[4200];
-        snprintf(p, sizeof p, "%s/config.json", ck);
-        char *text;
-        size_t n;
-        assert_int_equal(hs_file_read_all(p, 1 << 20, &text, &n), HS_OK);
-        cJSON *j = cJSON_Parse(text);
-        free(text);
-        assert_non_null(j);
+        cJSON *j = read_config(ck, p, sizeof p);
         assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "architectures"), 0)->valuestring,
                             "LlamaForCausalLM");
         assert_string_equal(cJSON_GetObjectItem(j, "model_type")->valuestring, "llama");
@@ -141,12 +153,9 @@ static void test_save_load_identical(void **state) {
 
 static void test_keep_and_latest(void **state) {
     (void)state;
-    hs_model *m = nano(1, 3);
     hs_train_config c;
-    hs_train_config_defaults(&c);
-    c.model = m->cfg;
     hs_train_state s;
-    fill_state(&s, m, 0);
+    hs_model *m = nano_run(1, 3, 0, &c, &s);
     char run[512], p[700];
     util_path(run, sizeof run, "keep");
     for (int step = 1; step <= 5; step++) {
@@ -188,12 +197,9 @@ static void truncate_file(const char *path, long keep) {
 
 static void test_corrupt_and_interrupted(void **state) {
     (void)state;
-    hs_model *m = nano(0, 5);
     hs_train_config c;
-    hs_train_config_defaults(&c);
-    c.model = m->cfg;
     hs_train_state s;
-    fill_state(&s, m, 10);
+    hs_model *m = nano_run(0, 5, 10, &c, &s);
     char run[512], p[700], ck[4096];
     util_path(run, sizeof run, "crash");
     assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 3, NULL, 0), HS_OK);
@@ -262,12 +268,7 @@ static void test_corrupt_and_interrupted(void **state) {
 /* Rewrite one integer field of ckpt/config.json. */
 static void edit_config(const char *ck, const char *key, int value) {
     char p[4200];
-    snprintf(p, sizeof p, "%s/config.json", ck);
-    char *text;
-    size_t n;
-    assert_int_equal(hs_file_read_all(p, 1 << 20, &text, &n), HS_OK);
-    cJSON *j = cJSON_Parse(text);
-    free(text);
+    cJSON *j = read_config(ck, p, sizeof p);
     cJSON_ReplaceItemInObject(j, key, cJSON_CreateNumber(value));
     char *out = cJSON_Print(j);
     cJSON_Delete(j);
@@ -327,26 +328,6 @@ static int on_progress(void *ctx, const hs_step_metrics *row, int64_t total, dou
 static hs_status on_save(void *ctx, hs_trainer *t) {
     (void)ctx;
     return hs_checkpoint_save_trainer(t, NULL, 2);
-}
-
-/* The deterministic columns of metrics.csv (everything but ms_per_step, tokens_per_s). */
-static char *metrics_det(const char *run) {
-    char p[600];
-    snprintf(p, sizeof p, "%s/metrics.csv", run);
-    char *text;
-    size_t n;
-    assert_int_equal(hs_file_read_all(p, 1 << 20, &text, &n), HS_OK);
-    char *out = calloc(n + 1, 1), *o = out;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        int commas = 0;
-        for (char *c = line; *c && commas < 6; c++) {
-            if (*c == ',') commas++;
-            if (commas < 6) *o++ = *c;
-        }
-        *o++ = '\n';
-    }
-    free(text);
-    return out;
 }
 
 static void test_resume_equals_uninterrupted(void **state) {
@@ -420,7 +401,7 @@ static void test_resume_equals_uninterrupted(void **state) {
 
     char runa[600];
     util_path(runa, sizeof runa, "runA");
-    char *ma_csv = metrics_det(runa), *mb_csv = metrics_det(c.out_dir);
+    char *ma_csv = util_metrics_det(runa), *mb_csv = util_metrics_det(c.out_dir);
     assert_string_equal(ma_csv, mb_csv);
     assert_non_null(strstr(ma_csv, "\n6,")); /* six rows were written */
     free(ma_csv);

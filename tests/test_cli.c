@@ -66,16 +66,13 @@ static void check_qdq_matches(const float *x, int64_t rows, int64_t cols, const 
     util_path(out, sizeof out, "out.f32");
     snprintf(cs, sizeof cs, "%lld", (long long)cols);
     unlink(out);
-    char *err = NULL;
-    int rc = extra2 ? util_run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
-                          extra1, extra2, in, out, NULL)
-             : extra1 ? util_run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
-                            extra1, in, out, NULL)
-                      : util_run(NULL, &err, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
-                            in, out, NULL);
-    if (rc != 0) print_error("qdq %s %s failed (%d): %s", fmt, rule, rc, err);
-    assert_int_equal(rc, 0);
-    free(err);
+    int rc = extra2 ? util_run(NULL, NULL, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+                               extra1, extra2, in, out, NULL)
+             : extra1 ? util_run(NULL, NULL, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+                                 extra1, in, out, NULL)
+                      : util_run(NULL, NULL, "qdq", "--format", fmt, "--scale", rule, "--cols", cs,
+                                 in, out, NULL);
+    util_expect_exit_ok(rc);
     size_t n;
     char *got = util_read_file(out, &n);
     assert_int_equal(n, (size_t)(rows * cols) * sizeof(float));
@@ -129,26 +126,29 @@ static void test_qdq_roundtrip(void **state) {
     /* Seeded SR is reproducible and the seed matters. */
     char out[600], *a, *b;
     util_path(out, sizeof out, "out.f32");
-    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
-                         "sr", "--seed", "5", "--cols", "256", in, out, NULL), 0);
+    util_expect_exit_ok(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil",
+                                 "--rounding", "sr", "--seed", "5", "--cols", "256", in, out,
+                                 NULL));
     size_t na, nb;
     a = util_read_file(out, &na);
-    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
-                         "sr", "--seed", "5", "--cols", "256", in, out, NULL), 0);
+    util_expect_exit_ok(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil",
+                                 "--rounding", "sr", "--seed", "5", "--cols", "256", in, out,
+                                 NULL));
     b = util_read_file(out, &nb);
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, na);
     free(b);
-    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil", "--rounding",
-                         "sr", "--seed", "6", "--cols", "256", in, out, NULL), 0);
+    util_expect_exit_ok(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "ceil",
+                                 "--rounding", "sr", "--seed", "6", "--cols", "256", in, out,
+                                 NULL));
     b = util_read_file(out, NULL);
     assert_true(memcmp(a, b, na) != 0);
     free(a);
     free(b);
     /* The quantized values are not the input (the test would pass on a copy otherwise) but
      * close to it. */
-    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--cols", "256", in, out, NULL),
-                     0);
+    util_expect_exit_ok(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--cols", "256", in, out,
+                                 NULL));
     a = util_read_file(out, NULL);
     const float *y = (const float *)a;
     double e2 = 0, s2 = 0;
@@ -178,12 +178,8 @@ static void test_qdq_nonfinite(void **state) {
     util_path(in, sizeof in, "nf.f32");
     util_path(out, sizeof out, "nf_out.f32");
     write_f32(in, x, (size_t)(rows * cols));
-    char *err = NULL;
-    int rc = util_run(NULL, &err, "qdq", "--format", "mxfp4", "--scale", "halfs", "--cols", "64", in,
-                 out, NULL);
-    if (rc) print_error("%s", err);
-    assert_int_equal(rc, 0);
-    free(err);
+    util_expect_exit_ok(util_run(NULL, NULL, "qdq", "--format", "mxfp4", "--scale", "halfs",
+                                 "--cols", "64", in, out, NULL));
     size_t nbuf;
     char *buf = util_read_file(out, &nbuf);
     assert_int_equal(nbuf, (size_t)(rows * cols) * 4);
@@ -193,7 +189,8 @@ static void test_qdq_nonfinite(void **state) {
     for (int i = 64; i < 96; i++) assert_true(isfinite(y[i]));      /* row 1 block 0 */
     for (int i = 96; i < 128; i++) assert_true(isnan(y[i]));        /* row 1 block 1 */
     free(buf);
-    assert_int_equal(util_run(NULL, NULL, "qdq", "--format", "bf16", "--cols", "64", in, out, NULL), 0);
+    util_expect_exit_ok(util_run(NULL, NULL, "qdq", "--format", "bf16", "--cols", "64", in, out,
+                                 NULL));
     buf = util_read_file(out, NULL);
     y = (const float *)buf;
     assert_true(isnan(y[3]));
@@ -214,10 +211,9 @@ static void test_stats_json(void **state) {
     char in[600];
     util_path(in, sizeof in, "st.f32");
     write_f32(in, x, (size_t)(rows * cols));
-    char *out = NULL, *err = NULL;
-    int rc = util_run(&out, &err, "stats", "--format", "mxfp4", "--cols", "512", "--json", in, NULL);
-    if (rc) print_error("%s", err);
-    assert_int_equal(rc, 0);
+    char *out = NULL;
+    util_expect_exit_ok(util_run(&out, NULL, "stats", "--format", "mxfp4", "--cols", "512",
+                                 "--json", in, NULL));
     cJSON *root = cJSON_Parse(out);
     assert_non_null(root);
     hs_quant_spec s;
@@ -255,11 +251,10 @@ static void test_stats_json(void **state) {
                     ->valuedouble == 0.0);
     cJSON_Delete(root);
     free(out);
-    free(err);
 
     /* NVFP4 lists its own rules. */
-    assert_int_equal(util_run(&out, NULL, "stats", "--format", "nvfp4", "--cols", "512", "--json", in,
-                         NULL), 0);
+    util_expect_exit_ok(util_run(&out, NULL, "stats", "--format", "nvfp4", "--cols", "512",
+                                 "--json", in, NULL));
     root = cJSON_Parse(out);
     assert_non_null(root);
     assert_non_null(cJSON_GetObjectItem(root, "4over6"));
@@ -269,7 +264,8 @@ static void test_stats_json(void **state) {
     free(out);
 
     /* The table: one line per rule, a best-rule mark, the kurtosis. */
-    assert_int_equal(util_run(&out, NULL, "stats", "--format", "fp4row", "--cols", "512", in, NULL), 0);
+    util_expect_exit_ok(util_run(&out, NULL, "stats", "--format", "fp4row", "--cols", "512", in,
+                                 NULL));
     assert_non_null(strstr(out, "kurtosis"));
     assert_non_null(strstr(out, " halfs "));
     assert_non_null(strstr(out, " ceil "));
@@ -283,11 +279,9 @@ static void test_stats_json(void **state) {
 static void test_theory_json(void **state) {
     (void)state;
     UTIL_NEED_CLI();
-    char *out = NULL, *err = NULL;
-    int rc = util_run(&out, &err, "theory", "--dist", "gauss", "--group", "32", "--samples", "32768",
-                 "--json", NULL);
-    if (rc) print_error("%s", err);
-    assert_int_equal(rc, 0);
+    char *out = NULL;
+    util_expect_exit_ok(util_run(&out, NULL, "theory", "--dist", "gauss", "--group", "32",
+                                 "--samples", "32768", "--json", NULL));
     cJSON *root = cJSON_Parse(out);
     assert_non_null(root);
     cJSON *a = cJSON_GetObjectItem(root, "opt_clip_over_sigma");
@@ -314,19 +308,18 @@ static void test_theory_json(void **state) {
     assert_true(opt <= ocp);
     cJSON_Delete(root);
     free(out);
-    free(err);
 
     /* Student-t(3): its optimum and int4. */
-    assert_int_equal(util_run(&out, NULL, "theory", "--dist", "t:3", "--group", "64", "--samples",
-                         "8192", "--json", NULL), 0);
+    util_expect_exit_ok(util_run(&out, NULL, "theory", "--dist", "t:3", "--group", "64",
+                                 "--samples", "8192", "--json", NULL));
     root = cJSON_Parse(out);
     assert_non_null(root);
     assert_true(fabs(cJSON_GetObjectItem(root, "opt_clip_over_sigma")->valuedouble / 7.22 - 1) <
                 0.002);
     cJSON_Delete(root);
     free(out);
-    assert_int_equal(util_run(&out, NULL, "theory", "--format", "int4", "--group", "64", "--samples",
-                         "8192", "--json", NULL), 0);
+    util_expect_exit_ok(util_run(&out, NULL, "theory", "--format", "int4", "--group", "64",
+                                 "--samples", "8192", "--json", NULL));
     root = cJSON_Parse(out);
     assert_non_null(root);
     rules = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "monte_carlo"),
@@ -337,8 +330,8 @@ static void test_theory_json(void **state) {
     free(out);
 
     /* --curve: CSV with a header and 86 ratios (0.20 .. 1.05) per group. */
-    assert_int_equal(util_run(&out, NULL, "theory", "--curve", "--group", "16,64", "--samples", "4096",
-                         NULL), 0);
+    util_expect_exit_ok(util_run(&out, NULL, "theory", "--curve", "--group", "16,64", "--samples",
+                                 "4096", NULL));
     assert_true(!strncmp(out, "group,ratio,rel_mse\n", 20));
     assert_int_equal(util_count_lines_starting(out, "16,"), 86);
     assert_int_equal(util_count_lines_starting(out, "64,"), 86);
@@ -347,7 +340,8 @@ static void test_theory_json(void **state) {
     free(out);
 
     /* The table mode runs and names the optimum. */
-    assert_int_equal(util_run(&out, NULL, "theory", "--dist", "laplace", "--samples", "4096", NULL), 0);
+    util_expect_exit_ok(util_run(&out, NULL, "theory", "--dist", "laplace", "--samples", "4096",
+                                 NULL));
     assert_non_null(strstr(out, "4.14"));
     assert_non_null(strstr(out, "groups of 32"));
     assert_non_null(strstr(out, "groups of 1024"));
@@ -356,8 +350,8 @@ static void test_theory_json(void **state) {
     /* --draw writes exactly the library's draws. */
     char p[600];
     util_path(p, sizeof p, "draw.f32");
-    assert_int_equal(util_run(NULL, NULL, "theory", "--dist", "t:3", "--seed", "9", "--draw", "100", p,
-                         NULL), 0);
+    util_expect_exit_ok(util_run(NULL, NULL, "theory", "--dist", "t:3", "--seed", "9", "--draw",
+                                 "100", p, NULL));
     size_t nbuf;
     char *buf = util_read_file(p, &nbuf);
     assert_int_equal(nbuf, 400);
@@ -387,7 +381,7 @@ static void test_help(void **state) {
     };
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
         char *out = NULL, *err = NULL;
-        assert_int_equal(util_run(&out, &err, h[i].cmd, "--help", NULL), 0);
+        util_expect_exit_ok(util_run(&out, &err, h[i].cmd, "--help", NULL));
         assert_string_equal(err, "");
         assert_non_null(strstr(out, "usage: halfs"));
         for (int k = 0; h[i].opts[k]; k++)
@@ -399,7 +393,7 @@ static void test_help(void **state) {
         free(err);
     }
     char *out = NULL;
-    assert_int_equal(util_run(&out, NULL, "help", NULL), 0);
+    util_expect_exit_ok(util_run(&out, NULL, "help", NULL));
     assert_non_null(strstr(out, "qdq"));
     assert_non_null(strstr(out, "stats"));
     assert_non_null(strstr(out, "theory"));

@@ -33,28 +33,27 @@ static const char text[] =
     "And the earth was without form, and void; and darkness was upon the face of the deep.\n"
     "And God said, Let there be light: and there was light. It's 1611; they'll see.\n";
 
-/* Write a scratch file. */
-static void write_text(const char *name, const void *bytes, size_t n) {
-    char p[400];
-    util_path(p, sizeof p, name);
-    util_write_file(p, bytes, n);
+/* Write the scratch file `name`; its path goes to path (PATH_N bytes). */
+enum { PATH_N = 400 };
+static void write_text(const char *name, const void *bytes, size_t n, char *path) {
+    util_path(path, PATH_N, name);
+    util_write_file(path, bytes, n);
 }
 
 static void test_tokenizer_cli(void **state) {
     (void)state;
     UTIL_NEED_CLI();
+    char tok[PATH_N], corp[PATH_N], oddp[PATH_N], shard[PATH_N], back[PATH_N], ids[PATH_N],
+        back2[PATH_N];
     char corpus[4096] = "";
     for (int i = 0; i < 12; i++) strcat(corpus, text);
-    write_text("corpus.txt", corpus, strlen(corpus));
+    write_text("corpus.txt", corpus, strlen(corpus), corp);
     /* any bytes: NULs, invalid UTF-8, CR */
     unsigned char odd[300];
     for (int i = 0; i < 300; i++) odd[i] = (unsigned char)(i * 131 + 7);
     memcpy(odd + 10, "the \x00\xc3\x28 light", 14);
-    write_text("odd.bin.txt", odd, sizeof odd);
-    char tok[400], corp[400], oddp[400], shard[400], back[400], ids[400], back2[400];
+    write_text("odd.bin.txt", odd, sizeof odd, oddp);
     util_path(tok, sizeof tok, "tok.json");
-    util_path(corp, sizeof corp, "corpus.txt");
-    util_path(oddp, sizeof oddp, "odd.bin.txt");
     util_path(shard, sizeof shard, "odd.bin");
     util_path(back, sizeof back, "odd.back");
     util_path(ids, sizeof ids, "odd.ids");
@@ -97,17 +96,15 @@ static void test_tokenizer_cli(void **state) {
     UTIL_EXPECT_USAGE_ERROR("cannot open", "tokenizer", "train", "-o", out, "/nonexistent/x.txt");
     UTIL_EXPECT_USAGE_ERROR("frobnicate", "tokenizer", "frobnicate");
     assert_false(hs_is_file(out));
-    write_text("bad.json", "{\"model\": {\"type\": \"BPE\"", 25);
-    char bad[400];
-    util_path(bad, sizeof bad, "bad.json");
+    char bad[PATH_N];
+    write_text("bad.json", "{\"model\": {\"type\": \"BPE\"", 25, bad);
     util_path(out, sizeof out, "never.bin");
     UTIL_EXPECT_USAGE_ERROR("tokenizer", "tokenizer", "encode", "--tokenizer", bad, "-o", out,
                             corp);
     assert_false(hs_is_file(out));
     /* a shard with a wrong magic, a truncated shard, ids beyond the tokenizer */
-    write_text("magic.bin", "not a shard at all, not even 1024 bytes", 39);
-    char magic[400];
-    util_path(magic, sizeof magic, "magic.bin");
+    char magic[PATH_N];
+    write_text("magic.bin", "not a shard at all, not even 1024 bytes", 39, magic);
     util_path(out, sizeof out, "never.txt");
     UTIL_EXPECT_USAGE_ERROR("truncated", "tokenizer", "decode", "--tokenizer", tok, "-o", out,
                             magic);
@@ -244,29 +241,6 @@ static void test_corpus_cli(void **state) {
     unsetenv("HALFS_CACHE");
 }
 
-/* Deterministic metrics columns (step..grad_norm) of RUN/metrics.csv. */
-static char *metrics_cols(const char *run) {
-    char p[600];
-    snprintf(p, sizeof p, "%s/metrics.csv", run);
-    size_t n;
-    char *text = util_read_file(p, &n);
-    assert_non_null(text);
-    char *out = calloc(n + 1, 1), *o = out;
-    int commas = 0;
-    for (char *c = text; *c; c++) {
-        if (*c == '\n') {
-            commas = 0;
-            *o++ = '\n';
-        } else if (*c == ',' && ++commas >= 6) {
-            continue;
-        } else if (commas < 6) {
-            *o++ = *c;
-        }
-    }
-    free(text);
-    return out;
-}
-
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -288,7 +262,7 @@ static void test_train_kill_resume(void **state) {
         "--val", shard, "--steps", "10", "--batch", "2", "--seq", "16", "--eval-every", "3",    \
         "--eval-batches", "2", "--save-every", "1", "--threads", "1", "--quiet"
     assert_int_equal(util_run(NULL, NULL, "train", TRAIN_ARGS, "--out", runa, NULL), 0);
-    char *want = metrics_cols(runa);
+    char *want = util_metrics_det(runa);
     assert_non_null(strstr(want, "\n10,"));
     char fa[500], fb[500];
     snprintf(fa, sizeof fa, "%s/ckpt-000010/model.safetensors", runa);
@@ -324,14 +298,9 @@ static void test_train_kill_resume(void **state) {
             waitpid(pid, &status, 0);
         }
         assert_true(hs_is_file(latest));
-        char *err = NULL;
-        int rc = util_run(NULL, &err, "train", "--resume", runb, "--steps", "10", "--quiet", NULL);
-        if (rc != 0) {
-            print_error("resume failed (round %d): %s\n", round, err);
-            fail();
-        }
-        free(err);
-        char *got = metrics_cols(runb);
+        util_expect_exit_ok(util_run(NULL, NULL, "train", "--resume", runb, "--steps", "10",
+                                     "--quiet", NULL));
+        char *got = util_metrics_det(runb);
         assert_string_equal(got, want);
         free(got);
         char *wb = util_read_file(fb, &nb);

@@ -288,6 +288,77 @@ static void test_threads(void **st) {
     }
 }
 
+/* Near-ties of Half-S: groups whose two candidate errors are equal to a few ulps. The SIMD
+ * kernels decide most comparisons from float estimates and must fall back to the reference's
+ * exact double sums on close calls; these groups sit on the decision boundary. Block 32, scale
+ * X = 1 (amax 3.9): the amax favours the ceil scale by 0.8, 21 elements at 0.3 and one at y
+ * favour the halved scale by 0.7875 + 0.1875 − 0.5·y; the reference's decision flips near
+ * y = 0.35, found by bisection on float y, then rows take y at ±1..16 ulps of the flip, with
+ * the elements in several orders (the summation order matters at a tie). */
+static int halfs_takes_half(const hs_quant_spec *s, const float *g) {
+    hs_packed p;
+    assert_int_equal(hs_packed_alloc(&p, s, 1, 32), HS_OK);
+    assert_int_equal(hs_quantize_ref(s, g, 1, 32, 32, 0, &p), HS_OK);
+    int half = ((uint8_t *)p.scales)[0] == 126; /* e = −1 rather than 0 */
+    hs_packed_free(&p);
+    return half;
+}
+
+static void group_at(float *g, float y, int order) {
+    for (int i = 0; i < 32; i++) g[i] = 0.0f;
+    int pos = 0;
+    int idx[32];
+    for (int i = 0; i < 32; i++) idx[i] = (i * (2 * order + 1) + order) % 32; /* a permutation */
+    g[idx[pos++]] = 3.9f;
+    for (int i = 0; i < 21; i++) g[idx[pos++]] = (i & 1) ? -0.3f : 0.3f;
+    g[idx[pos++]] = y;
+}
+
+static void test_halfs_near_ties(void **st) {
+    (void)st;
+    hs_quant_spec s;
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+    s.rule = HS_RULE_HALFS;
+    enum { ORDERS = 8, ULPS = 64, ROWS = ORDERS * 2 * ULPS };
+    float *x = malloc(sizeof(float) * ROWS * 32);
+    int row = 0, flips = 0;
+    float g[32];
+    for (int order = 0; order < ORDERS; order++) {
+        float lo = 0.26f, hi = 0.49f;
+        group_at(g, lo, order);
+        int lo_half = halfs_takes_half(&s, g);
+        group_at(g, hi, order);
+        if (halfs_takes_half(&s, g) == lo_half) continue; /* no flip in range for this order */
+        flips++;
+        while (nextafterf(lo, hi) < hi) { /* bisection on floats */
+            float mid = lo + (hi - lo) / 2;
+            if (mid <= lo || mid >= hi) mid = nextafterf(lo, hi);
+            group_at(g, mid, order);
+            if (halfs_takes_half(&s, g) == lo_half) lo = mid;
+            else hi = mid;
+        }
+        float y = lo;
+        for (int k = 0; k < ULPS; k++) y = nextafterf(y, 0.0f);
+        for (int k = 0; k < 2 * ULPS; k++, y = nextafterf(y, 1.0f)) group_at(x + 32 * row++, y, order);
+    }
+    assert_true(flips > 0);
+    for (int k = 0; k < nkernels; k++) {
+        if (hs_isa_detect() < kernels[k].isa) continue;
+        for (int tr = 0; tr < 2; tr++) {
+            if (tr) { /* the same groups, column-wise */
+                float *xt = malloc(sizeof(float) * ROWS * 32);
+                for (int r = 0; r < row; r++)
+                    for (int c = 0; c < 32; c++) xt[c * row + r] = x[r * 32 + c];
+                check_one(&s, xt, 32, row, row, 1, 4, kernels[k].fn, 1);
+                free(xt);
+            } else {
+                check_one(&s, x, row, 32, 32, 0, 4, kernels[k].fn, 1);
+            }
+        }
+    }
+    free(x);
+}
+
 static int report(void **st) {
     (void)st;
     printf("test_kernels_quant: %d kernel results compared with the reference (%d kernel calls)\n",
@@ -305,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_fp4_fp32_scales),
         cmocka_unit_test(test_dispatch_fallback_and_forced_isa),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_halfs_near_ties),
     };
     return cmocka_run_group_tests(tests, NULL, report);
 }

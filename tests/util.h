@@ -64,10 +64,20 @@ int util_count_lines_starting(const char *s, const char *prefix);
  * line and its stderr, and fail the test. */
 void util_expect_usage_error(const char *what, int rc, const char *needle);
 
+/* The last run exited with status 0 (rc); otherwise print the command line, the status and its
+ * stderr, and fail the test. */
+void util_expect_exit_ok(int rc);
 /* Run the CLI with the listed arguments (no NULL needed) and expect a usage error whose stderr
  * holds needle: UTIL_EXPECT_USAGE_ERROR("--vocab", "corpus", "--vocab", "7"). */
 #define UTIL_EXPECT_USAGE_ERROR(needle, ...) \
     util_expect_usage_error(NULL, util_run(NULL, NULL, __VA_ARGS__, NULL), (needle))
+
+/* ---------------------------------------------------------------- training runs */
+
+/* The deterministic columns of RUN/metrics.csv, step,tokens,train_loss,val_loss,lr,grad_norm
+ * (all but the timings ms_per_step and tokens_per_s), one line per row, header included:
+ * equal for two runs that computed the same thing. Caller frees. */
+char *util_metrics_det(const char *run_dir);
 
 /* ---------------------------------------------------------------- random numbers */
 

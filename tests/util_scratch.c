@@ -1,6 +1,7 @@
 /* util_scratch.c: the test helpers declared in tests/util.h: scratch directories, whole-file I/O,
- * running the `halfs` CLI with its output captured, and the CLI's usage-error contract
- * (DESIGN.md: exit 1, exactly one "halfs: error:" line on stderr).
+ * running the `halfs` CLI with its output captured, the CLI's usage-error contract (DESIGN.md:
+ * exit 1, exactly one "halfs: error:" line on stderr), and the comparable part of a run's
+ * metrics.csv.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +211,14 @@ int util_count_lines_starting(const char *s, const char *prefix) {
     return n;
 }
 
+void util_expect_exit_ok(int rc) {
+    if (rc != 0) {
+        print_error("%s: exit %d (want 0); stderr:\n%s", g_last_cmd, rc,
+                    g_last_err ? g_last_err : "");
+        fail();
+    }
+}
+
 void util_expect_usage_error(const char *what, int rc, const char *needle) {
     const char *err = g_last_err ? g_last_err : "";
     int lines = util_count_lines_starting(err, "halfs: error: ");
@@ -219,6 +228,32 @@ void util_expect_usage_error(const char *what, int rc, const char *needle) {
                     needle ? ", wanted '" : "", needle ? needle : "", needle ? "'" : "", err);
         fail();
     }
+}
+
+/* ---------------------------------------------------------------- training runs */
+
+char *util_metrics_det(const char *run_dir) {
+    enum { DET_COLS = 6 }; /* the columns before ms_per_step */
+    char p[4200];
+    snprintf(p, sizeof p, "%s/metrics.csv", run_dir);
+    size_t n;
+    char *text = util_read_file(p, &n);
+    char *out = malloc(n + 1), *o = out;
+    assert_non_null(out);
+    int commas = 0;
+    for (const char *c = text; *c; c++) {
+        if (*c == '\n') {
+            commas = 0;
+            *o++ = '\n';
+        } else if (*c == ',' && ++commas >= DET_COLS) {
+            continue;
+        } else if (commas < DET_COLS) {
+            *o++ = *c;
+        }
+    }
+    *o = '\0';
+    free(text);
+    return out;
 }
 
 /* ---------------------------------------------------------------- random numbers */

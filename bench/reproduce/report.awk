@@ -47,6 +47,11 @@ file == "theory_points.csv" {
     TH[d, gr, r, "halved"] = v[col["halved_fraction"]]
     next
 }
+file == "theory_curve.csv" {
+    k = v[col["dist"]] SUBSEP v[col["group"]]
+    if (!(k in CMIN) || v[col["rel_mse"]] + 0 < CMIN[k]) { CMIN[k] = v[col["rel_mse"]] + 0; CARG[k] = v[col["ratio"]] }
+    next
+}
 file == "theory_optimum.csv" { OPTC[v[col["dist"]]] = v[col["opt_clip_over_sigma"]]; OPTM[v[col["dist"]]] = v[col["mse_at_opt"]]; next }
 file == "tensors.csv" {
     t = v[col["tensor"]]; ro = v[col["role"]]; ax = v[col["axis"]]; fm = v[col["format"]]; r = v[col["rule"]]
@@ -170,10 +175,10 @@ function theory(   nd, dl, ng, gl, i, j, d, gr, r, rc, ro, lo_s, hi_s, lo_l, hi_
     if (!have["theory_points.csv"]) { print "Not run (stage `theory`)."; print ""; return }
     print "![theory](" figdir "/theory.png)"
     print ""
-    print "Curves: `halfs theory --curve` (one continuous scale r·amax/6 per group). Points: `halfs theory --json` Monte Carlo results of the E8M0 rules at their mean clip/amax, and `opt`, the exact per-group continuous optimum. Relative MSE = error energy / signal energy, iid unit-variance draws."
+    print "Curves: `halfs theory --curve` (one continuous scale r·amax/6 per group). Points: `halfs theory --json` Monte Carlo results of the E8M0 rules at their mean clip/amax, and `opt`, the exact per-group continuous optimum. Relative MSE = error energy / signal energy, iid unit-variance draws. Table: relative MSE of each rule; `optimum` is the per-group continuous optimum (the floor for one scale per group); the best common ratio is the curve's minimum (one continuous clip/amax ratio for all groups) and where it lies."
     print ""
-    print "| input | group | ocp | ceil (max) | half | halfs | optimum | halfs/ceil | halfs/ocp | groups halved by halfs |"
-    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    print "| input | group | ocp | ceil (max) | half | halfs | optimum | best common ratio (curve) | halfs/ceil | halfs/ocp | groups halved by halfs |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     nd = split(th_dists, dl, " "); ng = split(th_groups, gl, " ")
     lo_s = 1e9; hi_s = -1e9; lo_l = 1e9; hi_l = -1e9; xs = ""; xl = ""
     for (i = 1; i <= nd; i++) for (j = 1; j <= ng; j++) {
@@ -181,9 +186,9 @@ function theory(   nd, dl, ng, gl, i, j, d, gr, r, rc, ro, lo_s, hi_s, lo_l, hi_
         rc = TH[d, gr, "halfs", "mse"] / TH[d, gr, "ceil", "mse"]
         ro = TH[d, gr, "halfs", "mse"] / TH[d, gr, "ocp", "mse"]
         name = d == "gauss" ? "Gaussian" : d == "laplace" ? "Laplace" : d == "t:3" ? "Student-t(3)" : d
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, gr, g3(TH[d, gr, "ocp", "mse"]),
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s at %s | %s | %s | %s |\n", name, gr, g3(TH[d, gr, "ocp", "mse"]),
             g3(TH[d, gr, "ceil", "mse"]), g3(TH[d, gr, "half", "mse"]), g3(TH[d, gr, "halfs", "mse"]),
-            g3(TH[d, gr, "opt", "mse"]), ratio(rc), ratio(ro), pct(TH[d, gr, "halfs", "halved"])
+            g3(TH[d, gr, "opt", "mse"]), g3(CMIN[d, gr]), f(CARG[d, gr], 2), ratio(rc), ratio(ro), pct(TH[d, gr, "halfs", "halved"])
         if (gr + 0 <= 32) { if (1 / rc < lo_s) lo_s = 1 / rc; if (1 / rc > hi_s) hi_s = 1 / rc; xs = xs " " ro }
         else { if (1 / rc < lo_l) lo_l = 1 / rc; if (1 / rc > hi_l) hi_l = 1 / rc; xl = xl " " ro }
     }
@@ -441,7 +446,8 @@ function full_plan(   tok_pre, tok_ft, ev_pre, ev_ft, nr, rl, i, r, b, tps, n_pr
     n_pre = split(meta["full_seeds"], tmp, " "); n_ft = split(meta["full_ft_seeds"], tmp, " ")
     nr = split(meta["pretrain_recipes"], rl, " "); t_pre = 0; missing = ""
     for (i = 1; i <= nr; i++) {
-        b = rl[i]; sub(/\+act-only$/, "", b)
+        b = rl[i]
+        if (!isnum(SP["speed_train.csv", "tokens_per_s/" b])) sub(/\+act-only$/, "", b)
         tps = SP["speed_train.csv", "tokens_per_s/" b]
         if (!isnum(tps) || tps <= 0) { missing = missing " " b; continue }
         t_pre += n_pre * (tok_pre + ev_pre) / tps
@@ -455,7 +461,7 @@ function full_plan(   tok_pre, tok_ft, ev_pre, ev_ft, nr, rl, i, r, b, tps, n_pr
     printf "**The full run** (`bench/reproduce.sh`): model `%s`, pretraining %d recipes × %d seeds × %s steps of %s × %s tokens (%s M tokens per run, %s M in all), fine-tuning %d recipes × %d seeds × %s steps (%s M tokens in all). ",
         meta["full_model"], nr, n_pre, meta["full_steps"], meta["full_batch"], meta["full_seq"],
         f(tok_pre / 1e6, 2), f(nr * n_pre * tok_pre / 1e6, 1), nft, n_ft, meta["full_ft_steps"], f(nft * n_ft * tok_ft / 1e6, 1)
-    printf "At the tokens/s of section 5 (`%s`, all %s threads, per recipe; act-only runs counted at their recipe's speed; evaluations at 1/3 of a training batch) the training takes about %s min for pretraining and %s min for fine-tuning, %s h in all, plus a few minutes for the theory, tensor and speed stages.%s\n\n",
+    printf "At the tokens/s of section 5 (`%s`, all %s threads, per recipe; evaluations at 1/3 of a training batch) the training takes about %s min for pretraining and %s min for fine-tuning, %s h in all, plus a few minutes for the theory, tensor and speed stages.%s\n\n",
         meta["full_model"], SP["speed_train.csv", "threads"], f(t_pre / 60, 0), f(t_ft / 60, 0), f((t_pre + t_ft) / 3600, 2),
         missing != "" ? " (No speed measured for:" missing "; not counted.)" : ""
 }

@@ -121,26 +121,46 @@ static inline uint16_t bf16_rne(float f) {
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rne); // branch-free: vectorises
 }
 
+/* One 16 × 16 tile of the transposed bf16 copy: rows r0.., columns c0.. of x into dst (cols ×
+ * rows). Compiled for AVX-512 and baseline (the same integer arithmetic either way); the tile
+ * goes through a small buffer so both the loads and the stores are contiguous. */
+__attribute__((target_clones("avx512f", "default"))) static void bf16_tile_t(
+    uint16_t *dst, const float *x, int64_t rows, int64_t cols, int64_t ld, int64_t r0,
+    int64_t c0) {
+    if (r0 + 16 <= rows && c0 + 16 <= cols) {
+        uint16_t tile[16][16];
+        for (int r = 0; r < 16; r++)
+#pragma omp simd
+            for (int c = 0; c < 16; c++) tile[c][r] = bf16_rne(x[(r0 + r) * ld + c0 + c]);
+        for (int c = 0; c < 16; c++) memcpy(dst + (c0 + c) * rows + r0, tile[c], sizeof tile[c]);
+        return;
+    }
+    int64_t r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t r = r0; r < r1; r++) dst[c * rows + r] = bf16_rne(x[r * ld + c]);
+}
+
+__attribute__((target_clones("avx512f", "default"))) static void bf16_row(
+    uint16_t *dst, const float *x, int64_t n) {
+#pragma omp simd
+    for (int64_t c = 0; c < n; c++) dst[c] = bf16_rne(x[c]);
+}
+
 /* bf16 copy of x (rows × cols, row stride ld) with the reduction axis last:
- * dst (rows × cols) if red_cols, else dst = xᵀ (cols × rows), via 32×32 tiles.
+ * dst (rows × cols) if red_cols, else dst = xᵀ (cols × rows), by 16×16 tiles.
  * Why not hs_quantize: bf16 needs no scale search, and the generic quantizer's reference path
  * made the bf16 baseline spend more time converting than multiplying. */
 static void to_bf16(uint16_t *dst, const float *x, int64_t rows, int64_t cols, int64_t ld,
                     int red_cols) {
     if (red_cols) {
 #pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t c = 0; c < cols; c++) dst[r * cols + c] = bf16_rne(x[r * ld + c]);
+        for (int64_t r = 0; r < rows; r++) bf16_row(dst + r * cols, x + r * ld, cols);
         return;
     }
-    int64_t tr = (rows + 31) / 32, tc = (cols + 31) / 32;
+    int64_t tr = (rows + 15) / 16, tc = (cols + 15) / 16;
 #pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < tr * tc; t++) {
-        int64_t r0 = t / tc * 32, c0 = t % tc * 32;
-        int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 32 < cols ? c0 + 32 : cols;
-        for (int64_t c = c0; c < c1; c++)
-            for (int64_t r = r0; r < r1; r++) dst[c * rows + r] = bf16_rne(x[r * ld + c]);
-    }
+    for (int64_t t = 0; t < tr * tc; t++)
+        bf16_tile_t(dst, x, rows, cols, ld, t / tc * 16, t % tc * 16);
 }
 
 /* Quantize x (rows × cols stored, row stride ld) for `role` if its spec quantizes; red_cols

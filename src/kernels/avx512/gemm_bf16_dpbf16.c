@@ -126,18 +126,18 @@ hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a
         float *tile = hs_workspace(3, tile_bytes);
         if (!tile) {
 #pragma omp atomic write
-            failed = 1;
+            failed = 1; /* packing needs no scratch; this thread skips its tasks */
         }
-#pragma omp barrier
-        if (!failed) {
+        /* Two barriers in all (each can cost a whole time slice when a thread is descheduled
+         * on a loaded machine): both operands are packed in one loop, then the tasks. */
 #pragma omp for schedule(dynamic, 4)
-            for (int64_t p = 0; p < x.mp; p++) pack_a(&x, a, lda, p);
-#pragma omp for schedule(dynamic, 4)
-            for (int64_t q = 0; q < x.np; q++) pack_b(&x, b, ldb, q);
+        for (int64_t i = 0; i < x.mp + x.np; i++) {
+            if (i < x.mp) pack_a(&x, a, lda, i);
+            else pack_b(&x, b, ldb, i - x.mp);
+        }
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < tasks; t++)
-                run_task(&x, (t / tn) * MC, (t % tn) * NC, beta, c, ldc, tile);
-        }
+        for (int64_t t = 0; t < tasks; t++)
+            if (tile) run_task(&x, (t / tn) * MC, (t % tn) * NC, beta, c, ldc, tile);
     }
     if (failed) return hs_fail(HS_ERR_NOMEM, "gemm_bf16: no memory for kernel scratch");
     return HS_OK;

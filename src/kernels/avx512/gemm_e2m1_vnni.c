@@ -349,20 +349,22 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
     {
         uint8_t *tmp = hs_workspace(2, row_bytes);
         void *tile = hs_workspace(3, tile_bytes);
-        if (!tmp || !tile) {
+        int ok = tmp && tile;
+        if (!ok) {
 #pragma omp atomic write
-            failed = 1;
+            failed = 1; /* this thread skips its share; the call reports the failure */
         }
-#pragma omp barrier
-        if (!failed) {
+        /* Two barriers in all (each can cost a whole time slice when a thread is descheduled
+         * on a loaded machine): both operands are packed in one loop, then the tasks. */
 #pragma omp for schedule(dynamic, 4)
-            for (int64_t p = 0; p < x.mp; p++) pack_a_panel(&x, a, tab_a, p, tmp);
-#pragma omp for schedule(dynamic, 4)
-            for (int64_t q = 0; q < x.np; q++) pack_b_panel(&x, b, tab_b, q, tmp);
+        for (int64_t i = 0; i < x.mp + x.np; i++) {
+            if (!ok) continue;
+            if (i < x.mp) pack_a_panel(&x, a, tab_a, i, tmp);
+            else pack_b_panel(&x, b, tab_b, i - x.mp, tmp);
+        }
 #pragma omp for schedule(dynamic, 1)
-            for (int64_t t = 0; t < tasks; t++)
-                run_task(&x, (t / tn) * MC, (t % tn) * NC, beta, c, ldc, tile);
-        }
+        for (int64_t t = 0; t < tasks; t++)
+            if (ok) run_task(&x, (t / tn) * MC, (t % tn) * NC, beta, c, ldc, tile);
     }
     if (x.nt) _mm_sfence(); /* streaming stores visible before C is used */
     if (failed) return hs_fail(HS_ERR_NOMEM, "gemm_packed: no memory for kernel scratch");

@@ -221,6 +221,43 @@ static void group_sse_f32diff(const float *t, int64_t n, __m512 enc, __m512 dec,
     group_sse_impl(t, n, enc, dec, 1, lo, hi);
 }
 
+/* An estimate of hs_group_sse in float (two accumulators, any order): each step rounds once
+ * (the FMA's product d·d is exact inside it), so for n terms the estimate is within
+ * n·2⁻²⁴·SSE + n·2⁻¹⁵⁰ of the exact sum of the d² (Higham's bound for positive terms, plus
+ * underflow); d = v − x̂ is exact in float for E8M0 candidates and within 2⁻²⁴ relative
+ * otherwise. Only used to decide comparisons far from a tie (sse_est_order). */
+static inline __m512 group_sse_est(const float *t, int64_t n, __m512 enc, __m512 dec) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 2) { /* n is even (padded to 8) */
+#pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) {
+            __m512 v = _mm512_load_ps(t + (i + k) * LANES);
+            __m512 z = _mm512_mul_ps(v, enc);
+            __m512 g = e2m1_rne_mag(_mm512_min_ps(abs_ps(z), _mm512_set1_ps(6.0f)));
+            __m512 q = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+                _mm512_castps_si512(g), _mm512_castps_si512(z), _mm512_set1_epi32((int)0x80000000u), 0xF8));
+            __m512 d = _mm512_sub_ps(v, _mm512_mul_ps(q, dec));
+            if (k == 0) a0 = _mm512_fmadd_ps(d, d, a0);
+            else a1 = _mm512_fmadd_ps(d, d, a1);
+        }
+    }
+    return _mm512_add_ps(a0, a1);
+}
+
+/* Compare two candidates' errors by their float estimates: returns the lanes where the order is
+ * certain (the estimates differ by more than their error bound, 2n·2⁻²⁴·(Sa + Sb) + 2n·2⁻¹⁴⁸,
+ * which also covers a float-rounded v − x̂ (relative 2⁻²⁴ on each term) and the reference's
+ * double rounding), and in *lt the lanes where a's error is certainly the smaller. */
+static inline __mmask16 sse_est_order(const float *t, int64_t n, __m512 enc_a, __m512 dec_a,
+                                      __m512 enc_b, __m512 dec_b, __mmask16 *lt) {
+    __m512 sa = group_sse_est(t, n, enc_a, dec_a), sb = group_sse_est(t, n, enc_b, dec_b);
+    __m512 diff = _mm512_sub_ps(sa, sb);
+    __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(sa, sb), _mm512_set1_ps((float)(2 * n) * 0x1p-24f),
+                                   _mm512_set1_ps((float)(2 * n) * 0x1p-148f));
+    *lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
+    return *lt | _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ); /* NaN/Inf: neither */
+}
+
 /* Lanes where SSE a < SSE b. */
 static inline __mmask16 sse_less(__m512d alo, __m512d ahi, __m512d blo, __m512d bhi) {
     __mmask8 l = _mm512_cmp_pd_mask(alo, blo, _CMP_LT_OQ), h = _mm512_cmp_pd_mask(ahi, bhi, _CMP_LT_OQ);
@@ -265,11 +302,24 @@ static void choose_e8m0(const qk *q, const float *t, int64_t n, __m512i amax_bit
     case HS_RULE_HALF: e = _mm512_sub_epi32(e_ceil, one); break;
     case HS_RULE_HALFS: {
         __m512i eh = _mm512_sub_epi32(e_ceil, one);
-        __m512d c_lo, c_hi, h_lo, h_hi;
-        group_sse_f32diff(t, n, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), pow2_ps(e_ceil), &c_lo, &c_hi);
         __m512i ehc = _mm512_max_epi32(eh, emin); /* clamped lanes are not taken (below) */
-        group_sse_f32diff(t, n, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), pow2_ps(ehc), &h_lo, &h_hi);
-        __mmask16 take = sse_less(h_lo, h_hi, c_lo, c_hi) & _mm512_cmpge_epi32_mask(eh, emin);
+        __m512 enc_c = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), dec_c = pow2_ps(e_ceil);
+        __m512 enc_h = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), dec_h = pow2_ps(ehc);
+        const __mmask16 valid = _mm512_cmpge_epi32_mask(eh, emin);
+        /* Fast path: both errors estimated in float (any order): when they differ by more than
+         * the estimates' error bound, the reference's exact double sums order the same way. */
+        __mmask16 live = _mm512_cmpneq_epi32_mask(amax_bits, _mm512_setzero_si512()) &
+                         _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
+        __mmask16 lt, far = sse_est_order(t, n, enc_h, dec_h, enc_c, dec_c, &lt);
+        __mmask16 take;
+        if ((__mmask16)(live & ~far) == 0) {
+            take = lt & valid;
+        } else { /* close call somewhere: the reference's exact sums */
+            __m512d c_lo, c_hi, h_lo, h_hi;
+            group_sse_f32diff(t, n, enc_c, dec_c, &c_lo, &c_hi);
+            group_sse_f32diff(t, n, enc_h, dec_h, &h_lo, &h_hi);
+            take = sse_less(h_lo, h_hi, c_lo, c_hi) & valid;
+        }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
         break;
     }
@@ -392,10 +442,19 @@ static void choose_cont(const qk *q, const float *t, int64_t n, __m512i amax_bit
         cont_scale(q, a, rule == HS_RULE_HALFS ? 2.0f * mx : 4.0f, &h);
         __mmask16 differ = _mm512_cmpneq_epi32_mask(h.stored, gmax.stored);
         if (differ) {
-            __m512d h_lo, h_hi, m_lo, m_hi;
-            group_sse(t, n, h.enc, h.dec, &h_lo, &h_hi);
-            group_sse(t, n, gmax.enc, gmax.dec, &m_lo, &m_hi);
-            __mmask16 take = differ & sse_less(h_lo, h_hi, m_lo, m_hi);
+            /* float estimates first (see group_sse_est); exact double sums on a close call */
+            __mmask16 live = differ & _mm512_cmpneq_epi32_mask(amax_bits, _mm512_setzero_si512()) &
+                             _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
+            __mmask16 lt, far = sse_est_order(t, n, h.enc, h.dec, gmax.enc, gmax.dec, &lt);
+            __mmask16 take;
+            if ((__mmask16)(live & ~far) == 0) {
+                take = differ & lt;
+            } else {
+                __m512d h_lo, h_hi, m_lo, m_hi;
+                group_sse(t, n, h.enc, h.dec, &h_lo, &h_hi);
+                group_sse(t, n, gmax.enc, gmax.dec, &m_lo, &m_hi);
+                take = differ & sse_less(h_lo, h_hi, m_lo, m_hi);
+            }
             g->stored = _mm512_mask_mov_epi32(gmax.stored, take, h.stored);
             g->enc = _mm512_mask_mov_ps(gmax.enc, take, h.enc);
             g->dec = _mm512_mask_mov_ps(gmax.dec, take, h.dec);
