@@ -524,12 +524,14 @@ fig_theory() {
         echo "set output '$FIG/theory.png'"
         echo "set multiplot layout 1,3 title 'E2M1 relative MSE vs clip/amax: curve = one continuous scale r*amax/6 per group; points = E8M0 scale rules (at their mean clip/amax) and the per-group optimum'"
         echo "set logscale y; set xrange [0.2:3]; set grid; set xlabel 'clip / amax'"
-        echo "set key bottom right font ',9' box opaque"
+        echo "set key top center font ',9' box opaque"
         echo "set yrange [0.003:1]"
         for d in gauss laplace t3; do
             case $d in gauss) t="Gaussian" ;; laplace) t="Laplace" ;; t3) t="Student-t(3)" ;; esac
             echo "set title '$t'"
-            [ $d = gauss ] && echo "set ylabel 'relative MSE  (error energy / signal energy)'" || echo "unset ylabel"
+            # One legend, in the first panel (its upper middle is empty).
+            [ $d = gauss ] && echo "set ylabel 'relative MSE  (error energy / signal energy)'; set key" ||
+                echo "unset ylabel; unset key"
             printf "plot "
             i=0
             for g in 16 32 1024 4096; do

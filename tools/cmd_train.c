@@ -60,7 +60,7 @@ static void train_help(FILE *out) {
         "  --accum N          micro-batches per step (default: %d)\n"
         "  --lr LR            peak learning rate (default: %g)\n"
         "  --min-lr LR        final learning rate of the cosine decay (default: %g)\n"
-        "  --warmup N         linear warmup steps (default: %lld)\n"
+        "  --warmup N         linear warmup steps (default: %lld, at most steps/5)\n"
         "  --wd X             AdamW decoupled weight decay, matrices only (default: %g)\n"
         "  --clip X           global gradient-norm clip, 0 = off (default: %g)\n"
         "  --seed S           weights, batches, SR and RHT streams (default: %llu)\n"
@@ -159,7 +159,7 @@ int cmd_train(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *val = NULL, *out = NULL, *resume = NULL,
                *init = NULL;
     int64_t dim = -1, layers = -1, heads = -1, ffn = -1, vocab = -1, max_seq = -1;
-    int tied = 0, quiet = 0, seq_given = 0;
+    int tied = 0, quiet = 0, seq_given = 0, warmup_given = 0;
     size_t roles_len = 0;
     c.recipe.roles[0] = '\0';
     for (int i = 1; i < argc; i++) {
@@ -218,7 +218,13 @@ int cmd_train(int argc, char **argv) {
         INT_OPT("--accum", 1, 1 << 20, c.accum)
         F64_OPT("--lr", 0, 10, c.lr)
         F64_OPT("--min-lr", 0, 10, c.min_lr)
-        INT_OPT("--warmup", 0, INT64_MAX / 2, c.warmup)
+        if (!strcmp(a, "--warmup")) {
+            NEEDV();
+            if (!cli_parse_i64(a, v, 0, INT64_MAX / 2, &iv)) return CLI_USAGE;
+            c.warmup = iv;
+            warmup_given = 1;
+            continue;
+        }
         F64_OPT("--wd", 0, 10, c.wd)
         F64_OPT("--clip", 0, 1e9, c.clip)
         INT_OPT("--eval-every", 0, INT64_MAX / 2, c.eval_every)
@@ -384,6 +390,8 @@ int cmd_train(int argc, char **argv) {
     }
     data = c.data_path;
     val = c.val_path[0] ? c.val_path : NULL;
+    // a short run still reaches its peak learning rate: warmup defaults to at most steps/5
+    if (!resume && !warmup_given && c.warmup > c.steps / 5) c.warmup = c.steps / 5;
 
     st = hs_train_config_validate(&c);
     if (st != HS_OK) {

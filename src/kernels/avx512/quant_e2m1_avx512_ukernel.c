@@ -471,13 +471,14 @@ static void choose_cont(const qk *q, const float *t, int64_t n, __m512i amax_bit
 
 /* Signed code of element vector v with the group's scale, placed at nibble j of each dword
  * (element j of 8 consecutive ones); 0 in non-finite lanes is applied by the caller. */
-static inline __m512i encode_vec(const qk *q, __m512 v, const gscale *g, int j, __m512i *b0,
-                                 __m512i *b1) {
+static inline __attribute__((always_inline)) __m512i
+encode_vec(__m512 v, const gscale *g, int j, __m512i *b0, __m512i *b1, const int sr,
+           const int prescale) {
     __m512 z = _mm512_mul_ps(v, g->enc);
-    if (q->prescale) z = _mm512_mul_ps(z, _mm512_set1_ps(HS_SR_PRESCALE));
+    if (prescale) z = _mm512_mul_ps(z, _mm512_set1_ps(HS_SR_PRESCALE));
     __m512 a = _mm512_min_ps(abs_ps(z), _mm512_set1_ps(6.0f));
     __m512i code;
-    if (!q->sr) {
+    if (!sr) {
         /* the code table, shifted to nibble j */
         const __m512i tab = _mm512_slli_epi32(
             _mm512_set_epi32(7, 6, 5, 4, 3, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0), 4 * j);
@@ -505,10 +506,11 @@ static inline __m512i encode_vec(const qk *q, __m512 v, const gscale *g, int j, 
 /* Encode t[i], i in [0, n) (t zero-padded to a multiple of 8), of the group starting at packed
  * column c_abs (a multiple of 8) into dwords ob[i/8][16]: lane l's dword holds its elements
  * i..i+7 as 4 code bytes (element 2p in the low nibble of byte p). */
-static void encode_group(const qk *q, const float *t, int64_t n, int64_t c_abs, int64_t r0,
-                         const gscale *g, uint8_t *ob /* at this group's first dword vector */) {
+static inline __attribute__((always_inline)) void
+encode_group_impl(const qk *q, const float *t, int64_t n, int64_t c_abs, int64_t r0,
+                  const gscale *g, uint8_t *ob, const int sr, const int prescale) {
     __m512i b0 = _mm512_setzero_si512(), b1 = _mm512_setzero_si512();
-    if (q->sr) {
+    if (sr) {
         /* key + (idx + 1)·γ with idx = (r0 + l)·C + c_abs: per lane, then + γ per element */
         uint64_t b[16];
         for (int l = 0; l < 16; l++)
@@ -518,20 +520,29 @@ static void encode_group(const qk *q, const float *t, int64_t n, int64_t c_abs, 
     }
     for (int64_t i = 0; i < n; i += 8) {
         const float *ti = t + i * LANES;
-        __m512i c0 = encode_vec(q, _mm512_load_ps(ti + 0 * LANES), g, 0, &b0, &b1);
-        __m512i c1 = encode_vec(q, _mm512_load_ps(ti + 1 * LANES), g, 1, &b0, &b1);
-        __m512i c2 = encode_vec(q, _mm512_load_ps(ti + 2 * LANES), g, 2, &b0, &b1);
-        __m512i c3 = encode_vec(q, _mm512_load_ps(ti + 3 * LANES), g, 3, &b0, &b1);
-        __m512i c4 = encode_vec(q, _mm512_load_ps(ti + 4 * LANES), g, 4, &b0, &b1);
-        __m512i c5 = encode_vec(q, _mm512_load_ps(ti + 5 * LANES), g, 5, &b0, &b1);
-        __m512i c6 = encode_vec(q, _mm512_load_ps(ti + 6 * LANES), g, 6, &b0, &b1);
-        __m512i c7 = encode_vec(q, _mm512_load_ps(ti + 7 * LANES), g, 7, &b0, &b1);
+        __m512i c0 = encode_vec(_mm512_load_ps(ti + 0 * LANES), g, 0, &b0, &b1, sr, prescale);
+        __m512i c1 = encode_vec(_mm512_load_ps(ti + 1 * LANES), g, 1, &b0, &b1, sr, prescale);
+        __m512i c2 = encode_vec(_mm512_load_ps(ti + 2 * LANES), g, 2, &b0, &b1, sr, prescale);
+        __m512i c3 = encode_vec(_mm512_load_ps(ti + 3 * LANES), g, 3, &b0, &b1, sr, prescale);
+        __m512i c4 = encode_vec(_mm512_load_ps(ti + 4 * LANES), g, 4, &b0, &b1, sr, prescale);
+        __m512i c5 = encode_vec(_mm512_load_ps(ti + 5 * LANES), g, 5, &b0, &b1, sr, prescale);
+        __m512i c6 = encode_vec(_mm512_load_ps(ti + 6 * LANES), g, 6, &b0, &b1, sr, prescale);
+        __m512i c7 = encode_vec(_mm512_load_ps(ti + 7 * LANES), g, 7, &b0, &b1, sr, prescale);
         __m512i d = _mm512_or_si512(_mm512_ternarylogic_epi32(c0, c1, c2, 0xFE),
                                     _mm512_ternarylogic_epi32(c3, c4, c5, 0xFE));
         d = _mm512_ternarylogic_epi32(d, c6, c7, 0xFE);
         /* past the row's end (odd C): zero elements encode as 0 already */
         _mm512_store_si512(ob + (i >> 3) * 64, _mm512_maskz_mov_epi32(g->finite, d));
     }
+}
+
+/* The loop specialised for the rounding mode and pre-scale (no branch per element). */
+static void encode_group(const qk *q, const float *t, int64_t n, int64_t c_abs, int64_t r0,
+                         const gscale *g, uint8_t *ob /* at this group's first dword vector */) {
+    if (!q->sr && !q->prescale) encode_group_impl(q, t, n, c_abs, r0, g, ob, 0, 0);
+    else if (!q->prescale) encode_group_impl(q, t, n, c_abs, r0, g, ob, 1, 0);
+    else if (q->sr) encode_group_impl(q, t, n, c_abs, r0, g, ob, 1, 1);
+    else encode_group_impl(q, t, n, c_abs, r0, g, ob, 0, 1);
 }
 
 /* Transpose the code dwords ob[k][16] (k < nd) into packed rows r0 + l (l < nb): row bytes
