@@ -6,7 +6,10 @@
  * median of --reps timed runs after a warm-up. The baseline, `copy_gbps`, is a copy of the same
  * matrix into another buffer with the same threads, in the same run: quantization reads as
  * much and writes 8× less, so it can in principle run at or above copy speed.
- * Keys: FORMAT-RULE-row / FORMAT-RULE-col, e.g. mxfp4-halfs-row, nvfp4-4over6-col.
+ * Keys: FORMAT-RULE-row / FORMAT-RULE-col, e.g. mxfp4-halfs-row, nvfp4-4over6-col; NVFP4 with
+ * 2D 16×16 weight tiles: FORMAT-RULE-2d-row / -col, e.g. nvfp4-4over6-2d-row.
+ * `dequant_gbps` (keyed by format): hs_dequantize of the row-wise packed matrix, GB/s of fp32
+ * output written, same conventions.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,15 +44,18 @@ static void fill_gauss(float *x, int64_t n, uint64_t seed) {
 static const struct {
     hs_format fmt;
     hs_rule rule;
+    int tile2d; /* 16: one scale per 16×16 tile (NVFP4 weights) */
 } cases[] = {
-    {HS_FMT_MXFP4, HS_RULE_OCP},   {HS_FMT_MXFP4, HS_RULE_CEIL},
-    {HS_FMT_MXFP4, HS_RULE_RCEIL}, {HS_FMT_MXFP4, HS_RULE_EVEN},
-    {HS_FMT_MXFP4, HS_RULE_HALF},  {HS_FMT_MXFP4, HS_RULE_HALFS},
-    {HS_FMT_MXFP4, HS_RULE_HALFS_SIGMA}, {HS_FMT_MXFP4, HS_RULE_MSE},
-    {HS_FMT_NVFP4, HS_RULE_MAX},   {HS_FMT_NVFP4, HS_RULE_4OVER6},
-    {HS_FMT_NVFP4, HS_RULE_HALFS},
-    {HS_FMT_FP4ROW, HS_RULE_OCP},  {HS_FMT_FP4ROW, HS_RULE_CEIL},
-    {HS_FMT_FP4ROW, HS_RULE_HALFS}, {HS_FMT_FP4ROW, HS_RULE_HALFS_SIGMA},
+    {HS_FMT_MXFP4, HS_RULE_OCP, 0},   {HS_FMT_MXFP4, HS_RULE_CEIL, 0},
+    {HS_FMT_MXFP4, HS_RULE_RCEIL, 0}, {HS_FMT_MXFP4, HS_RULE_EVEN, 0},
+    {HS_FMT_MXFP4, HS_RULE_HALF, 0},  {HS_FMT_MXFP4, HS_RULE_HALFS, 0},
+    {HS_FMT_MXFP4, HS_RULE_HALFS_SIGMA, 0}, {HS_FMT_MXFP4, HS_RULE_MSE, 0},
+    {HS_FMT_NVFP4, HS_RULE_MAX, 0},   {HS_FMT_NVFP4, HS_RULE_4OVER6, 0},
+    {HS_FMT_NVFP4, HS_RULE_HALFS, 0}, {HS_FMT_NVFP4, HS_RULE_MSE, 0},
+    {HS_FMT_NVFP4, HS_RULE_MAX, 16}, {HS_FMT_NVFP4, HS_RULE_4OVER6, 16},
+    {HS_FMT_NVFP4, HS_RULE_HALFS, 16},
+    {HS_FMT_FP4ROW, HS_RULE_OCP, 0},  {HS_FMT_FP4ROW, HS_RULE_CEIL, 0},
+    {HS_FMT_FP4ROW, HS_RULE_HALFS, 0}, {HS_FMT_FP4ROW, HS_RULE_HALFS_SIGMA, 0},
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
 
@@ -131,6 +137,7 @@ int bench_quant_main(int argc, char **argv) {
         hs_quant_spec s;
         hs_status st = hs_quant_spec_init(&s, cases[c].fmt);
         s.rule = cases[c].rule;
+        s.tile2d = cases[c].tile2d;
         for (int t = 0; t < 2 && st == HS_OK; t++) {
             for (int64_t r = -1; r < reps && st == HS_OK; r++) {
                 double t0 = bench_now();
@@ -142,6 +149,19 @@ int bench_quant_main(int argc, char **argv) {
         }
         if (st != HS_OK) rc = cli_fail_status(st, "bench quant");
     }
+    /* Dequantize each format's row-wise output (the last rule quantized into it) into y. */
+    double dq_gbps[3] = {0, 0, 0};
+    for (int f = 0; f < 3 && rc == CLI_OK; f++) {
+        hs_status st = HS_OK;
+        for (int64_t r = -1; r < reps && st == HS_OK; r++) {
+            double t0 = bench_now();
+            st = hs_dequantize(&out[f][0], y, cols);
+            double t1 = bench_now();
+            if (r >= 0) times[r] = t1 - t0;
+        }
+        if (st == HS_OK) dq_gbps[f] = gbytes / bench_median(times, (int)reps);
+        else rc = cli_fail_status(st, "bench quant");
+    }
     if (rc == CLI_OK) {
         if (json) {
             printf("{\"rows\": %lld, \"cols\": %lld, \"threads\": %d, \"reps\": %lld, "
@@ -150,15 +170,18 @@ int bench_quant_main(int argc, char **argv) {
                    copy_gbps);
             for (int c = 0; c < NCASES; c++)
                 for (int t = 0; t < 2; t++)
-                    printf("%s\"%s-%s-%s\": %.3f", c || t ? ", " : "",
+                    printf("%s\"%s-%s%s-%s\": %.3f", c || t ? ", " : "",
                            hs_format_name(cases[c].fmt), hs_rule_name(cases[c].rule),
-                           t ? "col" : "row", gbps[c][t]);
+                           cases[c].tile2d ? "-2d" : "", t ? "col" : "row", gbps[c][t]);
             printf("},\n \"fraction_of_copy\": {");
             for (int c = 0; c < NCASES; c++)
                 for (int t = 0; t < 2; t++)
-                    printf("%s\"%s-%s-%s\": %.3f", c || t ? ", " : "",
+                    printf("%s\"%s-%s%s-%s\": %.3f", c || t ? ", " : "",
                            hs_format_name(cases[c].fmt), hs_rule_name(cases[c].rule),
-                           t ? "col" : "row", gbps[c][t] / copy_gbps);
+                           cases[c].tile2d ? "-2d" : "", t ? "col" : "row", gbps[c][t] / copy_gbps);
+            printf("},\n \"dequant_gbps\": {");
+            for (int f = 0; f < 3; f++)
+                printf("%s\"%s\": %.3f", f ? ", " : "", hs_format_name(fmts[f]), dq_gbps[f]);
             printf("}}\n");
         } else {
             printf("bench quant: %lld x %lld float32 (%.1f MB), %d threads, kernels %s, median of "
@@ -168,10 +191,18 @@ int bench_quant_main(int argc, char **argv) {
             printf("copy: %.2f GB/s\n", copy_gbps);
             printf("%-8s %-12s %10s %7s %10s %7s\n", "format", "rule", "row GB/s", "%copy",
                    "col GB/s", "%copy");
-            for (int c = 0; c < NCASES; c++)
+            for (int c = 0; c < NCASES; c++) {
+                char rule[32];
+                snprintf(rule, sizeof rule, "%s%s", hs_rule_name(cases[c].rule),
+                         cases[c].tile2d ? " 2d" : "");
                 printf("%-8s %-12s %10.2f %6.0f%% %10.2f %6.0f%%\n", hs_format_name(cases[c].fmt),
-                       hs_rule_name(cases[c].rule), gbps[c][0], 100 * gbps[c][0] / copy_gbps,
+                       rule, gbps[c][0], 100 * gbps[c][0] / copy_gbps,
                        gbps[c][1], 100 * gbps[c][1] / copy_gbps);
+            }
+            printf("dequantize (row-wise packed -> fp32):");
+            for (int f = 0; f < 3; f++)
+                printf(" %s %.2f GB/s (%.0f%%)%s", hs_format_name(fmts[f]), dq_gbps[f],
+                       100 * dq_gbps[f] / copy_gbps, f < 2 ? "," : "\n");
         }
     }
     for (int f = 0; f < 3; f++)

@@ -186,7 +186,7 @@ static void test_attention(void **state) {
     fill(qkv, M, 1.5);
     fill(g, O, 1.0);
     for (int i = 0; i < M; i++) qd[i] = qkv[i];
-    hs_attention_forward(out, lse, qkv, B, T, C, H);
+    assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H), HS_OK);
     attention_ref(od, qd, B, T, C, H);
     assert_close("attention out", out, od, O, REL);
     for (int i = 0; i < M; i++) {
@@ -201,7 +201,7 @@ static void test_attention(void **state) {
         num[i] = (lp - lm) / (2 * FD_H);
     }
     for (int i = 0; i < M; i++) dqkv[i] = 123.0f; // overwritten, not accumulated
-    hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H);
+    assert_int_equal(hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H), HS_OK);
     assert_close("attention dqkv", dqkv, num, M, REL);
 }
 
@@ -215,7 +215,7 @@ static void test_attention_long(void **state) {
     fill(qkv, M, 3.0);
     fill(g, O, 1.0);
     for (int i = 0; i < M; i++) qd[i] = qkv[i];
-    hs_attention_forward(out, lse, qkv, B, T, C, H);
+    assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H), HS_OK);
     attention_ref(od, qd, B, T, C, H);
     assert_close("attention out (T=130)", out, od, O, REL);
     for (int i = 0; i < M; i++) {
@@ -229,7 +229,7 @@ static void test_attention_long(void **state) {
         qd[i] = s;
         num[i] = (lp - lm) / (2 * FD_H);
     }
-    hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H);
+    assert_int_equal(hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H), HS_OK);
     assert_close("attention dqkv (T=130)", dqkv, num, M, REL);
 }
 

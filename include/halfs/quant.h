@@ -190,6 +190,9 @@ hs_status hs_qdq(const hs_quant_spec *s, const float *x, int64_t rows, int64_t c
  * byte. Same arguments as hs_quantize. */
 hs_status hs_quantize_ref(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                           int64_t ld, int transpose, hs_packed *out);
+/* The reference (scalar) dequantizer, the contract of the SIMD ones (bit-identical floats).
+ * Same arguments as hs_dequantize. */
+hs_status hs_dequantize_ref(const hs_packed *p, float *y, int64_t ldy);
 
 #ifdef __cplusplus
 }

@@ -365,7 +365,8 @@ hs_status hs_quantize_ref(const hs_quant_spec *s, const float *x, int64_t rows, 
 }
 
 /* ---------------------------------------------------------------- dequantize */
-hs_status hs_dequantize(const hs_packed *p, float *y, int64_t ldy) {
+/* the reference; hs_dequantize (src/kernels/dispatch.c) picks a SIMD kernel when one covers p */
+hs_status hs_dequantize_ref(const hs_packed *p, float *y, int64_t ldy) {
     if (!p || !y) return hs_fail(HS_ERR_INVALID_ARG, "dequantize: p or y is NULL");
     hs_status st = hs_quant_spec_validate(&p->spec);
     if (st != HS_OK) return st;

@@ -1,5 +1,5 @@
-/* dispatch.c: picks the kernel behind each public entry point (hs_quantize, hs_gemm_packed,
- * hs_gemm_bf16).
+/* dispatch.c: picks the kernel behind each public entry point (hs_quantize, hs_dequantize,
+ * hs_gemm_packed, hs_gemm_bf16).
  *
  * The CPU is examined once (CPUID + XGETBV, under pthread_once). One kernel table is filled with
  * the scalar reference kernels, then the slots the CPU supports are overridden (BLIS-style), so
@@ -63,6 +63,7 @@ static void fill_tables(void) {
         t->gemm_e2m1 = hs_gemm_e2m1_ref;
         t->gemm_bf16 = hs_gemm_bf16_ref;
         t->quantize = NULL; /* NULL: the reference quantizer */
+        t->dequantize = NULL;
         if (i >= HS_ISA_AVX2) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx2;
             t->gemm_bf16 = hs_gemm_bf16_avx2;
@@ -72,6 +73,7 @@ static void fill_tables(void) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;
             t->gemm_bf16 = hs_gemm_bf16_avx512;
             t->quantize = hs_quantize_e2m1_avx512;
+            t->dequantize = hs_dequantize_e2m1_avx512;
         }
     }
 }
@@ -112,6 +114,15 @@ hs_status hs_quantize(const hs_quant_spec *s, const float *x, int64_t rows, int6
         if (st != HS_ERR_UNSUPPORTED) return st;
     }
     return hs_quantize_ref(s, x, rows, cols, ld, transpose, out);
+}
+
+hs_status hs_dequantize(const hs_packed *p, float *y, int64_t ldy) {
+    const hs_kernel_table *t = hs_kernels();
+    if (t->dequantize) {
+        hs_status st = t->dequantize(p, y, ldy);
+        if (st != HS_ERR_UNSUPPORTED) return st;
+    }
+    return hs_dequantize_ref(p, y, ldy);
 }
 
 hs_status hs_gemm_packed(const hs_packed *a, const hs_packed *b, float beta, float *c,

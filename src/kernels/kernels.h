@@ -67,12 +67,17 @@ typedef hs_status (*hs_gemm_bf16_fn)(int64_t m, int64_t n, int64_t k, const uint
 typedef hs_status (*hs_quantize_fn)(const hs_quant_spec *s, const float *x, int64_t rows,
                                     int64_t cols, int64_t ld, int transpose, hs_packed *out);
 
+/* A dequantizer slot: HS_ERR_UNSUPPORTED, touching nothing, when it does not cover p (the
+ * dispatcher then calls hs_dequantize_ref). Arguments as hs_dequantize. */
+typedef hs_status (*hs_dequantize_fn)(const hs_packed *p, float *y, int64_t ldy);
+
 typedef struct hs_kernel_table {
     hs_isa isa;
     const char *name;
     hs_gemm_e2m1_fn gemm_e2m1;
     hs_gemm_bf16_fn gemm_bf16;
     hs_quantize_fn quantize;
+    hs_dequantize_fn dequantize; /* NULL: the reference */
 } hs_kernel_table;
 
 /* The table in use (chosen once: CPUID, or HALFS_ISA). */
@@ -94,6 +99,7 @@ hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t 
                                 int64_t cols, int64_t ld, int transpose, hs_packed *out);
 hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                   int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy);
 hs_status hs_gemm_bf16_avx2(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                             const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
 hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,

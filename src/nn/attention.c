@@ -20,17 +20,21 @@
 
 enum { QB = 64 }; // query rows per block
 
-void hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int H) {
+hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C,
+                               int H) {
     // out: (B, T, C); lse: (B, H, T); qkv: (B, T, 3C)
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
     int64_t C3 = 3 * (int64_t)C;
-#pragma omp parallel
+    int nomem = 0;
+#pragma omp parallel reduction(| : nomem)
     {
         float *S = malloc(sizeof(float) * QB * (size_t)T); // (QB, T) score block
+        nomem |= !S;
 #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
+                if (!S) continue;
                 const float *Q = qkv + (int64_t)b * T * C3 + h * hd; // (T, hd), row stride 3C
                 const float *K = Q + C, *V = Q + 2 * C;
                 float *O = out + (int64_t)b * T * C + h * hd;      // (T, hd), row stride C
@@ -46,27 +50,35 @@ void hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T
             }
         free(S);
     }
+    return nomem ? hs_fail(HS_ERR_NOMEM, "attention: out of memory for a score block") : HS_OK;
 }
 
-void hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                           const float *lse, int B, int T, int C, int H) {
+hs_status hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int B, int T, int C, int H) {
     // dqkv: (B, T, 3C) overwritten; dout, out: (B, T, C); qkv: (B, T, 3C); lse: (B, H, T)
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
     int64_t C3 = 3 * (int64_t)C;
-#pragma omp parallel
+    int nomem = 0;
+#pragma omp parallel reduction(| : nomem)
     {
         float *P = malloc(sizeof(float) * QB * (size_t)T);  // (QB, T) probabilities
         float *dS = malloc(sizeof(float) * QB * (size_t)T); // (QB, T) dP, then dS in place
+        nomem |= !P || !dS;
 #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
+                if (!P || !dS) continue;
                 const float *Q = qkv + (int64_t)b * T * C3 + h * hd;
                 const float *K = Q + C, *V = Q + 2 * C;
                 const float *dO = dout + (int64_t)b * T * C + h * hd;
                 const float *O = out + (int64_t)b * T * C + h * hd;
                 const float *L = lse + ((int64_t)b * H + h) * T;
                 float *dQ = dqkv + (int64_t)b * T * C3 + h * hd, *dK = dQ + C, *dV = dQ + 2 * C;
+                for (int t = 0; t < T; t++) { // this head's dK, dV accumulate over query blocks
+                    memset(dK + t * C3, 0, sizeof(float) * (size_t)hd);
+                    memset(dV + t * C3, 0, sizeof(float) * (size_t)hd);
+                }
                 for (int t0 = 0; t0 < T; t0 += QB) {
                     int nq = T - t0 < QB ? T - t0 : QB, nk = t0 + nq;
                     // P = exp(S − lse), masked
@@ -84,18 +96,11 @@ void hs_attention_backward(float *dqkv, const float *dout, const float *qkv, con
                         D[i] = acc;
                     }
                     hs_attn_bwd_rows(P, dS, nq, nk, t0, L + t0, D, scale);
-                    // keys [t0, nk) see their first contribution in this block: overwrite them
-                    // (rows [0, t0) were written by earlier blocks and accumulate)
-                    if (t0 > 0) {
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t0, hd, nq, 1.0f, P,
-                                    nk, dO + (int64_t)t0 * C, C, 1.0f, dV, (int)C3);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t0, hd, nq, 1.0f, dS,
-                                    nk, Q + t0 * C3, (int)C3, 1.0f, dK, (int)C3);
-                    }
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nq, hd, nq, 1.0f,
-                                P + t0, nk, dO + (int64_t)t0 * C, C, 0.0f, dV + t0 * C3, (int)C3);
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nq, hd, nq, 1.0f,
-                                dS + t0, nk, Q + t0 * C3, (int)C3, 0.0f, dK + t0 * C3, (int)C3);
+                    // dV[0:nk] += Pᵀ·dO,  dK[0:nk] += dSᵀ·Q  (zeroed before the first block)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, P, nk,
+                                dO + (int64_t)t0 * C, C, 1.0f, dV, (int)C3);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, dS, nk,
+                                Q + t0 * C3, (int)C3, 1.0f, dK, (int)C3);
                     // dQ = dS·K
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, dS,
                                 nk, K, (int)C3, 0.0f, dQ + t0 * C3, (int)C3);
@@ -104,4 +109,5 @@ void hs_attention_backward(float *dqkv, const float *dout, const float *qkv, con
         free(P);
         free(dS);
     }
+    return nomem ? hs_fail(HS_ERR_NOMEM, "attention: out of memory for a score block") : HS_OK;
 }

@@ -390,8 +390,9 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
             return st;
         hs_rope_forward(qkv, a->rope_cos, a->rope_sin, B, T, C, H);
         double ta = omp_get_wtime();
-        hs_attention_forward(att, a->att_lse + l * N * H, qkv, B, T, C, H);
+        st = hs_attention_forward(att, a->att_lse + l * N * H, qkv, B, T, C, H);
         tm->attention += omp_get_wtime() - ta;
+        if (st != HS_OK) return st;
         specs_for(m, recipe, l, 1, spec);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 1), spec, res1, att,
                                     P(m, tidx_layer(l, P_O)), N, C, C, tm)))
@@ -492,8 +493,9 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
                                      P(m, tidx_layer(l, P_O)), N, C, C, tm)))
             return st;
         double ta = omp_get_wtime();
-        hs_attention_backward(a->dqkv, a->datt, qkv, att, a->att_lse + l * N * H, B, T, C, H);
+        st = hs_attention_backward(a->dqkv, a->datt, qkv, att, a->att_lse + l * N * H, B, T, C, H);
         tm->attention += omp_get_wtime() - ta;
+        if (st != HS_OK) return st;
         hs_rope_backward(a->dqkv, a->rope_cos, a->rope_sin, B, T, C, H);
         specs_for(m, recipe, l, 0, spec);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 0), spec, a->dbuf,

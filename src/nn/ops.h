@@ -38,11 +38,13 @@ void hs_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B
 
 /* ---- causal multi-head attention, fp32, online softmax per query row ---- */
 /* out: (B, T, C); lse: (B, H, T) log-sum-exp of each query's scaled scores (for backward);
- * qkv: (B, T, 3C) with RoPE already applied to q and k. Memory: T floats per thread. */
-void hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C, int H);
+ * qkv: (B, T, 3C) with RoPE already applied to q and k. Memory: one 64 × T score block per
+ * thread (two in the backward). HS_ERR_NOMEM if those cannot be allocated. */
+hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C,
+                               int H);
 /* dqkv: (B, T, 3C) overwritten; dout, out: (B, T, C); lse: (B, H, T). */
-void hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                           const float *lse, int B, int T, int C, int H);
+hs_status hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int B, int T, int C, int H);
 
 /* ---- SwiGLU: h = silu(gate) · up, gu = [gate | up] along the last axis ---- */
 /* h: (N, F); gu: (N, 2F) */

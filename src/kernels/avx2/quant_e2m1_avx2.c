@@ -9,8 +9,10 @@
  * instruction is spelled out here: exponents and significands from the float bits (subnormal
  * amax rescaled by 2^64 first), powers of two from bits, 64-bit multiplies of the SR generator
  * from 32-bit ones, the code table through vpshufb. Codes are gathered per row with scalar
- * dword copies (this is the fallback path). Not covered (reference): 2D tiles, per-tensor
- * groups, RNA/RTS, the continuous `mse`, rows longer than 1 << 16.
+ * dword copies (this is the fallback path). 2D 16×16 tiles (every rule): two half bands per
+ * tile, the tile's scale from the reference's hs_scale_choose, the encoding vectorised. Not
+ * covered (reference): per-tensor groups, RNA/RTS, the continuous `mse` on 1D groups, rows
+ * longer than 1 << 16.
  */
 #include <float.h>
 #include <immintrin.h>
@@ -379,6 +381,37 @@ static inline __m256i encode8(const qk2 *q, __m256 v, const gs8 *g, __m256i *b0,
     return _mm256_and_si256(code, g->finite);
 }
 
+/* Encode the group tg[i][8], i < gn (tg zero-padded to a multiple of 8; rem elements from the
+ * group's start to the chunk's end), packed columns from c_abs, into packed rows r0 .. r0+nb−1. */
+static void encode_store8(const qk2 *q, hs_packed *out, int64_t r0, int nb, const float *tg,
+                          int64_t gn, int64_t rem, int64_t c_abs, const gs8 *g) {
+    __m256i b0 = _mm256_setzero_si256(), b1 = _mm256_setzero_si256();
+    if (q->sr) {
+        uint64_t bb[8];
+        for (int l = 0; l < 8; l++)
+            bb[l] = q->key + ((uint64_t)(r0 + l) * (uint64_t)q->C + (uint64_t)c_abs + 1) * HS_RNG_GAMMA;
+        b0 = _mm256_loadu_si256((const __m256i *)bb);
+        b1 = _mm256_loadu_si256((const __m256i *)(bb + 4));
+    }
+    for (int64_t i = 0; i < gn; i += 8) {
+        __m256i d = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) /* element j of 8 → nibble j of the lane's dword */
+            d = _mm256_or_si256(d, _mm256_sllv_epi32(encode8(q, _mm256_load_ps(tg + (i + j) * LANES), g, &b0, &b1),
+                                                     _mm256_set1_epi32(4 * j)));
+        uint32_t dw[8];
+        _mm256_storeu_si256((__m256i *)dw, d);
+        int64_t byte0 = (c_abs + i) / 2, nbytes = (rem - i + 1) / 2;
+        if (nbytes > 4) nbytes = 4;
+        for (int l = 0; l < nb; l++)
+            memcpy(out->codes + (r0 + l) * out->code_stride + byte0, &dw[l], (size_t)nbytes);
+    }
+}
+
+static void store_scale8(hs_packed *out, int64_t r, int64_t gi, uint32_t st) {
+    if (out->spec.scale_fmt == HS_SCALE_FP32) memcpy((float *)out->scales + r * out->groups_per_row + gi, &st, 4);
+    else ((uint8_t *)out->scales)[r * out->groups_per_row + gi] = (uint8_t)st;
+}
+
 /* One band; returns groups halved. t: (chunk + 8) × 8 floats, aligned. */
 static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, float *t) {
     const int64_t C = q->C, W = q->W;
@@ -405,31 +438,57 @@ static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, float *t)
             int64_t gi = (c0 + off) / W;
             for (int l = 0; l < nb; l++) {
                 halved += hv[l] != 0;
-                if (q->s->scale_fmt == HS_SCALE_FP32)
-                    memcpy((float *)out->scales + (r0 + l) * out->groups_per_row + gi, &st[l], 4);
-                else
-                    ((uint8_t *)out->scales)[(r0 + l) * out->groups_per_row + gi] = (uint8_t)st[l];
+                store_scale8(out, r0 + l, gi, st[l]);
             }
-            __m256i b0 = _mm256_setzero_si256(), b1 = _mm256_setzero_si256();
-            if (q->sr) {
-                uint64_t bb[8];
-                for (int l = 0; l < 8; l++)
-                    bb[l] = q->key + ((uint64_t)(r0 + l) * (uint64_t)C + (uint64_t)(c0 + off) + 1) * HS_RNG_GAMMA;
-                b0 = _mm256_loadu_si256((const __m256i *)bb);
-                b1 = _mm256_loadu_si256((const __m256i *)(bb + 4));
-            }
-            for (int64_t i = 0; i < gn; i += 8) {
-                __m256i d = _mm256_setzero_si256();
-                for (int j = 0; j < 8; j++) /* element j of 8 → nibble j of the lane's dword */
-                    d = _mm256_or_si256(d, _mm256_sllv_epi32(encode8(q, _mm256_load_ps(tg + (i + j) * LANES), &g, &b0, &b1),
-                                                             _mm256_set1_epi32(4 * j)));
-                uint32_t dw[8];
-                _mm256_storeu_si256((__m256i *)dw, d);
-                int64_t byte0 = (c0 + off + i) / 2, nbytes = (n - off - i + 1) / 2;
-                if (nbytes > 4) nbytes = 4;
+            encode_store8(q, out, r0, nb, tg, gn, n - off, c0 + off, &g);
+        }
+    }
+    return halved;
+}
+
+/* 2D 16×16 tiles (block 16): a tile spans two 8-row half bands, loaded into t and
+ * t + (chunk + 8)·8. Its scale is chosen by the reference's own hs_scale_choose on the tile
+ * gathered in canonical order (row-major over the source matrix x): one call per 256 elements,
+ * so every rule (the error-comparing ones included) is the reference's decision by construction;
+ * the elements are encoded 8 lanes at a time. Returns the tiles halved. */
+static int64_t band16_tiles(const qk2 *q, hs_packed *out, int64_t r0, int nb, float *t) {
+    const int64_t C = q->C;
+    const int nbh[2] = {nb < LANES ? nb : LANES, nb > LANES ? nb - LANES : 0};
+    float *th[2] = {t, t + (q->chunk + 8) * LANES};
+    int64_t halved = 0, used = (C + 1) / 2;
+    for (int l = 0; l < nb; l++)
+        memset(out->codes + (r0 + l) * out->code_stride + used, 0, (size_t)(out->code_stride - used));
+    for (int64_t c0 = 0; c0 < C; c0 += q->chunk) {
+        int64_t n = C - c0 < q->chunk ? C - c0 : q->chunk;
+        for (int h = 0; h < 2; h++) {
+            if (nbh[h]) load_tile8(q, r0 + h * LANES, nbh[h], c0, n, th[h]);
+            else memset(th[h], 0, (size_t)n * LANES * sizeof(float));
+            for (int64_t i = n; i % 8; i++) _mm256_store_ps(th[h] + i * LANES, _mm256_setzero_ps());
+        }
+        for (int64_t off = 0; off < n; off += 16) {
+            int64_t w = n - off < 16 ? n - off : 16, k = 0;
+            float tile[256]; /* nb × w, canonical order */
+            if (!q->transpose) {
                 for (int l = 0; l < nb; l++)
-                    memcpy(out->codes + (r0 + l) * out->code_stride + byte0, &dw[l], (size_t)nbytes);
+                    for (int64_t j = 0; j < w; j++) tile[k++] = th[l / LANES][(off + j) * LANES + l % LANES];
+            } else {
+                for (int64_t j = 0; j < w; j++)
+                    for (int l = 0; l < nb; l++) tile[k++] = th[l / LANES][(off + j) * LANES + l % LANES];
             }
+            hs_group_scale gsc = hs_scale_choose(q->s, tile, k, q->s_enc);
+            halved += gsc.halved;
+            gs8 g;
+            g.enc = _mm256_set1_ps(gsc.enc_mul);
+            g.dec = _mm256_set1_ps(gsc.dec_mul);
+            g.stored = _mm256_set1_epi32((int)gsc.stored);
+            g.halved = _mm256_set1_epi32(gsc.halved ? -1 : 0);
+            g.finite = _mm256_set1_epi32(gsc.nonfinite ? 0 : -1);
+            int64_t gi = (c0 + off) / 16;
+            for (int l = 0; l < nb; l++) store_scale8(out, r0 + l, gi, gsc.stored); /* per row */
+            for (int h = 0; h < 2; h++)
+                if (nbh[h])
+                    encode_store8(q, out, r0 + h * LANES, nbh[h], th[h] + off * LANES, w, n - off,
+                                  c0 + off, &g);
         }
     }
     return halved;
@@ -455,7 +514,13 @@ static float band8_finite_amax(const qk2 *q, int64_t r0, int nb, float *t) {
 }
 
 static int covers8(const hs_quant_spec *s, int64_t C) {
-    if (s->elem != HS_ELEM_E2M1 || s->tile2d) return 0;
+    if (s->elem != HS_ELEM_E2M1) return 0;
+    if (s->tile2d) /* every rule: the tile's scale is the reference's hs_scale_choose */
+        return s->tile2d == 16 && s->group == HS_GROUP_BLOCK && s->block == 16 &&
+               (s->rounding == HS_ROUND_RNE || s->rounding == HS_ROUND_SR) &&
+               (s->scale_fmt == HS_SCALE_E8M0 || s->scale_fmt == HS_SCALE_UE4M3 ||
+                s->scale_fmt == HS_SCALE_FP32) &&
+               (!s->rht || (s->rht >= 16 && s->rht <= 128 && !(s->rht & (s->rht - 1)) && C % s->rht == 0));
     if (s->rounding != HS_ROUND_RNE && s->rounding != HS_ROUND_SR) return 0;
     if (s->group != HS_GROUP_BLOCK && s->group != HS_GROUP_ROW) return 0;
     if (s->group == HS_GROUP_BLOCK && (s->block < 16 || s->block > 128 || CHUNK % s->block)) return 0;
@@ -527,24 +592,28 @@ hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t 
         q.s_enc = hs_two_level_senc(s, amax);
     }
     int64_t halved = 0;
+    /* 2D tiles: units of 16 rows (two half bands, two tiles of scratch) */
+    const int unit = s->tile2d ? 2 * LANES : LANES;
+    const int64_t nunits = (R + unit - 1) / unit;
 #pragma omp parallel if (par) reduction(+ : halved)
     {
-        float *t = hs_workspace(2, tbytes);
+        float *t = hs_workspace(2, s->tile2d ? 2 * tbytes : tbytes);
         if (!t) {
 #pragma omp atomic write
             nomem = 1;
         }
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t b = 0; b < nbands; b++) {
+        for (int64_t b = 0; b < nunits; b++) {
             if (!t) continue;
-            int64_t r0 = b * LANES;
-            halved += band8(&q, out, r0, R - r0 < LANES ? (int)(R - r0) : LANES, t);
+            int64_t r0 = b * unit;
+            int nb = R - r0 < unit ? (int)(R - r0) : unit;
+            halved += s->tile2d ? band16_tiles(&q, out, r0, nb, t) : band8(&q, out, r0, nb, t);
         }
     }
     if (nomem) return hs_fail(HS_ERR_NOMEM, "quantize: out of memory for kernel scratch");
     out->spec = *s;
     out->tensor_scale = q.s_enc;
     out->groups_halved = halved;
-    out->groups_total = R * gpr;
+    out->groups_total = s->tile2d ? nunits * gpr : R * gpr;
     return HS_OK;
 }

@@ -21,8 +21,9 @@
  * code (the float addition's own RNE); stochastic rounding uses t = a·2^(1−ex), floor(t) and the
  * exact fraction t − floor(t) against u, as hs_e2m1_encode does.
  * Not covered (the dispatcher falls back to the reference): other elements, per-tensor groups,
- * RNA/RTS rounding, the continuous `mse` grid search, 2D tiles with error-comparing rules, and
- * one-scale-per-row groups longer than 1 << 16.
+ * RNA/RTS rounding, and one-scale-per-row groups longer than 1 << 16. 2D 16×16 tiles: the
+ * error-comparing rules halfs / 4over6 decide a tile from float estimates (exact reference sums
+ * in canonical order on a close call); mse and halfs-sigma call hs_scale_choose per tile.
  */
 #include <omp.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ static int covers(const hs_quant_spec *s, int64_t C) {
     case HS_SCALE_UE4M3:
     case HS_SCALE_FP32:
         if (s->rule != HS_RULE_MAX && s->rule != HS_RULE_HALF && s->rule != HS_RULE_HALFS &&
-            s->rule != HS_RULE_4OVER6)
+            s->rule != HS_RULE_4OVER6 && s->rule != HS_RULE_MSE)
             return 0;
         if (s->rule == HS_RULE_4OVER6 && s->scale_fmt != HS_SCALE_UE4M3) return 0;
         break;
@@ -57,9 +58,6 @@ static int covers(const hs_quant_spec *s, int64_t C) {
     }
     if (s->tile2d) {
         if (s->tile2d != 16 || s->group != HS_GROUP_BLOCK || s->block != 16) return 0;
-        if (s->rule != HS_RULE_MAX && s->rule != HS_RULE_HALF && s->rule != HS_RULE_CEIL &&
-            s->rule != HS_RULE_OCP && s->rule != HS_RULE_RCEIL && s->rule != HS_RULE_EVEN)
-            return 0; /* rules comparing errors sum a tile in source order: reference */
     }
     return 1;
 }

@@ -264,6 +264,36 @@ static inline __mmask16 sse_less(__m512d alo, __m512d ahi, __m512d blo, __m512d 
     return (__mmask16)(l | ((unsigned)h << 8));
 }
 
+/* A 16×16 tile (2D scales) as one group: lanes l < nb are its packed rows, t[j] (j < w) its
+ * packed columns; padded lanes and columns are zero (they add +0). Is candidate a's squared error
+ * strictly below candidate b's, in the reference's terms (hs_group_sse over the tile in its
+ * canonical order: row-major over the source matrix x)? enc/dec are the same in every lane.
+ * Float estimates first (any order: per lane, then across lanes; N = 16·w terms at most, each
+ * estimate within N·2⁻²⁴·S + N·2⁻¹⁵⁰ of its exact sum, see group_sse_est); on a close call the
+ * tile is gathered in canonical order and the reference's exact sums decide. */
+static int tile_less(const qk *q, const float *t, int64_t w, int nb, __m512 enc_a, __m512 dec_a,
+                     __m512 enc_b, __m512 dec_b) {
+    const int64_t nw = w + (w & 1); /* group_sse_est reads pairs: t is zero-padded */
+    double sa = _mm512_reduce_add_ps(group_sse_est(t, nw, enc_a, dec_a));
+    double sb = _mm512_reduce_add_ps(group_sse_est(t, nw, enc_b, dec_b));
+    const double N = 16.0 * (double)nw;
+    double bound = 2.0 * N * 0x1p-24 * (sa + sb) + 2.0 * N * 0x1p-148;
+    if (sa - sb < -bound) return 1;
+    if (sa - sb > bound) return 0;
+    float g[HS_QK_LANES * HS_QK_LANES];
+    int64_t k = 0;
+    if (!q->transpose) {
+        for (int l = 0; l < nb; l++)
+            for (int64_t j = 0; j < w; j++) g[k++] = t[j * LANES + l];
+    } else {
+        for (int64_t j = 0; j < w; j++)
+            for (int l = 0; l < nb; l++) g[k++] = t[j * LANES + l];
+    }
+    float ea = _mm512_cvtss_f32(enc_a), da = _mm512_cvtss_f32(dec_a);
+    float eb = _mm512_cvtss_f32(enc_b), db = _mm512_cvtss_f32(dec_b);
+    return hs_group_sse(HS_ELEM_E2M1, g, k, ea, da) < hs_group_sse(HS_ELEM_E2M1, g, k, eb, db);
+}
+
 /* ------------------------------------------------------------------ scale choice (16 groups) */
 
 typedef struct {
@@ -277,7 +307,7 @@ static inline __m512 pow2_ps(__m512i e) { /* 2^e, e in [−127, 127], exact */
     return _mm512_scalef_ps(_mm512_set1_ps(1.0f), _mm512_cvtepi32_ps(e));
 }
 
-static void choose_e8m0(const qk *q, const float *t, int64_t n, __m512i amax_bits, gscale *g) {
+static void choose_e8m0(const qk *q, const float *t, int64_t n, int nb, __m512i amax_bits, gscale *g) {
     const hs_rule rule = q->s->rule;
     __m512 a = _mm512_castsi512_ps(amax_bits);
     __mmask16 zero = _mm512_cmpeq_epi32_mask(amax_bits, _mm512_setzero_si512());
@@ -310,8 +340,13 @@ static void choose_e8m0(const qk *q, const float *t, int64_t n, __m512i amax_bit
          * the estimates' error bound, the reference's exact double sums order the same way. */
         __mmask16 live = _mm512_cmpneq_epi32_mask(amax_bits, _mm512_setzero_si512()) &
                          _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
-        __mmask16 lt, far = sse_est_order(t, n, enc_h, dec_h, enc_c, dec_c, &lt);
         __mmask16 take;
+        if (q->tile2d) { /* one group: the whole tile (the amax is the same in every lane) */
+            take = (live & 1) && tile_less(q, t, n, nb, enc_h, dec_h, enc_c, dec_c) ? valid : 0;
+            e = _mm512_mask_mov_epi32(e_ceil, take, eh);
+            break;
+        }
+        __mmask16 lt, far = sse_est_order(t, n, enc_h, dec_h, enc_c, dec_c, &lt);
         if ((__mmask16)(live & ~far) == 0) {
             take = lt & valid;
         } else { /* close call somewhere: the reference's exact sums */
@@ -428,7 +463,96 @@ static void cont_scale(const qk *q, __m512 tt, float T, gscale *g) {
     }
 }
 
-static void choose_cont(const qk *q, const float *t, int64_t n, __m512i amax_bits, gscale *g) {
+/* The continuous `mse` rule of scale_rules.c for 16 groups (1D groups only): candidates gmax,
+ * then the clips t = fl(r·a), r = fl((30+k)/100) for k = 69 .. 0, each mapped to the element max;
+ * the reference keeps the first candidate (in that order) of smallest exact squared error,
+ * skipping a candidate whose stored scale repeats the previous one (same error: never strictly
+ * lower). The first minimum of a sequence does not change when elements above the minimum are
+ * dropped, so exact double sums are computed only for candidates that may be minimal: pass 1
+ * estimates every candidate's error in float (group_sse_est: within E = 2n·2⁻²⁴·S + 2n·2⁻¹⁴⁸
+ * of the exact sum, generously), U = min (est + E); pass 2 takes the exact sums, in order, of
+ * the candidates with est − E ≤ U in some lane and keeps, per lane, the first strict minimum.
+ * A lane whose estimate overflowed (or is NaN) computes that candidate's exact sum. */
+enum { MSE_CANDS = 71 };
+static void cont_mse(const qk *q, const float *t, int64_t n, __m512 a, const gscale *gmax, gscale *g) {
+    const float mx = 6.0f;
+    gscale c[MSE_CANDS];
+    __m512 lo[MSE_CANDS];
+    __mmask16 distinct[MSE_CANDS];
+    const int64_t ne = n + (n & 1); /* group_sse_est reads pairs: t is zero-padded */
+    const __m512 rel = _mm512_set1_ps((float)(2 * ne) * 0x1p-24f);
+    const __m512 abs_err = _mm512_set1_ps((float)(2 * ne) * 0x1p-148f);
+    __m512 U = _mm512_set1_ps(INFINITY);
+    c[0] = *gmax;
+    distinct[0] = 0xFFFF;
+    int nc = 0; /* candidates already listed (UE4M3 fast path) */
+    if (q->s->scale_fmt == HS_SCALE_UE4M3) {
+        /* The candidates' codes are non-increasing in candidate order. When every step is 0 or
+         * 1 (checked here; the clip grid's steps, ≤ 3.4 %, are finer than UE4M3's, ≥ 6.25 %), the
+         * distinct candidates are exactly the codes hi = code(gmax) down to lo = code(0.30·a),
+         * in that order, and cost one estimate each instead of 71. */
+        const __m512 senc = _mm512_set1_ps(q->s_enc);
+        const __mmask16 fin = _mm512_cmp_ps_mask(a, _mm512_set1_ps(FLT_MAX), _CMP_LE_OQ);
+        __m512i prev = gmax->stored;
+        __mmask16 bad = 0;
+        for (int i = 1; i < MSE_CANDS; i++) {
+            float r = (float)(30 + (MSE_CANDS - 1 - i)) / 100.0f;
+            __m512 X = _mm512_div_ps(_mm512_mul_ps(_mm512_set1_ps(r), a), _mm512_set1_ps(mx));
+            __m512i code = ue4m3_encode(_mm512_mul_ps(X, senc));
+            bad |= fin & _mm512_cmpgt_epu32_mask(_mm512_sub_epi32(prev, code), _mm512_set1_epi32(1));
+            prev = code;
+        }
+        if (!bad) {
+            const __m512i hi = gmax->stored, lo_code = prev;
+            int span = _mm512_mask_reduce_max_epi32(fin, _mm512_sub_epi32(hi, lo_code));
+            nc = 1 + (span > 0 ? span : 0);
+            for (int d = 1; d < nc; d++) {
+                __m512i cc = _mm512_sub_epi32(hi, _mm512_set1_epi32(d));
+                distinct[d] = fin & _mm512_cmpge_epi32_mask(cc, lo_code);
+                __m512 sb = ue4m3_decode(_mm512_max_epi32(cc, _mm512_set1_epi32(1)));
+                c[d].stored = cc;
+                c[d].enc = _mm512_div_ps(senc, sb); /* cont_scale's floats for code cc */
+                c[d].dec = _mm512_div_ps(sb, senc);
+            }
+        }
+    }
+    if (nc == 0) {
+        nc = MSE_CANDS;
+        for (int i = 1; i < MSE_CANDS; i++) {
+            float r = (float)(30 + (MSE_CANDS - 1 - i)) / 100.0f; /* k = 69 .. 0 */
+            cont_scale(q, _mm512_mul_ps(_mm512_set1_ps(r), a), mx, &c[i]);
+            distinct[i] = _mm512_cmpneq_epi32_mask(c[i].stored, c[i - 1].stored);
+        }
+    }
+    for (int i = 0; i < nc; i++) {
+        if (!distinct[i]) continue;
+        __m512 est = group_sse_est(t, ne, c[i].enc, c[i].dec);
+        __m512 err = _mm512_fmadd_ps(est, rel, abs_err);
+        /* an estimate that overflowed (huge groups: d² beyond FLT_MAX) decides nothing */
+        lo[i] = _mm512_mask_mov_ps(_mm512_sub_ps(est, err),
+                                   _mm512_cmp_ps_mask(est, _mm512_set1_ps(FLT_MAX), _CMP_NLE_UQ),
+                                   _mm512_set1_ps(-INFINITY));
+        U = _mm512_mask_min_ps(U, distinct[i], U, _mm512_add_ps(est, err));
+    }
+    __m512d b_lo = _mm512_set1_pd(INFINITY), b_hi = b_lo;
+    *g = *gmax;
+    for (int i = 0; i < nc; i++) {
+        if (!distinct[i]) continue;
+        /* NaN lanes (non-finite groups) compare false: their scale is replaced later */
+        __mmask16 need = distinct[i] & _mm512_cmp_ps_mask(lo[i], U, _CMP_LE_OQ);
+        if (!need) continue;
+        __m512d s_lo, s_hi;
+        group_sse(t, n, c[i].enc, c[i].dec, &s_lo, &s_hi);
+        __mmask16 better = need & sse_less(s_lo, s_hi, b_lo, b_hi);
+        b_lo = _mm512_mask_mov_pd(b_lo, (__mmask8)better, s_lo);
+        b_hi = _mm512_mask_mov_pd(b_hi, (__mmask8)(better >> 8), s_hi);
+        g->stored = _mm512_mask_mov_epi32(g->stored, better, c[i].stored);
+        g->enc = _mm512_mask_mov_ps(g->enc, better, c[i].enc);
+        g->dec = _mm512_mask_mov_ps(g->dec, better, c[i].dec);
+    }
+}
+
+static void choose_cont(const qk *q, const float *t, int64_t n, int nb, __m512i amax_bits, gscale *g) {
     const hs_rule rule = q->s->rule;
     __m512 a = _mm512_castsi512_ps(amax_bits);
     const float mx = 6.0f;
@@ -437,6 +561,8 @@ static void choose_cont(const qk *q, const float *t, int64_t n, __m512i amax_bit
     *g = gmax;
     if (rule == HS_RULE_HALF) {
         cont_scale(q, a, 2.0f * mx, g);
+    } else if (rule == HS_RULE_MSE) {
+        cont_mse(q, t, n, a, &gmax, g);
     } else if (rule == HS_RULE_HALFS || rule == HS_RULE_4OVER6) {
         gscale h;
         cont_scale(q, a, rule == HS_RULE_HALFS ? 2.0f * mx : 4.0f, &h);
@@ -445,8 +571,11 @@ static void choose_cont(const qk *q, const float *t, int64_t n, __m512i amax_bit
             /* float estimates first (see group_sse_est); exact double sums on a close call */
             __mmask16 live = differ & _mm512_cmpneq_epi32_mask(amax_bits, _mm512_setzero_si512()) &
                              _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
-            __mmask16 lt, far = sse_est_order(t, n, h.enc, h.dec, gmax.enc, gmax.dec, &lt);
             __mmask16 take;
+            if (q->tile2d) { /* one group: the whole tile (the same candidates in every lane) */
+                take = (live & 1) && tile_less(q, t, n, nb, h.enc, h.dec, gmax.enc, gmax.dec) ? differ : 0;
+            } else {
+            __mmask16 lt, far = sse_est_order(t, n, h.enc, h.dec, gmax.enc, gmax.dec, &lt);
             if ((__mmask16)(live & ~far) == 0) {
                 take = differ & lt;
             } else {
@@ -454,6 +583,7 @@ static void choose_cont(const qk *q, const float *t, int64_t n, __m512i amax_bit
                 group_sse(t, n, h.enc, h.dec, &h_lo, &h_hi);
                 group_sse(t, n, gmax.enc, gmax.dec, &m_lo, &m_hi);
                 take = differ & sse_less(h_lo, h_hi, m_lo, m_hi);
+            }
             }
             g->stored = _mm512_mask_mov_epi32(gmax.stored, take, h.stored);
             g->enc = _mm512_mask_mov_ps(gmax.enc, take, h.enc);
@@ -608,6 +738,27 @@ void hs_qk_load_rows_t(const qk *q, int64_t r0, int nbands, float *tiles, int64_
     for (int64_t b = 0; b < nbands; b++) rht_tile(q, tiles + b * tstride, q->C);
 }
 
+/* A 16×16 tile's scale by the reference itself (rules whose statistic is a sum over the tile
+ * for every tile: mse, halfs-sigma): the tile gathered in canonical order (row-major over the
+ * source matrix x) and hs_scale_choose, broadcast to every lane. One call per 256 elements. */
+static void tile_scale_ref(const qk *q, const float *t, int64_t w, int nb, gscale *g) {
+    float tile[HS_QK_LANES * HS_QK_LANES];
+    int64_t k = 0;
+    if (!q->transpose) {
+        for (int l = 0; l < nb; l++)
+            for (int64_t j = 0; j < w; j++) tile[k++] = t[j * LANES + l];
+    } else {
+        for (int64_t j = 0; j < w; j++)
+            for (int l = 0; l < nb; l++) tile[k++] = t[j * LANES + l];
+    }
+    hs_group_scale r = hs_scale_choose(q->s, tile, k, q->s_enc);
+    g->enc = _mm512_set1_ps(r.enc_mul);
+    g->dec = _mm512_set1_ps(r.dec_mul);
+    g->stored = _mm512_set1_epi32((int)r.stored);
+    g->halved = r.halved ? 0xFFFF : 0;
+    g->finite = r.nonfinite ? 0 : 0xFFFF;
+}
+
 int64_t hs_qk_band(const qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
                    float *t, uint8_t *ob, int preloaded) {
     const int64_t C = q->C, W = q->W;
@@ -633,8 +784,10 @@ int64_t hs_qk_band(const qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, 
                 amax = _mm512_set1_epi32(_mm512_reduce_max_epi32(m));
             }
             gscale g;
-            if (q->s->scale_fmt == HS_SCALE_E8M0) choose_e8m0(q, tg, gn, amax, &g);
-            else choose_cont(q, tg, gn, amax, &g);
+            if (q->tile2d && (q->s->rule == HS_RULE_MSE || q->s->rule == HS_RULE_HALFS_SIGMA))
+                tile_scale_ref(q, tg, gn, nb, &g);
+            else if (q->s->scale_fmt == HS_SCALE_E8M0) choose_e8m0(q, tg, gn, nb, amax, &g);
+            else choose_cont(q, tg, gn, nb, amax, &g);
             if (q->tile2d) halved += (g.halved & 1) != 0; /* counted once per tile */
             else halved += __builtin_popcount((unsigned)(g.halved & lanes));
             store_scales(out, r0, nb, (c0 + off) / W, g.stored);
