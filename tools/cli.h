@@ -26,6 +26,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_corpus(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
 
 /* Print "halfs: error: <msg>" (and optionally a "hint: ..." line) to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

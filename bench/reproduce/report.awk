@@ -355,9 +355,9 @@ function speed(   nr, rl, i, r, tps, t32, tbf, ms, gm, qu, at, re, gq, nk, kl, k
     print "### 5. Speed"
     print ""
     if (!have["speed_train.csv"]) { print "Not run (stage `speed`)."; print ""; return }
-    printf "`halfs bench train` (model `%s`, B=%s, T=%s, %s timed steps per recipe, %s threads, each recipe in its own process, synthetic tokens; OpenBLAS with its own CPU detection):\n\n",
+    printf "`halfs bench train` (model `%s`, B=%s, T=%s, %s timed steps per recipe, %s threads, each recipe in its own process, synthetic tokens; OpenBLAS with its own CPU detection; %s rounds, each recipe's fastest round shown):\n\n",
         SP["speed_train.csv", "model"], SP["speed_train.csv", "batch"], SP["speed_train.csv", "seq"],
-        SP["speed_train.csv", "steps"], SP["speed_train.csv", "threads"]
+        SP["speed_train.csv", "steps"], SP["speed_train.csv", "threads"], SP["speed_train.csv", "rounds"]
     print "| recipe | tokens/s | vs fp32 | vs bf16 | ms/step | GEMM | quantization | attention | rest | peak RSS MB |"
     print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     t32 = SP["speed_train.csv", "tokens_per_s/fp32"]; tbf = SP["speed_train.csv", "tokens_per_s/bf16"]

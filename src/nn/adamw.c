@@ -7,6 +7,23 @@
 
 #include "nn/ops.h"
 
+/* One contiguous span of the update. Elementwise IEEE operations only (no FMA contraction
+ * under -std=c11, sqrt and division correctly rounded), so every clone gives identical bits. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+adamw_span(float *p, const float *g, float *m, float *v, int64_t n, float decay, float b1,
+           float omb1, float b2, float omb2, float step_size, float bc2_sqrt, float feps) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float pi = p[i] * decay;
+        float mi = m[i] * b1 + omb1 * g[i];          // exp_avg.mul_(beta1).add_(grad, 1-beta1)
+        float vi = v[i] * b2 + omb2 * g[i] * g[i];   // exp_avg_sq.mul_(beta2).addcmul_(g, g)
+        float denom = sqrtf(vi) / bc2_sqrt + feps;   // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
+        p[i] = pi + (-step_size) * mi / denom;       // param.addcdiv_(exp_avg, denom, -step)
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
 void hs_adamw_update(float *p, const float *g, float *m, float *v, int64_t n, double lr,
                      double beta1, double beta2, double eps, double wd, int64_t t) {
     // p, g, m, v: (n)
@@ -18,14 +35,12 @@ void hs_adamw_update(float *p, const float *g, float *m, float *v, int64_t n, do
     float step_size = (float)(lr / bc1);
     float bc2_sqrt = (float)sqrt(bc2);
     float feps = (float)eps;
+    enum { SPAN = 16384 }; // elements per task (64 KiB per array)
+    int64_t nspan = (n + SPAN - 1) / SPAN;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float pi = p[i] * decay;
-        float mi = m[i] * b1 + omb1 * g[i];          // exp_avg.mul_(beta1).add_(grad, 1-beta1)
-        float vi = v[i] * b2 + omb2 * g[i] * g[i];   // exp_avg_sq.mul_(beta2).addcmul_(g, g)
-        float denom = sqrtf(vi) / bc2_sqrt + feps;   // (exp_avg_sq.sqrt() / bc2_sqrt).add_(eps)
-        p[i] = pi + (-step_size) * mi / denom;       // param.addcdiv_(exp_avg, denom, -step)
-        m[i] = mi;
-        v[i] = vi;
+    for (int64_t s = 0; s < nspan; s++) {
+        int64_t i0 = s * SPAN, len = n - i0 < SPAN ? n - i0 : SPAN;
+        adamw_span(p + i0, g + i0, m + i0, v + i0, len, decay, b1, omb1, b2, omb2, step_size,
+                   bc2_sqrt, feps);
     }
 }

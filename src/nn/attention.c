@@ -1,7 +1,8 @@
 /* attention.c: causal multi-head self-attention in fp32, one (batch, head) per task.
  *
  * Per (b, h) the queries are taken in blocks of QB rows; a block [t0, t1) needs keys [0, t1):
- *   S = Q[t0:t1]·K[0:t1]ᵀ · 1/sqrt(hd),  P = softmax(S) with j > t masked,  O = P·V[0:t1].
+ *   S = Q[t0:t1]·K[0:t1]ᵀ · 1/sqrt(hd),  P = softmax(S) with j > t masked,  O = P·V[0:t1],
+ * where the forward multiplies exp(S − max)·V by 1/Σexp afterwards (one pass fewer over S).
  * Only one QB × T score block exists per thread (at most T×T floats); each row's log-sum-exp
  * is kept so the backward rebuilds P = exp(S − lse) without storing the T×T matrix:
  *   dP = dO·Vᵀ,  D_t = dO_t·O_t,  dS = P ∘ (dP − D) / sqrt(hd),
@@ -43,9 +44,15 @@ hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, 
                     int nq = T - t0 < QB ? T - t0 : QB, nk = t0 + nq;
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale,
                                 Q + t0 * C3, (int)C3, K, (int)C3, 0.0f, S, nk);
-                    hs_softmax_causal_rows(S, nq, nk, t0, L + t0);
+                    float inv[QB]; // 1 / row sums: O = (exp(S − max)·V) / sum
+                    hs_softmax_causal_rows(S, nq, nk, t0, L + t0, inv);
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, S,
                                 nk, V, (int)C3, 0.0f, O + (int64_t)t0 * C, C);
+                    for (int i = 0; i < nq; i++) {
+                        float *o = O + (int64_t)(t0 + i) * C, r = inv[i];
+#pragma omp simd
+                        for (int d = 0; d < hd; d++) o[d] *= r;
+                    }
                 }
             }
         free(S);

@@ -346,6 +346,13 @@ static void add_inplace(float *y, const float *x, int64_t n) {
 
 /* ---------------------------------------------------------------- forward */
 
+/* The operand observer (hs_model.capture), if any: X before a block linear's forward GEMM,
+ * dY before its backward GEMMs. */
+#define CAPTURE(m, l, which, role, data, rows, cols) \
+    do { \
+        if ((m)->capture) (m)->capture((m)->capture_ctx, (l), (which), (role), (data), (rows), (cols)); \
+    } while (0)
+
 hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *inputs,
                            const int32_t *targets, int B, int T, float *loss) {
     const hs_model_config *c = &m->cfg;
@@ -385,6 +392,7 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
         hs_rmsnorm_forward(ln1, a->ln1_rstd + l * N, x, P(m, tidx_layer(l, P_LN1)), N, C,
                            c->norm_eps);
         specs_for(m, recipe, l, 0, spec);
+        CAPTURE(m, l, 0, "x", ln1, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 0), spec, qkv, ln1,
                                     P(m, tidx_layer(l, P_Q)), N, C, 3 * C, tm)))
             return st;
@@ -394,6 +402,7 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
         tm->attention += omp_get_wtime() - ta;
         if (st != HS_OK) return st;
         specs_for(m, recipe, l, 1, spec);
+        CAPTURE(m, l, 1, "x", att, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 1), spec, res1, att,
                                     P(m, tidx_layer(l, P_O)), N, C, C, tm)))
             return st;
@@ -401,11 +410,13 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
         hs_rmsnorm_forward(ln2, a->ln2_rstd + l * N, res1, P(m, tidx_layer(l, P_LN2)), N, C,
                            c->norm_eps);
         specs_for(m, recipe, l, 2, spec);
+        CAPTURE(m, l, 2, "x", ln2, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 2), spec, gu, ln2,
                                     P(m, tidx_layer(l, P_GATE)), N, C, 2 * F, tm)))
             return st;
         hs_swiglu_forward(hm, gu, N, F);
         specs_for(m, recipe, l, 3, spec);
+        CAPTURE(m, l, 3, "x", hm, N, F);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 3), spec, res2, hm,
                                     P(m, tidx_layer(l, P_DOWN)), N, F, C, tm)))
             return st;
@@ -474,12 +485,14 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
         float *hm = a->hmlp + l * N * F;
         // MLP: res2 = res1 + down(swiglu(gate_up(ln2(res1))))
         specs_for(m, recipe, l, 3, spec);
+        CAPTURE(m, l, 3, "dy", a->dres, N, C);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 3), spec, a->dh,
                                      G(m, tidx_layer(l, P_DOWN)), a->dres, hm,
                                      P(m, tidx_layer(l, P_DOWN)), N, F, C, tm)))
             return st;
         hs_swiglu_backward(a->dgu, a->dh, gu, N, F);
         specs_for(m, recipe, l, 2, spec);
+        CAPTURE(m, l, 2, "dy", a->dgu, N, 2 * F);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 2), spec, a->dbuf,
                                      G(m, tidx_layer(l, P_GATE)), a->dgu, ln2,
                                      P(m, tidx_layer(l, P_GATE)), N, C, 2 * F, tm)))
@@ -488,6 +501,7 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
                             P(m, tidx_layer(l, P_LN2)), a->ln2_rstd + l * N, N, C);
         // attention: res1 = xin + o(attention(rope(qkv(ln1(xin)))))
         specs_for(m, recipe, l, 1, spec);
+        CAPTURE(m, l, 1, "dy", a->dres, N, C);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 1), spec, a->datt,
                                      G(m, tidx_layer(l, P_O)), a->dres, att,
                                      P(m, tidx_layer(l, P_O)), N, C, C, tm)))
@@ -498,6 +512,7 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
         if (st != HS_OK) return st;
         hs_rope_backward(a->dqkv, a->rope_cos, a->rope_sin, B, T, C, H);
         specs_for(m, recipe, l, 0, spec);
+        CAPTURE(m, l, 0, "dy", a->dqkv, N, 3 * C);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 0), spec, a->dbuf,
                                      G(m, tidx_layer(l, P_Q)), a->dqkv, ln1,
                                      P(m, tidx_layer(l, P_Q)), N, C, 3 * C, tm)))

@@ -77,6 +77,14 @@ typedef struct hs_model_timers {
 
 struct hs_model_acts; /* private: activations and workspaces */
 
+/* Optional observer of the linear layers' operands (used by `halfs capture`): when set, the
+ * forward pass calls it with each block linear's input X (rows = B·T tokens, cols = in) and the
+ * backward pass with its output gradient dY (rows = B·T, cols = out), before the layer's GEMMs
+ * quantize them. layer: block index; which: 0 q,k,v (fused), 1 o, 2 gate,up (fused), 3 down;
+ * role: "x" or "dy". The data is only valid during the call. NULL (the default): no calls. */
+typedef void (*hs_model_capture_fn)(void *ctx, int layer, int which, const char *role,
+                                    const float *data, int64_t rows, int64_t cols);
+
 typedef struct hs_model {
     hs_model_config cfg;
     int32_t n_tensors;
@@ -88,6 +96,8 @@ typedef struct hs_model {
                                  sets it before each step (eval and sampling may leave it) */
     hs_model_timers timers;   /* accumulated since creation (or since the caller zeroed it) */
     struct hs_model_acts *acts;
+    hs_model_capture_fn capture; /* NULL, or the operand observer above */
+    void *capture_ctx;           /* its first argument */
 } hs_model;
 
 /* Create a model (parameters zero; call hs_model_init_weights or load a checkpoint). */

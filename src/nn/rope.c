@@ -24,24 +24,30 @@ void hs_rope_tables(float *cos_t, float *sin_t, int max_seq, int hd, float theta
     }
 }
 
+/* One token row of qkv: rotate every head of q and k. Elementwise (bit-identical per clone). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+rope_row(float *row, const float *cs, const float *sn, int C, int H, float sign) {
+    int hd = C / H, h = hd / 2;
+    for (int part = 0; part < 2; part++) // q then k
+        for (int hh = 0; hh < H; hh++) {
+            float *v = row + part * C + hh * hd;
+#pragma omp simd
+            for (int i = 0; i < h; i++) {
+                float a = v[i], bb = v[i + h], c = cs[i], s = sign * sn[i];
+                v[i] = a * c - bb * s;
+                v[i + h] = bb * c + a * s;
+            }
+        }
+}
+
 static void rope_apply(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int C,
                        int H, float sign) {
-    int hd = C / H, h = hd / 2;
+    int h = C / H / 2;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            float *row = qkv + ((int64_t)b * T + t) * 3 * C;
-            const float *cs = cos_t + (int64_t)t * h, *sn = sin_t + (int64_t)t * h;
-            for (int part = 0; part < 2; part++) // q then k
-                for (int hh = 0; hh < H; hh++) {
-                    float *v = row + part * C + hh * hd;
-                    for (int i = 0; i < h; i++) {
-                        float a = v[i], bb = v[i + h], c = cs[i], s = sign * sn[i];
-                        v[i] = a * c - bb * s;
-                        v[i + h] = bb * c + a * s;
-                    }
-                }
-        }
+        for (int t = 0; t < T; t++)
+            rope_row(qkv + ((int64_t)b * T + t) * 3 * C, cos_t + (int64_t)t * h,
+                     sin_t + (int64_t)t * h, C, H, sign);
 }
 
 void hs_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int C,

@@ -40,7 +40,7 @@ __attribute__((always_inline, optimize("no-trapping-math"))) static inline float
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))
-void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse) {
+void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse, float *inv) {
     for (int i = 0; i < nq; i++) {
         float *s = S + (int64_t)i * nk;
         int nj = t0 + i + 1; // keys 0..t
@@ -54,9 +54,7 @@ void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse) {
             s[j] = e;
             sum += e;
         }
-        float inv = 1.0f / sum;
-#pragma omp simd
-        for (int j = 0; j < nj; j++) s[j] *= inv;
+        inv[i] = 1.0f / sum;
         for (int j = nj; j < nk; j++) s[j] = 0.0f;
         lse[i] = mx + logf(sum);
     }

@@ -24,8 +24,10 @@ void hs_vexp(float *y, const float *x, int n);
  * width of the clone that runs, so results are reproducible on one machine for any thread
  * count, but may differ in the last bits between CPUs with different vector widths. */
 /* S (nq × nk) scaled scores of queries t0..t0+nq−1 against keys 0..nk−1, in place → causal
- * softmax probabilities (row i keeps keys ≤ t0+i, zeros beyond); lse[i] its log-sum-exp. */
-void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse);
+ * *unnormalised* probabilities exp(s − max) (row i keeps keys ≤ t0+i, zeros beyond); lse[i]
+ * its log-sum-exp, inv[i] = 1 / Σ exp(s − max), by which the caller scales the row of P·V
+ * (one multiply per output element instead of one more pass over the scores). */
+void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse, float *inv);
 /* Backward: P (nq × nk) scaled scores → P = exp(S − lse) (masked); dS holds dP = dO·Vᵀ and
  * becomes P ∘ (dP − D) · scale, D[i] = dO_i·O_i. */
 void hs_attn_bwd_rows(float *P, float *dS, int nq, int nk, int t0, const float *lse,

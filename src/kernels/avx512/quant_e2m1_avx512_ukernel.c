@@ -247,15 +247,46 @@ static inline __m512 group_sse_est(const float *t, int64_t n, __m512 enc, __m512
 /* Compare two candidates' errors by their float estimates: returns the lanes where the order is
  * certain (the estimates differ by more than their error bound, 2n·2⁻²⁴·(Sa + Sb) + 2n·2⁻¹⁴⁸,
  * which also covers a float-rounded v − x̂ (relative 2⁻²⁴ on each term) and the reference's
- * double rounding), and in *lt the lanes where a's error is certainly the smaller. */
+ * double rounding), and in *lt the lanes where a's error is certainly the smaller. Lanes where
+ * the two candidates give bitwise the same x̂ for every element are certain too (with *lt
+ * clear): their exact sums are the same sums, so neither is strictly lower. Such exact ties are
+ * common — a group with one large element and small ones that round to 0 under both scales —
+ * and would otherwise send the whole vector of groups to the exact double sums. Both estimates
+ * are computed in one pass (group_sse_est's arithmetic for each). */
 static inline __mmask16 sse_est_order(const float *t, int64_t n, __m512 enc_a, __m512 dec_a,
                                       __m512 enc_b, __m512 dec_b, __mmask16 *lt) {
-    __m512 sa = group_sse_est(t, n, enc_a, dec_a), sb = group_sse_est(t, n, enc_b, dec_b);
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+    __mmask16 differ = 0;
+    const __m512 six = _mm512_set1_ps(6.0f);
+    const __m512i sgn = _mm512_set1_epi32((int)0x80000000u);
+    for (int64_t i = 0; i < n; i += 2) { /* n is even (padded to 8) */
+#pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) {
+            __m512 v = _mm512_load_ps(t + (i + k) * LANES);
+            __m512 za = _mm512_mul_ps(v, enc_a), zb = _mm512_mul_ps(v, enc_b);
+            __m512 ga = e2m1_rne_mag(_mm512_min_ps(abs_ps(za), six));
+            __m512 gb = e2m1_rne_mag(_mm512_min_ps(abs_ps(zb), six));
+            __m512 qa = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(ga), _mm512_castps_si512(za), sgn, 0xF8));
+            __m512 qb = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(gb), _mm512_castps_si512(zb), sgn, 0xF8));
+            __m512 xa = _mm512_mul_ps(qa, dec_a), xb = _mm512_mul_ps(qb, dec_b);
+            differ |= _mm512_cmpneq_epi32_mask(_mm512_castps_si512(xa), _mm512_castps_si512(xb));
+            __m512 da = _mm512_sub_ps(v, xa), db = _mm512_sub_ps(v, xb);
+            if (k == 0) {
+                a0 = _mm512_fmadd_ps(da, da, a0);
+                b0 = _mm512_fmadd_ps(db, db, b0);
+            } else {
+                a1 = _mm512_fmadd_ps(da, da, a1);
+                b1 = _mm512_fmadd_ps(db, db, b1);
+            }
+        }
+    }
+    __m512 sa = _mm512_add_ps(a0, a1), sb = _mm512_add_ps(b0, b1);
     __m512 diff = _mm512_sub_ps(sa, sb);
     __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(sa, sb), _mm512_set1_ps((float)(2 * n) * 0x1p-24f),
                                    _mm512_set1_ps((float)(2 * n) * 0x1p-148f));
-    *lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
-    return *lt | _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ); /* NaN/Inf: neither */
+    *lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ) & differ;
+    return *lt | (_mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ) & differ) | (__mmask16)~differ;
 }
 
 /* Lanes where SSE a < SSE b. */
