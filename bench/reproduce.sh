@@ -107,14 +107,15 @@ THREADS=$((NPROC / JOBS))
 
 # ------------------------------------------------------------------------------ the plan
 # The full run must fit in about two hours on 2 cores: 20 pretraining runs (10 recipes x 2
-# seeds) + 10 fine-tuning runs (5 x 2) + the other stages. At the ~5-8k tokens/s measured for
-# `tiny` (d=128, 4 layers, vocab 4096) in `halfs bench train` that is ~37M training tokens:
-# 400 steps x 16 x 256 = 1.6M tokens (about one epoch of the KJV train split) per pretraining
-# run and 100 steps per fine-tuning run. `small` (~5M non-embedding parameters) runs at a
-# third of that speed and would not fit. docs/RESULTS.md ("Budget") redoes this arithmetic
-# from the speeds measured in each run; the --quick run measures `tiny` for that purpose too.
-FULL_MODEL=tiny FULL_STEPS=400 FULL_BATCH=16 FULL_SEQ=256 FULL_SEEDS="1 2"
-FULL_FT_STEPS=100 FULL_FT_SEEDS="1 2" FULL_EVAL_EVERY=50 FULL_EVAL_BATCHES=12 FULL_FT_EVAL_EVERY=25
+# seeds) + 10 fine-tuning runs (5 x 2) + the other stages (~5 min). `halfs bench train` measured
+# `tiny` (d=128, 4 layers, vocab 4096) at 6-13k tokens/s on 2 threads (the low end with other
+# work on the machine) and `small` (~5M non-embedding parameters) at 2-4k: 20 x 1.6M tokens of
+# `small` alone would take 2.5-5 h. So `tiny`, 600 steps x 16 x 256 = 2.5M tokens (about 2.5
+# epochs of the KJV train split's 1M tokens) per pretraining run, 150 steps per fine-tuning
+# run: 49M + 6M tokens, 1.2 h at 13k tokens/s, 2.5 h at 6k. docs/RESULTS.md ("Budget") redoes
+# this arithmetic from the speeds measured in each run; --quick measures `tiny` for that too.
+FULL_MODEL=tiny FULL_STEPS=600 FULL_BATCH=16 FULL_SEQ=256 FULL_SEEDS="1 2"
+FULL_FT_STEPS=150 FULL_FT_SEEDS="1 2" FULL_EVAL_EVERY=50 FULL_EVAL_BATCHES=12 FULL_FT_EVAL_EVERY=25
 if [ "$QUICK" = 1 ]; then
     MODE=quick
     THEORY_SAMPLES=131072
@@ -122,7 +123,7 @@ if [ "$QUICK" = 1 ]; then
     SEEDS="1"
     STEPS=150 BATCH=8 SEQ=128 LR=0.003 WARMUP=20 EVAL_EVERY=25 EVAL_BATCHES=4
     FT_SEEDS="1"
-    FT_STEPS=60 FT_LR=0.001 FT_WARMUP=10 FT_EVAL_EVERY=20
+    FT_STEPS=60 FT_LR=0.001 FT_WARMUP=10 FT_EVAL_EVERY=20 FT_EVAL_BATCHES=4
     CAP_BATCH=4 CAP_SEQ=128
     BENCH_STEPS=2 SPEED_ROUNDS=2
     GEMM_ARGS="--m 1024 --n 512 --k 512 --reps 3"
@@ -132,10 +133,12 @@ else
     THEORY_SAMPLES=1048576
     MODEL=$FULL_MODEL
     SEEDS=$FULL_SEEDS
-    STEPS=$FULL_STEPS BATCH=$FULL_BATCH SEQ=$FULL_SEQ LR=0.003 WARMUP=40
+    STEPS=$FULL_STEPS BATCH=$FULL_BATCH SEQ=$FULL_SEQ LR=0.003 WARMUP=60
     EVAL_EVERY=$FULL_EVAL_EVERY EVAL_BATCHES=$FULL_EVAL_BATCHES
     FT_SEEDS=$FULL_FT_SEEDS
     FT_STEPS=$FULL_FT_STEPS FT_LR=0.001 FT_WARMUP=10 FT_EVAL_EVERY=$FULL_FT_EVAL_EVERY
+    # The fine-tuning validation split has ~9k tokens: 2 batches of 16 x 256 cover it once.
+    FT_EVAL_BATCHES=2
     CAP_BATCH=8 CAP_SEQ=256
     BENCH_STEPS=5 SPEED_ROUNDS=3
     GEMM_ARGS=""
@@ -302,6 +305,7 @@ if [ "$STAGES" != report ]; then
         echo "full_eval_every=$FULL_EVAL_EVERY"
         echo "full_eval_batches=$FULL_EVAL_BATCHES"
         echo "full_ft_eval_every=$FULL_FT_EVAL_EVERY"
+        echo "ft_eval_batches=$FT_EVAL_BATCHES"
         echo "pretrain_recipes=$PRETRAIN_RECIPES"
         echo "finetune_recipes=$FINETUNE_RECIPES"
         echo "stages=$STAGES"
@@ -454,7 +458,7 @@ if want finetune; then
                 --data "$FT" --val "$FV" --batch "$BATCH" --seq "$SEQ" \
                 --lr "$FT_LR" --min-lr "$(awk -v l="$FT_LR" 'BEGIN { print l / 10 }')" \
                 --warmup "$FT_WARMUP" --seed "$seed" --eval-every "$FT_EVAL_EVERY" \
-                --eval-batches "$EVAL_BATCHES" --save-every "$FT_STEPS"
+                --eval-batches "$FT_EVAL_BATCHES" --save-every "$FT_STEPS"
         done
     done
     jobs_run

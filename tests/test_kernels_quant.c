@@ -143,10 +143,12 @@ typedef struct {
     hs_isa isa;
     int tiles2d; /* covers NVFP4 2D 16×16 tiles */
     int cont_mse; /* covers the continuous (UE4M3/FP32) mse grid search */
+    int rows_mx;  /* covers only row-wise MXFP4-like specs (test_rows_kernel says which) */
 } kern;
 static const kern kernels[] = {
-    {"avx2", hs_quantize_e2m1_avx2, HS_ISA_AVX2, 1, 0},
-    {"avx512", hs_quantize_e2m1_avx512, HS_ISA_AVX512, 1, 1},
+    {"avx2", hs_quantize_e2m1_avx2, HS_ISA_AVX2, 1, 0, 0},
+    {"avx512", hs_quantize_e2m1_avx512, HS_ISA_AVX512, 1, 1, 0},
+    {"avx512-rows", hs_quantize_e2m1_rows_avx512, HS_ISA_AVX512, 0, 0, 1},
 };
 static const int nkernels = sizeof kernels / sizeof kernels[0];
 
@@ -182,7 +184,7 @@ static void for_format(hs_format f, int block, int tile2d, const hs_rule *rules,
                             float *x = malloc(sizeof(float) * (size_t)(rows * ld));
                             fill(x, rows * ld, kind);
                             check_one(&s, x, rows, cols, ld, tr, kind, kernels[k].fn,
-                                      (!tile2d || kernels[k].tiles2d) &&
+                                      !kernels[k].rows_mx && (!tile2d || kernels[k].tiles2d) &&
                                           (s.rule != HS_RULE_MSE || s.scale_fmt == HS_SCALE_E8M0 ||
                                            kernels[k].cont_mse));
                             free(x);
@@ -362,7 +364,7 @@ static void test_halfs_near_ties(void **st) {
                 float *xt = malloc(sizeof(float) * ROWS * 32);
                 for (int r = 0; r < row; r++)
                     for (int c = 0; c < 32; c++) xt[c * row + r] = x[r * 32 + c];
-                check_one(&s, xt, 32, row, row, 1, 4, kernels[k].fn, 1);
+                check_one(&s, xt, 32, row, row, 1, 4, kernels[k].fn, !kernels[k].rows_mx);
                 free(xt);
             } else {
                 check_one(&s, x, row, 32, 32, 0, 4, kernels[k].fn, 1);
@@ -370,6 +372,88 @@ static void test_halfs_near_ties(void **st) {
         }
     }
     free(x);
+}
+
+/* The row-wise MXFP4 kernel (quant_e2m1_rows_avx512.c) on every spec it must cover — E8M0,
+ * block 16/32, RNE, rules ocp..halfs — with row lengths around its 16-block step (16·B) and the
+ * vector width (16, 32, 64 columns, ±1), tails, odd ld, every data kind (NaN/Inf, zeros,
+ * subnormals, huge values, grid ties); then halfs groups whose float error estimates are too
+ * close to decide (random grid data scaled so both candidates are near), which take the
+ * kernel's exact fallback. Specs outside its scope must be declined (HS_ERR_UNSUPPORTED). */
+static void test_rows_kernel(void **st) {
+    (void)st;
+    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+    static const hs_rule rules[] = {HS_RULE_OCP, HS_RULE_CEIL, HS_RULE_RCEIL,
+                                    HS_RULE_EVEN, HS_RULE_HALF, HS_RULE_HALFS};
+    static const int64_t colsv[] = {1,   2,   15,  16,  17,  31,  32,  33,  63,  64,  65,
+                                    255, 256, 257, 511, 512, 513, 543, 1024, 1056, 1100};
+    const int ncols = (int)(sizeof colsv / sizeof colsv[0]);
+    for (int bi = 0; bi < 2; bi++)
+        for (int ri = 0; ri < 6; ri++)
+            for (int ci = 0; ci < ncols; ci++) {
+                hs_quant_spec s;
+                assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+                s.block = bi ? 32 : 16;
+                s.rule = rules[ri];
+                int64_t rows = 1 + (ci % 4) * 3, cols = colsv[ci], ld = cols + (ci % 3);
+                int kind = (ri + ci + bi) % 5;
+                float *x = malloc(sizeof(float) * (size_t)(rows * ld));
+                fill(x, rows * ld, kind);
+                check_one(&s, x, rows, cols, ld, 0, kind, hs_quantize_e2m1_rows_avx512, 1);
+                /* and through the public entry point */
+                check_one(&s, x, rows, cols, ld, 0, kind, hs_quantize, 1);
+                free(x);
+            }
+    /* halfs close calls: elements on a fine grid so many groups' two errors are near-equal */
+    for (int bi = 0; bi < 2; bi++) {
+        hs_quant_spec s;
+        assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+        s.block = bi ? 32 : 16;
+        s.rule = HS_RULE_HALFS;
+        int64_t rows = 64, cols = 512;
+        float *x = malloc(sizeof(float) * (size_t)(rows * cols));
+        for (int64_t i = 0; i < rows * cols; i++) {
+            int q = (int)(rnd() % 33) - 16; /* multiples of 1/8 up to ±2, some at ±3.9 */
+            x[i] = (rnd() % 16 == 0) ? (q < 0 ? -3.9f : 3.9f) : (float)q * 0.125f;
+        }
+        check_one(&s, x, rows, cols, cols, 0, 4, hs_quantize_e2m1_rows_avx512, 1);
+        free(x);
+    }
+    /* rows are independent: the thread count does not matter (OpenMP above 2^15 elements) */
+    {
+        hs_quant_spec s;
+        assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+        int64_t rows = 300, cols = 520;
+        float *x = malloc(sizeof(float) * (size_t)(rows * cols));
+        fill(x, rows * cols, 0);
+        for (int threads = 1; threads <= 3; threads++) {
+            omp_set_num_threads(threads);
+            check_one(&s, x, rows, cols, cols, 0, 0, hs_quantize_e2m1_rows_avx512, 1);
+        }
+        omp_set_num_threads(2);
+        free(x);
+    }
+    /* declined: column-wise, SR, block 64, RHT, other rules and formats */
+    hs_quant_spec s;
+    float x[64 * 64] = {0};
+    hs_packed p;
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+    assert_int_equal(hs_packed_alloc(&p, &s, 64, 64), HS_OK);
+    assert_int_equal(hs_quantize_e2m1_rows_avx512(&s, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
+    hs_quant_spec v = s;
+    v.rounding = HS_ROUND_SR;
+    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    v = s;
+    v.rule = HS_RULE_MSE;
+    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    v = s;
+    v.rht = 32;
+    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    hs_packed_free(&p);
+    assert_int_equal(hs_quant_spec_init(&v, HS_FMT_NVFP4), HS_OK);
+    assert_int_equal(hs_packed_alloc(&p, &v, 64, 64), HS_OK);
+    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    hs_packed_free(&p);
 }
 
 /* Dequantize: the AVX-512 kernel (called directly, and through hs_dequantize at every ISA level)
@@ -471,6 +555,7 @@ int main(void) {
         cmocka_unit_test(test_dispatch_fallback_and_forced_isa),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_halfs_near_ties),
+        cmocka_unit_test(test_rows_kernel),
         cmocka_unit_test(test_dequantize),
     };
     return cmocka_run_group_tests(tests, NULL, report);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,92 @@ static void test_adamw(void **state) {
     assert_close("adamw v", v, vd, n, 1e-5);
 }
 
+/* The vectorised, span-parallel update (adamw.c) equals the same float operations done one
+ * element at a time here, bit for bit, on a length that is not a multiple of its span or of
+ * any vector width; and it is the same at 1 and 2 threads. */
+static void test_adamw_large(void **state) {
+    (void)state;
+    enum { n = 2 * 16384 + 37 };
+    float *p = malloc(4 * sizeof(float) * n), *g = p + n, *m = p + 2 * n, *v = p + 3 * n;
+    float *q = malloc(3 * sizeof(float) * n), *mq = q + n, *vq = q + 2 * n;
+    assert_non_null(p);
+    assert_non_null(q);
+    fill(p, n, 1.0);
+    fill(g, n, 0.1);
+    fill(m, n, 0.01);
+    fill(v, n, 1e-4);
+    for (int i = 0; i < n; i++) v[i] = fabsf(v[i]), q[i] = p[i], mq[i] = m[i], vq[i] = v[i];
+    double lr = 3e-3, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
+    int64_t t = 3;
+    hs_adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, t);
+    float decay = (float)(1.0 - lr * wd), step = (float)(lr / (1.0 - pow(b1, 3)));
+    float bc2s = (float)sqrt(1.0 - pow(b2, 3));
+    for (int i = 0; i < n; i++) {
+        float pi = q[i] * decay;
+        float mi = mq[i] * (float)b1 + (float)(1.0 - b1) * g[i];
+        float vi = vq[i] * (float)b2 + (float)(1.0 - b2) * g[i] * g[i];
+        float den = sqrtf(vi) / bc2s + (float)eps;
+        float pw = pi + (-step) * mi / den;
+        if (p[i] != pw || m[i] != mi || v[i] != vi)
+            fail_msg("adamw[%d]: got p %.9g m %.9g v %.9g, want %.9g %.9g %.9g", i, (double)p[i],
+                     (double)m[i], (double)v[i], (double)pw, (double)mi, (double)vi);
+    }
+    free(p);
+    free(q);
+}
+
+/* Row kernels with vector reductions (rmsnorm, attention, rope) give identical bits at 1 and
+ * 2 threads, on sizes that do not divide evenly into chunks or vectors. */
+static void test_ops_thread_invariant(void **state) {
+    (void)state;
+    enum { B = 2, T = 37, C = 48, H = 3, N = B * T };
+    float *x = malloc(sizeof(float) * N * 3 * C * 4), *w = malloc(sizeof(float) * C);
+    float *dy = malloc(sizeof(float) * N * 3 * C);
+    float *res[2][5]; // per thread count: rms out, rms dx, rms dw, att out, att dqkv
+    assert_non_null(x);
+    assert_non_null(w);
+    assert_non_null(dy);
+    fill(x, (int64_t)N * 3 * C, 1.0);
+    fill(w, C, 1.0);
+    fill(dy, (int64_t)N * 3 * C, 1.0);
+    float cs[T * 8], sn[T * 8], scratch[HS_NN_CHUNKS * C], rstd[N], lse[N * H];
+    hs_rope_tables(cs, sn, T, C / H, 10000.0f);
+    int saved = omp_get_max_threads();
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k + 1);
+        for (int j = 0; j < 5; j++) {
+            res[k][j] = calloc((size_t)N * 3 * C, sizeof(float));
+            assert_non_null(res[k][j]);
+        }
+        hs_rmsnorm_forward(res[k][0], rstd, x, w, N, C, 1e-5f);
+        hs_rmsnorm_backward(res[k][1], res[k][2], scratch, dy, x, w, rstd, N, C);
+        float *qkv = res[k][4]; // rope then attention on a copy of x
+        memcpy(qkv, x, sizeof(float) * N * 3 * C);
+        hs_rope_forward(qkv, cs, sn, B, T, C, H);
+        assert_int_equal(hs_attention_forward(res[k][3], lse, qkv, B, T, C, H), HS_OK);
+        float *dqkv = malloc(sizeof(float) * N * 3 * C);
+        assert_non_null(dqkv);
+        assert_int_equal(hs_attention_backward(dqkv, dy, qkv, res[k][3], lse, B, T, C, H),
+                         HS_OK);
+        hs_rope_backward(dqkv, cs, sn, B, T, C, H);
+        memcpy(qkv, dqkv, sizeof(float) * N * 3 * C);
+        free(dqkv);
+    }
+    omp_set_num_threads(saved);
+    const char *names[5] = {"rmsnorm out", "rmsnorm dx", "rmsnorm dw", "attention out",
+                            "attention+rope dqkv"};
+    int64_t sizes[5] = {N * C, N * C, C, N * C, N * 3 * C};
+    for (int j = 0; j < 5; j++) {
+        if (memcmp(res[0][j], res[1][j], sizeof(float) * (size_t)sizes[j]))
+            fail_msg("%s differs between 1 and 2 threads", names[j]);
+        free(res[0][j]);
+        free(res[1][j]);
+    }
+    free(x);
+    free(w);
+    free(dy);
+}
+
 /* ---------------------------------------------------------------- linear (fp32 recipe) */
 static void test_linear_fp32(void **state) {
     (void)state;
@@ -535,6 +622,7 @@ int main(void) {
         cmocka_unit_test(test_attention),      cmocka_unit_test(test_attention_long),
         cmocka_unit_test(test_swiglu),         cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_embedding),      cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_adamw_large),    cmocka_unit_test(test_ops_thread_invariant),
         cmocka_unit_test(test_linear_fp32),    cmocka_unit_test(test_model_fd),
         cmocka_unit_test(test_param_table),    cmocka_unit_test(test_forward_refuses),
     };

@@ -24,9 +24,9 @@
 
 #include "cli.h"
 #include "nn/model.h"
-#include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/recipe.h"
+#include "train/trainer.h"
 
 static void capture_help(FILE *out) {
     fprintf(out,
@@ -117,43 +117,18 @@ static void remove_tmp(const char *dir, const char *manifest_path) {
 int cmd_capture(int argc, char **argv) {
     const char *dir = NULL, *data = NULL, *out = NULL, *recipe_name = NULL;
     int64_t B = 8, T = 0, window = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            capture_help(stdout);
-            return CLI_OK;
-        }
-        if (a[0] == '-' && a[1] == '-') {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", a);
-                cli_hint("run `halfs capture --help`");
-                return CLI_USAGE;
-            }
-            const char *v = argv[++i];
-            int ok = 1;
-            if (!strcmp(a, "--data")) data = v;
-            else if (!strcmp(a, "--out")) out = v;
-            else if (!strcmp(a, "--recipe")) recipe_name = v;
-            else if (!strcmp(a, "--batch")) ok = cli_parse_i64(a, v, 1, 4096, &B);
-            else if (!strcmp(a, "--seq")) ok = cli_parse_i64(a, v, 1, 1 << 20, &T);
-            else if (!strcmp(a, "--window")) ok = cli_parse_i64(a, v, 0, INT32_MAX, &window);
-            else {
-                cli_error("unknown option '%s'", a);
-                cli_hint("run `halfs capture --help`");
-                return CLI_USAGE;
-            }
-            if (!ok) return CLI_USAGE;
-        } else if (!dir) {
-            dir = a;
-        } else {
-            cli_error("unexpected argument '%s' (one DIR only)", a);
-            return CLI_USAGE;
-        }
-    }
-    if (!dir || !data || !out) {
-        cli_error("%s", !dir ? "no model: give a run or checkpoint directory"
-                        : !data ? "no --data: which tokens should the model see?"
-                                : "no --out directory");
+    const cli_opt opts[] = {{"--data", 's', &data, 0, 0},
+                            {"--out", 's', &out, 0, 0},
+                            {"--recipe", 's', &recipe_name, 0, 0},
+                            {"--batch", 'i', &B, 1, 4096},
+                            {"--seq", 'i', &T, 1, 1 << 20},
+                            {"--window", 'i', &window, 0, INT32_MAX},
+                            {NULL, 0, NULL, 0, 0}};
+    int rc = cli_model_args(argc, argv, "capture", "DIR --data PATH --out OUT", opts,
+                            capture_help, &dir);
+    if (rc != CLI_OK || !dir) return rc;
+    if (!data || !out) {
+        cli_error("%s", !data ? "no --data: which tokens should the model see?" : "no --out directory");
         cli_hint("usage: halfs capture DIR --data PATH --out OUT; see `halfs capture --help`");
         return CLI_USAGE;
     }
@@ -167,28 +142,22 @@ int cmd_capture(int argc, char **argv) {
         cli_hint("remove it or choose another --out");
         return CLI_USAGE;
     }
-    hs_model *m = NULL;
-    char ck[4096];
-    hs_status st = hs_checkpoint_open_model(dir, &m, ck, sizeof ck);
-    if (st != HS_OK) return cli_fail_status(st, "loading the model");
-    hs_train_config tc;
-    int have_run = hs_checkpoint_read_train_config(ck, &tc) == HS_OK;
-    if (T == 0) T = have_run && tc.seq <= m->cfg.max_seq ? tc.seq : (m->cfg.max_seq < 256 ? m->cfg.max_seq : 256);
-    int rc = CLI_OK;
+    cli_model cm;
+    if ((rc = cli_model_open(dir, &cm)) != CLI_OK) return rc;
+    hs_model *m = cm.model;
+    const hs_train_config *run = cm.run;
+    if (T == 0) T = run && run->seq <= m->cfg.max_seq ? run->seq : (m->cfg.max_seq < 256 ? m->cfg.max_seq : 256);
+    hs_status st;
     hs_dataset *d = NULL;
     int32_t *in = NULL, *tg = NULL;
     hs_recipe_opts ro;
-    hs_recipe_opts_defaults(&ro);
-    if (recipe_name) snprintf(ro.name, sizeof ro.name, "%.31s", recipe_name);
-    else if (have_run) ro = tc.recipe;
-    else snprintf(ro.name, sizeof ro.name, "fp32");
     hs_recipe recipe;
     if (T > m->cfg.max_seq) {
         cli_error("--seq %lld is longer than the model's context of %d tokens", (long long)T,
                   m->cfg.max_seq);
         rc = CLI_USAGE;
-    } else if ((st = hs_recipe_build(&ro, have_run ? tc.seed : 0, &recipe)) != HS_OK) {
-        rc = cli_fail_status(st, "--recipe");
+    } else if ((rc = cli_model_recipe(&cm, recipe_name, 0, &ro, &recipe)) != CLI_OK) {
+        /* message printed */
     } else if ((st = hs_dataset_open(data, &d)) != HS_OK) {
         rc = cli_fail_status(st, "opening --data");
     } else if (hs_dataset_max_token(d) >= m->cfg.vocab) {
@@ -256,7 +225,7 @@ int cmd_capture(int argc, char **argv) {
             rc = cli_fail_status(st, "backward pass");
         m->capture = NULL;
         if (rc == CLI_OK && !cc.failed)
-            fprintf(stderr, "capture: %s, recipe %s, batch %lld x %lld, loss %.4f\n", ck, ro.name,
+            fprintf(stderr, "capture: %s, recipe %s, batch %lld x %lld, loss %.4f\n", cm.ckpt, ro.name,
                     (long long)B, (long long)T, loss);
     }
     if (cc.manifest && fclose(cc.manifest) != 0 && !cc.failed) {
@@ -275,6 +244,6 @@ int cmd_capture(int argc, char **argv) {
     free(in);
     free(tg);
     hs_dataset_close(d);
-    hs_model_free(m);
+    cli_model_close(&cm);
     return rc;
 }

@@ -10,9 +10,12 @@
 #
 # Statistics: recipes are compared on the final validation loss, paired by seed (the same seed
 # means the same initial weights and the same batches in every recipe). With n seeds the paired
-# differences d_s give mean(d) and its standard error sd(d)/sqrt(n) (for n = 2 that is
-# |d_1 - d_2| / 2). A difference counts as significant when |mean| > 2 SE; with one seed there is
-# no spread and the text says it shows a direction only.
+# differences d_s give mean(d); its standard error comes from the seed noise pooled over all
+# recipes (function pool: two-way additive model recipes × seeds, (R-1)(S-1) degrees of freedom,
+# 9 for 10 recipes × 2 seeds), or, where that cannot be estimated, from the pair's own spread
+# sd(d)/sqrt(n). A difference counts as significant when the 95% Student-t interval excludes 0
+# (|mean| > t(0.975, df)·SE); the text also says on how many seeds a was lower. With one seed
+# there is no spread and the text says it shows a direction only.
 
 function base(path,   n, p) { n = split(path, p, "/"); return p[n] }
 function abs(x) { return x < 0 ? -x : x }
@@ -100,14 +103,16 @@ function stat(set, r, which,   ns, sl, i, x, s, ss, n) {
     if (n > 1 && ss - s * s / n < 0) S_se = 0
 }
 # Paired difference a - b of the final val loss over the seeds both have.
-function paired(set, a, b,   ns, sl, i, x, y, s, ss, n) {
+function paired(set, a, b,   ns, sl, i, x, y, s, ss, n, neg) {
     ns = split(seeds[set], sl, " "); s = 0; ss = 0; n = 0
     for (i = 1; i <= ns; i++) {
         x = LV[set, a, sl[i]]; y = LV[set, b, sl[i]]
         if (!isnum(x) || !isnum(y)) continue
         n++; s += x - y; ss += (x - y) * (x - y)
+        if (x < y) neg++
     }
     P_n = n
+    P_neg = neg
     P_mean = n ? s / n : "nan"
     P_se = n > 1 ? ss - s * s / n : "nan"
     if (n > 1) P_se = P_se < 0 ? 0 : sqrt(P_se / (n - 1) / n)
@@ -118,30 +123,72 @@ function diverged(set, r,   ns, sl, i, k) {
     for (i = 1; i <= ns; i++) if ((set, r, sl[i]) in LV && !isnum(LV[set, r, sl[i]])) k++
     return k
 }
+# Two-sided 95% critical value of Student's t with df degrees of freedom (df ≥ 1).
+function tcrit(df) {
+    if (df <= 1) return 12.706
+    if (df == 2) return 4.303
+    if (df == 3) return 3.182
+    if (df == 4) return 2.776
+    if (df == 5) return 2.571
+    if (df <= 7) return 2.447 - (df - 6) * 0.082
+    if (df <= 10) return 2.306 - (df - 8) * 0.0335
+    if (df <= 30) return 2.228 - (df - 10) * 0.0092
+    return 1.96
+}
+# Seed noise of a set, pooled over every recipe: the residual variance of the two-way additive
+# model val[r, s] = recipe effect + seed effect + noise (recipes with a finite loss on every seed),
+# with (R-1)(S-1) degrees of freedom. The SE of a paired difference of two recipes' means over S
+# seeds is then sqrt(2 σ² / S). Sets POOL_sd, POOL_df (0 when it cannot be estimated).
+function pool(set,   nr, rl, ns, sl, i, j, R, ok, mr, ms, g, x, ss, use) {
+    POOL_sd = 0; POOL_df = 0
+    nr = split(recipes[set], rl, " "); ns = split(seeds[set], sl, " ")
+    if (ns < 2) return
+    R = 0
+    for (i = 1; i <= nr; i++) {
+        ok = 1
+        for (j = 1; j <= ns; j++) if (!isnum(LV[set, rl[i], sl[j]])) ok = 0
+        if (ok) use[++R] = rl[i]
+    }
+    if (R < 2) return
+    g = 0
+    for (i = 1; i <= R; i++) { mr[i] = 0; for (j = 1; j <= ns; j++) mr[i] += LV[set, use[i], sl[j]] / ns; g += mr[i] / R }
+    for (j = 1; j <= ns; j++) { ms[j] = 0; for (i = 1; i <= R; i++) ms[j] += LV[set, use[i], sl[j]] / R }
+    ss = 0
+    for (i = 1; i <= R; i++) for (j = 1; j <= ns; j++) { x = LV[set, use[i], sl[j]] - mr[i] - ms[j] + g; ss += x * x }
+    POOL_df = (R - 1) * (ns - 1)
+    POOL_sd = sqrt(ss / POOL_df)
+    POOL_n = ns
+}
 # One sentence comparing recipe a with recipe b (a is the Half-S side).
-function verdict(set, a, b,   s, ga, gb, na, nb, dv, cl) {
+function verdict(set, a, b,   s, ga, gb, na, nb, dv, cl, sig, agree, df) {
     if (!has_recipe(set, a) || !has_recipe(set, b)) return ""
     dv = diverged(set, a) + diverged(set, b)
     paired(set, a, b)
     if (P_n == 0) return sprintf("`%s` vs `%s`: no comparison (%d run(s) stopped on a non-finite loss).", a, b, dv)
+    # The pooled seed noise when there is one (more degrees of freedom than one pair's seeds).
+    pool(set)
+    if (POOL_df > 0 && P_n == POOL_n) { P_se = POOL_sd * sqrt(2 / P_n); df = POOL_df } else df = P_n - 1
+    sig = P_n > 1 && abs(P_mean) > tcrit(df) * P_se
+    agree = sprintf("%d of %d seeds lower", P_neg, P_n)
     if (P_n == 1)
         s = sprintf("`%s` ends %s than `%s` by %s nats (one seed: a direction, not a significant result)",
                     a, P_mean < 0 ? "lower" : P_mean > 0 ? "higher" : "equal", b, f(abs(P_mean), 4))
-    else if (abs(P_mean) <= 2 * P_se)
-        s = sprintf("`%s` vs `%s`: **no significant difference** (%s ± %s nats, %d seeds)", a, b,
-                    sprintf("%+.4f", P_mean), f(P_se, 4), P_n)
+    else if (!sig)
+        s = sprintf("`%s` vs `%s`: **no significant difference** (%s ± %s nats, %s)", a, b,
+                    sprintf("%+.4f", P_mean), f(P_se, 4), agree)
     else if (P_mean < 0)
-        s = sprintf("`%s` **helps** against `%s`: final val loss lower by %s ± %s nats (%d seeds)", a, b,
-                    f(-P_mean, 4), f(P_se, 4), P_n)
+        s = sprintf("`%s` **helps** against `%s`: final val loss lower by %s ± %s nats (%s)", a, b,
+                    f(-P_mean, 4), f(P_se, 4), agree)
     else
-        s = sprintf("`%s` **hurts** against `%s`: final val loss higher by %s ± %s nats (%d seeds)", a, b,
-                    f(P_mean, 4), f(P_se, 4), P_n)
+        s = sprintf("`%s` **hurts** against `%s`: final val loss higher by %s ± %s nats (%s)", a, b,
+                    f(P_mean, 4), f(P_se, 4), agree)
     if (has_recipe(set, "bf16") && a != "bf16" && b != "bf16") {
         paired(set, a, "bf16"); ga = P_mean; na = P_n
         paired(set, b, "bf16"); gb = P_mean; nb = P_n
         if (na && nb && gb > 0) {
             if (ga <= gb) cl = sprintf("Half-S closes %s of `%s`'s gap", pct(1 - ga / gb), b)
             else cl = sprintf("`%s`'s gap is %s `%s`'s", a, ratio(ga / gb), b)
+            if (!sig) cl = "point estimates: " cl
             s = s sprintf("; gap to bf16: `%s` %s, `%s` %s nats (%s)", b, f(gb, 4), a, f(ga, 4), cl)
         } else if (na && nb)
             s = s sprintf("; `%s` is not worse than bf16 here (gap %s), so there is no gap to close", b, f(gb, 4))
@@ -330,9 +377,12 @@ function losses(set, title, fig,   nr, rl, i, r, gap, dv) {
         stat(set, r, "tps"); printf "%s |\n", f(S_mean, 0)
     }
     print ""
+    pool(set)
+    if (POOL_df > 0)
+        print "Seed noise of the final val loss, pooled over the recipes (two-way model recipes × seeds): σ = " f(POOL_sd, 4) " nats (" POOL_df " degrees of freedom), so a paired difference of two recipes over " POOL_n " seeds has a standard error of " f(POOL_sd * sqrt(2 / POOL_n), 4) " nats; the comparisons below use it.\n"
     if (set == "ft" && have["finetune_start.csv"])
         print "Before fine-tuning, the pretrained bf16 model has a loss of " f(FS0["loss"], 4) " nats/token on this validation text (`halfs eval`, " FS0["tokens"] " tokens, recipe `" FS0["recipe"] "`).\n"
-    print "Final val loss: the trainer's last evaluation (nats/token); final train loss: mean over the last 5% of steps; ± is the standard error over seeds (paired by seed for the gap). tokens/s here is per training job at " meta["threads_per_job"] " thread(s), several jobs sharing the machine: see section 5 for clean speed numbers."
+    print "Final val loss: the trainer's last evaluation (nats/token); final train loss: mean over the last 5% of steps; ± is the standard error over seeds (for the gap: of the paired differences). A comparison below is called significant when the 95% Student-t interval of the paired mean difference excludes zero. tokens/s here is per training job at " meta["threads_per_job"] " thread(s), several jobs sharing the machine: see section 5 for clean speed numbers."
     print ""
 }
 function compare_block(set,   out, x) {
@@ -442,7 +492,8 @@ function full_plan(   tok_pre, tok_ft, ev_pre, ev_ft, nr, rl, i, r, b, tps, n_pr
     tok_pre = meta["full_steps"] * meta["full_batch"] * meta["full_seq"]
     ev_pre = (int(meta["full_steps"] / meta["full_eval_every"]) + 1) * meta["full_eval_batches"] * meta["full_batch"] * meta["full_seq"] / 3
     tok_ft = meta["full_ft_steps"] * meta["full_batch"] * meta["full_seq"]
-    ev_ft = (int(meta["full_ft_steps"] / meta["full_ft_eval_every"]) + 1) * meta["full_eval_batches"] * meta["full_batch"] * meta["full_seq"] / 3
+    # 2 evaluation batches per fine-tuning evaluation in the full run (FT_EVAL_BATCHES there)
+    ev_ft = (int(meta["full_ft_steps"] / meta["full_ft_eval_every"]) + 1) * 2 * meta["full_batch"] * meta["full_seq"] / 3
     n_pre = split(meta["full_seeds"], tmp, " "); n_ft = split(meta["full_ft_seeds"], tmp, " ")
     nr = split(meta["pretrain_recipes"], rl, " "); t_pre = 0; missing = ""
     for (i = 1; i <= nr; i++) {

@@ -63,6 +63,7 @@ static void fill_tables(void) {
         t->gemm_e2m1 = hs_gemm_e2m1_ref;
         t->gemm_bf16 = hs_gemm_bf16_ref;
         t->quantize = NULL; /* NULL: the reference quantizer */
+        t->quantize_rows = NULL;
         t->dequantize = NULL;
         if (i >= HS_ISA_AVX2) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx2;
@@ -73,6 +74,7 @@ static void fill_tables(void) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;
             t->gemm_bf16 = hs_gemm_bf16_avx512;
             t->quantize = hs_quantize_e2m1_avx512;
+            t->quantize_rows = hs_quantize_e2m1_rows_avx512;
             t->dequantize = hs_dequantize_e2m1_avx512;
         }
     }
@@ -109,6 +111,10 @@ const char *hs_isa_name(void) { return hs_kernels()->name; }
 hs_status hs_quantize(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                       int64_t ld, int transpose, hs_packed *out) {
     const hs_kernel_table *t = hs_kernels();
+    if (t->quantize_rows) {
+        hs_status st = t->quantize_rows(s, x, rows, cols, ld, transpose, out);
+        if (st != HS_ERR_UNSUPPORTED) return st;
+    }
     if (t->quantize) {
         hs_status st = t->quantize(s, x, rows, cols, ld, transpose, out);
         if (st != HS_ERR_UNSUPPORTED) return st;

@@ -2,27 +2,49 @@
  *
  *   out = w ∘ x · rstd,   rstd = 1 / sqrt(mean(x²) + eps)
  * Row sums are float reductions vectorised with a fixed lane order (omp simd): the same
- * result for any thread count.
+ * result for any thread count. The row kernels are compiled for AVX-512, AVX2 and baseline
+ * x86-64 (gcc target_clones, picked once at load time); the sums use the lane count of the
+ * clone that runs, so results may differ in the last bits between CPUs of different vector
+ * widths (as for attention's row kernels, vmath.h), never between runs or thread counts.
  */
 #include <math.h>
 #include <string.h>
 
 #include "nn/ops.h"
 
+/* y (C) = w ∘ x · r, r = 1 / sqrt(mean(x²) + eps); returns r. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static float
+rms_row(float *y, const float *x, const float *w, int C, float eps) {
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int c = 0; c < C; c++) ss += x[c] * x[c];
+    float r = 1.0f / sqrtf(ss / (float)C + eps);
+#pragma omp simd
+    for (int c = 0; c < C; c++) y[c] = w[c] * (x[c] * r);
+    return r;
+}
+
+/* One row of the backward: dx (C) +=, part (C) += dy ∘ x̂. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+rms_bwd_row(float *dx, float *part, const float *dy, const float *x, const float *w, float r,
+            int C) {
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int c = 0; c < C; c++) dot += (w[c] * dy[c]) * (x[c] * r);
+    float mean = dot / (float)C;
+#pragma omp simd
+    for (int c = 0; c < C; c++) {
+        float xh = x[c] * r;
+        dx[c] += r * (w[c] * dy[c] - xh * mean);
+        part[c] += dy[c] * xh;
+    }
+}
+
 void hs_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int64_t N,
                         int C, float eps) {
     // out, inp: (N, C); rstd: (N); w: (C)
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        const float *x = inp + i * C;
-        float *y = out + i * C;
-        float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-        for (int c = 0; c < C; c++) ss += x[c] * x[c];
-        float r = 1.0f / sqrtf(ss / (float)C + eps);
-        for (int c = 0; c < C; c++) y[c] = w[c] * (x[c] * r);
-        rstd[i] = r;
-    }
+    for (int64_t i = 0; i < N; i++) rstd[i] = rms_row(out + i * C, inp + i * C, w, C, eps);
 }
 
 void hs_rmsnorm_backward(float *dinp, float *dw, float *scratch, const float *dout,
@@ -35,20 +57,8 @@ void hs_rmsnorm_backward(float *dinp, float *dw, float *scratch, const float *do
         float *part = scratch + (int64_t)ch * C; // this chunk's share of dw, summed in order below
         memset(part, 0, sizeof(float) * (size_t)C);
         int64_t i0 = ch * per, i1 = i0 + per < N ? i0 + per : N;
-        for (int64_t i = i0; i < i1; i++) {
-            const float *x = inp + i * C, *dy = dout + i * C;
-            float *dx = dinp + i * C;
-            float r = rstd[i];
-            float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-            for (int c = 0; c < C; c++) dot += (w[c] * dy[c]) * (x[c] * r);
-            float mean = dot / (float)C;
-            for (int c = 0; c < C; c++) {
-                float xh = x[c] * r;
-                dx[c] += r * (w[c] * dy[c] - xh * mean);
-                part[c] += dy[c] * xh;
-            }
-        }
+        for (int64_t i = i0; i < i1; i++)
+            rms_bwd_row(dinp + i * C, part, dout + i * C, inp + i * C, w, rstd[i], C);
     }
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {

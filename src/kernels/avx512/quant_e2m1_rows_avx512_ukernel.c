@@ -1,0 +1,288 @@
+/* quant_e2m1_rows_avx512_ukernel.c: the kernel of the dedicated ROW-WISE AVX-512 quantizer for
+ * MXFP4-style specs — E2M1 elements, E8M0 block scales, block 16 or 32, rules ocp / ceil /
+ * rceil / even / half / halfs, RNE, no RHT, no 2D tiles, no tensor scale. Byte-identical to hs_quantize_ref (codes,
+ * scales, groups_halved); the dispatcher tries it before the general band kernel
+ * (quant_e2m1_avx512*.c), which covers everything else.
+ *
+ * Why a separate kernel: the band kernel makes 16 rows the 16 lanes of a vector, so row-wise
+ * input must be transposed 16×16 first (most of its time). Here the data stay in row order:
+ * a step is 16 consecutive blocks of one row (16·B floats, B/16 vectors per block, read straight
+ * from the row). Lane = element while encoding; the per-block statistics (amax, and for halfs
+ * the two candidates' float error estimates) are reduced across lanes with one 16→1 in-register
+ * transpose-reduce per statistic, so the scale of the 16 blocks is chosen with lane = block
+ * (the same vector code as the band kernel's choose_e8m0, written from scale_rules.c's rules).
+ *
+ * halfs: each block's two candidate errors are estimated in float (any order); when they differ
+ * by more than the estimates' error bound the reference's exact double sums order the same way
+ * (the argument of sse_est_order in quant_e2m1_avx512_ukernel.c); when both candidates give the
+ * same x̂ everywhere neither is strictly lower (the reference keeps ceil). Otherwise (a close
+ * call) that block's scale is taken from hs_scale_choose itself — the reference, so exact.
+ *
+ * This file holds the per-row kernel, compiled with clang where available (Makefile:
+ * *_ukernel.c; gcc 12's code for it is ~1.4× slower); quant_e2m1_rows_avx512.c is the driver
+ * (argument checks, OpenMP over rows).
+ *
+ * Encoding (RNE): a = min(|v·enc|, 6) rounded on the E2M1 grid by the float addition of
+ * 2^(22+ex) (ties to even code, as hs_e2m1_encode), the code looked up from the rounded value's
+ * bits; odd elements take their code pre-shifted to the high nibble, so a qword's byte sum
+ * (vpsadbw) is the packed byte; vpermt2b gathers 16 bytes from two vectors.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "core/scale_rules.h"
+#include "kernels/kernels.h"
+
+#define E8M0_EMIN (-127)
+enum { NBLK = 16 }; /* blocks per step */
+/* software prefetch distance along the row, floats (8 KB: the VM's hardware prefetcher alone
+ * left a single row stream at ~60% of copy speed; 4 and 8 KB measured alike, 2 and 16 KB less) */
+enum { PF = 2048 };
+
+/* ------------------------------------------------------------------ 16 → 1 transpose-reduce */
+
+/* m[j] (j < 16): 16 partial values of one block each; returns lane p = OP over m[j]'s lanes
+ * with j = perm(p) = 4·(p & 3) + (p >> 2) — the callers load block perm(j) into slot j, so lane
+ * b holds block b (perm is its own inverse). */
+#define DEF_REDUCE(name, OP)                                                                    \
+    static inline __m512 name(const __m512 *m) {                                                \
+        __m512 r[8], s[4], u[2];                                                                \
+        for (int i = 0; i < 8; i++)                                                             \
+            r[i] = OP(_mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0x44),                       \
+                      _mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0xEE));                      \
+        for (int i = 0; i < 4; i++)                                                             \
+            s[i] = OP(_mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0x88),                       \
+                      _mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0xDD));                      \
+        for (int i = 0; i < 2; i++)                                                             \
+            u[i] = OP(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0x44),                          \
+                      _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], 0xEE));                         \
+        return OP(_mm512_shuffle_ps(u[0], u[1], 0x88), _mm512_shuffle_ps(u[0], u[1], 0xDD));    \
+    }
+#define OP_MAXI(a, b)                                                                           \
+    _mm512_castsi512_ps(_mm512_max_epu32(_mm512_castps_si512(a), _mm512_castps_si512(b)))
+#define OP_ADD(a, b) _mm512_add_ps(a, b)
+DEF_REDUCE(reduce_maxu, OP_MAXI)
+DEF_REDUCE(reduce_add, OP_ADD)
+
+static inline int slot_block(int j) { return 4 * (j & 3) + (j >> 2); }
+
+/* ------------------------------------------------------------------ element arithmetic */
+
+static inline __m512 abs_ps(__m512 v) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7FFFFFFF)));
+}
+
+/* a (≥ 0, ≤ 6) rounded RNE onto the E2M1 grid: (a + 2^(22+ex)) − 2^(22+ex), ex = max(exp(a), 0) */
+static inline __m512 e2m1_rne_mag(__m512 a) {
+    __m512i eb = _mm512_max_epi32(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7F800000)),
+                                  _mm512_set1_epi32(0x3F800000));
+    __m512 magic = _mm512_castsi512_ps(_mm512_add_epi32(eb, _mm512_set1_epi32(22 << 23)));
+    return _mm512_sub_ps(_mm512_add_ps(a, magic), magic);
+}
+
+static inline __m512 pow2_ps(__m512i e) { /* 2^e, e in [−127, 127], exact */
+    return _mm512_scalef_ps(_mm512_set1_ps(1.0f), _mm512_cvtepi32_ps(e));
+}
+
+/* Constants of the encoder: even lanes give the code in bits 0..3 (sign bit 31 → 3), odd lanes
+ * in bits 4..7 (sign → 7). idx = rounded bits >> 22, minus 244 (even) / 228 (odd), saturating:
+ * 0 → 0, 0.5 .. 6 → 8 .. 15 (even) / 24 .. 31 (odd) of the two-vector table. */
+typedef struct {
+    __m512i tab_lo, tab_hi, sub, shift, smask, six;
+} enc_consts;
+
+static inline void enc_consts_init(enc_consts *k) {
+    k->tab_lo = _mm512_set_epi32(7, 6, 5, 4, 3, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    k->tab_hi = _mm512_slli_epi32(k->tab_lo, 4);
+    k->sub = _mm512_set_epi32(228, 244, 228, 244, 228, 244, 228, 244, 228, 244, 228, 244, 228, 244,
+                              228, 244);
+    k->shift = _mm512_set_epi32(24, 28, 24, 28, 24, 28, 24, 28, 24, 28, 24, 28, 24, 28, 24, 28);
+    k->smask = _mm512_set_epi32(0x80, 8, 0x80, 8, 0x80, 8, 0x80, 8, 0x80, 8, 0x80, 8, 0x80, 8,
+                                0x80, 8);
+    k->six = _mm512_castps_si512(_mm512_set1_ps(6.0f));
+}
+
+/* 16 elements → their codes (even element: low nibble of dword, odd: high nibble) */
+static inline __m512i encode16(__m512 v, __m512 enc, const enc_consts *k) {
+    __m512 z = _mm512_mul_ps(v, enc);
+    __m512 a = _mm512_min_ps(abs_ps(z), _mm512_castsi512_ps(k->six));
+    __m512i idx = _mm512_subs_epu16(_mm512_srli_epi32(_mm512_castps_si512(e2m1_rne_mag(a)), 22), k->sub);
+    __m512i code = _mm512_permutex2var_epi32(k->tab_lo, idx, k->tab_hi);
+    return _mm512_ternarylogic_epi32(code, _mm512_srlv_epi32(_mm512_castps_si512(z), k->shift), k->smask, 0xF8);
+}
+
+/* ------------------------------------------------------------------ one step: 16 blocks */
+
+/* Quantize 16 blocks of B floats at v (v holds 16·B floats; padded with zeros past n_valid
+ * elements), codes to dst (8·B bytes), scales to sc (16 bytes). Returns the groups halved among
+ * the first nblk blocks. */
+static inline __attribute__((always_inline)) int64_t
+step16(const hs_quant_spec *s, const int B, const float *v, int64_t n_valid, int nblk,
+       uint8_t *dst, uint8_t *sc, const enc_consts *k) {
+    const int V = B / 16; /* vectors per block */
+    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
+    __m512 am[NBLK];
+    for (int j = 0; j < NBLK; j++) {
+        const float *p = v + slot_block(j) * B;
+        /* software prefetch PF floats ahead along the row (a hint: never faults) */
+        _mm_prefetch((const char *)(p + PF), _MM_HINT_T0);
+        if (V == 2) _mm_prefetch((const char *)(p + PF + 16), _MM_HINT_T0);
+        __m512i m = _mm512_and_si512(_mm512_loadu_si512(p), absm);
+        if (V == 2) m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512(p + 16), absm));
+        am[j] = _mm512_castsi512_ps(m);
+    }
+    const __m512i amax_bits = _mm512_castps_si512(reduce_maxu(am));
+    const __m512 a = _mm512_castsi512_ps(amax_bits);
+
+    /* the scale exponent of 16 blocks (lane = block), as scale_rules.c choose_e8m0 */
+    const __mmask16 zero = _mm512_cmpeq_epi32_mask(amax_bits, _mm512_setzero_si512());
+    const __mmask16 finite = _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
+    __m512i f = _mm512_cvtps_epi32(_mm512_getexp_ps(a));
+    __m512 sig = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+    __mmask16 notpow2 = _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
+    const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
+    __m512i fm = _mm512_sub_epi32(f, _mm512_set1_epi32(2)); /* E2M1 emax = 2 */
+    __m512i e_ceil = _mm512_max_epi32(_mm512_mask_add_epi32(fm, notpow2, fm, one), emin);
+    __m512i e;
+    __mmask16 patch = 0; /* close halfs calls: decided by the reference */
+    switch (s->rule) {
+    case HS_RULE_OCP: e = fm; break;
+    case HS_RULE_CEIL: e = e_ceil; break;
+    case HS_RULE_RCEIL:
+        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.5f), _CMP_GT_OQ), fm, one);
+        break;
+    case HS_RULE_EVEN:
+        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.75f), _CMP_GE_OQ), fm, one);
+        break;
+    case HS_RULE_HALF: e = _mm512_sub_epi32(e_ceil, one); break;
+    default: { /* HS_RULE_HALFS */
+        __m512i eh = _mm512_sub_epi32(e_ceil, one);
+        const __mmask16 valid = _mm512_cmpge_epi32_mask(eh, emin);
+        const __mmask16 live = (__mmask16)(valid & finite & ~zero);
+        __mmask16 take = 0;
+        if (live) {
+            __m512i ehc = _mm512_max_epi32(eh, emin);
+            float encc[16], decc[16], ench[16], dech[16];
+            _mm512_storeu_ps(encc, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)));
+            _mm512_storeu_ps(decc, pow2_ps(e_ceil));
+            _mm512_storeu_ps(ench, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)));
+            _mm512_storeu_ps(dech, pow2_ps(ehc));
+            const __m512 six = _mm512_castsi512_ps(k->six);
+            __m512 sc_[NBLK], sh_[NBLK], df_[NBLK];
+            for (int j = 0; j < NBLK; j++) {
+                const int b = slot_block(j);
+                const float *p = v + b * B;
+                const __m512 ec = _mm512_set1_ps(encc[b]), dc = _mm512_set1_ps(decc[b]);
+                const __m512 eh_ = _mm512_set1_ps(ench[b]), dh = _mm512_set1_ps(dech[b]);
+                __m512 accc = _mm512_setzero_ps(), acch = _mm512_setzero_ps();
+                __m512i dif = _mm512_setzero_si512();
+                for (int t = 0; t < V; t++) {
+                    /* (v − x̂)² = (|v| − |x̂|)²: rounding is symmetric in sign; |x̂| = g·dec is
+                     * exact (g ∈ E2M1 grid, dec a power of two ≥ 2^−127) */
+                    /* |v|·enc_ceil ≤ amax·2^−e_ceil ≤ 4: no clamp needed for ceil. d = |v| − g·dec
+                     * in one FMA equals the subtraction of the exact product; d is exact
+                     * (Sterbenz, or x̂ = 0), so d_c = d_h iff x̂_c = x̂_h */
+                    __m512 av = abs_ps(_mm512_loadu_ps(p + 16 * t));
+                    __m512 d0 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_mul_ps(av, ec)), dc, av);
+                    __m512 d1 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six)), dh, av);
+                    accc = _mm512_fmadd_ps(d0, d0, accc);
+                    acch = _mm512_fmadd_ps(d1, d1, acch);
+                    dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
+                }
+                sc_[j] = accc;
+                sh_[j] = acch;
+                df_[j] = _mm512_castsi512_ps(dif);
+            }
+            const __m512 Sc = reduce_add(sc_), Sh = reduce_add(sh_);
+            const __mmask16 differ = _mm512_cmpneq_epi32_mask(_mm512_castps_si512(reduce_maxu(df_)),
+                                                             _mm512_setzero_si512());
+            /* each estimate is within B·2⁻²⁴·S + B·2⁻¹⁵⁰ of its exact sum (positive terms,
+             * one rounding per step; d is exact in float); margin 2B as in the band kernel */
+            const __m512 diff = _mm512_sub_ps(Sh, Sc);
+            const __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(Sh, Sc), _mm512_set1_ps((float)(2 * B) * 0x1p-24f),
+                                                 _mm512_set1_ps((float)(2 * B) * 0x1p-148f));
+            const __mmask16 lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
+            const __mmask16 gt = _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ);
+            take = lt & differ & live;
+            patch = (__mmask16)(live & differ & ~lt & ~gt);
+        }
+        e = _mm512_mask_mov_epi32(e_ceil, take, eh);
+        break;
+    }
+    }
+    e = _mm512_max_epi32(e, emin);
+    e = _mm512_mask_mov_epi32(e, zero, emin); /* all-zero block: the smallest scale */
+    __mmask16 halved = _mm512_cmplt_epi32_mask(e, e_ceil) & (__mmask16)~zero & finite;
+    __m512i stored = _mm512_mask_mov_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)),
+                                           (__mmask16)~finite, _mm512_set1_epi32(0xFF));
+    float enc[16];
+    _mm512_storeu_ps(enc, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e)));
+    uint8_t st8[16];
+    _mm_storeu_si128((__m128i *)st8, _mm512_cvtepi32_epi8(stored));
+    while (patch) { /* rare: the reference decides (exact double sums) */
+        int b = __builtin_ctz(patch);
+        patch &= (__mmask16)(patch - 1);
+        int64_t nb = n_valid - (int64_t)b * B;
+        if (nb > B) nb = B;
+        hs_group_scale g = hs_scale_choose(s, v + b * B, nb, 1.0f);
+        st8[b] = (uint8_t)g.stored;
+        enc[b] = g.enc_mul;
+        halved = g.halved ? (__mmask16)(halved | (1u << b)) : (__mmask16)(halved & ~(1u << b));
+    }
+    memcpy(sc, st8, 16);
+
+    /* codes: 16 bytes per 32 elements */
+    const __m512i gather = _mm512_set_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 120, 112, 104, 96, 88, 80, 72, 64, 56, 48,
+        40, 32, 24, 16, 8, 0);
+    const __m512i zz = _mm512_setzero_si512();
+    for (int b = 0; b < NBLK; b += 2 / V) {
+        const float *p = v + b * B;
+        __m512 e0 = _mm512_set1_ps(enc[b]), e1 = _mm512_set1_ps(enc[b + (V == 2 ? 0 : 1)]);
+        __m512i c0 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p), e0, k), zz);
+        __m512i c1 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p + 16), e1, k), zz);
+        __m128i o = _mm512_castsi512_si128(_mm512_permutex2var_epi8(c0, gather, c1));
+        _mm_storeu_si128((__m128i *)(dst + b * B / 2), o);
+    }
+    if (finite != 0xFFFF) { /* non-finite blocks: all codes 0 */
+        for (int b = 0; b < NBLK; b++)
+            if (!(finite >> b & 1)) memset(dst + b * B / 2, 0, (size_t)B / 2);
+    }
+    return __builtin_popcount((unsigned)(halved & (__mmask16)((1u << nblk) - 1)));
+}
+
+/* One packed row. */
+static inline __attribute__((always_inline)) int64_t
+row_b(const hs_quant_spec *s, const int B, const float *x, int64_t C, uint8_t *codes,
+      int64_t code_stride, uint8_t *scales, int64_t gpr, const enc_consts *k) {
+    const int64_t step = (int64_t)NBLK * B;
+    int64_t halved = 0, c0 = 0;
+    for (; c0 + step <= C; c0 += step)
+        halved += step16(s, B, x + c0, step, NBLK, codes + c0 / 2, scales + c0 / B, k);
+    int64_t written = c0 / 2;
+    if (c0 < C) { /* tail: zero-padded copy */
+        float buf[NBLK * 32] __attribute__((aligned(64)));
+        uint8_t cb[NBLK * 16], sb[16];
+        int64_t n = C - c0;
+        memset(buf, 0, sizeof buf);
+        memcpy(buf, x + c0, (size_t)n * sizeof(float));
+        int nblk = (int)((n + B - 1) / B);
+        halved += step16(s, B, buf, n, nblk, cb, sb, k);
+        int64_t nbytes = (n + 1) / 2;
+        memcpy(codes + c0 / 2, cb, (size_t)nbytes);
+        memcpy(scales + c0 / B, sb, (size_t)(gpr - c0 / B));
+        written += nbytes;
+    }
+    memset(codes + written, 0, (size_t)(code_stride - written));
+    return halved;
+}
+
+int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t C, uint8_t *codes,
+                                int64_t code_stride, uint8_t *scales) {
+    enc_consts k;
+    enc_consts_init(&k);
+    const int64_t gpr = (C + s->block - 1) / s->block;
+    if (s->block == 32) return row_b(s, 32, x, C, codes, code_stride, scales, gpr, &k);
+    return row_b(s, 16, x, C, codes, code_stride, scales, gpr, &k);
+}
