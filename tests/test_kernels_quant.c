@@ -375,7 +375,7 @@ static void test_halfs_near_ties(void **st) {
 }
 
 /* The row-wise MXFP4 kernel (quant_e2m1_rows_avx512.c) on every spec it must cover — E8M0,
- * block 16/32, RNE, rules ocp..halfs — with row lengths around its 16-block step (16·B) and the
+ * block 16/32, RNE and SR (with and without the 3/4 pre-scale), rules ocp..halfs — with row lengths around its 16-block step (16·B) and the
  * vector width (16, 32, 64 columns, ±1), tails, odd ld, every data kind (NaN/Inf, zeros,
  * subnormals, huge values, grid ties); then halfs groups whose float error estimates are too
  * close to decide (random grid data scaled so both candidates are near), which take the
@@ -395,6 +395,12 @@ static void test_rows_kernel(void **st) {
                 assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
                 s.block = bi ? 32 : 16;
                 s.rule = rules[ri];
+                /* RNE, SR with the automatic 3/4 pre-scale (E8M0: on), SR without it */
+                int rm = (ci + ri) % 3;
+                s.rounding = rm ? HS_ROUND_SR : HS_ROUND_RNE;
+                s.sr_prescale = rm == 2 ? 0 : -1;
+                s.seed = 77 + (uint64_t)ci;
+                s.stream = 3;
                 int64_t rows = 1 + (ci % 4) * 3, cols = colsv[ci], ld = cols + (ci % 3);
                 int kind = (ri + ci + bi) % 5;
                 float *x = malloc(sizeof(float) * (size_t)(rows * ld));
@@ -428,12 +434,16 @@ static void test_rows_kernel(void **st) {
         fill(x, rows * cols, 0);
         for (int threads = 1; threads <= 3; threads++) {
             omp_set_num_threads(threads);
+            s.rounding = HS_ROUND_RNE;
+            check_one(&s, x, rows, cols, cols, 0, 0, hs_quantize_e2m1_rows_avx512, 1);
+            s.rounding = HS_ROUND_SR; /* the random stream is indexed by (row, column) */
+            s.seed = 11;
             check_one(&s, x, rows, cols, cols, 0, 0, hs_quantize_e2m1_rows_avx512, 1);
         }
         omp_set_num_threads(2);
         free(x);
     }
-    /* declined: column-wise, SR, block 64, RHT, other rules and formats */
+    /* declined: column-wise, RNA, mse, RHT, NVFP4 */
     hs_quant_spec s;
     float x[64 * 64] = {0};
     hs_packed p;
@@ -441,7 +451,7 @@ static void test_rows_kernel(void **st) {
     assert_int_equal(hs_packed_alloc(&p, &s, 64, 64), HS_OK);
     assert_int_equal(hs_quantize_e2m1_rows_avx512(&s, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
     hs_quant_spec v = s;
-    v.rounding = HS_ROUND_SR;
+    v.rounding = HS_ROUND_RNA;
     assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
     v = s;
     v.rule = HS_RULE_MSE;

@@ -100,7 +100,7 @@ hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t 
                                 int64_t cols, int64_t ld, int transpose, hs_packed *out);
 hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                   int64_t cols, int64_t ld, int transpose, hs_packed *out);
-/* Row-wise MXFP4 (E8M0, block 16/32, RNE, rules ocp..halfs, no RHT/2D/tensor scale) only. */
+/* Row-wise MXFP4 (E8M0, block 16/32, RNE/SR, rules ocp..halfs, no RHT/2D/tensor scale) only. */
 hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                        int64_t cols, int64_t ld, int transpose, hs_packed *out);
 hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy);
@@ -131,11 +131,11 @@ void hs_ukernel_e2m1_rows_avx512(const int32_t *ap, const int32_t *bp, int64_t s
 /* The same for two A panels (8 rows) at once: iacc0, iacc1 the two (MR, NB) tiles. */
 void hs_ukernel_e2m1_rows8_avx512(const int32_t *ap0, const int32_t *ap1, const int32_t *bp,
                                   int64_t steps, int32_t *iacc0, int32_t *iacc1);
-/* Row-wise MXFP4 quantizer (quant_e2m1_rows_avx512*.c): one row x[0..C) of a spec the driver
- * checked (E8M0, block 16/32, RNE, ocp..halfs), its codes (code_stride bytes, tail zeroed) and
- * ceil(C / block) scale bytes; returns the groups halved. */
-int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t C, uint8_t *codes,
-                                int64_t code_stride, uint8_t *scales);
+/* Row-wise MXFP4 quantizer (quant_e2m1_rows_avx512*.c): row r, x[0..C), of a spec the driver
+ * checked (E8M0, block 16/32, RNE or SR, ocp..halfs), its codes (code_stride bytes, tail zeroed)
+ * and ceil(C / block) scale bytes; returns the groups halved. */
+int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
+                                uint8_t *codes, int64_t code_stride, uint8_t *scales);
 /* bf16: acc (MR, NB) fp32 in/out over `steps` pairs of k. */
 void hs_ukernel_bf16_avx512(const uint32_t *ap, const uint32_t *bp, int64_t steps, float *acc);
 

@@ -14,7 +14,7 @@ static int64_t code_stride_of(int64_t cols) { return ((cols + 1) / 2 + 63) / 64 
 static int covers(const hs_quant_spec *s) {
     if (s->elem != HS_ELEM_E2M1 || s->scale_fmt != HS_SCALE_E8M0) return 0;
     if (s->group != HS_GROUP_BLOCK || (s->block != 16 && s->block != 32)) return 0;
-    if (s->rounding != HS_ROUND_RNE || hs_spec_sr_prescaled(s)) return 0;
+    if (s->rounding != HS_ROUND_RNE && s->rounding != HS_ROUND_SR) return 0;
     if (s->rht || s->tile2d || s->two_level) return 0;
     switch (s->rule) {
     case HS_RULE_OCP:
@@ -41,7 +41,7 @@ hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, i
     const int par = R * C > (1 << 15);
 #pragma omp parallel for schedule(static) if (par) reduction(+ : halved)
     for (int64_t r = 0; r < R; r++)
-        halved += hs_ukernel_qrows_avx512(s, x + r * ld, C, out->codes + r * out->code_stride,
+        halved += hs_ukernel_qrows_avx512(s, x + r * ld, r, C, out->codes + r * out->code_stride,
                                           out->code_stride, (uint8_t *)out->scales + r * gpr);
     out->spec = *s;
     out->tensor_scale = 1.0f;

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/scale_rules.h"
+#include "halfs/rng.h"
 #include "kernels/kernels.h"
 
 #define E8M0_EMIN (-127)
@@ -111,14 +112,54 @@ static inline __m512i encode16(__m512 v, __m512 enc, const enc_consts *k) {
     return _mm512_ternarylogic_epi32(code, _mm512_srlv_epi32(_mm512_castps_si512(z), k->shift), k->smask, 0xF8);
 }
 
+/* SR uniforms of 16 consecutive elements: b0 / b1 hold key + (idx + 1)·γ of elements 0..7 /
+ * 8..15 (hs_rng_uniform_key: splitmix64, top 24 bits · 2⁻²⁴) */
+static inline __m512 sr_uniform(__m512i b0, __m512i b1) {
+    const __m512i c1 = _mm512_set1_epi64((long long)0xBF58476D1CE4E5B9ull);
+    const __m512i c2 = _mm512_set1_epi64((long long)0x94D049BB133111EBull);
+    __m512i z0 = b0, z1 = b1;
+    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 30)), c1);
+    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 30)), c1);
+    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 27)), c2);
+    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 27)), c2);
+    z0 = _mm512_srli_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 31)), 40);
+    z1 = _mm512_srli_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 31)), 40);
+    __m512 u = _mm512_castps256_ps512(_mm512_cvtepi64_ps(z0));
+    u = _mm512_insertf32x8(u, _mm512_cvtepi64_ps(z1), 1);
+    return _mm512_mul_ps(u, _mm512_set1_ps(0x1p-24f)); /* exact: 24-bit integers */
+}
+
+/* SR codes of 16 elements (as hs_e2m1_encode: t = a·2^(1−ex), up iff u < t − floor(t)), placed
+ * like encode16's; z = fl(fl(v·enc)·0.75) with the pre-scale. idx0: index of element 0. */
+static inline __m512i encode16_sr(__m512 v, __m512 enc, uint64_t key, uint64_t idx0, const int prescale,
+                                  const enc_consts *k) {
+    const __m512i g = _mm512_set1_epi64((long long)HS_RNG_GAMMA);
+    const __m512i j0 = _mm512_set_epi64(8, 7, 6, 5, 4, 3, 2, 1); /* idx + 1 */
+    __m512i base = _mm512_set1_epi64((long long)(key + idx0 * HS_RNG_GAMMA));
+    __m512i b0 = _mm512_add_epi64(base, _mm512_mullo_epi64(j0, g));
+    __m512i b1 = _mm512_add_epi64(b0, _mm512_set1_epi64((long long)(8 * HS_RNG_GAMMA)));
+    __m512 u = sr_uniform(b0, b1);
+    __m512 z = _mm512_mul_ps(v, enc);
+    if (prescale) z = _mm512_mul_ps(z, _mm512_set1_ps(HS_SR_PRESCALE));
+    __m512 a = _mm512_min_ps(abs_ps(z), _mm512_castsi512_ps(k->six));
+    __m512 ex = _mm512_min_ps(_mm512_max_ps(_mm512_getexp_ps(a), _mm512_setzero_ps()), _mm512_set1_ps(2.0f));
+    __m512 tt = _mm512_scalef_ps(a, _mm512_sub_ps(_mm512_set1_ps(1.0f), ex)); /* exact */
+    __m512 fl = _mm512_roundscale_ps(tt, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __mmask16 up = _mm512_cmp_ps_mask(u, _mm512_sub_ps(tt, fl), _CMP_LT_OQ);
+    __m512i c = _mm512_cvttps_epi32(_mm512_fmadd_ps(ex, _mm512_set1_ps(2.0f), fl));
+    c = _mm512_mask_add_epi32(c, up, c, _mm512_set1_epi32(1));
+    c = _mm512_sllv_epi32(c, _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0));
+    return _mm512_ternarylogic_epi32(c, _mm512_srlv_epi32(_mm512_castps_si512(z), k->shift), k->smask, 0xF8);
+}
+
 /* ------------------------------------------------------------------ one step: 16 blocks */
 
 /* Quantize 16 blocks of B floats at v (v holds 16·B floats; padded with zeros past n_valid
  * elements), codes to dst (8·B bytes), scales to sc (16 bytes). Returns the groups halved among
  * the first nblk blocks. */
 static inline __attribute__((always_inline)) int64_t
-step16(const hs_quant_spec *s, const int B, const float *v, int64_t n_valid, int nblk,
-       uint8_t *dst, uint8_t *sc, const enc_consts *k) {
+step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int64_t n_valid,
+       int nblk, uint8_t *dst, uint8_t *sc, uint64_t key, uint64_t idx0, const enc_consts *k) {
     const int V = B / 16; /* vectors per block */
     const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
     __m512 am[NBLK];
@@ -240,8 +281,15 @@ step16(const hs_quant_spec *s, const int B, const float *v, int64_t n_valid, int
     for (int b = 0; b < NBLK; b += 2 / V) {
         const float *p = v + b * B;
         __m512 e0 = _mm512_set1_ps(enc[b]), e1 = _mm512_set1_ps(enc[b + (V == 2 ? 0 : 1)]);
-        __m512i c0 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p), e0, k), zz);
-        __m512i c1 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p + 16), e1, k), zz);
+        __m512i c0, c1;
+        if (mode == 0) {
+            c0 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p), e0, k), zz);
+            c1 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p + 16), e1, k), zz);
+        } else { /* 1: SR, 2: SR with the 3/4 pre-scale */
+            uint64_t i0 = idx0 + (uint64_t)(b * B);
+            c0 = _mm512_sad_epu8(encode16_sr(_mm512_loadu_ps(p), e0, key, i0, mode == 2, k), zz);
+            c1 = _mm512_sad_epu8(encode16_sr(_mm512_loadu_ps(p + 16), e1, key, i0 + 16, mode == 2, k), zz);
+        }
         __m128i o = _mm512_castsi512_si128(_mm512_permutex2var_epi8(c0, gather, c1));
         _mm_storeu_si128((__m128i *)(dst + b * B / 2), o);
     }
@@ -254,12 +302,14 @@ step16(const hs_quant_spec *s, const int B, const float *v, int64_t n_valid, int
 
 /* One packed row. */
 static inline __attribute__((always_inline)) int64_t
-row_b(const hs_quant_spec *s, const int B, const float *x, int64_t C, uint8_t *codes,
-      int64_t code_stride, uint8_t *scales, int64_t gpr, const enc_consts *k) {
+row_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t C,
+      uint8_t *codes, int64_t code_stride, uint8_t *scales, int64_t gpr, uint64_t key, uint64_t idx0,
+      const enc_consts *k) {
     const int64_t step = (int64_t)NBLK * B;
     int64_t halved = 0, c0 = 0;
     for (; c0 + step <= C; c0 += step)
-        halved += step16(s, B, x + c0, step, NBLK, codes + c0 / 2, scales + c0 / B, k);
+        halved += step16(s, B, mode, x + c0, step, NBLK, codes + c0 / 2, scales + c0 / B, key,
+                         idx0 + (uint64_t)c0, k);
     int64_t written = c0 / 2;
     if (c0 < C) { /* tail: zero-padded copy */
         float buf[NBLK * 32] __attribute__((aligned(64)));
@@ -268,7 +318,7 @@ row_b(const hs_quant_spec *s, const int B, const float *x, int64_t C, uint8_t *c
         memset(buf, 0, sizeof buf);
         memcpy(buf, x + c0, (size_t)n * sizeof(float));
         int nblk = (int)((n + B - 1) / B);
-        halved += step16(s, B, buf, n, nblk, cb, sb, k);
+        halved += step16(s, B, mode, buf, n, nblk, cb, sb, key, idx0 + (uint64_t)c0, k);
         int64_t nbytes = (n + 1) / 2;
         memcpy(codes + c0 / 2, cb, (size_t)nbytes);
         memcpy(scales + c0 / B, sb, (size_t)(gpr - c0 / B));
@@ -278,11 +328,16 @@ row_b(const hs_quant_spec *s, const int B, const float *x, int64_t C, uint8_t *c
     return halved;
 }
 
-int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t C, uint8_t *codes,
-                                int64_t code_stride, uint8_t *scales) {
+int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
+                                uint8_t *codes, int64_t code_stride, uint8_t *scales) {
     enc_consts k;
     enc_consts_init(&k);
     const int64_t gpr = (C + s->block - 1) / s->block;
-    if (s->block == 32) return row_b(s, 32, x, C, codes, code_stride, scales, gpr, &k);
-    return row_b(s, 16, x, C, codes, code_stride, scales, gpr, &k);
+    const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
+    const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0, idx0 = (uint64_t)r * (uint64_t)C;
+    /* specialised per block and rounding mode: no branch per element */
+#define ROW(B_, M_) row_b(s, B_, M_, x, C, codes, code_stride, scales, gpr, key, idx0, &k)
+    if (s->block == 32) return !sr ? ROW(32, 0) : pre ? ROW(32, 2) : ROW(32, 1);
+    return !sr ? ROW(16, 0) : pre ? ROW(16, 2) : ROW(16, 1);
+#undef ROW
 }
