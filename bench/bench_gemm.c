@@ -52,35 +52,14 @@ typedef struct {
 int bench_gemm_main(int argc, char **argv) {
     int64_t m = 4096, n = 1536, k = 1536, threads = 0, reps = 10;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (!strcmp(o, "--json")) {
-            json = 1;
-        } else if (!strcmp(o, "--m") || !strcmp(o, "--n") || !strcmp(o, "--k") ||
-                   !strcmp(o, "--threads") || !strcmp(o, "--reps")) {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", o);
-                return CLI_USAGE;
-            }
-            const char *v = argv[++i];
-            int ok = !strcmp(o, "--m")         ? cli_parse_i64(o, v, 1, 1 << 20, &m)
-                     : !strcmp(o, "--n")       ? cli_parse_i64(o, v, 1, 1 << 20, &n)
-                     : !strcmp(o, "--k")       ? cli_parse_i64(o, v, 1, 1 << 20, &k)
-                     : !strcmp(o, "--threads") ? cli_parse_i64(o, v, 1, 1024, &threads)
-                                               : cli_parse_i64(o, v, 1, 10000, &reps);
-            if (!ok) {
-                cli_hint("see `halfs bench gemm --help`");
-                return CLI_USAGE;
-            }
-        } else {
-            cli_error("bench gemm: unknown option '%s'", o);
-            cli_hint("see `halfs bench gemm --help`");
-            return CLI_USAGE;
-        }
-    }
+    const bench_int_opt opts[] = {{"--m", 1, 1 << 20, &m},
+                                  {"--n", 1, 1 << 20, &n},
+                                  {"--k", 1, 1 << 20, &k},
+                                  {"--threads", 1, 1024, &threads},
+                                  {"--reps", 1, 10000, &reps},
+                                  {NULL, 0, 0, NULL}};
+    int done = 0, st = bench_parse_args(argc, argv, "gemm", usage, opts, &json, &done);
+    if (st != CLI_OK || done) return st;
     /* fp32 A, B, C; bf16 A, B; packed codes (½ byte) and the kernels' repacked int8 (1 byte)
      * per element of A and B, three formats; scales are small. */
     double mk = (double)m * k, nk = (double)n * k, mn = (double)m * n;

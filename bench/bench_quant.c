@@ -62,34 +62,13 @@ enum { NCASES = sizeof cases / sizeof cases[0] };
 int bench_quant_main(int argc, char **argv) {
     int64_t rows = 4096, cols = 4096, threads = 0, reps = 5;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (!strcmp(o, "--json")) {
-            json = 1;
-        } else if (!strcmp(o, "--rows") || !strcmp(o, "--cols") || !strcmp(o, "--threads") ||
-                   !strcmp(o, "--reps")) {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", o);
-                return CLI_USAGE;
-            }
-            const char *v = argv[++i];
-            int ok = !strcmp(o, "--rows")      ? cli_parse_i64(o, v, 1, 1 << 24, &rows)
-                     : !strcmp(o, "--cols")    ? cli_parse_i64(o, v, 1, 1 << 24, &cols)
-                     : !strcmp(o, "--threads") ? cli_parse_i64(o, v, 1, 1024, &threads)
-                                               : cli_parse_i64(o, v, 1, 10000, &reps);
-            if (!ok) {
-                cli_hint("see `halfs bench quant --help`");
-                return CLI_USAGE;
-            }
-        } else {
-            cli_error("bench quant: unknown option '%s'", o);
-            cli_hint("see `halfs bench quant --help`");
-            return CLI_USAGE;
-        }
-    }
+    const bench_int_opt opts[] = {{"--rows", 1, 1 << 24, &rows},
+                                  {"--cols", 1, 1 << 24, &cols},
+                                  {"--threads", 1, 1024, &threads},
+                                  {"--reps", 1, 10000, &reps},
+                                  {NULL, 0, 0, NULL}};
+    int done = 0, st = bench_parse_args(argc, argv, "quant", usage, opts, &json, &done);
+    if (st != CLI_OK || done) return st;
     double nel = (double)rows * (double)cols;
     /* input + copy (4 + 4 bytes) + six packed outputs (≈ 0.6 byte each) per element */
     if (bench_check_memory(nel * (8 + 6 * 0.6), "bench quant")) return CLI_USAGE;
