@@ -145,4 +145,12 @@ void hs_ukernel_bf16_avx512(const uint32_t *ap, const uint32_t *bp, int64_t step
  * independent buffers. Returns NULL on allocation failure. */
 void *hs_workspace(int slot, size_t bytes);
 
+/* NVFP4's tensor amax over finite values, as the reference computes it: one value per band of
+ * rows, band_amax(ctx, b, t) with t = hs_workspace(2, tbytes) of the calling thread, the bands
+ * run in parallel (if par) and reduced in band order, so the result is independent of the
+ * thread count. Returns 0, or -1 when scratch memory could not be had. */
+int hs_bands_finite_amax(int64_t nbands, size_t tbytes, int par,
+                         float (*band_amax)(const void *ctx, int64_t b, float *t),
+                         const void *ctx, float *amax);
+
 #endif

@@ -4,6 +4,7 @@
  * so a GEMM that mallocs its packed operands every call pays more for page faults than for
  * arithmetic. Each calling thread keeps a few buffers that only grow; they are freed when the
  * thread exits (pthread key destructor). Large buffers are advised as huge pages.
+ * Also the band-ordered tensor-amax reduction shared by the SIMD quantizers.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -54,4 +55,29 @@ void *hs_workspace(int slot, size_t bytes) {
     w->ptr[slot] = p;
     w->size[slot] = want;
     return p;
+}
+
+int hs_bands_finite_amax(int64_t nbands, size_t tbytes, int par,
+                         float (*band_amax)(const void *ctx, int64_t b, float *t),
+                         const void *ctx, float *amax) {
+    float *bandmax = malloc((size_t)nbands * sizeof(float));
+    if (!bandmax) return -1;
+    int nomem = 0;
+#pragma omp parallel if (par)
+    {
+        float *t = hs_workspace(2, tbytes);
+        if (!t) {
+#pragma omp atomic write
+            nomem = 1;
+        }
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < nbands; b++)
+            if (t) bandmax[b] = band_amax(ctx, b, t);
+    }
+    float a = 0.0f;
+    for (int64_t b = 0; b < nbands && !nomem; b++)
+        if (bandmax[b] > a) a = bandmax[b];
+    free(bandmax);
+    *amax = a;
+    return nomem ? -1 : 0;
 }

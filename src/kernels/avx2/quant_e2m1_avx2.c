@@ -532,6 +532,13 @@ static int covers8(const hs_quant_spec *s, int64_t C) {
     return s->rule == HS_RULE_MAX || s->rule == HS_RULE_HALF || s->rule == HS_RULE_HALFS;
 }
 
+/* band b's finite amax, for hs_bands_finite_amax (NVFP4's tensor scale) */
+static float band_amax(const void *ctx, int64_t b, float *t) {
+    const qk2 *q = ctx;
+    int64_t r0 = b * LANES;
+    return band8_finite_amax(q, r0, q->R - r0 < LANES ? (int)(q->R - r0) : LANES, t);
+}
+
 hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                                 int64_t ld, int transpose, hs_packed *out) {
     if (!s || !x || !out || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
@@ -568,27 +575,9 @@ hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t 
     const int par = R * C > (1 << 15);
     int nomem = 0;
     if (s->two_level) {
-        float *bandmax = malloc((size_t)nbands * sizeof(float));
-        if (!bandmax) return HS_ERR_UNSUPPORTED;
-#pragma omp parallel if (par)
-        {
-            float *t = hs_workspace(2, tbytes);
-            if (!t) {
-#pragma omp atomic write
-                nomem = 1;
-            }
-#pragma omp for schedule(static)
-            for (int64_t b = 0; b < nbands; b++) {
-                if (!t) continue;
-                int64_t r0 = b * LANES;
-                bandmax[b] = band8_finite_amax(&q, r0, R - r0 < LANES ? (int)(R - r0) : LANES, t);
-            }
-        }
-        float amax = 0.0f;
-        for (int64_t b = 0; b < nbands && !nomem; b++)
-            if (bandmax[b] > amax) amax = bandmax[b];
-        free(bandmax);
-        if (nomem) return HS_ERR_UNSUPPORTED;
+        float amax;
+        if (hs_bands_finite_amax(nbands, tbytes, par, band_amax, &q, &amax) != 0)
+            return HS_ERR_UNSUPPORTED;
         q.s_enc = hs_two_level_senc(s, amax);
     }
     int64_t halved = 0;

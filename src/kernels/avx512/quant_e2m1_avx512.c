@@ -62,6 +62,14 @@ static int covers(const hs_quant_spec *s, int64_t C) {
     return 1;
 }
 
+/* band b's finite amax, for hs_bands_finite_amax (NVFP4's tensor scale) */
+static float band_amax(const void *ctx, int64_t b, float *t) {
+    const hs_qk *q = ctx;
+    int64_t r0 = b * HS_QK_LANES;
+    int nb = q->R - r0 < HS_QK_LANES ? (int)(q->R - r0) : HS_QK_LANES;
+    return hs_qk_band_finite_amax(q, r0, nb, t);
+}
+
 hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                   int64_t cols, int64_t ld, int transpose, hs_packed *out) {
     /* Anything unusual (including every error) goes to the reference, which reports it. */
@@ -106,28 +114,9 @@ hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_
     int nomem = 0;
 
     if (s->two_level) {
-        float *bandmax = malloc((size_t)nbands * sizeof(float));
-        if (!bandmax) return HS_ERR_UNSUPPORTED;
-#pragma omp parallel if (par)
-        {
-            float *t = hs_workspace(2, tbytes);
-            if (!t) {
-#pragma omp atomic write
-                nomem = 1;
-            }
-#pragma omp for schedule(static)
-            for (int64_t b = 0; b < nbands; b++) {
-                if (!t) continue;
-                int64_t r0 = b * HS_QK_LANES;
-                int nb = R - r0 < HS_QK_LANES ? (int)(R - r0) : HS_QK_LANES;
-                bandmax[b] = hs_qk_band_finite_amax(&q, r0, nb, t);
-            }
-        }
-        float amax = 0.0f;
-        for (int64_t b = 0; b < nbands && !nomem; b++)
-            if (bandmax[b] > amax) amax = bandmax[b];
-        free(bandmax);
-        if (nomem) return HS_ERR_UNSUPPORTED;
+        float amax;
+        if (hs_bands_finite_amax(nbands, tbytes, par, band_amax, &q, &amax) != 0)
+            return HS_ERR_UNSUPPORTED;
         q.s_enc = hs_two_level_senc(s, amax);
     }
 
