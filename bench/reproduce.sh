@@ -269,19 +269,47 @@ curves() { # LABEL SEED DIR: recipe,seed,step,tokens,train_loss,val_loss
 }
 
 # ------------------------------------------------------------------------------ metadata
-# Written by every run that produces results; the report quotes it.
+# Written by every run that produces results; the report quotes it. A run of some stages only
+# (--stages) keeps, for every other stage, the line saying which command, commit and date last
+# produced its results (ran.STAGE=COMMIT|DATE|DIRTY|COMMAND), so the report can say that results
+# of different stages come from different runs; a meta.txt without those lines (older runs)
+# counts for the stages it lists.
 if [ "$STAGES" != report ]; then
+    NOW_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+    NOW_DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l | tr -d ' ')
+    NOW_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+    OLD_META=$TMP/meta.old
+    : > "$OLD_META"
+    [ -f "$RESULTS/meta.txt" ] && cp "$RESULTS/meta.txt" "$OLD_META"
     {
+        for s in theory pretrain tensors finetune speed; do
+            if want $s; then
+                echo "ran.$s=$NOW_COMMIT|$NOW_DATE|$NOW_DIRTY|$ORIG_CMD"
+            else
+                awk -F= -v s="$s" '
+                    index($0, "=") { k = $1; v = substr($0, index($0, "=") + 1); m[k] = v }
+                    END {
+                        if (("ran." s) in m) { print "ran." s "=" m["ran." s]; exit }
+                        if (index("," m["stages"] ",", "," s ","))
+                            print "ran." s "=" m["commit"] "|" m["date"] "|" m["dirty"] "|" m["command"]
+                    }' "$OLD_META"
+            fi
+        done
         echo "mode=$MODE"
         echo "command=$ORIG_CMD"
-        echo "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-        echo "dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l | tr -d ' ')"
-        echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "commit=$NOW_COMMIT"
+        echo "dirty=$NOW_DIRTY"
+        echo "date=$NOW_DATE"
         echo "nproc=$NPROC"
         echo "cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)"
         echo "isa=$("$BIN" help | awk '/^kernels:/ { print $2 }')"
-        echo "jobs=$JOBS"
-        echo "threads_per_job=$THREADS"
+        # Jobs and threads describe the training stages: a run without them keeps the old ones.
+        if ! want pretrain && ! want finetune && grep -q '^jobs=' "$OLD_META"; then
+            grep -E '^(jobs|threads_per_job)=' "$OLD_META"
+        else
+            echo "jobs=$JOBS"
+            echo "threads_per_job=$THREADS"
+        fi
         echo "model=$MODEL"
         echo "steps=$STEPS"
         echo "batch=$BATCH"
