@@ -293,6 +293,40 @@ static void test_thread_independence(void **st) {
     free_operand(&b);
 }
 
+/* The small model's GEMM shapes (d = 256, ffn 704; fused qkv 768 and gate_up 1408; 4096
+ * tokens): fprop (tokens, out, in), dgrad (tokens, in, out), wgrad (out, in, tokens, beta = 1).
+ * The token dimension is cut when it is M (a few tasks plus a tail keep the test fast); the
+ * full K = 4096 of wgrad is kept. Scales span 2^±8 (E8M0) or random UE4M3 codes, so the fp32
+ * accumulation across groups rounds: only the plan's exact operation order gives equal bits,
+ * on every ISA, with 1 and 2 threads (check_all_isas). */
+static void test_trainer_shapes(void **st) {
+    (void)st;
+    static const int64_t ts[][4] = {
+        /* M, N, K, beta */
+        {132, 768, 256, 0}, {132, 256, 768, 0}, {100, 256, 4096, 1}, {70, 1408, 256, 0},
+        {70, 256, 1408, 0}, {70, 256, 704, 0},  {70, 704, 256, 0},   {36, 704, 4096, 1},
+        {132, 256, 256, 0},
+    };
+    for (int s = 0; s < (int)(sizeof ts / sizeof ts[0]); s++) {
+        for (int f = 0; f < 3; f++) {
+            if ((s + f) % 3 == 2 && ts[s][2] == 4096) continue; /* keep the test short */
+            int block = f == 0 ? 32 : f == 1 ? 16 : 0;
+            hs_scale_fmt sf = f == 1 ? HS_SCALE_UE4M3 : HS_SCALE_E8M0;
+            operand a, b;
+            make_operand(&a, ts[s][0], ts[s][2], block, sf, -8, 8);
+            make_operand(&b, ts[s][1], ts[s][2], block, sf, -8, 8);
+            if (f == 1) {
+                a.p.tensor_scale = 3.0f;
+                b.p.tensor_scale = 0.75f;
+            }
+            float *c = check_all_isas(&a.p, &b.p, (float)ts[s][3], s % 2);
+            free(c);
+            free_operand(&a);
+            free_operand(&b);
+        }
+    }
+}
+
 static void test_errors(void **st) {
     (void)st;
     operand a, b;
@@ -496,6 +530,7 @@ int main(void) {
         cmocka_unit_test(test_fp32_scales_and_sr_prescale),
         cmocka_unit_test(test_nan_scale),
         cmocka_unit_test(test_thread_independence),
+        cmocka_unit_test(test_trainer_shapes),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_empty_k),
         cmocka_unit_test(test_bf16),

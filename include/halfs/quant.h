@@ -176,6 +176,15 @@ size_t hs_packed_bytes(const hs_quant_spec *s, int64_t rows, int64_t cols);
 hs_status hs_quantize(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                       int64_t ld, int transpose, hs_packed *out);
 
+/* Quantize x both ways in one pass over it: out_row as hs_quantize(spec_row, x, ..., transpose
+ * = 0, out_row) and out_col as hs_quantize(spec_col, x, ..., transpose = 1, out_col) produce
+ * them, byte for byte (allocated as those calls need: rows × cols and cols × rows). Where no
+ * fused kernel covers the pair (today: MXFP4-style E8M0 specs, block 16/32, RNE or SR, rules
+ * ocp..halfs, no RHT, on AVX-512) it is exactly those two calls. */
+hs_status hs_quantize_both(const hs_quant_spec *spec_row, const hs_quant_spec *spec_col,
+                           const float *x, int64_t rows, int64_t cols, int64_t ld,
+                           hs_packed *out_row, hs_packed *out_col);
+
 /* Dequantize p into y (p->rows × p->cols, row stride ldy). With RHT, y stays rotated. */
 hs_status hs_dequantize(const hs_packed *p, float *y, int64_t ldy);
 

@@ -79,6 +79,10 @@ typedef struct hs_kernel_table {
     hs_quantize_fn quantize;
     hs_quantize_fn quantize_rows; /* NULL, or tried before `quantize` (row-wise fast paths) */
     hs_dequantize_fn dequantize; /* NULL: the reference */
+    /* NULL, or tried after `quantize` / `dequantize`: the generic kernel of every other element
+     * format (kernels/quant_wide.h), and of the E2M1 specs the E2M1 kernels decline */
+    hs_quantize_fn quantize_wide;
+    hs_dequantize_fn dequantize_wide;
 } hs_kernel_table;
 
 /* The table in use (chosen once: CPUID, or HALFS_ISA). */
@@ -104,6 +108,13 @@ hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_
 hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                        int64_t cols, int64_t ld, int transpose, hs_packed *out);
 hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy);
+/* Generic (every element format; kernels/quant_wide.h): quant_fp8_int_bf16_<isa>.c. */
+hs_status hs_quantize_wide_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
+                                int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_quantize_wide_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                  int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_dequantize_wide_avx2(const hs_packed *p, float *y, int64_t ldy);
+hs_status hs_dequantize_wide_avx512(const hs_packed *p, float *y, int64_t ldy);
 hs_status hs_gemm_bf16_avx2(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                             const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
 hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,

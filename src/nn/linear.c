@@ -167,6 +167,23 @@ static void to_bf16(uint16_t *dst, const float *x, int64_t rows, int64_t cols, i
         bf16_tile_t(dst, x, rows, cols, ld, t / tc * 16, t % tc * 16);
 }
 
+/* The packed buffer of a slot, (re)allocated for spec's layout and the packed shape pr × pc. */
+static hs_status ensure_packed(pslot *ps, const hs_quant_spec *spec, int64_t pr, int64_t pc) {
+    if (ps->valid && (!same_layout(&ps->key, spec) || ps->rows != pr || ps->cols != pc)) {
+        hs_packed_free(&ps->p);
+        ps->valid = 0;
+    }
+    if (!ps->valid) {
+        hs_status st = hs_packed_alloc(&ps->p, spec, pr, pc);
+        if (st != HS_OK) return st;
+        ps->valid = 1;
+        ps->key = *spec;
+        ps->rows = pr;
+        ps->cols = pc;
+    }
+    return HS_OK;
+}
+
 /* Quantize x (rows × cols stored, row stride ld) for `role` if its spec quantizes; red_cols
  * says whether the GEMM reduces along x's columns (groups along rows) or along its rows. */
 static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quant_spec *spec,
@@ -196,21 +213,38 @@ static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quan
         if (tm) tm->quant += now() - t0;
         return HS_OK;
     }
-    if (ps->valid && (!same_layout(&ps->key, spec) || ps->rows != pr || ps->cols != pc)) {
-        hs_packed_free(&ps->p);
-        ps->valid = 0;
-    }
-    if (!ps->valid) {
-        hs_status st = hs_packed_alloc(&ps->p, spec, pr, pc);
-        if (st != HS_OK) return st;
-        ps->valid = 1;
-        ps->key = *spec;
-        ps->rows = pr;
-        ps->cols = pc;
-    }
-    hs_status st = hs_quantize(spec, x, rows, cols, ld, !red_cols, &ps->p);
+    hs_status st = ensure_packed(ps, spec, pr, pc);
+    if (st != HS_OK) return st;
+    st = hs_quantize(spec, x, rows, cols, ld, !red_cols, &ps->p);
     if (st != HS_OK) return st;
     op->p = &ps->p;
+    if (tm) tm->quant += now() - t0;
+    return HS_OK;
+}
+
+/* x quantized for two roles at once: role_r along its rows (red_cols = 1) and role_c along its
+ * columns (red_cols = 0), by hs_quantize_both (one pass over x where a fused kernel covers the
+ * pair; byte-identical to two prepare calls either way). Pairs involving an unquantized or bf16
+ * spec take the two prepare calls. */
+static hs_status prepare_both(hs_linear_ws *ws, int slot, hs_role role_r, hs_role role_c,
+                              const hs_quant_spec *spec, const float *x, int64_t rows,
+                              int64_t cols, int64_t ld, operand *op_r, operand *op_c,
+                              hs_model_timers *tm) {
+    const hs_quant_spec *sr = &spec[role_r], *sc = &spec[role_c];
+    if (!hs_spec_quantizes(sr) || !hs_spec_quantizes(sc) || sr->elem == HS_ELEM_BF16 ||
+        sc->elem == HS_ELEM_BF16) {
+        hs_status st = prepare(ws, slot, role_r, sr, x, rows, cols, ld, 1, op_r, tm);
+        if (st != HS_OK) return st;
+        return prepare(ws, slot, role_c, sc, x, rows, cols, ld, 0, op_c, tm);
+    }
+    double t0 = now();
+    pslot *pr = &ws->slot[slot][role_r], *pc = &ws->slot[slot][role_c];
+    hs_status st = ensure_packed(pr, sr, rows, cols);
+    if (st != HS_OK) return st;
+    if ((st = ensure_packed(pc, sc, cols, rows)) != HS_OK) return st;
+    if ((st = hs_quantize_both(sr, sc, x, rows, cols, ld, &pr->p, &pc->p)) != HS_OK) return st;
+    *op_r = (operand){.f = x, .ld = ld, .red_cols = 1, .p = &pr->p};
+    *op_c = (operand){.f = x, .ld = ld, .red_cols = 0, .p = &pc->p};
     if (tm) tm->quant += now() - t0;
     return HS_OK;
 }
@@ -313,18 +347,21 @@ hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *sp
     operand a, b;
     hs_status st;
     if (dx) { // dgrad: reduces over N. dY along its rows; W along its columns (transposed).
-        if ((st = prepare(ws, slot, HS_ROLE_DGRAD_DY, &spec[HS_ROLE_DGRAD_DY], dy, M, N, N, 1,
-                          &a, tm)))
+        // dY is needed along its rows (dgrad) and its columns (wgrad): both in one pass over it.
+        operand dyr;
+        if ((st = prepare_both(ws, slot, HS_ROLE_DGRAD_DY, HS_ROLE_WGRAD_DY, spec, dy, M, N, N,
+                               &dyr, &a, tm)))
             return st;
         if ((st = prepare(ws, slot, HS_ROLE_DGRAD_W, &spec[HS_ROLE_DGRAD_W], w, N, K, K, 0, &b,
                           tm)))
             return st;
-        if ((st = gemm(ws, &a, &b, M, K, N, 0.0f, dx, K, tm))) return st;
-    }
-    // wgrad: reduces over M (tokens): both operands quantized along their columns.
-    if ((st = prepare(ws, slot, HS_ROLE_WGRAD_DY, &spec[HS_ROLE_WGRAD_DY], dy, M, N, N, 0, &a,
-                      tm)))
+        if ((st = gemm(ws, &dyr, &b, M, K, N, 0.0f, dx, K, tm))) return st;
+    } else if ((st = prepare(ws, slot, HS_ROLE_WGRAD_DY, &spec[HS_ROLE_WGRAD_DY], dy, M, N, N, 0,
+                             &a, tm))) {
         return st;
+    }
+    // wgrad: reduces over M (tokens): both operands quantized along their columns (dY's
+    // already, above).
     if ((st = prepare(ws, slot, HS_ROLE_WGRAD_X, &spec[HS_ROLE_WGRAD_X], x, M, K, K, 0, &b, tm)))
         return st;
     return gemm(ws, &a, &b, N, K, M, 1.0f, dw, K, tm);

@@ -223,7 +223,28 @@ static void rows_to_float(const int32_t *iacc /* (MR, NB) */, const float *sa /*
     }
 }
 
-/* One task: rows [m0, m0 + MC) × columns [n0, n0 + NC) of C (clipped). */
+/* Start one micro-tile's accumulators: the row-mode int32 sums at the corrections −12·Σa of
+ * their rows, the grouped fp32 accumulators at +0 (the plan's acc start). */
+static void init_tile(const gemm_ctx *x, int64_t p, void *tile /* (MR, NB) */) {
+    for (int r = 0; r < MR; r++) {
+        __m512i v = x->row_mode ? _mm512_set1_epi32(x->ca[p * MR + r]) : _mm512_setzero_si512();
+        for (int j = 0; j < NB; j += 16) _mm512_storeu_si512((int32_t *)tile + r * NB + j, v);
+    }
+}
+
+/* Finish micro-tile (p, q) after its last chunk: row-mode sums to fp32, then C. */
+static void finish_tile(const gemm_ctx *x, int64_t p, int64_t q, void *tile /* (MR, NB) */,
+                        float beta, float *c, int64_t ldc) {
+    const hs_e2m1_plan *pl = x->plan;
+    if (x->row_mode) rows_to_float(tile, x->sa + p * MR, x->sb + q * NB, tile);
+    int64_t r0 = p * MR, j0 = q * NB;
+    int rows = (int)(pl->m - r0 < MR ? pl->m - r0 : MR);
+    store_tile(tile, rows, pl->n - j0, pl->post, beta, c + r0 * ldc + j0, ldc, x->nt);
+}
+
+/* One task: rows [m0, m0 + MC) × columns [n0, n0 + NC) of C (clipped). Each micro-tile is
+ * started just before its first chunk's micro-kernel and written to C right after its last
+ * one, so the tile stays in L1 and the stores of C overlap the next micro-kernel's work. */
 static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, float *c, int64_t ldc,
                      void *tile /* (MC/MR, NC/NB, MR, NB) 4-byte accumulators */) {
     const hs_e2m1_plan *pl = x->plan;
@@ -233,28 +254,30 @@ static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, floa
     float *ftile = tile;
     int32_t *itile = tile;
     const int64_t T = MR * NB; /* accumulators per micro-tile */
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t q = q0; q < q1; q++) {
-            int64_t t = ((p - p0) * nq + (q - q0)) * T;
-            if (x->row_mode) {
-                for (int r = 0; r < MR; r++)
-                    for (int j = 0; j < NB; j++) itile[t + r * NB + j] = x->ca[p * MR + r];
-            } else {
-                memset(ftile + t, 0, (size_t)T * sizeof(float));
-            }
-        }
     for (int64_t s0 = 0; s0 < x->k4; s0 += KC4) {
         int64_t steps = x->k4 - s0 < KC4 ? x->k4 - s0 : KC4;
+        int first = s0 == 0, last = s0 + steps >= x->k4;
         for (int64_t q = q0; q < q1; q++) {
             const int32_t *bp = x->pb + (q * x->k4 + s0) * NB;
             for (int64_t p = p0; p < p1; p++) {
                 const int32_t *ap = x->pa + (p * x->k4 + s0) * MR;
                 int64_t t = ((p - p0) * nq + (q - q0)) * T;
                 if (x->row_mode && p + 1 < p1) { /* two panels at once */
+                    if (first) {
+                        init_tile(x, p, itile + t);
+                        init_tile(x, p + 1, itile + t + nq * T);
+                    }
                     hs_ukernel_e2m1_rows8_avx512(ap, ap + x->k4 * MR, bp, steps, itile + t,
                                                  itile + t + nq * T);
+                    if (last) {
+                        finish_tile(x, p, q, itile + t, beta, c, ldc);
+                        finish_tile(x, p + 1, q, itile + t + nq * T, beta, c, ldc);
+                    }
                     p++;
-                } else if (x->row_mode) {
+                    continue;
+                }
+                if (first) init_tile(x, p, itile + t);
+                if (x->row_mode) {
                     hs_ukernel_e2m1_rows_avx512(ap, bp, steps, itile + t);
                 } else {
                     int64_t g0 = s0 / x->gs, ng = (steps + x->gs - 1) / x->gs;
@@ -268,17 +291,10 @@ static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, floa
                     else
                         hs_ukernel_e2m1_grouped_avx512(ap, bp, ng, x->gs, steps, sa, ca, sb, ftile + t);
                 }
+                if (last) finish_tile(x, p, q, itile + t, beta, c, ldc);
             }
         }
     }
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t q = q0; q < q1; q++) {
-            int64_t t = ((p - p0) * nq + (q - q0)) * T;
-            if (x->row_mode) rows_to_float(itile + t, x->sa + p * MR, x->sb + q * NB, ftile + t);
-            int64_t r0 = p * MR, j0 = q * NB;
-            int rows = (int)(pl->m - r0 < MR ? pl->m - r0 : MR);
-            store_tile(ftile + t, rows, pl->n - j0, pl->post, beta, c + r0 * ldc + j0, ldc, x->nt);
-        }
 }
 
 hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,

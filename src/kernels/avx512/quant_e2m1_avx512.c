@@ -75,6 +75,10 @@ hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_
     /* Anything unusual (including every error) goes to the reference, which reports it. */
     if (!s || !x || !out || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
     if (rows < 1 || cols < 1 || ld < cols) return HS_ERR_UNSUPPORTED;
+    if (transpose) { /* column-wise MXFP4: the dedicated vertical kernel, when it covers s */
+        hs_status cst = hs_quantize_e2m1_cols_avx512(s, x, rows, cols, ld, transpose, out);
+        if (cst != HS_ERR_UNSUPPORTED) return cst;
+    }
     const int64_t R = transpose ? cols : rows, C = transpose ? rows : cols;
     if (!covers(s, C)) return HS_ERR_UNSUPPORTED;
     const int64_t gpr = s->group == HS_GROUP_BLOCK ? (C + s->block - 1) / s->block : 1;

@@ -341,3 +341,256 @@ int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t 
     return !sr ? ROW(16, 0) : pre ? ROW(16, 2) : ROW(16, 1);
 #undef ROW
 }
+
+/* ------------------------------------------------------------------ column-wise (transpose = 1)
+ *
+ * The same specs, groups running down the columns of x: packed row r = column r of x, packed
+ * group g = x rows g·B .. g·B+B−1. A step is one group of 16 adjacent packed rows: B vectors,
+ * vector i = 16 consecutive floats of x row g·B + i, so lane = packed row = one group and every
+ * statistic is a vertical max/sum (no transpose of the input). The codes of 8 consecutive
+ * elements are OR-ed into one dword per lane (element j at nibble j), then a dword transpose
+ * writes B/2 bytes into each of the 16 packed rows. Scale rules as step16 (lane = group); SR
+ * draws index (seed, stream, r·C + c) exactly as the reference. */
+
+/* code of v with per-lane enc placed at nibble j (sign at bit 4j+3), RNE */
+static inline __m512i col_enc_rne(__m512 v, __m512 enc, int j) {
+    const __m512i tab = _mm512_slli_epi32(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0), 4 * j);
+    __m512 z = _mm512_mul_ps(v, enc);
+    __m512 a = _mm512_min_ps(abs_ps(z), _mm512_set1_ps(6.0f));
+    __m512i idx = _mm512_subs_epu16(_mm512_srli_epi32(_mm512_castps_si512(e2m1_rne_mag(a)), 22), _mm512_set1_epi32(244));
+    __m512i code = _mm512_permutexvar_epi32(idx, tab);
+    return _mm512_ternarylogic_epi32(code, _mm512_srli_epi32(_mm512_castps_si512(z), 28 - 4 * j),
+                                     _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
+}
+
+/* SR code at nibble j; b0/b1 = key + (idx + 1)·γ of lanes 0..7 / 8..15, advanced by γ */
+static inline __m512i col_enc_sr(__m512 v, __m512 enc, int j, __m512i *b0, __m512i *b1, const int prescale) {
+    __m512 u = sr_uniform(*b0, *b1);
+    const __m512i gam = _mm512_set1_epi64((long long)HS_RNG_GAMMA);
+    *b0 = _mm512_add_epi64(*b0, gam);
+    *b1 = _mm512_add_epi64(*b1, gam);
+    __m512 z = _mm512_mul_ps(v, enc);
+    if (prescale) z = _mm512_mul_ps(z, _mm512_set1_ps(HS_SR_PRESCALE));
+    __m512 a = _mm512_min_ps(abs_ps(z), _mm512_set1_ps(6.0f));
+    __m512 ex = _mm512_min_ps(_mm512_max_ps(_mm512_getexp_ps(a), _mm512_setzero_ps()), _mm512_set1_ps(2.0f));
+    __m512 tt = _mm512_scalef_ps(a, _mm512_sub_ps(_mm512_set1_ps(1.0f), ex)); /* exact */
+    __m512 fl = _mm512_roundscale_ps(tt, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __mmask16 up = _mm512_cmp_ps_mask(u, _mm512_sub_ps(tt, fl), _CMP_LT_OQ);
+    __m512i c = _mm512_cvttps_epi32(_mm512_fmadd_ps(ex, _mm512_set1_ps(2.0f), fl));
+    c = _mm512_slli_epi32(_mm512_mask_add_epi32(c, up, c, _mm512_set1_epi32(1)), 4 * j);
+    return _mm512_ternarylogic_epi32(c, _mm512_srli_epi32(_mm512_castps_si512(z), 28 - 4 * j),
+                                     _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
+}
+
+/* One group g of packed rows j0 .. j0+nb−1 (n ≤ B elements: x rows g·B .. g·B+n−1). */
+static inline __attribute__((always_inline)) int64_t
+colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t ld, int64_t C,
+        int64_t g, int64_t j0, int nb, uint8_t *codes, int64_t code_stride, uint8_t *scales,
+        int64_t gpr, uint64_t key) {
+    const int64_t c0 = g * B;
+    const int n = C - c0 < B ? (int)(C - c0) : B;
+    const __mmask16 lanes = nb >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nb) - 1);
+    const float *xb = x + c0 * ld + j0;
+    __m512 v[32];
+    for (int i = 0; i < B; i++) {
+        if (i < n) {
+            /* prefetch the same columns of the next group (read one strip pass later: each
+             * x row is read in short runs, which the hardware prefetcher alone does not cover;
+             * a hint: never faults) */
+            _mm_prefetch((const char *)(xb + (B + i) * ld), _MM_HINT_T1);
+            v[i] = nb >= 16 ? _mm512_loadu_ps(xb + i * ld) : _mm512_maskz_loadu_ps(lanes, xb + i * ld);
+        } else {
+            v[i] = _mm512_setzero_ps();
+        }
+    }
+    const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
+    __m512i amax_bits = _mm512_setzero_si512();
+    for (int i = 0; i < B; i++) amax_bits = _mm512_max_epu32(amax_bits, _mm512_and_si512(_mm512_castps_si512(v[i]), absm));
+    const __m512 a = _mm512_castsi512_ps(amax_bits);
+    const __mmask16 zero = _mm512_cmpeq_epi32_mask(amax_bits, _mm512_setzero_si512());
+    const __mmask16 finite = _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
+    __m512i f = _mm512_cvtps_epi32(_mm512_getexp_ps(a));
+    __m512 sig = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+    __mmask16 notpow2 = _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
+    const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
+    __m512i fm = _mm512_sub_epi32(f, _mm512_set1_epi32(2));
+    __m512i e_ceil = _mm512_max_epi32(_mm512_mask_add_epi32(fm, notpow2, fm, one), emin);
+    __m512i e;
+    __mmask16 patch = 0;
+    switch (s->rule) {
+    case HS_RULE_OCP: e = fm; break;
+    case HS_RULE_CEIL: e = e_ceil; break;
+    case HS_RULE_RCEIL:
+        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.5f), _CMP_GT_OQ), fm, one);
+        break;
+    case HS_RULE_EVEN:
+        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.75f), _CMP_GE_OQ), fm, one);
+        break;
+    case HS_RULE_HALF: e = _mm512_sub_epi32(e_ceil, one); break;
+    default: { /* HS_RULE_HALFS: as step16, the sums taken down the lanes */
+        __m512i eh = _mm512_sub_epi32(e_ceil, one);
+        const __mmask16 valid = _mm512_cmpge_epi32_mask(eh, emin);
+        const __mmask16 live = (__mmask16)(valid & finite & ~zero & lanes);
+        __mmask16 take = 0;
+        if (live) {
+            __m512i ehc = _mm512_max_epi32(eh, emin);
+            const __m512 ec = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), dc = pow2_ps(e_ceil);
+            const __m512 eh_ = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), dh = pow2_ps(ehc);
+            const __m512 six = _mm512_set1_ps(6.0f);
+            __m512 accc = _mm512_setzero_ps(), acch = _mm512_setzero_ps();
+            __m512i dif = _mm512_setzero_si512();
+            for (int i = 0; i < B; i++) {
+                /* the arguments of step16: d exact, d_c = d_h iff x̂_c = x̂_h; zero padding adds 0 */
+                __m512 av = abs_ps(v[i]);
+                __m512 d0 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_mul_ps(av, ec)), dc, av);
+                __m512 d1 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six)), dh, av);
+                accc = _mm512_fmadd_ps(d0, d0, accc);
+                acch = _mm512_fmadd_ps(d1, d1, acch);
+                dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
+            }
+            const __mmask16 differ = _mm512_test_epi32_mask(dif, dif);
+            const __m512 diff = _mm512_sub_ps(acch, accc);
+            const __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(acch, accc), _mm512_set1_ps((float)(2 * B) * 0x1p-24f),
+                                                 _mm512_set1_ps((float)(2 * B) * 0x1p-148f));
+            const __mmask16 lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
+            const __mmask16 gt = _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ);
+            take = lt & differ & live;
+            patch = (__mmask16)(live & differ & ~lt & ~gt);
+        }
+        e = _mm512_mask_mov_epi32(e_ceil, take, eh);
+        break;
+    }
+    }
+    e = _mm512_max_epi32(e, emin);
+    e = _mm512_mask_mov_epi32(e, zero, emin);
+    __mmask16 halved = _mm512_cmplt_epi32_mask(e, e_ceil) & (__mmask16)~zero & finite;
+    __m512i stored = _mm512_mask_mov_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)),
+                                           (__mmask16)~finite, _mm512_set1_epi32(0xFF));
+    __m512 encv = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e));
+    uint8_t st8[16];
+    _mm_storeu_si128((__m128i *)st8, _mm512_cvtepi32_epi8(stored));
+    if (patch) { /* rare: the reference decides (exact double sums) on the gathered group */
+        float enc[16], gv[32];
+        _mm512_storeu_ps(enc, encv);
+        while (patch) {
+            int l = __builtin_ctz(patch);
+            patch &= (__mmask16)(patch - 1);
+            for (int i = 0; i < n; i++) gv[i] = xb[i * ld + l];
+            hs_group_scale gs = hs_scale_choose(s, gv, n, 1.0f);
+            st8[l] = (uint8_t)gs.stored;
+            enc[l] = gs.enc_mul;
+            halved = gs.halved ? (__mmask16)(halved | (1u << l)) : (__mmask16)(halved & ~(1u << l));
+        }
+        encv = _mm512_loadu_ps(enc);
+    }
+    for (int l = 0; l < nb; l++) scales[(j0 + l) * gpr + g] = st8[l];
+
+    /* codes: dword k of lane l = elements 8k .. 8k+7 of packed row j0 + l */
+    __m512i D[4];
+    __m512i b0 = _mm512_setzero_si512(), b1 = _mm512_setzero_si512();
+    if (mode) {
+        const __m512i gam = _mm512_set1_epi64((long long)HS_RNG_GAMMA);
+        const __m512i lidx = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+        /* key + (r·C + c0 + 1)·γ, r = j0 + l (wrapping uint64 arithmetic, as the reference) */
+        __m512i rr = _mm512_add_epi64(_mm512_set1_epi64((long long)j0), lidx);
+        __m512i idx = _mm512_add_epi64(_mm512_mullo_epi64(rr, _mm512_set1_epi64((long long)C)),
+                                       _mm512_set1_epi64((long long)(c0 + 1)));
+        b0 = _mm512_add_epi64(_mm512_set1_epi64((long long)key), _mm512_mullo_epi64(idx, gam));
+        __m512i idx1 = _mm512_add_epi64(idx, _mm512_set1_epi64((long long)(8 * C)));
+        b1 = _mm512_add_epi64(_mm512_set1_epi64((long long)key), _mm512_mullo_epi64(idx1, gam));
+    }
+    for (int k = 0; k < B / 8; k++) {
+        __m512i d = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) {
+            __m512i c = mode == 0 ? col_enc_rne(v[8 * k + j], encv, j)
+                                  : col_enc_sr(v[8 * k + j], encv, j, &b0, &b1, mode == 2);
+            d = _mm512_or_si512(d, c);
+        }
+        /* past the column's end: zero elements encode as +0 (RNE); SR of 0 is 0 too */
+        D[k] = _mm512_maskz_mov_epi32(finite, d);
+    }
+    uint8_t *dst = codes + j0 * code_stride + c0 / 2;
+    const __m512i i01lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i i01hi = _mm512_add_epi32(i01lo, _mm512_set1_epi32(8));
+    __m512i a_lo = _mm512_permutex2var_epi32(D[0], i01lo, D[1]), a_hi = _mm512_permutex2var_epi32(D[0], i01hi, D[1]);
+    if (B == 16) { /* 8 bytes per packed row: qword p of a_lo / a_hi = row p / 8 + p */
+        uint64_t q[16];
+        _mm512_storeu_si512(q, a_lo);
+        _mm512_storeu_si512(q + 8, a_hi);
+        for (int l = 0; l < nb; l++) memcpy(dst + l * code_stride, &q[l], 8);
+    } else {
+        const __m512i q_lo = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+        const __m512i q_hi = _mm512_add_epi64(q_lo, _mm512_set1_epi64(4));
+        __m512i b_lo = _mm512_permutex2var_epi32(D[2], i01lo, D[3]), b_hi = _mm512_permutex2var_epi32(D[2], i01hi, D[3]);
+        __m512i o[4] = {_mm512_permutex2var_epi64(a_lo, q_lo, b_lo), _mm512_permutex2var_epi64(a_lo, q_hi, b_lo),
+                        _mm512_permutex2var_epi64(a_hi, q_lo, b_hi), _mm512_permutex2var_epi64(a_hi, q_hi, b_hi)};
+        if (nb >= 16) {
+            for (int kk = 0; kk < 4; kk++) {
+                _mm_storeu_si128((__m128i *)(dst + (4 * kk + 0) * code_stride), _mm512_castsi512_si128(o[kk]));
+                _mm_storeu_si128((__m128i *)(dst + (4 * kk + 1) * code_stride), _mm512_extracti32x4_epi32(o[kk], 1));
+                _mm_storeu_si128((__m128i *)(dst + (4 * kk + 2) * code_stride), _mm512_extracti32x4_epi32(o[kk], 2));
+                _mm_storeu_si128((__m128i *)(dst + (4 * kk + 3) * code_stride), _mm512_extracti32x4_epi32(o[kk], 3));
+            }
+        } else {
+            uint8_t rb[256];
+            for (int kk = 0; kk < 4; kk++) _mm512_storeu_si512(rb + 64 * kk, o[kk]);
+            for (int l = 0; l < nb; l++) memcpy(dst + l * code_stride, rb + 16 * l, 16);
+        }
+    }
+    return __builtin_popcount((unsigned)(halved & lanes));
+}
+
+static inline __attribute__((always_inline)) int64_t
+cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t ld, int64_t R,
+       int64_t C, int64_t jb, int64_t je, uint8_t *codes, int64_t code_stride, uint8_t *scales,
+       uint64_t key) {
+    const int64_t gpr = (C + B - 1) / B;
+    int64_t halved = 0;
+    /* a strip of packed rows [jb, je), every group top to bottom: x is read in runs of
+     * (je − jb)·4 bytes per row, and the strip's codes and scales stay in cache */
+    for (int64_t g = 0; g < gpr; g++)
+        for (int64_t j0 = jb; j0 < je; j0 += 16) {
+            int nb = je - j0 < 16 ? (int)(je - j0) : 16;
+            halved += colstep(s, B, mode, x, ld, C, g, j0, nb, codes, code_stride, scales, gpr, key);
+        }
+    (void)R;
+    return halved;
+}
+
+int64_t hs_ukernel_qcols_avx512(const hs_quant_spec *s, const float *x, int64_t ld, int64_t R,
+                                int64_t C, int64_t jb, int64_t je, uint8_t *codes,
+                                int64_t code_stride, uint8_t *scales) {
+    const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
+    const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0;
+#define COLS(B_, M_) cols_b(s, B_, M_, x, ld, R, C, jb, je, codes, code_stride, scales, key)
+    if (s->block == 32) return !sr ? COLS(32, 0) : pre ? COLS(32, 2) : COLS(32, 1);
+    return !sr ? COLS(16, 0) : pre ? COLS(16, 2) : COLS(16, 1);
+#undef COLS
+}
+
+/* Groups [g0, g1) of every packed row (the fused row + column quantizer: a few x rows at a
+ * time, just read by the row-wise kernel, so still in cache). */
+static inline __attribute__((always_inline)) int64_t
+cols_g_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t ld, int64_t R,
+         int64_t C, int64_t g0, int64_t g1, uint8_t *codes, int64_t code_stride, uint8_t *scales,
+         uint64_t key) {
+    const int64_t gpr = (C + B - 1) / B;
+    int64_t halved = 0;
+    for (int64_t g = g0; g < g1; g++)
+        for (int64_t j0 = 0; j0 < R; j0 += 16) {
+            int nb = R - j0 < 16 ? (int)(R - j0) : 16;
+            halved += colstep(s, B, mode, x, ld, C, g, j0, nb, codes, code_stride, scales, gpr, key);
+        }
+    return halved;
+}
+
+int64_t hs_ukernel_qcols_groups_avx512(const hs_quant_spec *s, const float *x, int64_t ld,
+                                       int64_t R, int64_t C, int64_t g0, int64_t g1,
+                                       uint8_t *codes, int64_t code_stride, uint8_t *scales) {
+    const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
+    const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0;
+#define COLS(B_, M_) cols_g_b(s, B_, M_, x, ld, R, C, g0, g1, codes, code_stride, scales, key)
+    if (s->block == 32) return !sr ? COLS(32, 0) : pre ? COLS(32, 2) : COLS(32, 1);
+    return !sr ? COLS(16, 0) : pre ? COLS(16, 2) : COLS(16, 1);
+#undef COLS
+}
