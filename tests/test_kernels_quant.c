@@ -23,43 +23,11 @@
 
 #include "halfs/halfs.h"
 #include "kernels/kernels.h"
+#include "util.h"
 
 static uint64_t rs = 0x9E3779B97F4A7C15ull;
-static uint64_t rnd(void) {
-    uint64_t z = (rs += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double unif(void) { return (double)(rnd() >> 11) * 0x1p-53; }
-
-/* Data kinds: 0 Gaussian-ish heavy tails, 1 with special values, 2 tiny/subnormal magnitudes,
- * 3 huge magnitudes, 4 exact grid values (ties everywhere). */
-static void fill(float *x, int64_t n, int kind) {
-    for (int64_t i = 0; i < n; i++) {
-        double u = unif(), g = sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * unif());
-        double v = g * (unif() < 0.05 ? 20.0 : 1.0);
-        switch (kind) {
-        case 1: {
-            uint64_t r = rnd() % 100;
-            if (r == 0) v = NAN;
-            else if (r == 1) v = INFINITY;
-            else if (r == 2) v = -INFINITY;
-            else if (r < 12) v = 0.0;
-            else if (r < 14) v = -0.0;
-            break;
-        }
-        case 2: v *= 1e-39; break;              /* subnormal floats */
-        case 3: v *= 1e37; break;               /* near FLT_MAX / 6 */
-        case 4: v = (double)((int)(rnd() % 25) - 12) * 0.25 * ldexp(1.0, (int)(rnd() % 5) - 2); break;
-        default: break;
-        }
-        x[i] = (float)v;
-    }
-    /* an all-zero stretch (all-zero groups) */
-    if (n > 64)
-        for (int64_t i = n / 3; i < n / 3 + 40; i++) x[i] = 0.0f;
-}
+static uint64_t rnd(void) { return util_rand_next(&rs); }
+static void fill(float *x, int64_t n, int kind) { util_fill_kind(x, n, kind, &rs); }
 
 typedef hs_status (*qfn)(const hs_quant_spec *, const float *, int64_t, int64_t, int64_t, int,
                          hs_packed *);

@@ -84,4 +84,15 @@ char *util_metrics_det(const char *run_dir);
 /* SplitMix64: advances *state and returns the next 64 random bits (test data only). */
 uint64_t util_splitmix64(uint64_t *state);
 
+/* ---------------------------------------------------------------- random data */
+
+/* SplitMix64: the next value of the stream whose state is *s. */
+uint64_t util_rand_next(uint64_t *s);
+/* Uniform in [0, 1) with 53 random bits. */
+double util_rand_unif(uint64_t *s);
+/* n floats of a kind: 0 Gaussian with 5% outliers (×20), 1 the same with NaN, ±Inf and ±0
+ * mixed in, 2 subnormal magnitudes, 3 huge magnitudes (~1e37), 4 exact grid values (ties for
+ * every rounding); when n > 64, 40 zeros from n/3 on (all-zero groups). */
+void util_fill_kind(float *x, int64_t n, int kind, uint64_t *s);
+
 #endif
