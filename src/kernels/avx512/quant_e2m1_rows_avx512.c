@@ -1,10 +1,16 @@
-/* quant_e2m1_rows_avx512.c: driver of the dedicated ROW-WISE AVX-512 quantizer for MXFP4-style
- * specs (E2M1 elements, E8M0 scales, block 16 or 32, rules ocp / ceil / rceil / even / half /
- * halfs, RNE; no RHT, 2D tiles or tensor scale): checks that it covers the call, then OpenMP over
- * rows. The kernel and its data path are described in quant_e2m1_rows_avx512_ukernel.c. The
- * dispatcher tries it before the general AVX-512 quantizer (quant_e2m1_avx512.c); anything it
- * does not cover returns HS_ERR_UNSUPPORTED, touching nothing. Byte-identical to
- * hs_quantize_ref; rows are independent, so the thread count does not matter.
+/* quant_e2m1_rows_avx512.c: drivers of the dedicated AVX-512 quantizers for MXFP4-style specs
+ * (E2M1 elements, E8M0 scales, block 16 or 32, rules ocp / ceil / rceil / even / half / halfs,
+ * RNE or SR; no RHT, 2D tiles or tensor scale):
+ *  - row-wise (hs_quantize_e2m1_rows_avx512: OpenMP over rows), tried by the dispatcher before
+ *    the general AVX-512 quantizer (quant_e2m1_avx512.c);
+ *  - column-wise (hs_quantize_e2m1_cols_avx512: OpenMP over strips of packed rows), tried by
+ *    the general AVX-512 quantizer when transpose = 1;
+ *  - fused row + column (hs_quantize_both_e2m1_avx512, behind hs_quantize_both): both layouts
+ *    from one pass over x, 128 rows at a time.
+ * Each checks that it covers the call and returns HS_ERR_UNSUPPORTED, touching nothing, if not.
+ * The kernels and their data paths are described in quant_e2m1_rows_avx512_ukernel.c. All are
+ * byte-identical to hs_quantize_ref, and every output byte is a function of its own group, so
+ * the thread count does not matter.
  */
 
 #include <omp.h>
