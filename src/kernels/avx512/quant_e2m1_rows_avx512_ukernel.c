@@ -154,6 +154,34 @@ static inline __m512i encode16_sr(__m512 v, __m512 enc, uint64_t key, uint64_t i
 
 /* ------------------------------------------------------------------ one step: 16 blocks */
 
+/* The Half-S call of 16 groups from float estimates Sh (halved scale) and Sc (max scale) of
+ * their squared errors: each estimate is within B·2⁻²⁴·S + B·2⁻¹⁵⁰ of its exact sum (positive
+ * terms, one rounding per step); with a margin of 2B as in the band kernel, *take = the halved
+ * scale is certainly better, *patch = too close to call (the reference decides). `differ`: the
+ * candidates' codes differ somewhere; `live`: groups present. */
+static inline void halfs_call(__m512 Sh, __m512 Sc, __mmask16 differ, __mmask16 live, int B,
+                              __mmask16 *take, __mmask16 *patch) {
+    const __m512 diff = _mm512_sub_ps(Sh, Sc);
+    const __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(Sh, Sc), _mm512_set1_ps((float)(2 * B) * 0x1p-24f),
+                                         _mm512_set1_ps((float)(2 * B) * 0x1p-148f));
+    const __mmask16 lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
+    const __mmask16 gt = _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ);
+    *take = lt & differ & live;
+    *patch = (__mmask16)(live & differ & ~lt & ~gt);
+}
+
+/* Clamp the 16 chosen exponents *e to emin (all-zero groups: the smallest scale), mark the
+ * groups stored below the max-rule exponent e_ceil in *halved, and return the E8M0 bytes
+ * (0xFF for non-finite groups) as dwords. */
+static inline __m512i finish_scale(__m512i *e, __m512i e_ceil, __m512i emin, __mmask16 zero,
+                                   __mmask16 finite, __mmask16 *halved) {
+    *e = _mm512_max_epi32(*e, emin);
+    *e = _mm512_mask_mov_epi32(*e, zero, emin);
+    *halved = _mm512_cmplt_epi32_mask(*e, e_ceil) & (__mmask16)~zero & finite;
+    return _mm512_mask_mov_epi32(_mm512_add_epi32(*e, _mm512_set1_epi32(127)), (__mmask16)~finite,
+                                 _mm512_set1_epi32(0xFF));
+}
+
 /* Quantize 16 blocks of B floats at v (v holds 16·B floats; padded with zeros past n_valid
  * elements), codes to dst (8·B bytes), scales to sc (16 bytes). Returns the groups halved among
  * the first nblk blocks. */
@@ -237,25 +265,15 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
             const __m512 Sc = reduce_add(sc_), Sh = reduce_add(sh_);
             const __mmask16 differ = _mm512_cmpneq_epi32_mask(_mm512_castps_si512(reduce_maxu(df_)),
                                                              _mm512_setzero_si512());
-            /* each estimate is within B·2⁻²⁴·S + B·2⁻¹⁵⁰ of its exact sum (positive terms,
-             * one rounding per step; d is exact in float); margin 2B as in the band kernel */
-            const __m512 diff = _mm512_sub_ps(Sh, Sc);
-            const __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(Sh, Sc), _mm512_set1_ps((float)(2 * B) * 0x1p-24f),
-                                                 _mm512_set1_ps((float)(2 * B) * 0x1p-148f));
-            const __mmask16 lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
-            const __mmask16 gt = _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ);
-            take = lt & differ & live;
-            patch = (__mmask16)(live & differ & ~lt & ~gt);
+            /* d is exact in float; the bound on the estimates: halfs_call */
+            halfs_call(Sh, Sc, differ, live, B, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
         break;
     }
     }
-    e = _mm512_max_epi32(e, emin);
-    e = _mm512_mask_mov_epi32(e, zero, emin); /* all-zero block: the smallest scale */
-    __mmask16 halved = _mm512_cmplt_epi32_mask(e, e_ceil) & (__mmask16)~zero & finite;
-    __m512i stored = _mm512_mask_mov_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)),
-                                           (__mmask16)~finite, _mm512_set1_epi32(0xFF));
+    __mmask16 halved;
+    const __m512i stored = finish_scale(&e, e_ceil, emin, zero, finite, &halved);
     float enc[16];
     _mm512_storeu_ps(enc, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e)));
     uint8_t st8[16];
@@ -456,23 +474,14 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
                 dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
             }
             const __mmask16 differ = _mm512_test_epi32_mask(dif, dif);
-            const __m512 diff = _mm512_sub_ps(acch, accc);
-            const __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(acch, accc), _mm512_set1_ps((float)(2 * B) * 0x1p-24f),
-                                                 _mm512_set1_ps((float)(2 * B) * 0x1p-148f));
-            const __mmask16 lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
-            const __mmask16 gt = _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ);
-            take = lt & differ & live;
-            patch = (__mmask16)(live & differ & ~lt & ~gt);
+            halfs_call(acch, accc, differ, live, B, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
         break;
     }
     }
-    e = _mm512_max_epi32(e, emin);
-    e = _mm512_mask_mov_epi32(e, zero, emin);
-    __mmask16 halved = _mm512_cmplt_epi32_mask(e, e_ceil) & (__mmask16)~zero & finite;
-    __m512i stored = _mm512_mask_mov_epi32(_mm512_add_epi32(e, _mm512_set1_epi32(127)),
-                                           (__mmask16)~finite, _mm512_set1_epi32(0xFF));
+    __mmask16 halved;
+    const __m512i stored = finish_scale(&e, e_ceil, emin, zero, finite, &halved);
     __m512 encv = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e));
     uint8_t st8[16];
     _mm_storeu_si128((__m128i *)st8, _mm512_cvtepi32_epi8(stored));
