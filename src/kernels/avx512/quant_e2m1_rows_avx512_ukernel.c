@@ -154,6 +154,32 @@ static inline __m512i encode16_sr(__m512 v, __m512 enc, uint64_t key, uint64_t i
 
 /* ------------------------------------------------------------------ one step: 16 blocks */
 
+/* The scale exponents of 16 groups (lane = group) from their amax bits, as scale_rules.c
+ * choose_e8m0: the *zero and *finite masks, *e_ceil (the max rule, at least the E8M0 minimum),
+ * and the returned exponent of `rule` for every rule fixed by the amax; for halfs it returns
+ * e_ceil and the caller decides between e_ceil and e_ceil − 1. */
+static inline __m512i rule_exponent(hs_rule rule, __m512i amax_bits, __mmask16 *zero,
+                                    __mmask16 *finite, __m512i *e_ceil) {
+    const __m512 a = _mm512_castsi512_ps(amax_bits);
+    *zero = _mm512_cmpeq_epi32_mask(amax_bits, _mm512_setzero_si512());
+    *finite = _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
+    __m512i f = _mm512_cvtps_epi32(_mm512_getexp_ps(a));
+    __m512 sig = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
+    __mmask16 notpow2 = _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
+    const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
+    __m512i fm = _mm512_sub_epi32(f, _mm512_set1_epi32(2)); /* E2M1 emax = 2 */
+    *e_ceil = _mm512_max_epi32(_mm512_mask_add_epi32(fm, notpow2, fm, one), emin);
+    switch (rule) {
+    case HS_RULE_OCP: return fm;
+    case HS_RULE_RCEIL:
+        return _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.5f), _CMP_GT_OQ), fm, one);
+    case HS_RULE_EVEN:
+        return _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.75f), _CMP_GE_OQ), fm, one);
+    case HS_RULE_HALF: return _mm512_sub_epi32(*e_ceil, one);
+    default: return *e_ceil; /* ceil; halfs: decided by the caller */
+    }
+}
+
 /* The Half-S call of 16 groups from float estimates Sh (halved scale) and Sc (max scale) of
  * their squared errors: each estimate is within B·2⁻²⁴·S + B·2⁻¹⁵⁰ of its exact sum (positive
  * terms, one rounding per step); with a margin of 2B as in the band kernel, *take = the halved
@@ -201,30 +227,14 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
         am[j] = _mm512_castsi512_ps(m);
     }
     const __m512i amax_bits = _mm512_castps_si512(reduce_maxu(am));
-    const __m512 a = _mm512_castsi512_ps(amax_bits);
 
-    /* the scale exponent of 16 blocks (lane = block), as scale_rules.c choose_e8m0 */
-    const __mmask16 zero = _mm512_cmpeq_epi32_mask(amax_bits, _mm512_setzero_si512());
-    const __mmask16 finite = _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
-    __m512i f = _mm512_cvtps_epi32(_mm512_getexp_ps(a));
-    __m512 sig = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
-    __mmask16 notpow2 = _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
+    /* the scale exponent of 16 blocks (lane = block) */
+    __mmask16 zero, finite;
+    __m512i e_ceil;
+    __m512i e = rule_exponent(s->rule, amax_bits, &zero, &finite, &e_ceil);
     const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
-    __m512i fm = _mm512_sub_epi32(f, _mm512_set1_epi32(2)); /* E2M1 emax = 2 */
-    __m512i e_ceil = _mm512_max_epi32(_mm512_mask_add_epi32(fm, notpow2, fm, one), emin);
-    __m512i e;
     __mmask16 patch = 0; /* close halfs calls: decided by the reference */
-    switch (s->rule) {
-    case HS_RULE_OCP: e = fm; break;
-    case HS_RULE_CEIL: e = e_ceil; break;
-    case HS_RULE_RCEIL:
-        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.5f), _CMP_GT_OQ), fm, one);
-        break;
-    case HS_RULE_EVEN:
-        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.75f), _CMP_GE_OQ), fm, one);
-        break;
-    case HS_RULE_HALF: e = _mm512_sub_epi32(e_ceil, one); break;
-    default: { /* HS_RULE_HALFS */
+    if (s->rule == HS_RULE_HALFS) {
         __m512i eh = _mm512_sub_epi32(e_ceil, one);
         const __mmask16 valid = _mm512_cmpge_epi32_mask(eh, emin);
         const __mmask16 live = (__mmask16)(valid & finite & ~zero);
@@ -269,8 +279,6 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
             halfs_call(Sh, Sc, differ, live, B, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
-        break;
-    }
     }
     __mmask16 halved;
     const __m512i stored = finish_scale(&e, e_ceil, emin, zero, finite, &halved);
@@ -431,28 +439,12 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
         amax_bits = *amx;
     else
         for (int i = 0; i < B; i++) amax_bits = _mm512_max_epu32(amax_bits, _mm512_and_si512(_mm512_castps_si512(v[i]), absm));
-    const __m512 a = _mm512_castsi512_ps(amax_bits);
-    const __mmask16 zero = _mm512_cmpeq_epi32_mask(amax_bits, _mm512_setzero_si512());
-    const __mmask16 finite = _mm512_cmplt_epi32_mask(amax_bits, _mm512_set1_epi32(0x7F800000));
-    __m512i f = _mm512_cvtps_epi32(_mm512_getexp_ps(a));
-    __m512 sig = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
-    __mmask16 notpow2 = _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
+    __mmask16 zero, finite;
+    __m512i e_ceil;
+    __m512i e = rule_exponent(s->rule, amax_bits, &zero, &finite, &e_ceil);
     const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
-    __m512i fm = _mm512_sub_epi32(f, _mm512_set1_epi32(2));
-    __m512i e_ceil = _mm512_max_epi32(_mm512_mask_add_epi32(fm, notpow2, fm, one), emin);
-    __m512i e;
     __mmask16 patch = 0;
-    switch (s->rule) {
-    case HS_RULE_OCP: e = fm; break;
-    case HS_RULE_CEIL: e = e_ceil; break;
-    case HS_RULE_RCEIL:
-        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.5f), _CMP_GT_OQ), fm, one);
-        break;
-    case HS_RULE_EVEN:
-        e = _mm512_mask_add_epi32(fm, _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.75f), _CMP_GE_OQ), fm, one);
-        break;
-    case HS_RULE_HALF: e = _mm512_sub_epi32(e_ceil, one); break;
-    default: { /* HS_RULE_HALFS: as step16, the sums taken down the lanes */
+    if (s->rule == HS_RULE_HALFS) { /* as step16, the sums taken down the lanes */
         __m512i eh = _mm512_sub_epi32(e_ceil, one);
         const __mmask16 valid = _mm512_cmpge_epi32_mask(eh, emin);
         const __mmask16 live = (__mmask16)(valid & finite & ~zero & lanes);
@@ -477,8 +469,6 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
             halfs_call(acch, accc, differ, live, B, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
-        break;
-    }
     }
     __mmask16 halved;
     const __m512i stored = finish_scale(&e, e_ceil, emin, zero, finite, &halved);
