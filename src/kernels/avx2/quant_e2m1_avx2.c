@@ -24,6 +24,7 @@
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
+#include "kernels/avx2/sr_uniform_avx2.h"
 
 enum { LANES = 8, CHUNK = 256, ROW_MAX = 1 << 16 };
 #define E8M0_EMIN (-127)
@@ -72,31 +73,6 @@ static inline __m256 rne_mag8(__m256 a) {
     return _mm256_sub_ps(_mm256_add_ps(a, magic), magic);
 }
 
-/* 64-bit lanes: a · c (mod 2^64), c constant split in 32-bit halves. */
-static inline __m256i mul64(__m256i a, uint64_t c) {
-    const __m256i clo = _mm256_set1_epi64x((long long)(c & 0xFFFFFFFFu));
-    const __m256i chi = _mm256_set1_epi64x((long long)(c >> 32));
-    __m256i lo = _mm256_mul_epu32(a, clo);
-    __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), clo),
-                                     _mm256_mul_epu32(a, chi));
-    return _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32));
-}
-
-static inline __m256i mix64(__m256i z) {
-    z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ull);
-    z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBull);
-    return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
-}
-
-/* SR uniforms for 8 lanes from key + (idx + 1)·γ in b0 (lanes 0..3) and b1 (lanes 4..7). */
-static inline __m256 sr_uniform8(__m256i b0, __m256i b1) {
-    __m256i u0 = _mm256_srli_epi64(mix64(b0), 40), u1 = _mm256_srli_epi64(mix64(b1), 40);
-    /* the low dwords of the 4 + 4 qwords, in lane order */
-    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    __m256i p0 = _mm256_permutevar8x32_epi32(u0, pick), p1 = _mm256_permutevar8x32_epi32(u1, pick);
-    __m256i u = _mm256_blend_epi32(p0, p1, 0xF0);
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(u), _mm256_set1_ps(0x1p-24f)); /* exact */
-}
 
 /* ------------------------------------------------------------------ tile */
 static void rht_tile8(const qk2 *q, float *t, int64_t n) {
@@ -365,7 +341,7 @@ static inline __m256i encode8(const qk2 *q, __m256 v, const gs8 *g, __m256i *b0,
         __m256i idx = _mm256_subs_epu16(_mm256_srli_epi32(F2I(rne_mag8(a)), 22), _mm256_set1_epi32(244));
         code = _mm256_shuffle_epi8(tab, idx); /* bytes 1..3 index 0 → 0 */
     } else {
-        __m256 u = sr_uniform8(*b0, *b1);
+        __m256 u = hs_sr_uniform8(*b0, *b1);
         const __m256i gam = _mm256_set1_epi64x((long long)HS_RNG_GAMMA);
         *b0 = _mm256_add_epi64(*b0, gam);
         *b1 = _mm256_add_epi64(*b1, gam);

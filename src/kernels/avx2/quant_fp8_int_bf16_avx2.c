@@ -25,6 +25,7 @@
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
 #include "kernels/quant_wide.h"
+#include "kernels/avx2/sr_uniform_avx2.h"
 
 #define I2F(v) _mm256_castsi256_ps(v)
 #define F2I(v) _mm256_castps_si256(v)
@@ -145,25 +146,7 @@ static double sse_avx2(const hs_qw_fmt *f, const float *v, int64_t n, float enc,
     }
     return combine8(lo, hi);
 }
-
-/* 64-bit lanes: a · c mod 2^64 from 32-bit multiplies */
-static inline __m256i mul64(__m256i a, uint64_t c) {
-    const __m256i clo = _mm256_set1_epi64x((long long)(c & 0xFFFFFFFFu)), chi = _mm256_set1_epi64x((long long)(c >> 32));
-    __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), clo), _mm256_mul_epu32(a, chi));
-    return _mm256_add_epi64(_mm256_mul_epu32(a, clo), _mm256_slli_epi64(cross, 32));
-}
-static inline __m256i mix64(__m256i z) {
-    z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ull);
-    z = mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBull);
-    return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
-}
 /* hs_rng_uniform_key for 8 lanes: b0, b1 hold key + (index + 1)·γ of lanes 0..3, 4..7 */
-static inline __m256 uniform8(__m256i b0, __m256i b1) {
-    __m256i u0 = _mm256_srli_epi64(mix64(b0), 40), u1 = _mm256_srli_epi64(mix64(b1), 40);
-    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    __m256i u = _mm256_blend_epi32(_mm256_permutevar8x32_epi32(u0, pick), _mm256_permutevar8x32_epi32(u1, pick), 0xF0);
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(u), _mm256_set1_ps(0x1p-24f)); /* exact: 24 bits */
-}
 
 /* codes of 8 elements as dwords (hs_elem_encode) */
 static inline __m256i codes8(const hs_qw_fmt *f, __m256 x, __m256 ve, __m256 u) {
@@ -208,7 +191,7 @@ static void encode_avx2(const hs_qw_fmt *f, const float *v, int64_t n, float enc
     for (int64_t i = 0; i < n; i += 8) {
         __m256 u = _mm256_setzero_ps();
         if (sr) {
-            u = uniform8(b0, b1);
+            u = hs_sr_uniform8(b0, b1);
             b0 = _mm256_add_epi64(b0, step);
             b1 = _mm256_add_epi64(b1, step);
         }

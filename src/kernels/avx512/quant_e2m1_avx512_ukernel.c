@@ -13,6 +13,7 @@
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
+#include "kernels/avx512/sr_uniform_avx512.h"
 
 enum {
     LANES = HS_QK_LANES,
@@ -134,22 +135,6 @@ static inline __m512 e2m1_rne_mag(__m512 a) {
 
 static inline __m512 abs_ps(__m512 v) {
     return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7FFFFFFF)));
-}
-
-/* Uniforms of SR for 16 lanes: base[0..1] hold key + (idx_l + 1)·γ for the current element. */
-static inline __m512 sr_uniform(__m512i b0, __m512i b1) {
-    const __m512i c1 = _mm512_set1_epi64((long long)0xBF58476D1CE4E5B9ull);
-    const __m512i c2 = _mm512_set1_epi64((long long)0x94D049BB133111EBull);
-    __m512i z0 = b0, z1 = b1;
-    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 30)), c1);
-    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 30)), c1);
-    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 27)), c2);
-    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 27)), c2);
-    z0 = _mm512_srli_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 31)), 40);
-    z1 = _mm512_srli_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 31)), 40);
-    __m512 u = _mm512_castps256_ps512(_mm512_cvtepi64_ps(z0));
-    u = _mm512_insertf32x8(u, _mm512_cvtepi64_ps(z1), 1);
-    return _mm512_mul_ps(u, _mm512_set1_ps(0x1p-24f)); /* exact: 24-bit integers */
 }
 
 /* ------------------------------------------------------------------ group statistics */
@@ -647,7 +632,7 @@ encode_vec(__m512 v, const gscale *g, int j, __m512i *b0, __m512i *b1, const int
             _mm512_srli_epi32(_mm512_castps_si512(e2m1_rne_mag(a)), 22), _mm512_set1_epi32(244));
         code = _mm512_permutexvar_epi32(idx, tab);
     } else {
-        __m512 u = sr_uniform(*b0, *b1);
+        __m512 u = hs_sr_uniform16(*b0, *b1);
         const __m512i gam = _mm512_set1_epi64((long long)HS_RNG_GAMMA);
         *b0 = _mm512_add_epi64(*b0, gam);
         *b1 = _mm512_add_epi64(*b1, gam);

@@ -33,6 +33,7 @@
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
+#include "kernels/avx512/sr_uniform_avx512.h"
 
 #define E8M0_EMIN (-127)
 enum { NBLK = 16 }; /* blocks per step */
@@ -112,23 +113,6 @@ static inline __m512i encode16(__m512 v, __m512 enc, const enc_consts *k) {
     return _mm512_ternarylogic_epi32(code, _mm512_srlv_epi32(_mm512_castps_si512(z), k->shift), k->smask, 0xF8);
 }
 
-/* SR uniforms of 16 consecutive elements: b0 / b1 hold key + (idx + 1)·γ of elements 0..7 /
- * 8..15 (hs_rng_uniform_key: splitmix64, top 24 bits · 2⁻²⁴) */
-static inline __m512 sr_uniform(__m512i b0, __m512i b1) {
-    const __m512i c1 = _mm512_set1_epi64((long long)0xBF58476D1CE4E5B9ull);
-    const __m512i c2 = _mm512_set1_epi64((long long)0x94D049BB133111EBull);
-    __m512i z0 = b0, z1 = b1;
-    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 30)), c1);
-    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 30)), c1);
-    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 27)), c2);
-    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 27)), c2);
-    z0 = _mm512_srli_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 31)), 40);
-    z1 = _mm512_srli_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 31)), 40);
-    __m512 u = _mm512_castps256_ps512(_mm512_cvtepi64_ps(z0));
-    u = _mm512_insertf32x8(u, _mm512_cvtepi64_ps(z1), 1);
-    return _mm512_mul_ps(u, _mm512_set1_ps(0x1p-24f)); /* exact: 24-bit integers */
-}
-
 /* SR codes of 16 elements (as hs_e2m1_encode: t = a·2^(1−ex), up iff u < t − floor(t)), placed
  * like encode16's; z = fl(fl(v·enc)·0.75) with the pre-scale. idx0: index of element 0. */
 static inline __m512i encode16_sr(__m512 v, __m512 enc, uint64_t key, uint64_t idx0, const int prescale,
@@ -138,7 +122,7 @@ static inline __m512i encode16_sr(__m512 v, __m512 enc, uint64_t key, uint64_t i
     __m512i base = _mm512_set1_epi64((long long)(key + idx0 * HS_RNG_GAMMA));
     __m512i b0 = _mm512_add_epi64(base, _mm512_mullo_epi64(j0, g));
     __m512i b1 = _mm512_add_epi64(b0, _mm512_set1_epi64((long long)(8 * HS_RNG_GAMMA)));
-    __m512 u = sr_uniform(b0, b1);
+    __m512 u = hs_sr_uniform16(b0, b1);
     __m512 z = _mm512_mul_ps(v, enc);
     if (prescale) z = _mm512_mul_ps(z, _mm512_set1_ps(HS_SR_PRESCALE));
     __m512 a = _mm512_min_ps(abs_ps(z), _mm512_castsi512_ps(k->six));
@@ -391,7 +375,7 @@ static inline __m512i col_enc_rne(__m512 v, __m512 enc, int j) {
 
 /* SR code at nibble j; b0/b1 = key + (idx + 1)·γ of lanes 0..7 / 8..15, advanced by γ */
 static inline __m512i col_enc_sr(__m512 v, __m512 enc, int j, __m512i *b0, __m512i *b1, const int prescale) {
-    __m512 u = sr_uniform(*b0, *b1);
+    __m512 u = hs_sr_uniform16(*b0, *b1);
     const __m512i gam = _mm512_set1_epi64((long long)HS_RNG_GAMMA);
     *b0 = _mm512_add_epi64(*b0, gam);
     *b1 = _mm512_add_epi64(*b1, gam);

@@ -20,6 +20,7 @@
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
 #include "kernels/quant_wide.h"
+#include "kernels/avx512/sr_uniform_avx512.h"
 
 static inline __mmask16 tail16(int64_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
 
@@ -69,20 +70,6 @@ static double sse_avx512(const hs_qw_fmt *f, const float *v, int64_t n, float en
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-/* hs_rng_uniform_key for 16 lanes from key + (index + 1)·γ in b0 (lanes 0..7), b1 (8..15) */
-static inline __m512 uniform16(__m512i b0, __m512i b1) {
-    const __m512i c1 = _mm512_set1_epi64((long long)0xBF58476D1CE4E5B9ull), c2 = _mm512_set1_epi64((long long)0x94D049BB133111EBull);
-    __m512i z0 = b0, z1 = b1;
-    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 30)), c1);
-    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 30)), c1);
-    z0 = _mm512_mullo_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 27)), c2);
-    z1 = _mm512_mullo_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 27)), c2);
-    z0 = _mm512_srli_epi64(_mm512_xor_si512(z0, _mm512_srli_epi64(z0, 31)), 40);
-    z1 = _mm512_srli_epi64(_mm512_xor_si512(z1, _mm512_srli_epi64(z1, 31)), 40);
-    __m512 u = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtepi64_ps(z0)), _mm512_cvtepi64_ps(z1), 1);
-    return _mm512_mul_ps(u, _mm512_set1_ps(0x1p-24f)); /* exact: 24-bit integers */
-}
-
 static void encode_avx512(const hs_qw_fmt *f, const float *v, int64_t n, float enc, uint64_t idx0, uint8_t *dst) {
     const __m512 ve = _mm512_set1_ps(enc), mx = _mm512_set1_ps(f->max), half = _mm512_set1_ps(0.5f);
     const int sr = f->rounding == HS_ROUND_SR;
@@ -111,7 +98,7 @@ static void encode_avx512(const hs_qw_fmt *f, const float *v, int64_t n, float e
             if (f->rounding == HS_ROUND_RNA) up = _mm512_cmp_ps_mask(fr, half, _CMP_GE_OQ);
             else if (f->rounding == HS_ROUND_RTS) up = _mm512_cmp_ps_mask(fr, half, _CMP_GT_OQ);
             else {
-                up = _mm512_cmp_ps_mask(uniform16(b0, b1), fr, _CMP_LT_OQ);
+                up = _mm512_cmp_ps_mask(hs_sr_uniform16(b0, b1), fr, _CMP_LT_OQ);
                 b0 = _mm512_add_epi64(b0, step);
                 b1 = _mm512_add_epi64(b1, step);
             }
