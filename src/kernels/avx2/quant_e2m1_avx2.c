@@ -25,6 +25,7 @@
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
 #include "kernels/avx2/sr_uniform_avx2.h"
+#include "kernels/avx2/transpose_avx2.h"
 
 enum { LANES = 8, CHUNK = 256, ROW_MAX = 1 << 16 };
 #define E8M0_EMIN (-127)
@@ -106,22 +107,7 @@ static void load_tile8(const qk2 *q, int64_t r0, int nb, int64_t c0, int64_t n, 
             __m256 r[8];
             if (nb == 8 && w == 8) {
                 for (int l = 0; l < 8; l++) r[l] = _mm256_loadu_ps(q->x + (r0 + l) * q->ld + c0 + i0);
-                __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-                __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-                __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-                __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-                __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-                __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-                __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-                __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-                r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-                r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-                r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-                r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-                r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-                r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-                r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-                r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+                hs_transpose8x8_ps(r);
                 for (int j = 0; j < 8; j++) _mm256_store_ps(t + (i0 + j) * LANES, r[j]);
             } else {
                 for (int j = 0; j < w; j++)

@@ -26,6 +26,7 @@
 #include "kernels/kernels.h"
 #include "kernels/quant_wide.h"
 #include "kernels/avx2/sr_uniform_avx2.h"
+#include "kernels/avx2/transpose_avx2.h"
 
 #define I2F(v) _mm256_castsi256_ps(v)
 #define F2I(v) _mm256_castps_si256(v)
@@ -45,23 +46,9 @@ void hs_qw_load_t_avx2(const float *x, int64_t ld, int64_t r0, int nb, int64_t C
             for (int i0 = 0; i0 < nb; i0 += 8) { /* 8 × 8 block: x rows c0.., columns r0+i0.. */
                 __m256 r[8];
                 for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(x + (c0 + k) * ld + r0 + i0);
-                __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-                __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-                __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-                __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-                __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-                __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-                __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-                __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+                hs_transpose8x8_ps(r);
                 float *d = band + (int64_t)i0 * C + c0;
-                _mm256_storeu_ps(d + 0 * C, _mm256_permute2f128_ps(s0, s4, 0x20));
-                _mm256_storeu_ps(d + 1 * C, _mm256_permute2f128_ps(s1, s5, 0x20));
-                _mm256_storeu_ps(d + 2 * C, _mm256_permute2f128_ps(s2, s6, 0x20));
-                _mm256_storeu_ps(d + 3 * C, _mm256_permute2f128_ps(s3, s7, 0x20));
-                _mm256_storeu_ps(d + 4 * C, _mm256_permute2f128_ps(s0, s4, 0x31));
-                _mm256_storeu_ps(d + 5 * C, _mm256_permute2f128_ps(s1, s5, 0x31));
-                _mm256_storeu_ps(d + 6 * C, _mm256_permute2f128_ps(s2, s6, 0x31));
-                _mm256_storeu_ps(d + 7 * C, _mm256_permute2f128_ps(s3, s7, 0x31));
+                for (int k = 0; k < 8; k++) _mm256_storeu_ps(d + k * C, r[k]);
             }
     for (; c0 < C; c0++) {
         const float *src = x + c0 * ld + r0;
