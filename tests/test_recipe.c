@@ -170,6 +170,70 @@ static void test_variants_linear(void **state) {
     }
 }
 
+/* The forward quantizes x for wgrad.x ahead and keeps it per x address until the backward.
+ * Two layers share one workspace slot (as a model's blocks do): forwards 1, 2, then backwards
+ * 2, 1, with stochastic rounding so that a copy made with the wrong seed or from the wrong x
+ * would show. Then a backward whose wgrad.x spec differs from the forward's (another step's
+ * seed) must requantize, not reuse. Each dW is checked against the qdq reference. */
+static void check_wgrad(const hs_quant_spec *spec, const float *dy, const float *x,
+                        const float *dw, int M, int K, int N, const char *label) {
+    float *qa = malloc(sizeof(float) * M * N), *qb = malloc(sizeof(float) * M * K);
+    double *ref = malloc(sizeof(double) * N * K), *tol = malloc(sizeof(double) * N * K);
+    assert_int_equal(hs_qdq(&spec[HS_ROLE_WGRAD_DY], dy, M, N, N, 1, qa, N), HS_OK);
+    assert_int_equal(hs_qdq(&spec[HS_ROLE_WGRAD_X], x, M, K, K, 1, qb, K), HS_OK);
+    ref_product(ref, tol, qa, 1, N, qb, K, 1, N, K, M);
+    check("wgrad dw", label, dw, ref, tol, N * K);
+    free(qa), free(qb), free(ref), free(tol);
+}
+
+static void test_kept_wgrad_x(void **state) {
+    (void)state;
+    enum { M = 96, K = 64, N = 48 };
+    hs_recipe_opts o;
+    hs_recipe_opts_defaults(&o);
+    o.sr = 1; // SR on wgrad.x: its codes depend on the seed
+    hs_recipe r;
+    assert_int_equal(hs_recipe_build(&o, 21, &r), HS_OK);
+    hs_quant_spec s1[HS_ROLE_COUNT], s2[HS_ROLE_COUNT], s3[HS_ROLE_COUNT];
+    for (int i = 0; i < HS_ROLE_COUNT; i++) {
+        hs_recipe_spec(&r, 0, 1, (hs_role)i, 3, &s1[i]); // layer 0, step 3
+        hs_recipe_spec(&r, 1, 1, (hs_role)i, 3, &s2[i]); // layer 1, step 3
+        hs_recipe_spec(&r, 0, 1, (hs_role)i, 4, &s3[i]); // layer 0, step 4
+    }
+    assert_int_equal(s1[HS_ROLE_WGRAD_X].rounding, HS_ROUND_SR);
+    float *x[2], *w[2], *dy[2], *y = malloc(sizeof(float) * M * N);
+    float *dx = malloc(sizeof(float) * M * K), *dw[2];
+    for (int i = 0; i < 2; i++) {
+        x[i] = malloc(sizeof(float) * M * K), w[i] = malloc(sizeof(float) * N * K);
+        dy[i] = malloc(sizeof(float) * M * N), dw[i] = calloc((size_t)N * K, sizeof(float));
+        fill(x[i], M * K, 1.0), fill(w[i], N * K, 0.05), fill(dy[i], M * N, 1e-3);
+    }
+    hs_linear_ws *ws;
+    assert_int_equal(hs_linear_ws_create(&ws), HS_OK);
+    assert_int_equal(hs_linear_forward(ws, 0, s1, y, x[0], w[0], M, K, N, NULL), HS_OK);
+    assert_int_equal(hs_linear_forward(ws, 0, s2, y, x[1], w[1], M, K, N, NULL), HS_OK);
+    assert_int_equal(hs_linear_backward(ws, 0, s2, dx, dw[1], dy[1], x[1], w[1], M, K, N, NULL),
+                     HS_OK);
+    assert_int_equal(hs_linear_backward(ws, 0, s1, dx, dw[0], dy[0], x[0], w[0], M, K, N, NULL),
+                     HS_OK);
+    check_wgrad(s2, dy[1], x[1], dw[1], M, K, N, "kept: layer 1");
+    check_wgrad(s1, dy[0], x[0], dw[0], M, K, N, "kept: layer 0");
+    // forward with step 3's specs, backward with step 4's: wgrad.x must be requantized
+    memset(dw[0], 0, sizeof(float) * N * K);
+    assert_int_equal(hs_linear_forward(ws, 0, s1, y, x[0], w[0], M, K, N, NULL), HS_OK);
+    assert_int_equal(hs_linear_backward(ws, 0, s3, dx, dw[0], dy[0], x[0], w[0], M, K, N, NULL),
+                     HS_OK);
+    check_wgrad(s3, dy[0], x[0], dw[0], M, K, N, "kept: other spec");
+    // a second backward without a forward in between: recomputed, same result
+    float *again = calloc((size_t)N * K, sizeof(float));
+    assert_int_equal(hs_linear_backward(ws, 0, s3, dx, again, dy[0], x[0], w[0], M, K, N, NULL),
+                     HS_OK);
+    assert_memory_equal(again, dw[0], sizeof(float) * N * K);
+    hs_linear_ws_free(ws);
+    for (int i = 0; i < 2; i++) free(x[i]), free(w[i]), free(dy[i]), free(dw[i]);
+    free(y), free(dx), free(again);
+}
+
 static void test_preset_fields(void **state) {
     (void)state;
     hs_recipe r;
@@ -336,6 +400,7 @@ int main(void) {
         cmocka_unit_test(test_preset_fields), cmocka_unit_test(test_switches),
         cmocka_unit_test(test_overrides),     cmocka_unit_test(test_seeds),
         cmocka_unit_test(test_presets_linear), cmocka_unit_test(test_variants_linear),
+        cmocka_unit_test(test_kept_wgrad_x),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,10 @@
  *   anything else (e.g. act-only: FP4 activations × fp32 weights) → the packed operands are
  *     dequantized (and un-rotated if they carry an RHT) into fp32 scratch, then sgemm.
  * Packed buffers are allocated once per (slot, role) and reused every step; a buffer is
- * reallocated only when the spec's layout or the shape changes.
+ * reallocated only when the spec's layout or the shape changes. When fwd.x and wgrad.x are both
+ * FP4 (no RHT), the forward quantizes x in both layouts in one pass and keeps the wgrad copy,
+ * keyed by x's address, for the backward: x must not change in between (the wgrad needs the
+ * forward's x anyway).
  */
 #include <cblas.h>
 #include <omp.h>
@@ -37,8 +40,21 @@ typedef struct {
     size_t h_n;
 } pslot;
 
+/* x quantized for wgrad.x during the forward (see hs_linear_forward), kept until the backward
+ * of the same call pair. Keyed by the x pointer, its shape and the spec: each layer's saved
+ * activation has its own address, so each layer has its own entry. */
+typedef struct {
+    const float *x;
+    int64_t rows, cols, ld;
+    hs_quant_spec spec;
+    int ready;          /* 1 from the forward that filled it until the backward that uses it */
+    pslot ps;
+} kept_x;
+
 struct hs_linear_ws {
     pslot slot[HS_LINEAR_SLOTS][HS_ROLE_COUNT];
+    kept_x *kept;      /* wgrad.x operands quantized ahead by the forward */
+    int n_kept, cap_kept, next_evict;
     float *scratch[2]; /* fp32 dequantized operands of the fallback path */
     size_t scratch_n[2];
 };
@@ -69,6 +85,9 @@ void hs_linear_ws_free(hs_linear_ws *ws) {
             if (ws->slot[s][r].valid) hs_packed_free(&ws->slot[s][r].p);
             free(ws->slot[s][r].h);
         }
+    for (int i = 0; i < ws->n_kept; i++)
+        if (ws->kept[i].ps.valid) hs_packed_free(&ws->kept[i].ps.p);
+    free(ws->kept);
     free(ws->scratch[0]);
     free(ws->scratch[1]);
     free(ws);
@@ -228,8 +247,8 @@ static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quan
  * spec take the two prepare calls. */
 static hs_status prepare_both(hs_linear_ws *ws, int slot, hs_role role_r, hs_role role_c,
                               const hs_quant_spec *spec, const float *x, int64_t rows,
-                              int64_t cols, int64_t ld, operand *op_r, operand *op_c,
-                              hs_model_timers *tm) {
+                              int64_t cols, int64_t ld, pslot *col, operand *op_r,
+                              operand *op_c, hs_model_timers *tm) {
     const hs_quant_spec *sr = &spec[role_r], *sc = &spec[role_c];
     if (!hs_spec_quantizes(sr) || !hs_spec_quantizes(sc) || sr->elem == HS_ELEM_BF16 ||
         sc->elem == HS_ELEM_BF16) {
@@ -238,7 +257,7 @@ static hs_status prepare_both(hs_linear_ws *ws, int slot, hs_role role_r, hs_rol
         return prepare(ws, slot, role_c, sc, x, rows, cols, ld, 0, op_c, tm);
     }
     double t0 = now();
-    pslot *pr = &ws->slot[slot][role_r], *pc = &ws->slot[slot][role_c];
+    pslot *pr = &ws->slot[slot][role_r], *pc = col ? col : &ws->slot[slot][role_c];
     hs_status st = ensure_packed(pr, sr, rows, cols);
     if (st != HS_OK) return st;
     if ((st = ensure_packed(pc, sc, cols, rows)) != HS_OK) return st;
@@ -246,6 +265,61 @@ static hs_status prepare_both(hs_linear_ws *ws, int slot, hs_role role_r, hs_rol
     *op_r = (operand){.f = x, .ld = ld, .red_cols = 1, .p = &pr->p};
     *op_c = (operand){.f = x, .ld = ld, .red_cols = 0, .p = &pc->p};
     if (tm) tm->quant += now() - t0;
+    return HS_OK;
+}
+
+/* Every field of two specs equal (together they decide the codes). */
+static int same_spec(const hs_quant_spec *a, const hs_quant_spec *b) {
+    return same_layout(a, b) && a->rule == b->rule && a->rounding == b->rounding &&
+           a->sr_prescale == b->sr_prescale && a->rht == b->rht && a->rht_seed == b->rht_seed &&
+           a->seed == b->seed && a->stream == b->stream;
+}
+
+/* Whether the forward also quantizes x for wgrad.x: when fwd.x and wgrad.x are both FP4 specs
+ * without an RHT, hs_quantize_both reads x once for both layouts instead of the backward
+ * reading it again. */
+static int keep_x_ahead(const hs_quant_spec *spec) {
+    const hs_quant_spec *r = &spec[HS_ROLE_FWD_X], *c = &spec[HS_ROLE_WGRAD_X];
+    return hs_spec_quantizes(r) && hs_spec_quantizes(c) && r->elem == HS_ELEM_E2M1 &&
+           c->elem == HS_ELEM_E2M1 && !r->rht && !c->rht;
+}
+
+enum { MAX_KEPT = 1024 }; /* entries; beyond it the oldest is reused (its backward recomputes) */
+
+static kept_x *find_kept(hs_linear_ws *ws, const float *x, int64_t rows, int64_t cols,
+                         int64_t ld) {
+    for (int i = 0; i < ws->n_kept; i++) {
+        kept_x *k = &ws->kept[i];
+        if (k->x == x && k->rows == rows && k->cols == cols && k->ld == ld) return k;
+    }
+    return NULL;
+}
+
+/* The kept entry for x, created (or recycled) if there is none. */
+static hs_status kept_entry(hs_linear_ws *ws, const float *x, int64_t rows, int64_t cols,
+                            int64_t ld, kept_x **out) {
+    kept_x *k = find_kept(ws, x, rows, cols, ld);
+    if (!k && ws->n_kept == MAX_KEPT) {
+        k = &ws->kept[ws->next_evict];
+        ws->next_evict = (ws->next_evict + 1) % MAX_KEPT;
+    }
+    if (!k) {
+        if (ws->n_kept == ws->cap_kept) {
+            int cap = ws->cap_kept ? 2 * ws->cap_kept : 16;
+            kept_x *grown = realloc(ws->kept, sizeof *grown * (size_t)cap);
+            if (!grown) return hs_fail(HS_ERR_NOMEM, "linear: out of memory for kept operands");
+            ws->kept = grown;
+            ws->cap_kept = cap;
+        }
+        k = &ws->kept[ws->n_kept++];
+        memset(k, 0, sizeof *k);
+    }
+    k->x = x;
+    k->rows = rows;
+    k->cols = cols;
+    k->ld = ld;
+    k->ready = 0;
+    *out = k;
     return HS_OK;
 }
 
@@ -333,8 +407,21 @@ hs_status hs_linear_forward(hs_linear_ws *ws, int slot, const hs_quant_spec *spe
     // y: (M, N); x: (M, K); w: (N, K)
     operand a, b;
     hs_status st;
-    if ((st = prepare(ws, slot, HS_ROLE_FWD_X, &spec[HS_ROLE_FWD_X], x, M, K, K, 1, &a, tm)))
+    if (keep_x_ahead(spec)) {
+        // x along its rows for this GEMM and along its columns for the backward's wgrad, in
+        // one pass; the wgrad copy waits in ws->kept for hs_linear_backward.
+        kept_x *k = NULL;
+        operand xc;
+        if ((st = kept_entry(ws, x, M, K, K, &k))) return st;
+        if ((st = prepare_both(ws, slot, HS_ROLE_FWD_X, HS_ROLE_WGRAD_X, spec, x, M, K, K, &k->ps,
+                               &a, &xc, tm)))
+            return st;
+        k->spec = spec[HS_ROLE_WGRAD_X];
+        k->ready = 1;
+    } else if ((st = prepare(ws, slot, HS_ROLE_FWD_X, &spec[HS_ROLE_FWD_X], x, M, K, K, 1, &a,
+                             tm))) {
         return st;
+    }
     if ((st = prepare(ws, slot, HS_ROLE_FWD_W, &spec[HS_ROLE_FWD_W], w, N, K, K, 1, &b, tm)))
         return st;
     return gemm(ws, &a, &b, M, N, K, 0.0f, y, N, tm);
@@ -350,7 +437,7 @@ hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *sp
         // dY is needed along its rows (dgrad) and its columns (wgrad): both in one pass over it.
         operand dyr;
         if ((st = prepare_both(ws, slot, HS_ROLE_DGRAD_DY, HS_ROLE_WGRAD_DY, spec, dy, M, N, N,
-                               &dyr, &a, tm)))
+                               NULL, &dyr, &a, tm)))
             return st;
         if ((st = prepare(ws, slot, HS_ROLE_DGRAD_W, &spec[HS_ROLE_DGRAD_W], w, N, K, K, 0, &b,
                           tm)))
@@ -361,8 +448,14 @@ hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *sp
         return st;
     }
     // wgrad: reduces over M (tokens): both operands quantized along their columns (dY's
-    // already, above).
-    if ((st = prepare(ws, slot, HS_ROLE_WGRAD_X, &spec[HS_ROLE_WGRAD_X], x, M, K, K, 0, &b, tm)))
+    // already, above; x's by the forward when it kept it: same x, same spec, same bytes).
+    kept_x *k = find_kept(ws, x, M, K, K);
+    if (k && k->ready && same_spec(&k->spec, &spec[HS_ROLE_WGRAD_X])) {
+        b = (operand){.f = x, .ld = K, .red_cols = 0, .p = &k->ps.p};
+        k->ready = 0;
+    } else if ((st = prepare(ws, slot, HS_ROLE_WGRAD_X, &spec[HS_ROLE_WGRAD_X], x, M, K, K, 0,
+                             &b, tm))) {
         return st;
+    }
     return gemm(ws, &a, &b, N, K, M, 1.0f, dw, K, tm);
 }

@@ -88,7 +88,8 @@ hs_status hs_linear_forward(hs_linear_ws *ws, int slot, const hs_quant_spec *spe
                             const float *x, const float *w, int64_t M, int64_t K, int64_t N,
                             hs_model_timers *tm);
 /* dx (M, K) = Q(dy)·Q(w) (overwritten; skipped if dx is NULL); dw (N, K) += Q(dy)ᵀ·Q(x).
- * Straight-through estimator: the quantizers' own derivative is taken as the identity. */
+ * Straight-through estimator: the quantizers' own derivative is taken as the identity.
+ * x and w must hold what the forward saw (the forward may have quantized x for wgrad already). */
 hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *spec, float *dx,
                              float *dw, const float *dy, const float *x, const float *w,
                              int64_t M, int64_t K, int64_t N, hs_model_timers *tm);
