@@ -11,6 +11,10 @@
  * kernels run one after the other with a 0.3 s pause between them, so that one's idle threads
  * (OpenBLAS busy-waits after a call) do not steal the cores of the next.
  * Run with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset so OpenBLAS uses its AVX-512 kernels.
+ *
+ * `--shapes trainer` times instead the twelve GEMMs of one block of the trainer's `small` model
+ * (4096 tokens, dim 256, ffn 704, fused qkv and gate-up; fprop, dgrad and wgrad with beta = 1)
+ * in one run, and their sum: what one layer's linears cost per step in each recipe.
  */
 #include <math.h>
 #include <stdio.h>
@@ -24,11 +28,14 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: halfs bench gemm [--m M] [--n N] [--k K] [--threads T] [--reps R] [--json]\n\n"
+            "usage: halfs bench gemm [--m M] [--n N] [--k K] [--threads T] [--reps R] [--json]\n"
+            "       halfs bench gemm --shapes trainer [--threads T] [--reps R] [--json]\n\n"
             "GFLOP/s (2*M*N*K per call, median of R runs after a warm-up) of C[M,N] = A[M,K]*B[N,K]^T\n"
             "for sgemm_openblas (fp32), bf16_dpbf16 (our AVX512-BF16 GEMM), and the packed FP4\n"
             "GEMMs mxfp4, nvfp4, fp4row; plus each one's ratio to sgemm_openblas.\n"
             "Defaults: M=4096 N=1536 K=1536, threads = OpenMP default, R=10.\n"
+            "--shapes trainer: the 12 GEMMs of one block of the trainer's `small` model (M = 4096\n"
+            "tokens; fprop, dgrad, and wgrad with beta = 1), one row each, and their total ms.\n"
             "For OpenBLAS's AVX-512 kernels run it as\n"
             "  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE halfs bench gemm ...\n");
 }
@@ -49,28 +56,18 @@ typedef struct {
     double ms, gflops;
 } result;
 
-int bench_gemm_main(int argc, char **argv) {
-    int64_t m = 4096, n = 1536, k = 1536, threads = 0, reps = 10;
-    int json = 0;
-    const bench_int_opt opts[] = {{"--m", 1, 1 << 20, &m},
-                                  {"--n", 1, 1 << 20, &n},
-                                  {"--k", 1, 1 << 20, &k},
-                                  {"--threads", 1, 1024, &threads},
-                                  {"--reps", 1, 10000, &reps},
-                                  {NULL, 0, 0, NULL}};
-    int done = 0, st = bench_parse_args(argc, argv, "gemm", usage, opts, &json, &done);
-    if (st != CLI_OK || done) return st;
-    /* fp32 A, B, C; bf16 A, B; packed codes (½ byte) and the kernels' repacked int8 (1 byte)
-     * per element of A and B, three formats; scales are small. */
-    double mk = (double)m * k, nk = (double)n * k, mn = (double)m * n;
-    double bytes = 4 * (mk + nk + mn) + 2 * (mk + nk) + 3 * 0.6 * (mk + nk) + 4.2 * (mk + nk);
-    if (bench_check_memory(bytes, "bench gemm")) return CLI_USAGE;
-    int nthreads = bench_set_threads((int)threads);
+enum { NKERN = 5 }; /* sgemm, bf16, mxfp4, nvfp4, fp4row */
 
+/* Time every kernel on C[m,n] = A[m,k]·B[n,k]ᵀ + beta·C into res[NKERN]. Returns CLI_OK or an
+ * exit code after printing the error. */
+static int run_shape(int64_t m, int64_t n, int64_t k, float beta, int64_t reps, result *res) {
+    double mk = (double)m * k, nk = (double)n * k, mn = (double)m * n;
     float *a = malloc(sizeof(float) * (size_t)mk), *b = malloc(sizeof(float) * (size_t)nk);
-    float *c = malloc(sizeof(float) * (size_t)mn);
+    float *c = calloc((size_t)mn, sizeof(float));
     uint16_t *a16 = malloc(2 * (size_t)mk), *b16 = malloc(2 * (size_t)nk);
-    if (!a || !b || !c || !a16 || !b16) {
+    double *times = malloc(sizeof(double) * (size_t)reps);
+    if (!a || !b || !c || !a16 || !b16 || !times) {
+        free(a), free(b), free(c), free(a16), free(b16), free(times);
         cli_error("bench gemm: out of memory");
         return CLI_INTERNAL;
     }
@@ -98,11 +95,8 @@ int bench_gemm_main(int argc, char **argv) {
         if (st != HS_OK) rc = cli_fail_status(st, fp4[f].name);
     }
 
-    result res[2 + NF];
-    int nres = 0;
-    double *times = malloc(sizeof(double) * (size_t)reps);
     double flop = 2.0 * m * n * k;
-    for (int kern = 0; kern < 2 + NF && rc == CLI_OK && times; kern++) {
+    for (int kern = 0; kern < NKERN && rc == CLI_OK; kern++) {
         const char *name = kern == 0 ? "sgemm_openblas" : kern == 1 ? "bf16_dpbf16" : fp4[kern - 2].name;
         hs_status st = HS_OK;
         /* Let the previous kernel's idle threads stop spinning before timing the next one
@@ -111,11 +105,11 @@ int bench_gemm_main(int argc, char **argv) {
         for (int64_t r = -1; r < reps && st == HS_OK; r++) { /* r = -1: warm-up */
             double t0 = bench_now();
             if (kern == 0)
-                st = hs_gemm_f32(0, 1, m, n, k, a, k, b, k, 0.0f, c, n);
+                st = hs_gemm_f32(0, 1, m, n, k, a, k, b, k, beta, c, n);
             else if (kern == 1)
-                st = hs_gemm_bf16(m, n, k, a16, k, b16, k, 0.0f, c, n);
+                st = hs_gemm_bf16(m, n, k, a16, k, b16, k, beta, c, n);
             else
-                st = hs_gemm_packed(&pa[kern - 2], &pb[kern - 2], 0.0f, c, n);
+                st = hs_gemm_packed(&pa[kern - 2], &pb[kern - 2], beta, c, n);
             double t1 = bench_now();
             if (r >= 0) times[r] = t1 - t0;
         }
@@ -124,40 +118,9 @@ int bench_gemm_main(int argc, char **argv) {
             break;
         }
         double t = bench_median(times, (int)reps);
-        res[nres].name = name;
-        res[nres].ms = 1e3 * t;
-        res[nres].gflops = flop / t * 1e-9;
-        nres++;
-    }
-    if (rc == CLI_OK && nres == 2 + NF) {
-        double base = res[0].gflops;
-        if (json) {
-            printf("{\"m\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, \"reps\": %lld, "
-                   "\"isa\": \"%s\",\n \"gflops\": {",
-                   (long long)m, (long long)n, (long long)k, nthreads, (long long)reps,
-                   hs_isa_name());
-            for (int i = 0; i < nres; i++)
-                printf("%s\"%s\": %.2f", i ? ", " : "", res[i].name, res[i].gflops);
-            printf("},\n \"ms\": {");
-            for (int i = 0; i < nres; i++)
-                printf("%s\"%s\": %.4f", i ? ", " : "", res[i].name, res[i].ms);
-            printf("},\n \"ratio_vs_sgemm\": {");
-            for (int i = 0; i < nres; i++)
-                printf("%s\"%s\": %.3f", i ? ", " : "", res[i].name, res[i].gflops / base);
-            printf("}}\n");
-        } else {
-            printf("bench gemm: C[%lld,%lld] = A[%lld,%lld]*B[%lld,%lld]^T, %d threads, kernels %s, "
-                   "median of %lld runs\n",
-                   (long long)m, (long long)n, (long long)m, (long long)k, (long long)n,
-                   (long long)k, nthreads, hs_isa_name(), (long long)reps);
-            printf("%-16s %10s %10s %9s\n", "kernel", "ms", "GFLOP/s", "vs sgemm");
-            for (int i = 0; i < nres; i++)
-                printf("%-16s %10.3f %10.1f %8.2fx\n", res[i].name, res[i].ms, res[i].gflops,
-                       res[i].gflops / base);
-        }
-    } else if (rc == CLI_OK) {
-        cli_error("bench gemm: out of memory");
-        rc = CLI_INTERNAL;
+        res[kern].name = name;
+        res[kern].ms = 1e3 * t;
+        res[kern].gflops = flop / t * 1e-9;
     }
     for (int f = 0; f < NF; f++) {
         hs_packed_free(&pa[f]);
@@ -170,4 +133,172 @@ int bench_gemm_main(int argc, char **argv) {
     free(a16);
     free(b16);
     return rc;
+}
+
+/* The trainer's `small` model, one block: C[M,N] = A[M,K]·B[N,K]ᵀ (+ C for wgrad). */
+static const struct {
+    const char *name;
+    int64_t m, n, k;
+    int beta;
+} trainer_shapes[] = {
+    {"fprop.qkv", 4096, 768, 256, 0},   {"fprop.o", 4096, 256, 256, 0},
+    {"fprop.gate_up", 4096, 1408, 256, 0}, {"fprop.down", 4096, 256, 704, 0},
+    {"dgrad.qkv", 4096, 256, 768, 0},   {"dgrad.o", 4096, 256, 256, 0},
+    {"dgrad.gate_up", 4096, 256, 1408, 0}, {"dgrad.down", 4096, 704, 256, 0},
+    {"wgrad.qkv", 768, 256, 4096, 1},   {"wgrad.o", 256, 256, 4096, 1},
+    {"wgrad.gate_up", 1408, 256, 4096, 1}, {"wgrad.down", 256, 704, 4096, 1},
+};
+enum { NSHAPES = sizeof trainer_shapes / sizeof trainer_shapes[0] };
+
+static void print_kernels(const result *res, const char *key, int what) {
+    printf("%s\"%s\": {", what ? ",\n  " : "", key);
+    for (int i = 0; i < NKERN; i++) {
+        double v = what == 0 ? res[i].gflops : what == 1 ? res[i].ms : res[i].gflops / res[0].gflops;
+        printf(what == 1 ? "%s\"%s\": %.4f" : what == 0 ? "%s\"%s\": %.2f" : "%s\"%s\": %.3f",
+               i ? ", " : "", res[i].name, v);
+    }
+    printf("}");
+}
+
+static int run_trainer_shapes(int64_t reps, int json, int nthreads) {
+    result res[NSHAPES][NKERN], tot[NKERN];
+    for (int s = 0; s < NSHAPES; s++) {
+        int rc = run_shape(trainer_shapes[s].m, trainer_shapes[s].n, trainer_shapes[s].k,
+                           (float)trainer_shapes[s].beta, reps, res[s]);
+        if (rc != CLI_OK) return rc;
+    }
+    double flop = 0;
+    for (int s = 0; s < NSHAPES; s++)
+        flop += 2.0 * trainer_shapes[s].m * trainer_shapes[s].n * trainer_shapes[s].k;
+    for (int i = 0; i < NKERN; i++) {
+        tot[i].name = res[0][i].name;
+        tot[i].ms = 0;
+        for (int s = 0; s < NSHAPES; s++) tot[i].ms += res[s][i].ms;
+        tot[i].gflops = flop / (tot[i].ms * 1e-3) * 1e-9;
+    }
+    if (json) {
+        printf("{\"shapes\": \"trainer\", \"threads\": %d, \"reps\": %lld, \"isa\": \"%s\",\n"
+               " \"per_shape\": [\n",
+               nthreads, (long long)reps, hs_isa_name());
+        for (int s = 0; s < NSHAPES; s++) {
+            printf("  {\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"beta\": %d,\n  ",
+                   trainer_shapes[s].name, (long long)trainer_shapes[s].m,
+                   (long long)trainer_shapes[s].n, (long long)trainer_shapes[s].k,
+                   trainer_shapes[s].beta);
+            print_kernels(res[s], "gflops", 0);
+            print_kernels(res[s], "ms", 1);
+            print_kernels(res[s], "ratio_vs_sgemm", 2);
+            printf("}%s\n", s + 1 < NSHAPES ? "," : "");
+        }
+        printf(" ],\n \"total\": {");
+        print_kernels(tot, "gflops", 0);
+        print_kernels(tot, "ms", 1);
+        print_kernels(tot, "ratio_vs_sgemm", 2);
+        printf("}}\n");
+        return CLI_OK;
+    }
+    printf("bench gemm --shapes trainer: one block of `small` (M = 4096 tokens), %d threads, "
+           "kernels %s, median of %lld runs; GFLOP/s (ratio to sgemm_openblas)\n",
+           nthreads, hs_isa_name(), (long long)reps);
+    printf("%-14s %5s %5s %5s", "shape", "M", "N", "K");
+    for (int i = 0; i < NKERN; i++) printf(" %17s", res[0][i].name);
+    printf("\n");
+    for (int s = 0; s <= NSHAPES; s++) {
+        const result *r = s < NSHAPES ? res[s] : tot;
+        if (s < NSHAPES)
+            printf("%-14s %5lld %5lld %5lld", trainer_shapes[s].name, (long long)trainer_shapes[s].m,
+                   (long long)trainer_shapes[s].n, (long long)trainer_shapes[s].k);
+        else
+            printf("%-32s", "all 12");
+        for (int i = 0; i < NKERN; i++)
+            printf(" %9.1f (%5.2fx)", r[i].gflops, r[i].gflops / r[0].gflops);
+        printf("\n");
+    }
+    printf("%-32s", "all 12, ms");
+    for (int i = 0; i < NKERN; i++) printf(" %17.3f", tot[i].ms);
+    printf("\n");
+    return CLI_OK;
+}
+
+int bench_gemm_main(int argc, char **argv) {
+    int64_t m = 4096, n = 1536, k = 1536, threads = 0, reps = 10;
+    int json = 0, trainer = 0, sized = 0;
+    /* "--shapes trainer" is taken out before the integer options are parsed */
+    char **args = malloc(sizeof(char *) * (size_t)(argc + 1));
+    if (!args) {
+        cli_error("bench gemm: out of memory");
+        return CLI_INTERNAL;
+    }
+    int nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && !strcmp(argv[i], "--shapes")) {
+            if (i + 1 >= argc || strcmp(argv[i + 1], "trainer")) {
+                cli_error("bench gemm: --shapes takes 'trainer'");
+                cli_hint("see `halfs bench gemm --help`");
+                free(args);
+                return CLI_USAGE;
+            }
+            trainer = 1;
+            i++;
+            continue;
+        }
+        if (i > 0 && (!strcmp(argv[i], "--m") || !strcmp(argv[i], "--n") || !strcmp(argv[i], "--k")))
+            sized = 1;
+        args[nargs++] = argv[i];
+    }
+    args[nargs] = NULL;
+    const bench_int_opt opts[] = {{"--m", 1, 1 << 20, &m},
+                                  {"--n", 1, 1 << 20, &n},
+                                  {"--k", 1, 1 << 20, &k},
+                                  {"--threads", 1, 1024, &threads},
+                                  {"--reps", 1, 10000, &reps},
+                                  {NULL, 0, 0, NULL}};
+    int done = 0, st = bench_parse_args(nargs, args, "gemm", usage, opts, &json, &done);
+    free(args);
+    if (st != CLI_OK || done) return st;
+    if (trainer && sized) {
+        cli_error("bench gemm: --shapes trainer fixes the sizes; drop --m/--n/--k");
+        cli_hint("see `halfs bench gemm --help`");
+        return CLI_USAGE;
+    }
+    if (trainer) {
+        int nthreads = bench_set_threads((int)threads);
+        return run_trainer_shapes(reps, json, nthreads);
+    }
+    /* fp32 A, B, C; bf16 A, B; packed codes (½ byte) and the kernels' repacked int8 (1 byte)
+     * per element of A and B, three formats; scales are small. */
+    double mk = (double)m * k, nk = (double)n * k, mn = (double)m * n;
+    double bytes = 4 * (mk + nk + mn) + 2 * (mk + nk) + 3 * 0.6 * (mk + nk) + 4.2 * (mk + nk);
+    if (bench_check_memory(bytes, "bench gemm")) return CLI_USAGE;
+    int nthreads = bench_set_threads((int)threads);
+
+    result res[NKERN];
+    int rc = run_shape(m, n, k, 0.0f, reps, res);
+    if (rc != CLI_OK) return rc;
+    double base = res[0].gflops;
+    if (json) {
+        printf("{\"m\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, \"reps\": %lld, "
+               "\"isa\": \"%s\",\n \"gflops\": {",
+               (long long)m, (long long)n, (long long)k, nthreads, (long long)reps,
+               hs_isa_name());
+        for (int i = 0; i < NKERN; i++)
+            printf("%s\"%s\": %.2f", i ? ", " : "", res[i].name, res[i].gflops);
+        printf("},\n \"ms\": {");
+        for (int i = 0; i < NKERN; i++)
+            printf("%s\"%s\": %.4f", i ? ", " : "", res[i].name, res[i].ms);
+        printf("},\n \"ratio_vs_sgemm\": {");
+        for (int i = 0; i < NKERN; i++)
+            printf("%s\"%s\": %.3f", i ? ", " : "", res[i].name, res[i].gflops / base);
+        printf("}}\n");
+    } else {
+        printf("bench gemm: C[%lld,%lld] = A[%lld,%lld]*B[%lld,%lld]^T, %d threads, kernels %s, "
+               "median of %lld runs\n",
+               (long long)m, (long long)n, (long long)m, (long long)k, (long long)n,
+               (long long)k, nthreads, hs_isa_name(), (long long)reps);
+        printf("%-16s %10s %10s %9s\n", "kernel", "ms", "GFLOP/s", "vs sgemm");
+        for (int i = 0; i < NKERN; i++)
+            printf("%-16s %10.3f %10.1f %8.2fx\n", res[i].name, res[i].ms, res[i].gflops,
+                   res[i].gflops / base);
+    }
+    return CLI_OK;
 }

@@ -327,6 +327,32 @@ static void test_trainer_shapes(void **st) {
     }
 }
 
+/* The AVX-512 kernel's own edges: panels of 16, 32 and 48 valid columns (the micro-kernel
+ * skips the padding vectors of a narrow last panel), K at and around its chunk length 1024 (one
+ * chunk, where accumulators never leave registers, or several), an odd number of 4-row panels
+ * in a task (row mode pairs panels), with beta = 1 and a padded ldc: bitwise against the
+ * reference on every ISA with 1 and 2 threads. */
+static void test_panel_and_chunk_edges(void **st) {
+    (void)st;
+    static const int64_t es[][3] = {
+        /* M, N, K */
+        {9, 16, 1024}, {13, 33, 1025}, {5, 65, 1023}, {21, 80, 2080}, {67, 112, 992},
+        {3, 256, 1056},
+    };
+    for (int s = 0; s < (int)(sizeof es / sizeof es[0]); s++)
+        for (int f = 0; f < 3; f++) {
+            int block = f == 0 ? 32 : f == 1 ? 16 : 0;
+            hs_scale_fmt sf = f == 1 ? HS_SCALE_UE4M3 : HS_SCALE_E8M0;
+            operand a, b;
+            make_operand(&a, es[s][0], es[s][2], block, sf, -8, 8);
+            make_operand(&b, es[s][1], es[s][2], block, sf, -8, 8);
+            float *c = check_all_isas(&a.p, &b.p, s % 2 ? 1.0f : 0.0f, 3);
+            free(c);
+            free_operand(&a);
+            free_operand(&b);
+        }
+}
+
 static void test_errors(void **st) {
     (void)st;
     operand a, b;
@@ -531,6 +557,7 @@ int main(void) {
         cmocka_unit_test(test_nan_scale),
         cmocka_unit_test(test_thread_independence),
         cmocka_unit_test(test_trainer_shapes),
+        cmocka_unit_test(test_panel_and_chunk_edges),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_empty_k),
         cmocka_unit_test(test_bf16),

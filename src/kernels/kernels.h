@@ -130,18 +130,6 @@ hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a
 void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap, const int32_t *bp, int64_t ng, int64_t gs,
                                     int64_t steps_total, const float *sa, const int32_t *ca,
                                     const float *sb, float *facc);
-/* The same with the conversion folded into an FMA (nc = −1.5·2^23·sb, exact: B scales E8M0 up
- * to 2^100 or UE4M3); bit-identical results, one instruction less per group and tile vector. */
-void hs_ukernel_e2m1_grouped_magic_avx512(const int32_t *ap, const int32_t *bp, int64_t ng,
-                                          int64_t gs, int64_t steps_total, const float *sa,
-                                          const int32_t *ca, const float *sb, const float *nc,
-                                          float *facc);
-/* One group per row: int32 sums (MR, NB) carried in iacc across chunks. */
-void hs_ukernel_e2m1_rows_avx512(const int32_t *ap, const int32_t *bp, int64_t steps,
-                                 int32_t *iacc);
-/* The same for two A panels (8 rows) at once: iacc0, iacc1 the two (MR, NB) tiles. */
-void hs_ukernel_e2m1_rows8_avx512(const int32_t *ap0, const int32_t *ap1, const int32_t *bp,
-                                  int64_t steps, int32_t *iacc0, int32_t *iacc1);
 /* Row-wise MXFP4 quantizer (quant_e2m1_rows_avx512*.c): row r, x[0..C), of a spec the driver
  * checked (E8M0, block 16/32, RNE or SR, ocp..halfs), its codes (code_stride bytes, tail zeroed)
  * and ceil(C / block) scale bytes; returns the groups halved. */

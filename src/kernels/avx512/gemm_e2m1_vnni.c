@@ -9,21 +9,28 @@
  *    Σ (b+12)·a = Σ a·b + 12·Σ a: the per-(row, group) correction −12·Σa is stored with A and
  *    is the initial value of every int32 accumulator of that group (no extra instruction).
  *    Group scales are decoded to float per (row, group); padding rows/columns/k are zero codes.
- * 2. Micro-kernel: MR × NB = 4 × 48 outputs, 12 int32 accumulators (one zmm per 4 rows × 16
- *    columns), and for grouped formats 12 fp32 accumulators. Per k-step of 4: 3 vector loads of
- *    B, 4 broadcast dwords of A, 12 vpdpbusd. At each group's end, t = fl(isum·sb) and
- *    acc = fma(t, sa, acc), exactly the reference's operations: the int32 sums start at the bits
- *    of 1.5·2^23 (+ correction), so as floats they hold 1.5·2^23 + isum and
- *    t = fma(that, sb, −1.5·2^23·sb) needs no conversion (exact when −1.5·2^23·sb is: byte
- *    scales up to 2^100; otherwise t = cvt(isum)·sb). Row-scaled operands (fp4row: one group per
- *    row) keep int32 sums across the whole K and scale once.
+ *    B is packed 16 columns at a time: 16 decoded rows, then 16 × 16 word transposes.
+ * 2. Micro-kernel (gemm_e2m1_vnni_ukernel.c): MR × NB = 4 × 48 outputs, 12 int32
+ *    accumulators (one zmm per 4 rows × 16 columns), and for grouped formats 12 fp32
+ *    accumulators. Per k-step of 4: 3 vector loads of B, 4 broadcast dwords of A, 12 vpdpbusd.
+ *    At each group's end, t = fl(isum·sb) and acc = fma(t, sa, acc), exactly the reference's
+ *    operations: the int32 sums start at the bits of 1.5·2^23 (+ correction), so as floats they
+ *    hold 1.5·2^23 + isum and t = fma(that, sb, −1.5·2^23·sb) needs no conversion (exact when
+ *    −1.5·2^23·sb is: byte scales up to 2^100; otherwise t = cvt(isum)·sb through the tile).
+ *    Row-scaled operands (fp4row: one group per row) keep int32 sums across the whole K and
+ *    scale once, two A panels (8 rows) at a time. The kernels start their accumulators
+ *    themselves on a tile's first K chunk and, on its last, write C (v = acc·post, then
+ *    fma(beta, C, v)) after prefetching its lines for writing when they start: with K ≤ KC the
+ *    accumulators never leave registers. A last panel narrower than NB runs only its 1 or 2
+ *    valid column vectors (N = 256 has a 16-column last panel).
  *    C larger than 16 MB with beta = 0 is written with streaming stores.
  * 3. Blocking: K in chunks of KC (a multiple of every block size, so groups never straddle a
  *    chunk); a task is MC rows × NC columns of C; per chunk, each B micro-panel (NB × KC bytes,
- *    L1-resident) is swept against all A micro-panels of the task (MC × KC bytes, L2). The
+ *    L1/L2) is swept against all A micro-panels of the task (MC × KC bytes, L2). The
  *    accumulators of the task live in a per-thread tile between chunks. OpenMP hands out tasks;
  *    every C element is computed by one task in a fixed order: results do not depend on the
- *    number of threads.
+ *    number of threads (nor on KC, MC, NC: a chunk boundary only moves where the fp32
+ *    accumulators are parked; the per-element operation sequence is the plan's).
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -31,12 +38,13 @@
 #include <string.h>
 
 #include "halfs/codec.h"
+#include "kernels/avx512/gemm_e2m1_vnni.h"
 #include "kernels/kernels.h"
 
 enum {
     MR = HS_E2M1_MR,    /* rows of A per micro-panel */
     NB = HS_E2M1_NB,    /* columns of B per micro-panel (3 zmm of int32 lanes) */
-    KC = 256,           /* K elements per chunk (multiple of 128) */
+    KC = 1024,          /* K elements per chunk (multiple of 128; K ≤ 1024 is one chunk) */
     KC4 = KC / 4,       /* k-steps of 4 per chunk */
     MC = 64,            /* rows of C per task */
     NC = 192,           /* columns of C per task */
@@ -167,34 +175,71 @@ static void pack_a_panel(const gemm_ctx *x, const hs_packed *a, const float *tab
     }
 }
 
-static void pack_b_panel(const gemm_ctx *x, const hs_packed *b, const float *tab, int64_t q,
-                         uint8_t *tmp) {
-    int64_t k = x->plan->k, k4 = x->k4, groups = x->groups;
-    int32_t *dst = x->pb + q * k4 * NB;
-    for (int c = 0; c < NB; c++) {
-        int64_t col = q * NB + c;
-        float *sb = x->sb + q * groups * NB + c;
-        if (col >= x->plan->n) {
-            for (int64_t s = 0; s < k4; s++) dst[s * NB + c] = 0x0C0C0C0C; /* four zeros + 12 */
-            for (int64_t g = 0; g < groups; g++) sb[g * NB] = 0.0f;
-            if (x->magic)
-                for (int64_t g = 0; g < groups; g++) x->nc[(q * groups + g) * NB + c] = -0.0f;
-            continue;
-        }
-        decode_row(b->codes + col * b->code_stride, k, k4, B_OFFSET, tmp);
-        const int32_t *w = (const int32_t *)tmp;
-        for (int64_t s = 0; s < k4; s++) dst[s * NB + c] = w[s];
-        decode_scales(b, tab, col, groups, sb, NB);
-        if (x->magic) /* exact: sb has ≤ 4 significant bits and is at most 2^100 */
-            for (int64_t g = 0; g < groups; g++)
-                x->nc[(q * groups + g) * NB + c] = -12582912.0f * sb[g * NB];
+/* Transpose a 16 × 16 block of int32 words: r[i] holds row i, out[j] gets column j. */
+static inline void transpose16(const __m512i r[16], __m512i out[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);     /* per lane: r_i[0] r_i+1[0] r_i[1] r_i+1[1] */
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]); /* ... [2], [3] */
+    }
+    for (int g = 0; g < 16; g += 4) { /* u[g + e], lane L: rows g..g+3 of column 4L + e */
+        u[g + 0] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int e = 0; e < 4; e++) {
+        __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);  /* lanes 0, 2 of each */
+        __m512i w0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);  /* lanes 1, 3 */
+        __m512i v1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
+        __m512i w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
+        out[0 + e] = _mm512_shuffle_i32x4(v0, v1, 0x88);
+        out[8 + e] = _mm512_shuffle_i32x4(v0, v1, 0xDD);
+        out[4 + e] = _mm512_shuffle_i32x4(w0, w1, 0x88);
+        out[12 + e] = _mm512_shuffle_i32x4(w0, w1, 0xDD);
     }
 }
 
-/* Write v = acc·post (then fma(beta, C, v)) for an (rows, cols) corner of one micro-tile. */
+/* A panel of NB = 48 columns of B, 16 at a time: decode 16 rows of B into tmp, then transpose
+ * 16 k-steps × 16 columns per block into the [k4][NB] layout. */
+static void pack_b_panel(const gemm_ctx *x, const hs_packed *b, const float *tab, int64_t q,
+                         uint8_t *tmp /* 16 × k4pad words */) {
+    int64_t k = x->plan->k, k4 = x->k4, groups = x->groups;
+    int64_t k4pad = (k4 + 15) / 16 * 16;
+    int32_t *dst = x->pb + q * k4 * NB;
+    for (int c0 = 0; c0 < NB; c0 += 16) {
+        for (int c = c0; c < c0 + 16; c++) {
+            int64_t col = q * NB + c;
+            int32_t *row = (int32_t *)tmp + (c - c0) * k4pad;
+            float *sb = x->sb + q * groups * NB + c;
+            if (col >= x->plan->n) {
+                for (int64_t s = 0; s < k4pad; s++) row[s] = 0x0C0C0C0C; /* four zeros + 12 */
+                for (int64_t g = 0; g < groups; g++) sb[g * NB] = 0.0f;
+                if (x->magic)
+                    for (int64_t g = 0; g < groups; g++) x->nc[(q * groups + g) * NB + c] = -0.0f;
+                continue;
+            }
+            decode_row(b->codes + col * b->code_stride, k, k4, B_OFFSET, (uint8_t *)row);
+            for (int64_t s = k4; s < k4pad; s++) row[s] = 0x0C0C0C0C;
+            decode_scales(b, tab, col, groups, sb, NB);
+            if (x->magic) /* exact: sb has ≤ 4 significant bits and is at most 2^100 */
+                for (int64_t g = 0; g < groups; g++)
+                    x->nc[(q * groups + g) * NB + c] = -12582912.0f * sb[g * NB];
+        }
+        for (int64_t s = 0; s < k4; s += 16) {
+            __m512i r[16], o[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512((const int32_t *)tmp + i * k4pad + s);
+            transpose16(r, o);
+            int64_t n16 = k4 - s < 16 ? k4 - s : 16;
+            for (int64_t t = 0; t < n16; t++) _mm512_storeu_si512(dst + (s + t) * NB + c0, o[t]);
+        }
+    }
+}
+
 /* Write v = acc·post (then fma(beta, C, v)) for an (rows, cols) corner of one micro-tile.
  * nt: a large C written with beta = 0 — whole aligned vectors use streaming stores (no
- * read-for-ownership of C; the caller fences). */
+ * read-for-ownership of C; the caller fences). The micro-kernels that finish into C
+ * (hs_ukernel_e2m1_mx_avx512, hs_ukernel_e2m1_rx_avx512) do exactly this, element for element. */
 static void store_tile(const float *facc /* (MR, NB) */, int rows, int64_t cols, float post,
                        float beta, float *c, int64_t ldc, int nt) {
     __m512 vpost = _mm512_set1_ps(post), vbeta = _mm512_set1_ps(beta);
@@ -210,38 +255,6 @@ static void store_tile(const float *facc /* (MR, NB) */, int rows, int64_t cols,
         }
 }
 
-/* Row mode: turn int32 sums into the fp32 accumulator, acc = fma(isum·sb, sa, +0). */
-static void rows_to_float(const int32_t *iacc /* (MR, NB) */, const float *sa /* (MR) */,
-                          const float *sb /* (NB) */, float *facc /* (MR, NB) */) {
-    for (int r = 0; r < MR; r++) {
-        __m512 vsa = _mm512_set1_ps(sa[r]);
-        for (int j = 0; j < NB; j += 16) {
-            __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(iacc + r * NB + j)),
-                                     _mm512_loadu_ps(sb + j));
-            _mm512_storeu_ps(facc + r * NB + j, _mm512_fmadd_ps(t, vsa, _mm512_setzero_ps()));
-        }
-    }
-}
-
-/* Start one micro-tile's accumulators: the row-mode int32 sums at the corrections −12·Σa of
- * their rows, the grouped fp32 accumulators at +0 (the plan's acc start). */
-static void init_tile(const gemm_ctx *x, int64_t p, void *tile /* (MR, NB) */) {
-    for (int r = 0; r < MR; r++) {
-        __m512i v = x->row_mode ? _mm512_set1_epi32(x->ca[p * MR + r]) : _mm512_setzero_si512();
-        for (int j = 0; j < NB; j += 16) _mm512_storeu_si512((int32_t *)tile + r * NB + j, v);
-    }
-}
-
-/* Finish micro-tile (p, q) after its last chunk: row-mode sums to fp32, then C. */
-static void finish_tile(const gemm_ctx *x, int64_t p, int64_t q, void *tile /* (MR, NB) */,
-                        float beta, float *c, int64_t ldc) {
-    const hs_e2m1_plan *pl = x->plan;
-    if (x->row_mode) rows_to_float(tile, x->sa + p * MR, x->sb + q * NB, tile);
-    int64_t r0 = p * MR, j0 = q * NB;
-    int rows = (int)(pl->m - r0 < MR ? pl->m - r0 : MR);
-    store_tile(tile, rows, pl->n - j0, pl->post, beta, c + r0 * ldc + j0, ldc, x->nt);
-}
-
 /* One task: rows [m0, m0 + MC) × columns [n0, n0 + NC) of C (clipped). Each micro-tile is
  * started just before its first chunk's micro-kernel and written to C right after its last
  * one, so the tile stays in L1 and the stores of C overlap the next micro-kernel's work. */
@@ -251,8 +264,8 @@ static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, floa
     int64_t p0 = m0 / MR, p1 = (m0 + MC < pl->m ? m0 + MC : pl->m + MR - 1) / MR;
     int64_t q0 = n0 / NB, q1 = (n0 + NC < pl->n ? n0 + NC : pl->n + NB - 1) / NB;
     int64_t nq = q1 - q0;
-    float *ftile = tile;
-    int32_t *itile = tile;
+    float *ftile = tile;   /* grouped: fp32 accumulators */
+    int32_t *itile = tile; /* row mode: int32 sums */
     const int64_t T = MR * NB; /* accumulators per micro-tile */
     for (int64_t s0 = 0; s0 < x->k4; s0 += KC4) {
         int64_t steps = x->k4 - s0 < KC4 ? x->k4 - s0 : KC4;
@@ -262,36 +275,46 @@ static void run_task(const gemm_ctx *x, int64_t m0, int64_t n0, float beta, floa
             for (int64_t p = p0; p < p1; p++) {
                 const int32_t *ap = x->pa + (p * x->k4 + s0) * MR;
                 int64_t t = ((p - p0) * nq + (q - q0)) * T;
-                if (x->row_mode && p + 1 < p1) { /* two panels at once */
-                    if (first) {
-                        init_tile(x, p, itile + t);
-                        init_tile(x, p + 1, itile + t + nq * T);
-                    }
-                    hs_ukernel_e2m1_rows8_avx512(ap, ap + x->k4 * MR, bp, steps, itile + t,
-                                                 itile + t + nq * T);
-                    if (last) {
-                        finish_tile(x, p, q, itile + t, beta, c, ldc);
-                        finish_tile(x, p + 1, q, itile + t + nq * T, beta, c, ldc);
-                    }
-                    p++;
+                if (x->row_mode) { /* two panels at once where there are two */
+                    int two = p + 1 < p1;
+                    int64_t r0 = p * MR, j0 = q * NB;
+                    int64_t cols = pl->n - j0 < NB ? pl->n - j0 : NB;
+                    int64_t rows = pl->m - r0 < (two ? 2 * MR : MR) ? pl->m - r0 : (two ? 2 * MR : MR);
+                    hs_e2m1_out o = {c + r0 * ldc + j0, ldc, (int)rows, (int)cols, pl->post, beta,
+                                     x->nt};
+                    hs_ukernel_e2m1_rx_avx512(ap, two ? ap + x->k4 * MR : NULL, bp, steps, itile + t,
+                                              itile + t + nq * T, x->ca + p * MR, x->sa + p * MR,
+                                              x->sb + q * NB, (int)((cols + 15) / 16), first,
+                                              last ? &o : NULL);
+                    p += two;
                     continue;
                 }
-                if (first) init_tile(x, p, itile + t);
-                if (x->row_mode) {
-                    hs_ukernel_e2m1_rows_avx512(ap, bp, steps, itile + t);
-                } else {
+                if (x->magic) { /* starts at +0 itself, and its last chunk writes C */
                     int64_t g0 = s0 / x->gs, ng = (steps + x->gs - 1) / x->gs;
-                    const float *sa = x->sa + (p * x->groups + g0) * MR;
-                    const int32_t *ca = x->ca + (p * x->groups + g0) * MR;
-                    const float *sb = x->sb + (q * x->groups + g0) * NB;
-                    if (x->magic)
-                        hs_ukernel_e2m1_grouped_magic_avx512(ap, bp, ng, x->gs, steps, sa, ca, sb,
-                                                             x->nc + (q * x->groups + g0) * NB,
-                                                             ftile + t);
-                    else
-                        hs_ukernel_e2m1_grouped_avx512(ap, bp, ng, x->gs, steps, sa, ca, sb, ftile + t);
+                    int64_t r0 = p * MR, j0 = q * NB;
+                    int64_t cols = pl->n - j0 < NB ? pl->n - j0 : NB;
+                    hs_e2m1_out o = {c + r0 * ldc + j0, ldc, (int)(pl->m - r0 < MR ? pl->m - r0 : MR),
+                                     (int)cols, pl->post, beta, x->nt};
+                    hs_ukernel_e2m1_mx_avx512(ap, bp, ng, x->gs, steps,
+                                              x->sa + (p * x->groups + g0) * MR,
+                                              x->ca + (p * x->groups + g0) * MR,
+                                              x->sb + (q * x->groups + g0) * NB,
+                                              x->nc + (q * x->groups + g0) * NB, ftile + t,
+                                              (int)((cols + 15) / 16), first, last ? &o : NULL);
+                    continue;
                 }
-                if (last) finish_tile(x, p, q, itile + t, beta, c, ldc);
+                /* FP32 scales, or E8M0 beyond 2^100: the plain grouped kernel, through the tile */
+                if (first) memset(ftile + t, 0, sizeof(float) * MR * NB); /* acc starts at +0 */
+                int64_t g0 = s0 / x->gs, ng = (steps + x->gs - 1) / x->gs;
+                hs_ukernel_e2m1_grouped_avx512(ap, bp, ng, x->gs, steps,
+                                               x->sa + (p * x->groups + g0) * MR,
+                                               x->ca + (p * x->groups + g0) * MR,
+                                               x->sb + (q * x->groups + g0) * NB, ftile + t);
+                if (last) {
+                    int64_t r0 = p * MR, j0 = q * NB;
+                    store_tile(ftile + t, (int)(pl->m - r0 < MR ? pl->m - r0 : MR), pl->n - j0,
+                               pl->post, beta, c + r0 * ldc + j0, ldc, x->nt);
+                }
             }
         }
     }
@@ -349,7 +372,7 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
     size_t tile_bytes = (size_t)(MC / MR) * (NC / NB) * MR * NB * 4;
     /* C larger than the caches and not read (beta = 0): stream it out */
     x.nt = beta == 0.0f && (double)m * (double)ldc * 4.0 > 16e6;
-    size_t row_bytes = (size_t)MR * ((x.k4 + 15) / 16 * 16) * 4 + 64;
+    size_t row_bytes = (size_t)16 * ((x.k4 + 15) / 16 * 16) * 4 + 64; /* 16 rows (B), MR (A) */
     /* byte scale codes decode through a table (NaN code included) */
     float tab_a[256], tab_b[256];
     for (int i = 0; i < 256; i++) {
@@ -372,11 +395,17 @@ hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, cons
         }
         /* Two barriers in all (each can cost a whole time slice when a thread is descheduled
          * on a loaded machine): both operands are packed in one loop, then the tasks. */
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t i = 0; i < x.mp + x.np; i++) {
+        /* The B panels (48 columns each) first, one per item, then the A panels (4 rows) in
+         * fours: the heavy items are handed out while there is work left to even them out. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < x.np + (x.mp + 3) / 4; i++) {
             if (!ok) continue;
-            if (i < x.mp) pack_a_panel(&x, a, tab_a, i, tmp);
-            else pack_b_panel(&x, b, tab_b, i - x.mp, tmp);
+            if (i < x.np) {
+                pack_b_panel(&x, b, tab_b, i, tmp);
+                continue;
+            }
+            for (int64_t p = 4 * (i - x.np); p < 4 * (i - x.np) + 4 && p < x.mp; p++)
+                pack_a_panel(&x, a, tab_a, p, tmp);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++)

@@ -5,9 +5,14 @@
  * loop into register copies and stack spills around every vpdpbusd. Check with
  * `objdump -d` that the k-loop is 3 loads, 4 broadcasts, 12 vpdpbusd and the loop counter.
  * Tile: MR = 4 rows × NB = 48 columns; 12 int32 accumulators (+ 12 fp32 in grouped mode).
+ * The driver uses hs_ukernel_e2m1_mx_avx512 (grouped, FMA-folded conversion),
+ * hs_ukernel_e2m1_rx_avx512 (row mode) and hs_ukernel_e2m1_grouped_avx512 (FP32 or huge
+ * scales, accumulators in the driver's tile).
  */
 #include <immintrin.h>
+#include <stdint.h>
 
+#include "kernels/avx512/gemm_e2m1_vnni.h"
 #include "kernels/kernels.h"
 
 enum { MR = HS_E2M1_MR, NB = HS_E2M1_NB };
@@ -85,160 +90,210 @@ void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap /* (steps, MR) */, const i
         _mm512_storeu_ps(facc + 3 * NB + 32, f32);
 }
 
-static inline __attribute__((always_inline)) void grouped_magic(const int32_t *ap /* (steps, MR) */, const int32_t *bp /* (steps, NB) */,
-                            int64_t ng, int64_t gs, int64_t steps_total,
-                            const float *sa /* (ng, MR) */, const int32_t *ca /* (ng, MR) */,
-                            const float *sb /* (ng, NB) */, const float *nc /* (ng, NB) */,
-                            float *facc /* (MR, NB) */, const int64_t GS) {
-    __m512 f00 = _mm512_loadu_ps(facc + 0 * NB + 0), f01 = _mm512_loadu_ps(facc + 0 * NB + 16),
-           f02 = _mm512_loadu_ps(facc + 0 * NB + 32);
-    __m512 f10 = _mm512_loadu_ps(facc + 1 * NB + 0), f11 = _mm512_loadu_ps(facc + 1 * NB + 16),
-           f12 = _mm512_loadu_ps(facc + 1 * NB + 32);
-    __m512 f20 = _mm512_loadu_ps(facc + 2 * NB + 0), f21 = _mm512_loadu_ps(facc + 2 * NB + 16),
-           f22 = _mm512_loadu_ps(facc + 2 * NB + 32);
-    __m512 f30 = _mm512_loadu_ps(facc + 3 * NB + 0), f31 = _mm512_loadu_ps(facc + 3 * NB + 16),
-           f32 = _mm512_loadu_ps(facc + 3 * NB + 32);
+/* ---- grouped (magic) micro-kernel that starts at +0 and/or finishes into C ----
+ * Per output element the operations of hs_ukernel_e2m1_grouped_avx512 with the int32 → fp32
+ * conversion folded into an FMA, then the driver's store: the int32 sums start at the bits of
+ * 1.5·2^23 (+ correction), t = fma(1.5·2^23 + isum, sb, −1.5·2^23·sb), acc = fma(t, sa, acc) per
+ * group, then v = acc·post and fma(beta, C, v). What it saves: the round trip of the
+ * accumulators through the per-thread tile (init, load, store, reload) when a tile has one K
+ * chunk, the dot products of the padding columns of a narrow last panel (NV < 3), and the wait
+ * for C's cache lines (prefetched for writing when the kernel starts, written when it ends). */
+/* Full unrolling of the short constant loops below (tile rows, column vectors, k-steps), so
+ * that the accumulator arrays live in registers; clang needs its own spelling for that. */
+#if defined(__clang__)
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
+static inline __attribute__((always_inline)) void mx_tile(
+    const int32_t *ap /* (steps, MR) */, const int32_t *bp /* (steps, NB) */, int64_t ng,
+    int64_t gs, int64_t steps_total, const float *sa /* (ng, MR) */,
+    const int32_t *ca /* (ng, MR) */, const float *sb /* (ng, NB) */,
+    const float *nc /* (ng, NB) */, float *facc /* (MR, NB) */, int first,
+    const hs_e2m1_out *out, const int64_t GS, const int NV) {
+    __m512 f[MR][3];
+UNROLL
+    for (int r = 0; r < MR; r++)
+UNROLL
+        for (int j = 0; j < NV; j++)
+            f[r][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(facc + r * NB + 16 * j);
+    if (out) /* C's lines, for writing, while the dot products run */
+UNROLL
+        for (int r = 0; r < MR; r++)
+            if (r < out->rows)
+UNROLL
+                for (int j = 0; j < NV; j++) {
+                    const float *p = out->c + r * out->ldc + 16 * j;
+                    __builtin_prefetch(p, 1, 3);
+                    __builtin_prefetch(p + 15, 1, 3);
+                }
+    const int32_t M = 0x4B400000; /* bits of 1.5·2^23 */
     for (int64_t g = 0; g < ng; g++) {
-        /* GS > 0: every group is full and has GS k-steps (unrolled); else the generic count */
         int64_t steps = GS ? GS : steps_total - g * gs < gs ? steps_total - g * gs : gs;
-        /* int32 sums start at bits(1.5·2^23) + correction: as floats they read 1.5·2^23 + isum */
-        const int32_t M = 0x4B400000;
-        __m512i c0 = _mm512_set1_epi32(ca[g * MR + 0] + M), c1 = _mm512_set1_epi32(ca[g * MR + 1] + M),
-                c2 = _mm512_set1_epi32(ca[g * MR + 2] + M), c3 = _mm512_set1_epi32(ca[g * MR + 3] + M);
-        __m512i i00 = c0, i01 = c0, i02 = c0, i10 = c1, i11 = c1, i12 = c1;
-        __m512i i20 = c2, i21 = c2, i22 = c2, i30 = c3, i31 = c3, i32 = c3;
+        __m512i i[MR][3];
+UNROLL
+        for (int r = 0; r < MR; r++) {
+            __m512i c0 = _mm512_set1_epi32(ca[g * MR + r] + M);
+UNROLL
+            for (int j = 0; j < NV; j++) i[r][j] = c0;
+        }
         const int32_t *a = ap + g * gs * MR, *b = bp + g * gs * NB;
 #pragma GCC unroll 8
         for (int64_t s = 0; s < steps; s++, a += MR, b += NB) {
-            __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 16),
-                    b2 = _mm512_loadu_si512(b + 32);
-            __m512i a0 = _mm512_set1_epi32(a[0]);
-            i00 = _mm512_dpbusd_epi32(i00, b0, a0);
-            i01 = _mm512_dpbusd_epi32(i01, b1, a0);
-            i02 = _mm512_dpbusd_epi32(i02, b2, a0);
-            __m512i a1 = _mm512_set1_epi32(a[1]);
-            i10 = _mm512_dpbusd_epi32(i10, b0, a1);
-            i11 = _mm512_dpbusd_epi32(i11, b1, a1);
-            i12 = _mm512_dpbusd_epi32(i12, b2, a1);
-            __m512i a2 = _mm512_set1_epi32(a[2]);
-            i20 = _mm512_dpbusd_epi32(i20, b0, a2);
-            i21 = _mm512_dpbusd_epi32(i21, b1, a2);
-            i22 = _mm512_dpbusd_epi32(i22, b2, a2);
-            __m512i a3 = _mm512_set1_epi32(a[3]);
-            i30 = _mm512_dpbusd_epi32(i30, b0, a3);
-            i31 = _mm512_dpbusd_epi32(i31, b1, a3);
-            i32 = _mm512_dpbusd_epi32(i32, b2, a3);
+            __m512i bv[3]; /* every element set: clang keeps a partly set array in memory */
+UNROLL
+            for (int j = 0; j < 3; j++)
+                bv[j] = j < NV ? _mm512_loadu_si512(b + 16 * j) : _mm512_setzero_si512();
+UNROLL
+            for (int r = 0; r < MR; r++) {
+                __m512i av = _mm512_set1_epi32(a[r]);
+UNROLL
+                for (int j = 0; j < NV; j++) i[r][j] = _mm512_dpbusd_epi32(i[r][j], bv[j], av);
+            }
         }
-        /* t = fma(1.5·2^23 + isum, sb, −1.5·2^23·sb) = fl(isum·sb) exactly as the reference
-         * (one rounding of the exact product); acc = fma(t, sa, acc) */
         const float *sbg = sb + g * NB, *ncg = nc + g * NB;
-        __m512 s0 = _mm512_loadu_ps(sbg), s1 = _mm512_loadu_ps(sbg + 16), s2 = _mm512_loadu_ps(sbg + 32);
-        __m512 n0 = _mm512_loadu_ps(ncg), n1 = _mm512_loadu_ps(ncg + 16), n2 = _mm512_loadu_ps(ncg + 32);
-#define EP(f, i, s, n) f = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_castsi512_ps(i), s, n), r, f)
-        __m512 r;
-        r = _mm512_set1_ps(sa[g * MR + 0]);
-        EP(f00, i00, s0, n0); EP(f01, i01, s1, n1); EP(f02, i02, s2, n2);
-        r = _mm512_set1_ps(sa[g * MR + 1]);
-        EP(f10, i10, s0, n0); EP(f11, i11, s1, n1); EP(f12, i12, s2, n2);
-        r = _mm512_set1_ps(sa[g * MR + 2]);
-        EP(f20, i20, s0, n0); EP(f21, i21, s1, n1); EP(f22, i22, s2, n2);
-        r = _mm512_set1_ps(sa[g * MR + 3]);
-        EP(f30, i30, s0, n0); EP(f31, i31, s1, n1); EP(f32, i32, s2, n2);
-#undef EP
+        __m512 s[3], n[3];
+UNROLL
+        for (int j = 0; j < 3; j++) {
+            s[j] = j < NV ? _mm512_loadu_ps(sbg + 16 * j) : _mm512_setzero_ps();
+            n[j] = j < NV ? _mm512_loadu_ps(ncg + 16 * j) : _mm512_setzero_ps();
+        }
+UNROLL
+        for (int r = 0; r < MR; r++) {
+            __m512 rv = _mm512_set1_ps(sa[g * MR + r]);
+UNROLL
+            for (int j = 0; j < NV; j++)
+                f[r][j] = _mm512_fmadd_ps(
+                    _mm512_fmadd_ps(_mm512_castsi512_ps(i[r][j]), s[j], n[j]), rv, f[r][j]);
+        }
     }
-    _mm512_storeu_ps(facc + 0 * NB + 0, f00), _mm512_storeu_ps(facc + 0 * NB + 16, f01),
-        _mm512_storeu_ps(facc + 0 * NB + 32, f02);
-    _mm512_storeu_ps(facc + 1 * NB + 0, f10), _mm512_storeu_ps(facc + 1 * NB + 16, f11),
-        _mm512_storeu_ps(facc + 1 * NB + 32, f12);
-    _mm512_storeu_ps(facc + 2 * NB + 0, f20), _mm512_storeu_ps(facc + 2 * NB + 16, f21),
-        _mm512_storeu_ps(facc + 2 * NB + 32, f22);
-    _mm512_storeu_ps(facc + 3 * NB + 0, f30), _mm512_storeu_ps(facc + 3 * NB + 16, f31),
-        _mm512_storeu_ps(facc + 3 * NB + 32, f32);
+    if (!out) {
+UNROLL
+        for (int r = 0; r < MR; r++)
+UNROLL
+            for (int j = 0; j < NV; j++) _mm512_storeu_ps(facc + r * NB + 16 * j, f[r][j]);
+        return;
+    }
+    /* v = acc·post, then fma(beta, C, v): the driver's store_tile, element for element */
+    const __m512 vpost = _mm512_set1_ps(out->post), vbeta = _mm512_set1_ps(out->beta);
+    const int beta0 = out->beta == 0.0f;
+UNROLL
+    for (int r = 0; r < MR; r++) {
+        if (r >= out->rows) break;
+UNROLL
+        for (int j = 0; j < NV; j++) {
+            int w = out->cols - 16 * j;
+            if (w <= 0) break;
+            __mmask16 m = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+            float *dst = out->c + r * out->ldc + 16 * j;
+            __m512 v = _mm512_mul_ps(f[r][j], vpost);
+            if (!beta0) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, dst), v);
+            if (out->nt && w >= 16 && ((uintptr_t)dst & 63) == 0) _mm512_stream_ps(dst, v);
+            else _mm512_mask_storeu_ps(dst, m, v);
+        }
+    }
 }
 
-void hs_ukernel_e2m1_grouped_magic_avx512(const int32_t *ap, const int32_t *bp, int64_t ng,
-                                          int64_t gs, int64_t steps_total, const float *sa,
-                                          const int32_t *ca, const float *sb, const float *nc,
-                                          float *facc) {
+void hs_ukernel_e2m1_mx_avx512(const int32_t *ap, const int32_t *bp, int64_t ng, int64_t gs,
+                               int64_t steps_total, const float *sa, const int32_t *ca,
+                               const float *sb, const float *nc, float *facc, int nv, int first,
+                               const hs_e2m1_out *out) {
     /* blocks of 16 and 32 (4 and 8 k-steps) with whole groups get a fully unrolled loop */
-    if (steps_total == ng * gs && gs == 4)
-        grouped_magic(ap, bp, ng, 4, steps_total, sa, ca, sb, nc, facc, 4);
-    else if (steps_total == ng * gs && gs == 8)
-        grouped_magic(ap, bp, ng, 8, steps_total, sa, ca, sb, nc, facc, 8);
-    else
-        grouped_magic(ap, bp, ng, gs, steps_total, sa, ca, sb, nc, facc, 0);
-}
-
-/* Row-mode micro-kernel: int32 sums carried in iacc (MR, NB) across chunks. */
-void hs_ukernel_e2m1_rows_avx512(const int32_t *ap /* (steps, MR) */, const int32_t *bp /* (steps, NB) */,
-                         int64_t steps, int32_t *iacc /* (MR, NB) */) {
-    __m512i i00 = _mm512_loadu_si512(iacc + 0 * NB + 0), i01 = _mm512_loadu_si512(iacc + 0 * NB + 16),
-            i02 = _mm512_loadu_si512(iacc + 0 * NB + 32);
-    __m512i i10 = _mm512_loadu_si512(iacc + 1 * NB + 0), i11 = _mm512_loadu_si512(iacc + 1 * NB + 16),
-            i12 = _mm512_loadu_si512(iacc + 1 * NB + 32);
-    __m512i i20 = _mm512_loadu_si512(iacc + 2 * NB + 0), i21 = _mm512_loadu_si512(iacc + 2 * NB + 16),
-            i22 = _mm512_loadu_si512(iacc + 2 * NB + 32);
-    __m512i i30 = _mm512_loadu_si512(iacc + 3 * NB + 0), i31 = _mm512_loadu_si512(iacc + 3 * NB + 16),
-            i32 = _mm512_loadu_si512(iacc + 3 * NB + 32);
-    const int32_t *a = ap, *b = bp;
-    for (int64_t s = 0; s < steps; s++, a += MR, b += NB) {
-        __m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 16),
-                b2 = _mm512_loadu_si512(b + 32);
-        __m512i a0 = _mm512_set1_epi32(a[0]);
-        i00 = _mm512_dpbusd_epi32(i00, b0, a0);
-        i01 = _mm512_dpbusd_epi32(i01, b1, a0);
-        i02 = _mm512_dpbusd_epi32(i02, b2, a0);
-        __m512i a1 = _mm512_set1_epi32(a[1]);
-        i10 = _mm512_dpbusd_epi32(i10, b0, a1);
-        i11 = _mm512_dpbusd_epi32(i11, b1, a1);
-        i12 = _mm512_dpbusd_epi32(i12, b2, a1);
-        __m512i a2 = _mm512_set1_epi32(a[2]);
-        i20 = _mm512_dpbusd_epi32(i20, b0, a2);
-        i21 = _mm512_dpbusd_epi32(i21, b1, a2);
-        i22 = _mm512_dpbusd_epi32(i22, b2, a2);
-        __m512i a3 = _mm512_set1_epi32(a[3]);
-        i30 = _mm512_dpbusd_epi32(i30, b0, a3);
-        i31 = _mm512_dpbusd_epi32(i31, b1, a3);
-        i32 = _mm512_dpbusd_epi32(i32, b2, a3);
+    int64_t GS = steps_total == ng * gs && (gs == 4 || gs == 8) ? gs : 0;
+#define MX(G, V) mx_tile(ap, bp, ng, gs, steps_total, sa, ca, sb, nc, facc, first, out, G, V)
+    if (nv >= 3) {
+        if (GS == 8) MX(8, 3); else if (GS == 4) MX(4, 3); else MX(0, 3);
+    } else if (nv == 2) {
+        if (GS == 8) MX(8, 2); else if (GS == 4) MX(4, 2); else MX(0, 2);
+    } else {
+        if (GS == 8) MX(8, 1); else if (GS == 4) MX(4, 1); else MX(0, 1);
     }
-    _mm512_storeu_si512(iacc + 0 * NB + 0, i00), _mm512_storeu_si512(iacc + 0 * NB + 16, i01),
-        _mm512_storeu_si512(iacc + 0 * NB + 32, i02);
-    _mm512_storeu_si512(iacc + 1 * NB + 0, i10), _mm512_storeu_si512(iacc + 1 * NB + 16, i11),
-        _mm512_storeu_si512(iacc + 1 * NB + 32, i12);
-    _mm512_storeu_si512(iacc + 2 * NB + 0, i20), _mm512_storeu_si512(iacc + 2 * NB + 16, i21),
-        _mm512_storeu_si512(iacc + 2 * NB + 32, i22);
-    _mm512_storeu_si512(iacc + 3 * NB + 0, i30), _mm512_storeu_si512(iacc + 3 * NB + 16, i31),
-        _mm512_storeu_si512(iacc + 3 * NB + 32, i32);
+#undef MX
 }
 
-/* Row mode, two A panels at once (8 rows × 48 columns, 24 accumulators): per k-step 3 loads of
- * B and 8 broadcasts for 24 vpdpbusd (0.46 loads per vpdpbusd instead of 0.58). */
-void hs_ukernel_e2m1_rows8_avx512(const int32_t *ap0, const int32_t *ap1, const int32_t *bp,
-                                  int64_t steps, int32_t *iacc0, int32_t *iacc1) {
-    __m512i c[8][3];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; j++) {
-            c[r][j] = _mm512_loadu_si512(iacc0 + r * NB + 16 * j);
-            c[4 + r][j] = _mm512_loadu_si512(iacc1 + r * NB + 16 * j);
-        }
+/* ---- row mode (one scale per row): P = 1 or 2 panels (4 or 8 rows) × NV column vectors ----
+ * int32 sums over the whole K, carried in iacc between chunks; the last chunk finishes into C
+ * exactly as the driver's rows_to_float + store_tile: t = (float)isum·sb, acc = fma(t, sa, +0),
+ * v = acc·post, then fma(beta, C, v). */
+static inline __attribute__((always_inline)) void rx_tile(
+    const int32_t *ap0, const int32_t *ap1 /* (steps, MR) each */,
+    const int32_t *bp /* (steps, NB) */, int64_t steps, int32_t *iacc0,
+    int32_t *iacc1 /* (MR, NB) each */, const int32_t *ca /* (P·MR) */,
+    const float *sa /* (P·MR) */, const float *sb /* (NB) */, int first,
+    const hs_e2m1_out *out, const int P, const int NV) {
+    __m512i i[2 * MR][3];
+UNROLL
+    for (int r = 0; r < P * MR; r++) {
+        int32_t *src = r < MR ? iacc0 + r * NB : iacc1 + (r - MR) * NB;
+        __m512i c0 = first ? _mm512_set1_epi32(ca[r]) : _mm512_setzero_si512();
+UNROLL
+        for (int j = 0; j < NV; j++)
+            i[r][j] = first ? c0 : _mm512_loadu_si512(src + 16 * j);
+    }
+    if (out)
+UNROLL
+        for (int r = 0; r < P * MR; r++)
+            if (r < out->rows)
+UNROLL
+                for (int j = 0; j < NV; j++) {
+                    const float *p = out->c + r * out->ldc + 16 * j;
+                    __builtin_prefetch(p, 1, 3);
+                    __builtin_prefetch(p + 15, 1, 3);
+                }
     for (int64_t s = 0; s < steps; s++, ap0 += MR, ap1 += MR, bp += NB) {
-        __m512i b0 = _mm512_loadu_si512(bp), b1 = _mm512_loadu_si512(bp + 16),
-                b2 = _mm512_loadu_si512(bp + 32);
-#pragma GCC unroll 8
-        for (int r = 0; r < 8; r++) {
-            __m512i a = _mm512_set1_epi32(r < 4 ? ap0[r] : ap1[r - 4]);
-            c[r][0] = _mm512_dpbusd_epi32(c[r][0], b0, a);
-            c[r][1] = _mm512_dpbusd_epi32(c[r][1], b1, a);
-            c[r][2] = _mm512_dpbusd_epi32(c[r][2], b2, a);
+        __m512i bv[3];
+UNROLL
+        for (int j = 0; j < 3; j++)
+            bv[j] = j < NV ? _mm512_loadu_si512(bp + 16 * j) : _mm512_setzero_si512();
+UNROLL
+        for (int r = 0; r < P * MR; r++) {
+            __m512i av = _mm512_set1_epi32(r < MR ? ap0[r] : ap1[r - MR]);
+UNROLL
+            for (int j = 0; j < NV; j++) i[r][j] = _mm512_dpbusd_epi32(i[r][j], bv[j], av);
         }
     }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 3
-        for (int j = 0; j < 3; j++) {
-            _mm512_storeu_si512(iacc0 + r * NB + 16 * j, c[r][j]);
-            _mm512_storeu_si512(iacc1 + r * NB + 16 * j, c[4 + r][j]);
+    if (!out) {
+UNROLL
+        for (int r = 0; r < P * MR; r++) {
+            int32_t *dst = r < MR ? iacc0 + r * NB : iacc1 + (r - MR) * NB;
+UNROLL
+            for (int j = 0; j < NV; j++) _mm512_storeu_si512(dst + 16 * j, i[r][j]);
         }
+        return;
+    }
+    const __m512 vpost = _mm512_set1_ps(out->post), vbeta = _mm512_set1_ps(out->beta);
+    const int beta0 = out->beta == 0.0f;
+    __m512 vsb[3];
+UNROLL
+    for (int j = 0; j < 3; j++) vsb[j] = j < NV ? _mm512_loadu_ps(sb + 16 * j) : _mm512_setzero_ps();
+UNROLL
+    for (int r = 0; r < P * MR; r++) {
+        if (r >= out->rows) break;
+        __m512 vsa = _mm512_set1_ps(sa[r]);
+UNROLL
+        for (int j = 0; j < NV; j++) {
+            int w = out->cols - 16 * j;
+            if (w <= 0) break;
+            __mmask16 m = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+            float *dst = out->c + r * out->ldc + 16 * j;
+            __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(i[r][j]), vsb[j]);
+            __m512 v = _mm512_mul_ps(_mm512_fmadd_ps(t, vsa, _mm512_setzero_ps()), vpost);
+            if (!beta0) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, dst), v);
+            if (out->nt && w >= 16 && ((uintptr_t)dst & 63) == 0) _mm512_stream_ps(dst, v);
+            else _mm512_mask_storeu_ps(dst, m, v);
+        }
+    }
+}
+
+void hs_ukernel_e2m1_rx_avx512(const int32_t *ap0, const int32_t *ap1, const int32_t *bp,
+                               int64_t steps, int32_t *iacc0, int32_t *iacc1, const int32_t *ca,
+                               const float *sa, const float *sb, int nv, int first,
+                               const hs_e2m1_out *out) {
+#define RX(P, V) rx_tile(ap0, ap1, bp, steps, iacc0, iacc1, ca, sa, sb, first, out, P, V)
+    if (ap1) {
+        if (nv >= 3) RX(2, 3); else if (nv == 2) RX(2, 2); else RX(2, 1);
+    } else {
+        if (nv >= 3) RX(1, 3); else if (nv == 2) RX(1, 2); else RX(1, 1);
+    }
+#undef RX
 }
