@@ -7,7 +7,12 @@
  * matrix into another buffer with the same threads, in the same run: quantization reads as
  * much and writes 8× less, so it can in principle run at or above copy speed.
  * Keys: FORMAT-RULE-row / FORMAT-RULE-col, e.g. mxfp4-halfs-row, nvfp4-4over6-col; NVFP4 with
- * 2D 16×16 weight tiles: FORMAT-RULE-2d-row / -col, e.g. nvfp4-4over6-2d-row.
+ * 2D 16×16 weight tiles: FORMAT-RULE-2d-row / -col, e.g. nvfp4-4over6-2d-row. MXFP4 rules also
+ * get FORMAT-RULE-both: hs_quantize_both (row-wise and column-wise from one call, the trainer's
+ * path), GB/s of fp32 input (read once), so its gain over the -row and -col calls of the same
+ * run is 1/(1/row + 1/col) against it. The 8-bit, INT and BF16 quantizers follow the same scheme:
+ * mxfp8-e4m3 / mxfp8-e5m2 (E8M0 scales, block 32), int4 / int8 (FP32 scales, block 32), bf16
+ * (no scale: rule `max` stands for none), e.g. mxfp8-e5m2-ocp-row, int8-max-col, bf16-max-row.
  * `dequant_gbps` (keyed by format): hs_dequantize of the row-wise packed matrix, GB/s of fp32
  * output written, same conventions.
  */
@@ -25,6 +30,9 @@ static void usage(FILE *out) {
             "usage: halfs bench quant [--rows R] [--cols C] [--threads T] [--reps N] [--json]\n\n"
             "GB/s of float32 input consumed by each quantizer (format x scale rule, row-wise and\n"
             "column-wise), next to a memory copy of the same matrix measured in the same run.\n"
+            "Formats: mxfp4, nvfp4 (also with 2D tiles), fp4row, mxfp8-e4m3, mxfp8-e5m2, int4,\n"
+            "int8, bf16; keys FORMAT-RULE-row / -col (e.g. mxfp4-halfs-row, int8-max-col), and\n"
+            "FORMAT-RULE-both for the fused row + column quantizer (MXFP4 rules), GB/s of input.\n"
             "Defaults: R=4096 C=4096, threads = OpenMP default, N=5. The quantization targets are\n"
             "stated for one thread: `halfs bench quant --threads 1`.\n");
 }
@@ -44,20 +52,34 @@ static void fill_gauss(float *x, int64_t n, uint64_t seed) {
 static const struct {
     hs_format fmt;
     hs_rule rule;
-    int tile2d; /* 16: one scale per 16×16 tile (NVFP4 weights) */
+    int tile2d;       /* 16: one scale per 16×16 tile (NVFP4 weights) */
+    const char *name; /* key prefix when the element differs from the preset's (else NULL) */
+    hs_elem elem;     /* that element, when name is set */
 } cases[] = {
-    {HS_FMT_MXFP4, HS_RULE_OCP, 0},   {HS_FMT_MXFP4, HS_RULE_CEIL, 0},
-    {HS_FMT_MXFP4, HS_RULE_RCEIL, 0}, {HS_FMT_MXFP4, HS_RULE_EVEN, 0},
-    {HS_FMT_MXFP4, HS_RULE_HALF, 0},  {HS_FMT_MXFP4, HS_RULE_HALFS, 0},
-    {HS_FMT_MXFP4, HS_RULE_HALFS_SIGMA, 0}, {HS_FMT_MXFP4, HS_RULE_MSE, 0},
-    {HS_FMT_NVFP4, HS_RULE_MAX, 0},   {HS_FMT_NVFP4, HS_RULE_4OVER6, 0},
-    {HS_FMT_NVFP4, HS_RULE_HALFS, 0}, {HS_FMT_NVFP4, HS_RULE_MSE, 0},
-    {HS_FMT_NVFP4, HS_RULE_MAX, 16}, {HS_FMT_NVFP4, HS_RULE_4OVER6, 16},
-    {HS_FMT_NVFP4, HS_RULE_HALFS, 16},
-    {HS_FMT_FP4ROW, HS_RULE_OCP, 0},  {HS_FMT_FP4ROW, HS_RULE_CEIL, 0},
-    {HS_FMT_FP4ROW, HS_RULE_HALFS, 0}, {HS_FMT_FP4ROW, HS_RULE_HALFS_SIGMA, 0},
+/* P: a preset's own element; E: the preset with element el, keyed name */
+#define P(fmt, rule, tile) {HS_FMT_##fmt, HS_RULE_##rule, tile, NULL, HS_ELEM_E2M1}
+#define E(fmt, rule, name, el) {HS_FMT_##fmt, HS_RULE_##rule, 0, name, HS_ELEM_##el}
+    P(MXFP4, OCP, 0),     P(MXFP4, CEIL, 0),   P(MXFP4, RCEIL, 0),  P(MXFP4, EVEN, 0),
+    P(MXFP4, HALF, 0),    P(MXFP4, HALFS, 0),  P(MXFP4, HALFS_SIGMA, 0), P(MXFP4, MSE, 0),
+    P(NVFP4, MAX, 0),     P(NVFP4, 4OVER6, 0), P(NVFP4, HALFS, 0),  P(NVFP4, MSE, 0),
+    P(NVFP4, MAX, 16),    P(NVFP4, 4OVER6, 16), P(NVFP4, HALFS, 16),
+    P(FP4ROW, OCP, 0),    P(FP4ROW, CEIL, 0),  P(FP4ROW, HALFS, 0), P(FP4ROW, HALFS_SIGMA, 0),
+    /* the generic SIMD quantizers (quant_wide.c); outputs allocated per case */
+    P(MXFP8_E4M3, OCP, 0), P(MXFP8_E4M3, CEIL, 0), P(MXFP8_E4M3, HALFS, 0),
+    E(MXFP8_E4M3, OCP, "mxfp8-e5m2", E5M2), E(MXFP8_E4M3, CEIL, "mxfp8-e5m2", E5M2),
+    E(MXFP8_E4M3, HALFS, "mxfp8-e5m2", E5M2),
+    P(INT4, MAX, 0),      P(INT4, HALFS, 0),
+    E(INT4, MAX, "int8", INT8), E(INT4, HALFS, "int8", INT8),
+    P(BF16, MAX, 0),
+#undef P
+#undef E
 };
 enum { NCASES = sizeof cases / sizeof cases[0] };
+
+/* The key prefix of case c: its own name, or its format's. */
+static const char *case_name(int c) {
+    return cases[c].name ? cases[c].name : hs_format_name(cases[c].fmt);
+}
 
 int bench_quant_main(int argc, char **argv) {
     int64_t rows = 4096, cols = 4096, threads = 0, reps = 5;
@@ -70,8 +92,9 @@ int bench_quant_main(int argc, char **argv) {
     int done = 0, st = bench_parse_args(argc, argv, "quant", usage, opts, &json, &done);
     if (st != CLI_OK || done) return st;
     double nel = (double)rows * (double)cols;
-    /* input + copy (4 + 4 bytes) + six packed outputs (≈ 0.6 byte each) per element */
-    if (bench_check_memory(nel * (8 + 6 * 0.6), "bench quant")) return CLI_USAGE;
+    /* input + copy (4 + 4 bytes) + six packed outputs (≈ 0.6 byte each) + the two outputs of
+     * one of the other formats (at most bf16's 2 bytes each) per element */
+    if (bench_check_memory(nel * (8 + 6 * 0.6 + 2 * 2), "bench quant")) return CLI_USAGE;
     int nthreads = bench_set_threads((int)threads);
 
     float *x = malloc(sizeof(float) * (size_t)nel), *y = malloc(sizeof(float) * (size_t)nel);
@@ -110,22 +133,36 @@ int bench_quant_main(int argc, char **argv) {
                        : hs_packed_alloc(&out[f][t], &s, rows, cols);
             if (st != HS_OK) rc = cli_fail_status(st, "bench quant");
         }
-    double gbps[NCASES][2];
+    /* gbps[c][0 / 1 / 2]: row-wise / column-wise / both (MXFP4 cases only; 0: not measured) */
+    double gbps[NCASES][3];
+    memset(gbps, 0, sizeof gbps);
     for (int c = 0; c < NCASES && rc == CLI_OK; c++) {
-        int f = cases[c].fmt == HS_FMT_MXFP4 ? 0 : cases[c].fmt == HS_FMT_NVFP4 ? 1 : 2;
+        const hs_format fc = cases[c].fmt;
+        const int f = fc == HS_FMT_MXFP4 ? 0 : fc == HS_FMT_NVFP4 ? 1 : fc == HS_FMT_FP4ROW ? 2 : -1;
         hs_quant_spec s;
-        hs_status st = hs_quant_spec_init(&s, cases[c].fmt);
+        hs_status st = hs_quant_spec_init(&s, fc);
         s.rule = cases[c].rule;
         s.tile2d = cases[c].tile2d;
-        for (int t = 0; t < 2 && st == HS_OK; t++) {
+        if (cases[c].name) s.elem = cases[c].elem;
+        /* the other formats: outputs of this case only (warm-up run: first touch) */
+        hs_packed own[2];
+        memset(own, 0, sizeof own);
+        if (st == HS_OK && f < 0) st = hs_packed_alloc(&own[0], &s, rows, cols);
+        if (st == HS_OK && f < 0) st = hs_packed_alloc(&own[1], &s, cols, rows);
+        hs_packed *o = f < 0 ? own : out[f];
+        const int nt = fc == HS_FMT_MXFP4 && !cases[c].tile2d ? 3 : 2;
+        for (int t = 0; t < nt && st == HS_OK; t++) {
             for (int64_t r = -1; r < reps && st == HS_OK; r++) {
                 double t0 = bench_now();
-                st = hs_quantize(&s, x, rows, cols, cols, t, &out[f][t]);
+                st = t < 2 ? hs_quantize(&s, x, rows, cols, cols, t, &o[t])
+                           : hs_quantize_both(&s, &s, x, rows, cols, cols, &o[0], &o[1]);
                 double t1 = bench_now();
                 if (r >= 0) times[r] = t1 - t0;
             }
             if (st == HS_OK) gbps[c][t] = gbytes / bench_median(times, (int)reps);
         }
+        hs_packed_free(&own[0]);
+        hs_packed_free(&own[1]);
         if (st != HS_OK) rc = cli_fail_status(st, "bench quant");
     }
     /* Dequantize each format's row-wise output (the last rule quantized into it) into y. */
@@ -142,22 +179,24 @@ int bench_quant_main(int argc, char **argv) {
         else rc = cli_fail_status(st, "bench quant");
     }
     if (rc == CLI_OK) {
+        static const char *const orient[3] = {"row", "col", "both"};
         if (json) {
             printf("{\"rows\": %lld, \"cols\": %lld, \"threads\": %d, \"reps\": %lld, "
                    "\"isa\": \"%s\", \"copy_gbps\": %.3f,\n \"gbps\": {",
                    (long long)rows, (long long)cols, nthreads, (long long)reps, hs_isa_name(),
                    copy_gbps);
-            for (int c = 0; c < NCASES; c++)
-                for (int t = 0; t < 2; t++)
-                    printf("%s\"%s-%s%s-%s\": %.3f", c || t ? ", " : "",
-                           hs_format_name(cases[c].fmt), hs_rule_name(cases[c].rule),
-                           cases[c].tile2d ? "-2d" : "", t ? "col" : "row", gbps[c][t]);
-            printf("},\n \"fraction_of_copy\": {");
-            for (int c = 0; c < NCASES; c++)
-                for (int t = 0; t < 2; t++)
-                    printf("%s\"%s-%s%s-%s\": %.3f", c || t ? ", " : "",
-                           hs_format_name(cases[c].fmt), hs_rule_name(cases[c].rule),
-                           cases[c].tile2d ? "-2d" : "", t ? "col" : "row", gbps[c][t] / copy_gbps);
+            for (int pass = 0; pass < 2; pass++) { /* gbps, then fraction_of_copy */
+                if (pass) printf("},\n \"fraction_of_copy\": {");
+                int first = 1;
+                for (int c = 0; c < NCASES; c++)
+                    for (int t = 0; t < 3; t++) {
+                        if (gbps[c][t] <= 0) continue; /* not measured (both: MXFP4 only) */
+                        printf("%s\"%s-%s%s-%s\": %.3f", first ? "" : ", ", case_name(c),
+                               hs_rule_name(cases[c].rule), cases[c].tile2d ? "-2d" : "",
+                               orient[t], pass ? gbps[c][t] / copy_gbps : gbps[c][t]);
+                        first = 0;
+                    }
+            }
             printf("},\n \"dequant_gbps\": {");
             for (int f = 0; f < 3; f++)
                 printf("%s\"%s\": %.3f", f ? ", " : "", hs_format_name(fmts[f]), dq_gbps[f]);
@@ -168,15 +207,22 @@ int bench_quant_main(int argc, char **argv) {
                    (long long)rows, (long long)cols, 4.0 * nel / 1e6, nthreads, hs_isa_name(),
                    (long long)reps);
             printf("copy: %.2f GB/s\n", copy_gbps);
-            printf("%-8s %-12s %10s %7s %10s %7s\n", "format", "rule", "row GB/s", "%copy",
-                   "col GB/s", "%copy");
+            printf("(both: row + column in one hs_quantize_both call, GB/s of input; x2: its speed\n"
+                   " over the -row and -col calls one after the other)\n");
+            printf("%-10s %-12s %10s %7s %10s %7s %10s %7s %6s\n", "format", "rule", "row GB/s",
+                   "%copy", "col GB/s", "%copy", "both GB/s", "%copy", "x2");
             for (int c = 0; c < NCASES; c++) {
                 char rule[32];
                 snprintf(rule, sizeof rule, "%s%s", hs_rule_name(cases[c].rule),
                          cases[c].tile2d ? " 2d" : "");
-                printf("%-8s %-12s %10.2f %6.0f%% %10.2f %6.0f%%\n", hs_format_name(cases[c].fmt),
-                       rule, gbps[c][0], 100 * gbps[c][0] / copy_gbps,
-                       gbps[c][1], 100 * gbps[c][1] / copy_gbps);
+                printf("%-10s %-12s %10.2f %6.0f%% %10.2f %6.0f%%", case_name(c), rule,
+                       gbps[c][0], 100 * gbps[c][0] / copy_gbps, gbps[c][1],
+                       100 * gbps[c][1] / copy_gbps);
+                if (gbps[c][2] > 0)
+                    printf(" %10.2f %6.0f%% %6.2f\n", gbps[c][2], 100 * gbps[c][2] / copy_gbps,
+                           gbps[c][2] * (1 / gbps[c][0] + 1 / gbps[c][1]));
+                else
+                    printf(" %10s %7s %6s\n", "-", "-", "-");
             }
             printf("dequantize (row-wise packed -> fp32):");
             for (int f = 0; f < 3; f++)

@@ -1,4 +1,5 @@
-/* test_cli.c: the `halfs` command-line contract (DESIGN.md) for qdq, stats and theory.
+/* test_cli.c: the `halfs` command-line contract (DESIGN.md) for qdq, stats and theory (and the
+ * keys of `bench quant --json`).
  *
  * Runs the binary named by $HALFS_BIN (set by `make test`) through tests/util.h on files in the
  * program's scratch directory ($HALFS_TMP, $TMPDIR or /tmp; removed at the end) and checks: qdq
@@ -363,6 +364,43 @@ static void test_theory_json(void **state) {
     unlink(p);
 }
 
+/* ---------------------------------------------------------------- bench quant */
+
+/* `bench quant --json` on a small matrix: every documented key family is there with a positive
+ * speed, the fused row + column key (`-both`) for the MXFP4 rules only, the other formats'
+ * keys (mxfp8-e4m3/-e5m2, int4, int8, bf16), and fraction_of_copy = gbps / copy_gbps. */
+static void test_bench_quant_json(void **state) {
+    (void)state;
+    UTIL_NEED_CLI();
+    char *out = NULL;
+    util_expect_exit_ok(util_run(&out, NULL, "bench", "quant", "--rows", "48", "--cols", "80",
+                                 "--threads", "1", "--reps", "1", "--json", NULL));
+    cJSON *root = cJSON_Parse(out);
+    assert_non_null(root);
+    cJSON *copy = cJSON_GetObjectItem(root, "copy_gbps");
+    cJSON *g = cJSON_GetObjectItem(root, "gbps"), *fr = cJSON_GetObjectItem(root, "fraction_of_copy");
+    assert_true(cJSON_IsNumber(copy) && copy->valuedouble > 0);
+    assert_true(cJSON_IsObject(g) && cJSON_IsObject(fr));
+    const char *want[] = {"mxfp4-ocp-row", "mxfp4-halfs-col", "mxfp4-halfs-both", "mxfp4-ocp-both",
+                          "nvfp4-4over6-2d-row", "fp4row-halfs-col", "mxfp8-e4m3-ocp-row",
+                          "mxfp8-e5m2-halfs-col", "int4-max-row", "int8-halfs-col",
+                          "bf16-max-row", "bf16-max-col"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        cJSON *v = cJSON_GetObjectItem(g, want[i]), *f = cJSON_GetObjectItem(fr, want[i]);
+        if (!cJSON_IsNumber(v) || !cJSON_IsNumber(f)) {
+            print_error("bench quant --json: no number for %s\n", want[i]);
+            fail();
+        }
+        assert_true(v->valuedouble > 0);
+        /* both printed with 3 decimals: equal to within their rounding */
+        assert_true(fabs(f->valuedouble - v->valuedouble / copy->valuedouble) <
+                    1e-3 + 1e-3 * v->valuedouble / copy->valuedouble);
+    }
+    assert_null(cJSON_GetObjectItem(g, "nvfp4-max-both")); /* no fused kernel: not measured */
+    cJSON_Delete(root);
+    free(out);
+}
+
 /* ---------------------------------------------------------------- help */
 
 static void test_help(void **state) {
@@ -521,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_qdq_nonfinite),
         cmocka_unit_test(test_stats_json),
         cmocka_unit_test(test_theory_json),
+        cmocka_unit_test(test_bench_quant_json),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);

@@ -131,6 +131,8 @@ static void test_cols_sweep(void **state) {
         {1, 1},   {15, 15}, {16, 16}, {17, 17},  {31, 33},  {32, 32},  {33, 47},
         {63, 64}, {64, 65}, {65, 1},  {1, 129},  {100, 31}, {96, 513}, {129, 100},
         {7, 300}, {160, 48}, {33, 1040},
+        /* around the 128-column bands and the strips (the next-band prefetch's edges) */
+        {70, 127}, {65, 128}, {64, 129}, {33, 255}, {40, 257}, {31, 2049},
     };
     const int nshapes = sizeof shapes / sizeof shapes[0];
     for (int b = 16; b <= 32; b += 16)
@@ -178,6 +180,64 @@ static void test_cols_specials(void **state) {
                 spec_of(&s, b, rules[ri], mode, 5);
                 check(&s, x, rows, cols, cols, hs_quantize_e2m1_cols_avx512, 1);
             }
+    free(x);
+}
+
+static void both_check(const hs_quant_spec *sr, const hs_quant_spec *sc, const float *x,
+                       int64_t rows, int64_t cols, int64_t ld);
+
+/* halfs close calls: groups whose two candidates' exact error sums differ by 2^-20 (halved
+ * better) or −2^-20 (ceil better), or tie exactly (ceil kept), well inside the float estimates'
+ * bound, so the kernel hands them to the reference; the codes must then be the chosen scale's
+ * (the RNE kernel selects between the candidates' codes built in its decision pass). A group
+ * of 32: one ±4 (clamped to 3 under the halved scale: error 1), sixteen ±0.25 (ceil: error
+ * 1/16 each, halved: exact) and one a = 0.375 ∓ 2^-19 (ceil − halved error: ±2^-20), zeros
+ * elsewhere, in a column-dependent order. */
+static void test_cols_halfs_close_calls(void **state) {
+    (void)state;
+    if (!have_avx512()) skip();
+    const int64_t rows = 96, cols = 53; /* three groups per column, a lane tail */
+    float *x = calloc((size_t)(rows * cols), sizeof(float));
+    assert_non_null(x);
+    int64_t want_halved = 0;
+    for (int64_t c = 0; c < cols; c++)
+        for (int64_t g = 0; g < rows / 32; g++) {
+            const int kind = (int)((c + g) % 4); /* 0: halved wins, 1: ceil wins, 2: tie, 3: noise */
+            float v[32] = {0};
+            if (kind == 3) {
+                for (int i = 0; i < 32; i++) v[i] = unif() - 0.5f;
+            } else {
+                v[0] = 4.0f;
+                for (int i = 1; i <= 16; i++) v[i] = 0.25f;
+                v[17] = kind == 0 ? 0.375f - 0x1p-19f : kind == 1 ? 0.375f + 0x1p-19f : 0.0f;
+                want_halved += kind == 0;
+            }
+            for (int i = 0; i < 32; i++) {
+                /* rotate by the column, signs from the rng: neither changes the errors */
+                float e = v[(i + c * 7) % 32];
+                x[(g * 32 + i) * cols + c] = next_u32() & 1 ? -e : e;
+            }
+        }
+    for (int mode = 0; mode < 3; mode++) {
+        hs_quant_spec s;
+        spec_of(&s, 32, HS_RULE_HALFS, mode, 21);
+        if (mode == 0) { /* the construction: the reference halves exactly the kind-0 groups */
+            hs_packed ref;
+            assert_int_equal(hs_packed_alloc(&ref, &s, cols, rows), HS_OK);
+            assert_int_equal(hs_quantize_ref(&s, x, rows, cols, cols, 1, &ref), HS_OK);
+            for (int64_t c = 0; c < cols; c++)
+                for (int64_t g = 0; g < rows / 32; g++) {
+                    const int kind = (int)((c + g) % 4);
+                    const uint8_t sc = ((uint8_t *)ref.scales)[c * ref.groups_per_row + g];
+                    if (kind == 0) assert_int_equal(sc, 127 - 1); /* 2^-1: halved */
+                    if (kind == 1 || kind == 2) assert_int_equal(sc, 127); /* 2^0: ceil */
+                }
+            assert_true(ref.groups_halved >= want_halved);
+            hs_packed_free(&ref);
+        }
+        check(&s, x, rows, cols, cols, hs_quantize_e2m1_cols_avx512, 1);
+        both_check(&s, &s, x, rows, cols, cols);
+    }
     free(x);
 }
 
@@ -342,6 +402,7 @@ int main(void) {
         cmocka_unit_test(test_cols_sweep),
         cmocka_unit_test(test_cols_specials),
         cmocka_unit_test(test_cols_threads),
+        cmocka_unit_test(test_cols_halfs_close_calls),
         cmocka_unit_test(test_cols_declines),
         cmocka_unit_test(test_both_covered),
         cmocka_unit_test(test_both_fallback),

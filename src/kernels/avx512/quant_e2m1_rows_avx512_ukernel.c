@@ -194,10 +194,12 @@ static inline __m512i finish_scale(__m512i *e, __m512i e_ceil, __m512i emin, __m
 
 /* Quantize 16 blocks of B floats at v (v holds 16·B floats; padded with zeros past n_valid
  * elements), codes to dst (8·B bytes), scales to sc (16 bytes). Returns the groups halved among
- * the first nblk blocks. */
+ * the first nblk blocks. tail (a row's zero-padded end): only the first nblk blocks' codes are
+ * written, the padding's halfs sums and codes are not computed. */
 static inline __attribute__((always_inline)) int64_t
 step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int64_t n_valid,
-       int nblk, uint8_t *dst, uint8_t *sc, uint64_t key, uint64_t idx0, const enc_consts *k) {
+       int nblk, const int tail, uint8_t *dst, uint8_t *sc, uint64_t key, uint64_t idx0,
+       const enc_consts *k) {
     const int V = B / 16; /* vectors per block */
     const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
     __m512 am[NBLK];
@@ -234,6 +236,11 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
             __m512 sc_[NBLK], sh_[NBLK], df_[NBLK];
             for (int j = 0; j < NBLK; j++) {
                 const int b = slot_block(j);
+                if (tail && b >= nblk) { /* padding past the row's end (all zero: not live); a lane of
+                                  * its own in the sums, so skipping it changes no other lane */
+                    sc_[j] = sh_[j] = df_[j] = _mm512_setzero_ps();
+                    continue;
+                }
                 const float *p = v + b * B;
                 const __m512 ec = _mm512_set1_ps(encc[b]), dc = _mm512_set1_ps(decc[b]);
                 const __m512 eh_ = _mm512_set1_ps(ench[b]), dh = _mm512_set1_ps(dech[b]);
@@ -288,7 +295,10 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 120, 112, 104, 96, 88, 80, 72, 64, 56, 48,
         40, 32, 24, 16, 8, 0);
     const __m512i zz = _mm512_setzero_si512();
-    for (int b = 0; b < NBLK; b += 2 / V) {
+    /* tail: blocks from nblk on are padding (the caller keeps only the first nblk blocks'
+     * codes), not encoded. A separate instantiation (tail is a constant): the bound test in
+     * the full steps' loops measured ~15% slower on 4096² rows. */
+    for (int b = 0; b < (tail ? nblk : NBLK); b += 2 / V) {
         const float *p = v + b * B;
         __m512 e0 = _mm512_set1_ps(enc[b]), e1 = _mm512_set1_ps(enc[b + (V == 2 ? 0 : 1)]);
         __m512i c0, c1;
@@ -318,7 +328,7 @@ row_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64
     const int64_t step = (int64_t)NBLK * B;
     int64_t halved = 0, c0 = 0;
     for (; c0 + step <= C; c0 += step)
-        halved += step16(s, B, mode, x + c0, step, NBLK, codes + c0 / 2, scales + c0 / B, key,
+        halved += step16(s, B, mode, x + c0, step, NBLK, 0, codes + c0 / 2, scales + c0 / B, key,
                          idx0 + (uint64_t)c0, k);
     int64_t written = c0 / 2;
     if (c0 < C) { /* tail: zero-padded copy */
@@ -328,7 +338,7 @@ row_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64
         memset(buf, 0, sizeof buf);
         memcpy(buf, x + c0, (size_t)n * sizeof(float));
         int nblk = (int)((n + B - 1) / B);
-        halved += step16(s, B, mode, buf, n, nblk, cb, sb, key, idx0 + (uint64_t)c0, k);
+        halved += step16(s, B, mode, buf, n, nblk, 1, cb, sb, key, idx0 + (uint64_t)c0, k);
         int64_t nbytes = (n + 1) / 2;
         memcpy(codes + c0 / 2, cb, (size_t)nbytes);
         memcpy(scales + c0 / B, sb, (size_t)(gpr - c0 / B));
@@ -373,6 +383,14 @@ static inline __m512i col_enc_rne(__m512 v, __m512 enc, int j) {
                                      _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
 }
 
+/* the code magnitude (bits 0..2) of r, already rounded onto the E2M1 grid, at nibble j (as
+ * col_enc_rne) */
+static inline __m512i col_code_mag(__m512 r, int j) {
+    const __m512i tab = _mm512_slli_epi32(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0), 4 * j);
+    __m512i idx = _mm512_subs_epu16(_mm512_srli_epi32(_mm512_castps_si512(r), 22), _mm512_set1_epi32(244));
+    return _mm512_permutexvar_epi32(idx, tab);
+}
+
 /* SR code at nibble j; b0/b1 = key + (idx + 1)·γ of lanes 0..7 / 8..15, advanced by γ */
 static inline __m512i col_enc_sr(__m512 v, __m512 enc, int j, __m512i *b0, __m512i *b1, const int prescale) {
     __m512 u = hs_sr_uniform16(*b0, *b1);
@@ -405,8 +423,12 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
     /* tb: the group's 16 columns copied to a tile (row i at tb + 16·i) by the band pass */
     const float *xb = tb ? tb : x + c0 * ld + j0;
     if (tb) ld = 16;
+    /* the group's vectors: v[i], or with a tile straight from it (VX): B = 32 vectors do not
+     * fit in the registers next to the rest, and a copy of the tile into v[] on the stack
+     * (32 loads and stores per step) was what the compiler made of v[] */
     __m512 v[32];
-    for (int i = 0; i < B; i++) {
+#define VX(i) (tb ? _mm512_load_ps(tb + 16 * (i)) : v[i])
+    for (int i = 0; i < B && !tb; i++) {
         if (i < n) {
             /* pf (the fused kernel): prefetch the same columns of the next group (read one
              * pass over the packed rows later: each x row is read in short runs, which the
@@ -428,12 +450,54 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
     __m512i e = rule_exponent(s->rule, amax_bits, &zero, &finite, &e_ceil);
     const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
     __mmask16 patch = 0;
+    /* halfs with RNE: the decision pass also builds both candidates' codes (C0: ceil, C1:
+     * halved) from the magnitudes it rounds anyway, and the sign nibbles SG once; the codes of
+     * the chosen candidate are then selected per lane instead of encoded again (~7 of 33 vector
+     * ops per 16 elements saved). Same bytes: the encoder rounds fl(|v|·2^−e) clamped to 6
+     * exactly as these magnitudes (|v·enc| = |v|·enc, ≤ 4 for ceil), enc > 0 so the sign of
+     * v·enc is v's, and both candidates are the only scales halfs can choose (the reference's
+     * close calls included). */
+    const int fused = s->rule == HS_RULE_HALFS && mode == 0;
+    __m512i C0[4], C1[4], SG[4];
+    __mmask16 sel1 = 0; /* lanes whose codes are C1's */
     if (s->rule == HS_RULE_HALFS) { /* as step16, the sums taken down the lanes */
         __m512i eh = _mm512_sub_epi32(e_ceil, one);
         const __mmask16 valid = _mm512_cmpge_epi32_mask(eh, emin);
         const __mmask16 live = (__mmask16)(valid & finite & ~zero & lanes);
         __mmask16 take = 0;
-        if (live) {
+        if (fused) {
+            __m512i ehc = _mm512_max_epi32(eh, emin);
+            const __m512 ec = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), dc = pow2_ps(e_ceil);
+            const __m512 eh_ = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), dh = pow2_ps(ehc);
+            const __m512 six = _mm512_set1_ps(6.0f);
+            __m512 accc = _mm512_setzero_ps(), acch = _mm512_setzero_ps();
+            __m512i dif = _mm512_setzero_si512();
+            for (int k = 0; k < B / 8; k++) {
+                __m512i c0 = _mm512_setzero_si512(), c1 = c0, sg = c0;
+                /* unrolled: j is the constant nibble position of each step's code */
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    /* the sums exactly as below; r0, r1: the rounded magnitudes of both scales */
+                    const __m512 vi = VX(8 * k + j), av = abs_ps(vi);
+                    __m512 r0 = e2m1_rne_mag(_mm512_mul_ps(av, ec));
+                    __m512 r1 = e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six));
+                    __m512 d0 = _mm512_fnmadd_ps(r0, dc, av);
+                    __m512 d1 = _mm512_fnmadd_ps(r1, dh, av);
+                    accc = _mm512_fmadd_ps(d0, d0, accc);
+                    acch = _mm512_fmadd_ps(d1, d1, acch);
+                    dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
+                    c0 = _mm512_or_si512(c0, col_code_mag(r0, j));
+                    c1 = _mm512_or_si512(c1, col_code_mag(r1, j));
+                    sg = _mm512_ternarylogic_epi32(sg, _mm512_srli_epi32(_mm512_castps_si512(vi), 28 - 4 * j),
+                                                   _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
+                }
+                C0[k] = c0;
+                C1[k] = c1;
+                SG[k] = sg;
+            }
+            const __mmask16 differ = _mm512_test_epi32_mask(dif, dif);
+            if (live) halfs_call(acch, accc, differ, live, B, &take, &patch);
+        } else if (live) {
             __m512i ehc = _mm512_max_epi32(eh, emin);
             const __m512 ec = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), dc = pow2_ps(e_ceil);
             const __m512 eh_ = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), dh = pow2_ps(ehc);
@@ -442,7 +506,7 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
             __m512i dif = _mm512_setzero_si512();
             for (int i = 0; i < B; i++) {
                 /* the arguments of step16: d exact, d_c = d_h iff x̂_c = x̂_h; zero padding adds 0 */
-                __m512 av = abs_ps(v[i]);
+                __m512 av = abs_ps(VX(i));
                 __m512 d0 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_mul_ps(av, ec)), dc, av);
                 __m512 d1 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six)), dh, av);
                 accc = _mm512_fmadd_ps(d0, d0, accc);
@@ -453,6 +517,7 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
             halfs_call(acch, accc, differ, live, B, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
+        sel1 = take;
     }
     __mmask16 halved;
     const __m512i stored = finish_scale(&e, e_ceil, emin, zero, finite, &halved);
@@ -470,6 +535,8 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
             st8[l] = (uint8_t)gs.stored;
             enc[l] = gs.enc_mul;
             halved = gs.halved ? (__mmask16)(halved | (1u << l)) : (__mmask16)(halved & ~(1u << l));
+            /* fused: the reference chose ceil or ceil − 1 (halfs has no other candidate) */
+            sel1 = gs.halved ? (__mmask16)(sel1 | (1u << l)) : (__mmask16)(sel1 & ~(1u << l));
         }
         encv = _mm512_loadu_ps(enc);
     }
@@ -490,10 +557,14 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
         b1 = _mm512_add_epi64(_mm512_set1_epi64((long long)key), _mm512_mullo_epi64(idx1, gam));
     }
     for (int k = 0; k < B / 8; k++) {
+        if (fused) { /* the chosen candidate's codes, the signs */
+            D[k] = _mm512_maskz_mov_epi32(finite, _mm512_or_si512(_mm512_mask_mov_epi32(C0[k], sel1, C1[k]), SG[k]));
+            continue;
+        }
         __m512i d = _mm512_setzero_si512();
         for (int j = 0; j < 8; j++) {
-            __m512i c = mode == 0 ? col_enc_rne(v[8 * k + j], encv, j)
-                                  : col_enc_sr(v[8 * k + j], encv, j, &b0, &b1, mode == 2);
+            __m512i c = mode == 0 ? col_enc_rne(VX(8 * k + j), encv, j)
+                                  : col_enc_sr(VX(8 * k + j), encv, j, &b0, &b1, mode == 2);
             d = _mm512_or_si512(d, c);
         }
         /* past the column's end: zero elements encode as +0 (RNE); SR of 0 is 0 too */
@@ -528,22 +599,24 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
         }
     }
     return __builtin_popcount((unsigned)(halved & lanes));
+#undef VX
 }
 
 /* Columns per band of the column-wise kernel (a multiple of 16). A band is B x rows ×
  * HS_QCOL_BAND columns (16 KB for B = 32): read from memory row by row, then encoded from
  * the tiles. 4096² single-threaded `halfs bench quant` (under load): 128 beat 64, 256 and the
  * former group-at-a-time walk (~+35% for ocp and halfs); the fused kernel keeps that walk
- * (its x rows are already in cache). */
+ * (its x rows are already in cache; the bands measured no better there: M = 4096 rows × 256,
+ * 768 and 4096 columns, ocp and halfs, within noise). */
 enum { HS_QCOL_BAND = 128 };
 
 static inline __attribute__((always_inline)) int64_t
 cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t ld, int64_t R,
-       int64_t C, int64_t jb, int64_t je, uint8_t *codes, int64_t code_stride, uint8_t *scales,
-       uint64_t key) {
+       int64_t C, int64_t jb, int64_t je, int64_t g0, int64_t g1, uint8_t *codes, int64_t code_stride,
+       uint8_t *scales, uint64_t key) {
     const int64_t gpr = (C + B - 1) / B;
     int64_t halved = 0;
-    /* A strip of packed rows [jb, je), every group top to bottom, each group in bands of
+    /* A strip of packed rows [jb, je), groups g0 .. g1−1 top to bottom, each group in bands of
      * HS_QCOL_BAND columns. Why bands: walking 16 columns down B rows at a time keeps B
      * strided streams (ld·4 bytes apart: the same L1 sets) in flight, which neither the
      * hardware prefetcher nor the L1 handles well; a band is read row after row instead.
@@ -553,7 +626,7 @@ cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int6
     float tile[HS_QCOL_BAND / 16 * TS] __attribute__((aligned(64)));
     __m512i am[HS_QCOL_BAND / 16];
     const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
-    for (int64_t g = 0; g < gpr; g++)
+    for (int64_t g = g0; g < g1; g++)
         for (int64_t bb = jb; bb < je; bb += HS_QCOL_BAND) {
             const int64_t be = je - bb < HS_QCOL_BAND ? je : bb + HS_QCOL_BAND;
             const int64_t c0 = g * B;
@@ -582,10 +655,21 @@ cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int6
                     am[k] = _mm512_max_epu32(am[k], _mm512_and_si512(t, absm));
                 }
             }
-            /* pass 2: encode and transpose, 16 packed rows at a time, from the tiles */
+            /* a short last group (n < B): its tile rows past n read as zeros by colstep */
+            for (int i = n; i < B; i++)
+                for (int k = 0; k < nv; k++) _mm512_store_si512(tile + k * TS + 16 * i, _mm512_setzero_si512());
+            /* pass 2: encode and transpose, 16 packed rows at a time, from the tiles. Each
+             * step also prefetches one 64-byte line per x row of the next band (the same 16
+             * columns of it): spread over the compute this way, the next band's reads overlap
+             * it, where pass 1's prefetches alone leave most of them to the next pass 1 (one
+             * thread, 4096², under load, separate runs: ocp ~59% → ~67% of copy). Hints only:
+             * never fault, results unchanged. */
+            const float *nxt = be < je ? x + c0 * ld + be : g + 1 < g1 ? x + (c0 + B) * ld + jb : NULL;
+            const int nn = be < je ? n : g + 1 < g1 ? (int)(C - c0 - B < B ? C - c0 - B : B) : 0;
             for (int64_t j0 = bb; j0 < be; j0 += 16) {
                 int nb = be - j0 < 16 ? (int)(be - j0) : 16;
                 const int k = (int)((j0 - bb) / 16);
+                for (int i = 0; i < nn; i++) _mm_prefetch((const char *)(nxt + i * ld + 16 * k), _MM_HINT_T1);
                 halved += colstep(s, B, mode, x, ld, C, g, j0, nb, codes, code_stride, scales, gpr,
                                   key, 0, &am[k], tile + k * TS);
             }
@@ -599,7 +683,7 @@ int64_t hs_ukernel_qcols_avx512(const hs_quant_spec *s, const float *x, int64_t 
                                 int64_t code_stride, uint8_t *scales) {
     const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
     const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0;
-#define COLS(B_, M_) cols_b(s, B_, M_, x, ld, R, C, jb, je, codes, code_stride, scales, key)
+#define COLS(B_, M_) cols_b(s, B_, M_, x, ld, R, C, jb, je, 0, (C + B_ - 1) / B_, codes, code_stride, scales, key)
     if (s->block == 32) return !sr ? COLS(32, 0) : pre ? COLS(32, 2) : COLS(32, 1);
     return !sr ? COLS(16, 0) : pre ? COLS(16, 2) : COLS(16, 1);
 #undef COLS
