@@ -22,6 +22,7 @@
 
 #include "nn/model.h"
 #include "nn/ops.h"
+#include "nn/vmath.h"
 
 static uint64_t rng_state = 0x1234567ull;
 static double urand(void) { // uniform [-1, 1)
@@ -443,6 +444,185 @@ static void test_ops_thread_invariant(void **state) {
     free(dy);
 }
 
+/* The attention row kernels as they were before their exponentials ran over whole vectors
+ * (vmath.c at 768661d, same attributes, so gcc lowers their loops the same way): the reference
+ * the current kernels must match bit for bit. */
+__attribute__((always_inline, optimize("no-trapping-math"))) static inline float
+vexp1_v1(float v) {
+    v = v > -87.0f ? v : -87.0f;
+    v = v < 88.0f ? v : 88.0f;
+    float kf = (v * 1.44269504f + 12582912.0f) - 12582912.0f;
+    float r = v - kf * 0.693145752f - kf * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120
+              + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    int32_t bits = ((int32_t)kf + 127) << 23;
+    float sc;
+    memcpy(&sc, &bits, sizeof sc);
+    return p * sc;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))
+static void softmax_causal_rows_v1(float *S, int nq, int nk, int t0, float *lse, float *inv) {
+    for (int i = 0; i < nq; i++) {
+        float *s = S + (int64_t)i * nk;
+        int nj = t0 + i + 1;
+        float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+        for (int j = 0; j < nj; j++) mx = s[j] > mx ? s[j] : mx;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j < nj; j++) {
+            float e = vexp1_v1(s[j] - mx);
+            s[j] = e;
+            sum += e;
+        }
+        inv[i] = 1.0f / sum;
+        for (int j = nj; j < nk; j++) s[j] = 0.0f;
+        lse[i] = mx + logf(sum);
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))
+static void attn_bwd_rows_v1(float *P, float *dS, int nq, int nk, int t0, const float *lse,
+                             const float *D, float scale) {
+    for (int i = 0; i < nq; i++) {
+        float *p = P + (int64_t)i * nk, *ds = dS + (int64_t)i * nk;
+        int nj = t0 + i + 1;
+        float l = lse[i], d = D[i];
+#pragma omp simd
+        for (int j = 0; j < nj; j++) {
+            float e = vexp1_v1(p[j] - l);
+            p[j] = e;
+            ds[j] = e * (ds[j] - d) * scale;
+        }
+        for (int j = nj; j < nk; j++) p[j] = 0.0f, ds[j] = 0.0f;
+    }
+}
+
+/* Attention's row kernels against their earlier versions: every row length 1..300 (all
+ * remainders of every vector width), blocks whose width is and is not a multiple of 16. */
+static void test_attention_rows_same_bits(void **state) {
+    (void)state;
+    enum { QB = 64, MAXK = 300 };
+    float *a = malloc(sizeof(float) * QB * MAXK), *b = malloc(sizeof(float) * QB * MAXK);
+    float *da = malloc(sizeof(float) * QB * MAXK), *db = malloc(sizeof(float) * QB * MAXK);
+    assert_true(a && b && da && db);
+    float la[QB], lb[QB], ia[QB], ib[QB], D[QB];
+    for (int t0 = 0; t0 + 1 <= MAXK - 1; t0 += 37) {
+        for (int nq = 1; nq <= QB && t0 + nq <= MAXK; nq += 21) {
+            int nk = t0 + nq;
+            fill(a, (int64_t)nq * nk, 6.0);
+            memcpy(b, a, sizeof(float) * nq * nk);
+            softmax_causal_rows_v1(a, nq, nk, t0, la, ia);
+            hs_softmax_causal_rows(b, nq, nk, t0, lb, ib);
+            assert_memory_equal(a, b, sizeof(float) * nq * nk);
+            assert_memory_equal(la, lb, sizeof(float) * nq);
+            assert_memory_equal(ia, ib, sizeof(float) * nq);
+            fill(a, (int64_t)nq * nk, 6.0);
+            memcpy(b, a, sizeof(float) * nq * nk);
+            fill(da, (int64_t)nq * nk, 1.0);
+            memcpy(db, da, sizeof(float) * nq * nk);
+            fill(D, nq, 1.0);
+            attn_bwd_rows_v1(a, da, nq, nk, t0, la, D, 0.17f);
+            hs_attn_bwd_rows(b, db, nq, nk, t0, la, D, 0.17f);
+            assert_memory_equal(a, b, sizeof(float) * nq * nk);
+            assert_memory_equal(da, db, sizeof(float) * nq * nk);
+        }
+    }
+    // one row of every length (t0 = nj − 1), the sums' scalar remainders included
+    for (int nj = 1; nj <= MAXK; nj++) {
+        int nk = nj + (nj % 3); // a block wider than the row: masked entries beyond it
+        if (nk > MAXK) nk = MAXK;
+        fill(a, nk, 6.0);
+        memcpy(b, a, sizeof(float) * nk);
+        softmax_causal_rows_v1(a, 1, nk, nj - 1, la, ia);
+        hs_softmax_causal_rows(b, 1, nk, nj - 1, lb, ib);
+        assert_memory_equal(a, b, sizeof(float) * nk);
+        assert_true(la[0] == lb[0] && ia[0] == ib[0]);
+    }
+    free(a), free(b), free(da), free(db);
+}
+
+/* The fused ops (attention with RoPE, residual add + RMSNorm, SwiGLU with σ kept, clip +
+ * AdamW) must give the same bits as the separate ops they replace, on sizes that do not divide
+ * into vectors or blocks. */
+static void test_fused_same_bits(void **state) {
+    (void)state;
+    enum { B = 2, T = 70, C = 48, H = 3, N = B * T, V = 37 };
+    size_t nq = (size_t)N * 3 * C;
+    float *x = malloc(sizeof(float) * nq), *q1 = malloc(sizeof(float) * nq);
+    float *q2 = malloc(sizeof(float) * nq), *d1 = malloc(sizeof(float) * nq);
+    float *d2 = malloc(sizeof(float) * nq), *dy = malloc(sizeof(float) * nq);
+    float *o1 = malloc(sizeof(float) * N * C), *o2 = malloc(sizeof(float) * N * C);
+    float *l1 = malloc(sizeof(float) * N * H), *l2 = malloc(sizeof(float) * N * H);
+    float cs[T * 8], sn[T * 8];
+    assert_true(x && q1 && q2 && d1 && d2 && dy && o1 && o2 && l1 && l2);
+    fill(x, (int64_t)nq, 1.0);
+    fill(dy, (int64_t)nq, 1.0);
+    hs_rope_tables(cs, sn, T, C / H, 10000.0f);
+    memcpy(q1, x, sizeof(float) * nq);
+    memcpy(q2, x, sizeof(float) * nq);
+    hs_rope_forward(q1, cs, sn, B, T, C, H);
+    assert_int_equal(hs_attention_forward(o1, l1, q1, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_forward_rope(o2, l2, q2, cs, sn, B, T, C, H), HS_OK);
+    assert_memory_equal(q1, q2, sizeof(float) * nq); // qkv left rotated, as by hs_rope_forward
+    assert_memory_equal(o1, o2, sizeof(float) * N * C);
+    assert_memory_equal(l1, l2, sizeof(float) * N * H);
+    assert_int_equal(hs_attention_backward(d1, dy, q1, o1, l1, B, T, C, H), HS_OK);
+    hs_rope_backward(d1, cs, sn, B, T, C, H);
+    assert_int_equal(hs_attention_backward_rope(d2, dy, q2, o2, l2, cs, sn, B, T, C, H), HS_OK);
+    assert_memory_equal(d1, d2, sizeof(float) * nq);
+    assert_true(memcmp(d1, dy, sizeof(float) * nq) != 0); // something was computed
+
+    // residual add + RMSNorm: q1/q2 as (N, C) residuals, x as the added branch
+    float w[C], r1[N], r2[N];
+    fill(w, C, 1.5);
+    memcpy(q1, dy, sizeof(float) * N * C);
+    memcpy(q2, dy, sizeof(float) * N * C);
+    for (int i = 0; i < N * C; i++) q1[i] += x[i];
+    hs_rmsnorm_forward(o1, r1, q1, w, N, C, 1e-5f);
+    hs_rmsnorm_residual_forward(o2, r2, q2, x, w, N, C, 1e-5f);
+    assert_memory_equal(q1, q2, sizeof(float) * N * C);
+    assert_memory_equal(o1, o2, sizeof(float) * N * C);
+    assert_memory_equal(r1, r2, sizeof(float) * N);
+
+    // SwiGLU with σ(gate) kept by the forward vs recomputed by the backward (F not a multiple
+    // of any vector width; gates far beyond the exponential's clamps too)
+    enum { F = 37 };
+    fill(q1, (int64_t)N * 2 * F, 12.0);
+    q1[0] = 200.0f, q1[1] = -200.0f;
+    float *sg = malloc(sizeof(float) * N * F);
+    assert_non_null(sg);
+    hs_swiglu_forward(o1, q1, N, F);
+    hs_swiglu_forward_save(o2, sg, q1, N, F);
+    assert_memory_equal(o1, o2, sizeof(float) * N * F);
+    hs_swiglu_backward(d1, dy, q1, N, F);
+    hs_swiglu_backward_saved(d2, dy, q1, sg, N, F);
+    assert_memory_equal(d1, d2, sizeof(float) * N * 2 * F);
+    assert_true(sg[0] == 1.0f && o1[0] != 0.0f && d1[2] != 0.0f);
+    free(sg);
+
+    // gradient clipping then AdamW vs AdamW with the clip's scale fused in
+    enum { P = 40000 }; // more than one span of the update
+    float *p1 = malloc(sizeof(float) * P * 4), *p2 = malloc(sizeof(float) * P * 4);
+    assert_true(p1 && p2);
+    fill(p1, 4 * P, 1.0);
+    for (int i = 0; i < P; i++) p1[3 * P + i] = fabsf(p1[3 * P + i]); // v ≥ 0
+    memcpy(p2, p1, sizeof(float) * P * 4);
+    float fc = 0.37f;
+    for (int i = 0; i < P; i++) p1[P + i] *= fc;
+    for (int t = 1; t <= 2; t++) {
+        hs_adamw_update(p1, p1 + P, p1 + 2 * P, p1 + 3 * P, P, 1e-3, 0.9, 0.95, 1e-8, 0.1, t);
+        hs_adamw_update_scaled(p2, p2 + P, p2 + 2 * P, p2 + 3 * P, P, t == 1 ? fc : 1.0f, 1e-3,
+                               0.9, 0.95, 1e-8, 0.1, t);
+    }
+    assert_memory_equal(p1, p2, sizeof(float) * P * 4); // g stored back scaled, too
+    free(p1);
+    free(p2);
+    free(x), free(q1), free(q2), free(d1), free(d2), free(dy);
+    free(o1), free(o2), free(l1), free(l2);
+}
+
 /* ---------------------------------------------------------------- linear (fp32 recipe) */
 static void test_linear_fp32(void **state) {
     (void)state;
@@ -625,6 +805,7 @@ int main(void) {
         cmocka_unit_test(test_adamw_large),    cmocka_unit_test(test_ops_thread_invariant),
         cmocka_unit_test(test_linear_fp32),    cmocka_unit_test(test_model_fd),
         cmocka_unit_test(test_param_table),    cmocka_unit_test(test_forward_refuses),
+        cmocka_unit_test(test_fused_same_bits), cmocka_unit_test(test_attention_rows_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,9 @@
  * The products are single-threaded OpenBLAS sgemm calls on strided views of the (B, T, 3C) qkv
  * buffer; the parallelism is over (b, h). Every task computes its own head's slices with a
  * fixed sequence of calls, so results do not depend on the number of threads.
+ * The _rope variants also apply RoPE (rope.c) to the task's own q, k slices before the forward
+ * and to its dq, dk slices after the backward: the same elementwise operations as the separate
+ * passes, on data that is in cache anyway.
  */
 #include <cblas.h>
 #include <math.h>
@@ -21,8 +24,10 @@
 
 enum { QB = 64 }; // query rows per block
 
-hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C,
-                               int H) {
+/* The forward; rot = qkv (writable) and cos_t, sin_t non-NULL: RoPE on this head's q and k
+ * first, inside its task (the slices are then in cache for the score products). */
+static hs_status attn_forward(float *out, float *lse, const float *qkv, float *rot,
+                              const float *cos_t, const float *sin_t, int B, int T, int C, int H) {
     // out: (B, T, C); lse: (B, H, T); qkv: (B, T, 3C)
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
@@ -36,6 +41,11 @@ hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, 
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
                 if (!S) continue;
+                if (rot) { // q then k of head h, all T positions
+                    float *q = rot + (int64_t)b * T * C3 + h * hd;
+                    hs_rope_head_rows(q, C3, T, cos_t, sin_t, hd, 1.0f);
+                    hs_rope_head_rows(q + C, C3, T, cos_t, sin_t, hd, 1.0f);
+                }
                 const float *Q = qkv + (int64_t)b * T * C3 + h * hd; // (T, hd), row stride 3C
                 const float *K = Q + C, *V = Q + 2 * C;
                 float *O = out + (int64_t)b * T * C + h * hd;      // (T, hd), row stride C
@@ -60,8 +70,21 @@ hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, 
     return nomem ? hs_fail(HS_ERR_NOMEM, "attention: out of memory for a score block") : HS_OK;
 }
 
-hs_status hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                const float *lse, int B, int T, int C, int H) {
+hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C,
+                               int H) {
+    return attn_forward(out, lse, qkv, NULL, NULL, NULL, B, T, C, H);
+}
+
+hs_status hs_attention_forward_rope(float *out, float *lse, float *qkv, const float *cos_t,
+                                    const float *sin_t, int B, int T, int C, int H) {
+    return attn_forward(out, lse, qkv, qkv, cos_t, sin_t, B, T, C, H);
+}
+
+/* The backward; cos_t, sin_t non-NULL: the transposed RoPE on this head's dq and dk at the end
+ * of its task (still in cache from the products that wrote them). */
+static hs_status attn_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                               const float *lse, const float *cos_t, const float *sin_t, int B,
+                               int T, int C, int H) {
     // dqkv: (B, T, 3C) overwritten; dout, out: (B, T, C); qkv: (B, T, 3C); lse: (B, H, T)
     int hd = C / H;
     float scale = 1.0f / sqrtf((float)hd);
@@ -112,9 +135,24 @@ hs_status hs_attention_backward(float *dqkv, const float *dout, const float *qkv
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, dS,
                                 nk, K, (int)C3, 0.0f, dQ + t0 * C3, (int)C3);
                 }
+                if (cos_t) {
+                    hs_rope_head_rows(dQ, C3, T, cos_t, sin_t, hd, -1.0f);
+                    hs_rope_head_rows(dK, C3, T, cos_t, sin_t, hd, -1.0f);
+                }
             }
         free(P);
         free(dS);
     }
     return nomem ? hs_fail(HS_ERR_NOMEM, "attention: out of memory for a score block") : HS_OK;
+}
+
+hs_status hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                                const float *lse, int B, int T, int C, int H) {
+    return attn_backward(dqkv, dout, qkv, out, lse, NULL, NULL, B, T, C, H);
+}
+
+hs_status hs_attention_backward_rope(float *dqkv, const float *dout, const float *qkv,
+                                     const float *out, const float *lse, const float *cos_t,
+                                     const float *sin_t, int B, int T, int C, int H) {
+    return attn_backward(dqkv, dout, qkv, out, lse, cos_t, sin_t, B, T, C, H);
 }

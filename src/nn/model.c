@@ -129,6 +129,7 @@ struct hs_model_acts {
     float *ln2_rstd;   // (L, N)
     float *gu;         // (L, N, 2F) [gate | up]
     float *hmlp;       // (L, N, F) silu(gate)·up (input of down_proj)
+    float *sig;        // (L, N, F) σ(gate), kept for the SwiGLU backward
     float *res2;       // (L, N, C) residual after the MLP (input of the next block)
     float *lnf;        // (N, C)
     float *lnf_rstd;   // (N)
@@ -155,9 +156,9 @@ struct hs_model_acts {
 
 static void acts_free_buffers(struct hs_model_acts *a) {
     float **bufs[] = {&a->encoded, &a->ln1, &a->ln1_rstd, &a->qkv, &a->att, &a->att_lse,
-                      &a->res1, &a->ln2, &a->ln2_rstd, &a->gu, &a->hmlp, &a->res2, &a->lnf,
-                      &a->lnf_rstd, &a->logits, &a->losses, &a->ce_lse, &a->dres, &a->dbuf,
-                      &a->datt, &a->dqkv, &a->dgu, &a->dh};
+                      &a->res1, &a->ln2, &a->ln2_rstd, &a->gu, &a->hmlp, &a->sig, &a->res2,
+                      &a->lnf, &a->lnf_rstd, &a->logits, &a->losses, &a->ce_lse, &a->dres,
+                      &a->dbuf, &a->datt, &a->dqkv, &a->dgu, &a->dh};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -292,7 +293,8 @@ hs_status hs_model_reserve(hs_model *m, int B, int T) {
         {&a->encoded, N * C},      {&a->ln1, L * N * C},   {&a->ln1_rstd, L * N},
         {&a->qkv, L * N * 3 * C},  {&a->att, L * N * C},   {&a->att_lse, L * N * H},
         {&a->res1, L * N * C},     {&a->ln2, L * N * C},   {&a->ln2_rstd, L * N},
-        {&a->gu, L * N * 2 * F},   {&a->hmlp, L * N * F},  {&a->res2, L * N * C},
+        {&a->gu, L * N * 2 * F},   {&a->hmlp, L * N * F},  {&a->sig, L * N * F},
+        {&a->res2, L * N * C},
         {&a->lnf, N * C},          {&a->lnf_rstd, N},      {&a->logits, N * V},
         {&a->losses, N},           {&a->ce_lse, N},        {&a->dres, N * C},
         {&a->dbuf, N * C},         {&a->datt, N * C},      {&a->dqkv, N * 3 * C},
@@ -339,11 +341,6 @@ static int slot_for(const hs_recipe *r, int layer, int lin) {
     return lin + (hp ? 5 : 0);
 }
 
-static void add_inplace(float *y, const float *x, int64_t n) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] += x[i];
-}
-
 /* ---------------------------------------------------------------- forward */
 
 /* The operand observer (hs_model.capture), if any: X before a block linear's forward GEMM,
@@ -384,21 +381,25 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
 
     hs_embedding_forward(a->encoded, inputs, P(m, 0), N, C);
     const float *x = a->encoded; // (N, C) residual stream entering the block
+    // Why the norms sit at the end of the previous block: each residual add runs fused with the
+    // RMSNorm that reads its result (hs_rmsnorm_residual_forward), one pass fewer per add.
+    if (L > 0)
+        hs_rmsnorm_forward(a->ln1, a->ln1_rstd, x, P(m, tidx_layer(0, P_LN1)), N, C, c->norm_eps);
+    else
+        hs_rmsnorm_forward(a->lnf, a->lnf_rstd, x, P(m, tidx_norm(c)), N, C, c->norm_eps);
     for (int l = 0; l < L; l++) {
         float *ln1 = a->ln1 + l * N * C, *qkv = a->qkv + l * N * 3 * C;
         float *att = a->att + l * N * C, *res1 = a->res1 + l * N * C;
         float *ln2 = a->ln2 + l * N * C, *gu = a->gu + l * N * 2 * F;
         float *hm = a->hmlp + l * N * F, *res2 = a->res2 + l * N * C;
-        hs_rmsnorm_forward(ln1, a->ln1_rstd + l * N, x, P(m, tidx_layer(l, P_LN1)), N, C,
-                           c->norm_eps);
         specs_for(m, recipe, l, 0, spec);
         CAPTURE(m, l, 0, "x", ln1, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 0), spec, qkv, ln1,
                                     P(m, tidx_layer(l, P_Q)), N, C, 3 * C, tm)))
             return st;
-        hs_rope_forward(qkv, a->rope_cos, a->rope_sin, B, T, C, H);
-        double ta = omp_get_wtime();
-        st = hs_attention_forward(att, a->att_lse + l * N * H, qkv, B, T, C, H);
+        double ta = omp_get_wtime(); // RoPE runs inside attention's per-head tasks
+        st = hs_attention_forward_rope(att, a->att_lse + l * N * H, qkv, a->rope_cos, a->rope_sin,
+                                       B, T, C, H);
         tm->attention += omp_get_wtime() - ta;
         if (st != HS_OK) return st;
         specs_for(m, recipe, l, 1, spec);
@@ -406,24 +407,31 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 1), spec, res1, att,
                                     P(m, tidx_layer(l, P_O)), N, C, C, tm)))
             return st;
-        add_inplace(res1, x, N * C);
-        hs_rmsnorm_forward(ln2, a->ln2_rstd + l * N, res1, P(m, tidx_layer(l, P_LN2)), N, C,
-                           c->norm_eps);
+        hs_rmsnorm_residual_forward(ln2, a->ln2_rstd + l * N, res1, x,
+                                    P(m, tidx_layer(l, P_LN2)), N, C, c->norm_eps);
         specs_for(m, recipe, l, 2, spec);
         CAPTURE(m, l, 2, "x", ln2, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 2), spec, gu, ln2,
                                     P(m, tidx_layer(l, P_GATE)), N, C, 2 * F, tm)))
             return st;
-        hs_swiglu_forward(hm, gu, N, F);
+        if (targets) // σ(gate) kept for the backward
+            hs_swiglu_forward_save(hm, a->sig + l * N * F, gu, N, F);
+        else
+            hs_swiglu_forward(hm, gu, N, F);
         specs_for(m, recipe, l, 3, spec);
         CAPTURE(m, l, 3, "x", hm, N, F);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 3), spec, res2, hm,
                                     P(m, tidx_layer(l, P_DOWN)), N, F, C, tm)))
             return st;
-        add_inplace(res2, res1, N * C);
+        // res2 += res1, then the next block's input norm (or the final norm)
+        if (l + 1 < L)
+            hs_rmsnorm_residual_forward(a->ln1 + (l + 1) * N * C, a->ln1_rstd + (l + 1) * N, res2,
+                                        res1, P(m, tidx_layer(l + 1, P_LN1)), N, C, c->norm_eps);
+        else
+            hs_rmsnorm_residual_forward(a->lnf, a->lnf_rstd, res2, res1, P(m, tidx_norm(c)), N, C,
+                                        c->norm_eps);
         x = res2;
     }
-    hs_rmsnorm_forward(a->lnf, a->lnf_rstd, x, P(m, tidx_norm(c)), N, C, c->norm_eps);
     const float *wlm = c->tied_embeddings ? P(m, 0) : P(m, tidx_lm(c));
     specs_for(m, recipe, HS_LAYER_LM_HEAD, 0, spec);
     if ((st = hs_linear_forward(a->lin, slot_for(recipe, HS_LAYER_LM_HEAD, 0), spec, a->logits,
@@ -490,7 +498,7 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
                                      G(m, tidx_layer(l, P_DOWN)), a->dres, hm,
                                      P(m, tidx_layer(l, P_DOWN)), N, F, C, tm)))
             return st;
-        hs_swiglu_backward(a->dgu, a->dh, gu, N, F);
+        hs_swiglu_backward_saved(a->dgu, a->dh, gu, a->sig + l * N * F, N, F);
         specs_for(m, recipe, l, 2, spec);
         CAPTURE(m, l, 2, "dy", a->dgu, N, 2 * F);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 2), spec, a->dbuf,
@@ -506,11 +514,11 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
                                      G(m, tidx_layer(l, P_O)), a->dres, att,
                                      P(m, tidx_layer(l, P_O)), N, C, C, tm)))
             return st;
-        double ta = omp_get_wtime();
-        st = hs_attention_backward(a->dqkv, a->datt, qkv, att, a->att_lse + l * N * H, B, T, C, H);
+        double ta = omp_get_wtime(); // with RoPE's backward on dq, dk fused in
+        st = hs_attention_backward_rope(a->dqkv, a->datt, qkv, att, a->att_lse + l * N * H,
+                                        a->rope_cos, a->rope_sin, B, T, C, H);
         tm->attention += omp_get_wtime() - ta;
         if (st != HS_OK) return st;
-        hs_rope_backward(a->dqkv, a->rope_cos, a->rope_sin, B, T, C, H);
         specs_for(m, recipe, l, 0, spec);
         CAPTURE(m, l, 0, "dy", a->dqkv, N, 3 * C);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 0), spec, a->dbuf,

@@ -22,6 +22,11 @@
 /* out, inp: (N, C); rstd: (N) saved for backward; w: (C) */
 void hs_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int64_t N,
                         int C, float eps);
+/* The residual add fused with the norm that follows it: res (N, C) += add (N, C), then
+ * out, rstd = RMSNorm(res) as above (the same bits as the add followed by hs_rmsnorm_forward,
+ * one pass fewer over the residual stream). */
+void hs_rmsnorm_residual_forward(float *out, float *rstd, float *res, const float *add,
+                                 const float *w, int64_t N, int C, float eps);
 /* dinp (N, C) +=; dw (C) +=; scratch: (HS_NN_CHUNKS, C) */
 void hs_rmsnorm_backward(float *dinp, float *dw, float *scratch, const float *dout,
                          const float *inp, const float *w, const float *rstd, int64_t N, int C);
@@ -36,6 +41,11 @@ void hs_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, 
 void hs_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int C,
                       int H);
 
+/* The rotation of n rows of one head (v0 → its first value; rows `stride` floats apart) at
+ * positions 0..n−1; sign +1 forward, −1 backward. Elementwise: the same bits as the two above. */
+void hs_rope_head_rows(float *v0, int64_t stride, int n, const float *cos_t, const float *sin_t,
+                       int hd, float sign);
+
 /* ---- causal multi-head attention, fp32, online softmax per query row ---- */
 /* out: (B, T, C); lse: (B, H, T) log-sum-exp of each query's scaled scores (for backward);
  * qkv: (B, T, 3C) with RoPE already applied to q and k. Memory: one 64 × T score block per
@@ -45,12 +55,26 @@ hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, 
 /* dqkv: (B, T, 3C) overwritten; dout, out: (B, T, C); lse: (B, H, T). */
 hs_status hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                                 const float *lse, int B, int T, int C, int H);
+/* The same two with RoPE fused in (bit-identical to hs_rope_forward before the forward and
+ * hs_rope_backward after the backward, one pass fewer over qkv / dqkv): the forward first rotates
+ * q and k of qkv in place (qkv then holds what hs_rope_forward would leave), the backward
+ * applies the transposed rotation to dq and dk; cos_t, sin_t as for hs_rope_forward. */
+hs_status hs_attention_forward_rope(float *out, float *lse, float *qkv, const float *cos_t,
+                                    const float *sin_t, int B, int T, int C, int H);
+hs_status hs_attention_backward_rope(float *dqkv, const float *dout, const float *qkv,
+                                     const float *out, const float *lse, const float *cos_t,
+                                     const float *sin_t, int B, int T, int C, int H);
 
 /* ---- SwiGLU: h = silu(gate) · up, gu = [gate | up] along the last axis ---- */
 /* h: (N, F); gu: (N, 2F) */
 void hs_swiglu_forward(float *h, const float *gu, int64_t N, int F);
 /* dgu: (N, 2F) overwritten; dh: (N, F) */
 void hs_swiglu_backward(float *dgu, const float *dh, const float *gu, int64_t N, int F);
+/* The same two with σ(gate) saved by the forward in sg (N, F) and read by the backward: the
+ * same bits, without the backward's exponentials (swiglu.c). */
+void hs_swiglu_forward_save(float *h, float *sg, const float *gu, int64_t N, int F);
+void hs_swiglu_backward_saved(float *dgu, const float *dh, const float *gu, const float *sg,
+                              int64_t N, int F);
 
 /* ---- cross-entropy over logits (N, V) ---- */
 /* losses (N): −log softmax(logits)[target], 0 where target < 0; lse (N) saved. */
@@ -74,6 +98,11 @@ void hs_embedding_backward(float *dwte, const float *dout, const int32_t *inputs
  * p ← p − (lr / (1−β1^t)) · m / (sqrt(v)/sqrt(1−β2^t) + eps).   t is 1-based. */
 void hs_adamw_update(float *p, const float *g, float *m, float *v, int64_t n, double lr,
                      double beta1, double beta2, double eps, double wd, int64_t t);
+/* The same update after g ← g · gscale (one fp32 multiply per element, stored back into g):
+ * gradient clipping fused into the update, one pass fewer over the gradients. */
+void hs_adamw_update_scaled(float *p, float *g, float *m, float *v, int64_t n, float gscale,
+                            double lr, double beta1, double beta2, double eps, double wd,
+                            int64_t t);
 
 /* ---- linear layer under a recipe: the three GEMMs of DESIGN.md ---- */
 typedef struct hs_linear_ws hs_linear_ws; /* packed operand buffers + fp32 scratch, reused */

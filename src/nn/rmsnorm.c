@@ -47,6 +47,19 @@ void hs_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
     for (int64_t i = 0; i < N; i++) rstd[i] = rms_row(out + i * C, inp + i * C, w, C, eps);
 }
 
+void hs_rmsnorm_residual_forward(float *out, float *rstd, float *res, const float *add,
+                                 const float *w, int64_t N, int C, float eps) {
+    // out, res, add: (N, C); rstd: (N); w: (C). Row by row: the row is in L1 for the norm.
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        float *r = res + i * C;
+        const float *a = add + i * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) r[c] += a[c];
+        rstd[i] = rms_row(out + i * C, r, w, C, eps);
+    }
+}
+
 void hs_rmsnorm_backward(float *dinp, float *dw, float *scratch, const float *dout,
                          const float *inp, const float *w, const float *rstd, int64_t N, int C) {
     // dinp, dout, inp: (N, C); dw, w: (C); rstd: (N); scratch: (HS_NN_CHUNKS, C)

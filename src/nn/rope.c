@@ -40,6 +40,25 @@ rope_row(float *row, const float *cs, const float *sn, int C, int H, float sign)
         }
 }
 
+/* n rows of one head (hd values each, rows `stride` floats apart) at positions 0..n−1: the same
+ * elementwise operations as rope_row, for attention's per-head tasks (the rotation then runs on
+ * a slice that is in cache for the attention products that follow or precede it). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+hs_rope_head_rows(float *v0, int64_t stride, int n, const float *cos_t, const float *sin_t,
+                  int hd, float sign) {
+    int h = hd / 2;
+    for (int t = 0; t < n; t++) {
+        float *v = v0 + (int64_t)t * stride;
+        const float *cs = cos_t + (int64_t)t * h, *sn = sin_t + (int64_t)t * h;
+#pragma omp simd
+        for (int i = 0; i < h; i++) {
+            float a = v[i], bb = v[i + h], c = cs[i], s = sign * sn[i];
+            v[i] = a * c - bb * s;
+            v[i + h] = bb * c + a * s;
+        }
+    }
+}
+
 static void rope_apply(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int C,
                        int H, float sign) {
     int h = C / H / 2;

@@ -47,13 +47,16 @@ void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse, float 
         float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
         for (int j = 0; j < nj; j++) mx = s[j] > mx ? s[j] : mx;
+        // Why two loops: the exponentials run over whole vectors up to ne (the masked entries in
+        // [nj, ne) get one too and are overwritten with 0 below; nothing reads them), so no
+        // scalar remainder evaluates them one at a time; the sum is the same reduction loop over
+        // the same values (gcc lowers both the same way: tests/test_nn_grad.c checks the bits).
+        int ne = (nj + 15) / 16 * 16 < nk ? (nj + 15) / 16 * 16 : nk;
+#pragma omp simd
+        for (int j = 0; j < ne; j++) s[j] = vexp1(s[j] - mx);
         float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < nj; j++) {
-            float e = vexp1(s[j] - mx);
-            s[j] = e;
-            sum += e;
-        }
+        for (int j = 0; j < nj; j++) sum += s[j];
         inv[i] = 1.0f / sum;
         for (int j = nj; j < nk; j++) s[j] = 0.0f;
         lse[i] = mx + logf(sum);
@@ -67,8 +70,9 @@ void hs_attn_bwd_rows(float *P, float *dS, int nq, int nk, int t0, const float *
         float *p = P + (int64_t)i * nk, *ds = dS + (int64_t)i * nk;
         int nj = t0 + i + 1;
         float l = lse[i], d = D[i];
+        int ne = (nj + 15) / 16 * 16 < nk ? (nj + 15) / 16 * 16 : nk; // whole vectors, as above
 #pragma omp simd
-        for (int j = 0; j < nj; j++) {
+        for (int j = 0; j < ne; j++) {
             float e = vexp1(p[j] - l);
             p[j] = e;
             ds[j] = e * (ds[j] - d) * scale;
@@ -92,6 +96,28 @@ void hs_swiglu_bwd_row(float *dg, float *du, const float *dh, const float *g, co
 #pragma omp simd
     for (int j = 0; j < F; j++) {
         float s = 1.0f / (1.0f + vexp1(-g[j]));
+        float silu = g[j] * s;
+        dg[j] = dh[j] * u[j] * s * (1.0f + g[j] * (1.0f - s));
+        du[j] = dh[j] * silu;
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))
+void hs_swiglu_row_save(float *h, float *sg, const float *g, const float *u, int F) {
+#pragma omp simd
+    for (int j = 0; j < F; j++) {
+        float s = 1.0f / (1.0f + vexp1(-g[j]));
+        sg[j] = s;
+        h[j] = g[j] * s * u[j];
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+hs_swiglu_bwd_row_saved(float *dg, float *du, const float *dh, const float *g, const float *u,
+                        const float *sg, int F) {
+#pragma omp simd
+    for (int j = 0; j < F; j++) {
+        float s = sg[j];
         float silu = g[j] * s;
         dg[j] = dh[j] * u[j] * s * (1.0f + g[j] * (1.0f - s));
         du[j] = dh[j] * silu;

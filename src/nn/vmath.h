@@ -39,6 +39,13 @@ void hs_swiglu_row(float *h, const float *g, const float *u, int F);
 void hs_swiglu_bwd_row(float *dg, float *du, const float *dh, const float *g, const float *u,
                        int F);
 
+/* The same two with σ(g) kept: the forward also writes sg = σ(g) (the value it multiplies by),
+ * the backward reads it instead of recomputing it (an exponential and a division per element,
+ * most of the backward's time). Same operations on the same values: the same bits. */
+void hs_swiglu_row_save(float *h, float *sg, const float *g, const float *u, int F);
+void hs_swiglu_bwd_row_saved(float *dg, float *du, const float *dh, const float *g,
+                             const float *u, const float *sg, int F);
+
 /* Cross-entropy rows (crossentropy.c): log Σ exp(z) over n values (sum in the clone's vector
  * width), and z ← scale · exp(z − lse) in place (elementwise). */
 float hs_logsumexp_row(const float *z, int n);
