@@ -4,8 +4,10 @@
  * (groups along rows) and column-wise (groups along columns: the transposed quantization of
  * the backward GEMMs), and reports GB/s of fp32 input consumed (4·rows·cols bytes / time),
  * median of --reps timed runs after a warm-up. The baseline, `copy_gbps`, is a copy of the same
- * matrix into another buffer with the same threads, in the same run: quantization reads as
- * much and writes 8× less, so it can in principle run at or above copy speed.
+ * matrix into another buffer with the same threads, in the same run (the median of --reps
+ * copies at the start and one before every quantizer measurement, so that a machine whose
+ * speed drifts during the run moves both sides): quantization reads as much and writes 8×
+ * less, so it can in principle run at or above copy speed.
  * Keys: FORMAT-RULE-row / FORMAT-RULE-col, e.g. mxfp4-halfs-row, nvfp4-4over6-col; NVFP4 with
  * 2D 16×16 weight tiles: FORMAT-RULE-2d-row / -col, e.g. nvfp4-4over6-2d-row. MXFP4 rules also
  * get FORMAT-RULE-both: hs_quantize_both (row-wise and column-wise from one call, the trainer's
@@ -81,6 +83,16 @@ static const char *case_name(int c) {
     return cases[c].name ? cases[c].name : hs_format_name(cases[c].fmt);
 }
 
+/* One timed copy of x (rows × cols) into y, rows split over the threads like the quantizers
+ * (threads only where the quantizers use them too: more than 2^15 elements). Seconds. */
+static double copy_once(const float *x, float *y, int64_t rows, int64_t cols) {
+    double t0 = bench_now();
+#pragma omp parallel for schedule(static) if ((double)rows * (double)cols > 32768.0)
+    for (int64_t i = 0; i < rows; i++)
+        memcpy(y + i * cols, x + i * cols, sizeof(float) * (size_t)cols);
+    return bench_now() - t0;
+}
+
 int bench_quant_main(int argc, char **argv) {
     int64_t rows = 4096, cols = 4096, threads = 0, reps = 5;
     int json = 0;
@@ -107,17 +119,18 @@ int bench_quant_main(int argc, char **argv) {
     fill_gauss(x, (int64_t)nel, 7);
     double gbytes = 4.0 * nel * 1e-9;
 
-    /* Baseline: copy x into y, rows split over the threads like the quantizers. */
-    for (int64_t r = -1; r < reps; r++) {
-        double t0 = bench_now();
-        /* threads only where the quantizers use them too (more than 2^15 elements) */
-#pragma omp parallel for schedule(static) if (nel > 32768.0)
-        for (int64_t i = 0; i < rows; i++)
-            memcpy(y + i * cols, x + i * cols, sizeof(float) * (size_t)cols);
-        double t1 = bench_now();
-        if (r >= 0) times[r] = t1 - t0;
+    /* Baseline: copy x into y, rows split over the threads like the quantizers; timed reps
+     * times here and once more before every quantizer measurement below, so that copy_gbps
+     * (the median of all of them) spans the same minutes as the quantizers it is compared to. */
+    double *ctimes = malloc(sizeof(double) * (size_t)(reps + 3 * NCASES));
+    int nct = 0;
+    if (!ctimes) {
+        cli_error("bench quant: out of memory");
+        free(x), free(y), free(times);
+        return CLI_INTERNAL;
     }
-    double copy_gbps = gbytes / bench_median(times, (int)reps);
+    copy_once(x, y, rows, cols); /* warm-up */
+    for (int64_t r = 0; r < reps; r++) ctimes[nct++] = copy_once(x, y, rows, cols);
 
     /* One output per format and orientation, reused across rules (first touch is slow). */
     static const hs_format fmts[3] = {HS_FMT_MXFP4, HS_FMT_NVFP4, HS_FMT_FP4ROW};
@@ -152,6 +165,7 @@ int bench_quant_main(int argc, char **argv) {
         hs_packed *o = f < 0 ? own : out[f];
         const int nt = fc == HS_FMT_MXFP4 && !cases[c].tile2d ? 3 : 2;
         for (int t = 0; t < nt && st == HS_OK; t++) {
+            ctimes[nct++] = copy_once(x, y, rows, cols);
             for (int64_t r = -1; r < reps && st == HS_OK; r++) {
                 double t0 = bench_now();
                 st = t < 2 ? hs_quantize(&s, x, rows, cols, cols, t, &o[t])
@@ -178,6 +192,7 @@ int bench_quant_main(int argc, char **argv) {
         if (st == HS_OK) dq_gbps[f] = gbytes / bench_median(times, (int)reps);
         else rc = cli_fail_status(st, "bench quant");
     }
+    double copy_gbps = gbytes / bench_median(ctimes, nct);
     if (rc == CLI_OK) {
         static const char *const orient[3] = {"row", "col", "both"};
         if (json) {
@@ -235,5 +250,6 @@ int bench_quant_main(int argc, char **argv) {
     free(x);
     free(y);
     free(times);
+    free(ctimes);
     return rc;
 }
