@@ -105,6 +105,33 @@ void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap /* (steps, MR) */, const i
 #else
 #define UNROLL _Pragma("GCC unroll 16")
 #endif
+/* Prefetch for writing the C lines of a tile's first `rows` rows (those < out->rows) and
+ * first NV column vectors (both constants after inlining). */
+static inline __attribute__((always_inline)) void prefetch_c(const hs_e2m1_out *out,
+                                                             const int rows, const int NV) {
+UNROLL
+    for (int r = 0; r < rows; r++)
+        if (r < out->rows)
+UNROLL
+            for (int j = 0; j < NV; j++) {
+                const float *p = out->c + r * out->ldc + 16 * j;
+                __builtin_prefetch(p, 1, 3);
+                __builtin_prefetch(p + 15, 1, 3);
+            }
+}
+
+/* Row r, column vector j of a tile into C: v, or fma(beta, C, v) unless beta0; masked to the
+ * tile's valid columns; a streaming store for a whole aligned vector when out->nt. */
+static inline __attribute__((always_inline)) void store_c(const hs_e2m1_out *out, int r, int j,
+                                                          __m512 v, __m512 vbeta, int beta0) {
+    int w = out->cols - 16 * j;
+    __mmask16 m = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+    float *dst = out->c + r * out->ldc + 16 * j;
+    if (!beta0) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, dst), v);
+    if (out->nt && w >= 16 && ((uintptr_t)dst & 63) == 0) _mm512_stream_ps(dst, v);
+    else _mm512_mask_storeu_ps(dst, m, v);
+}
+
 static inline __attribute__((always_inline)) void mx_tile(
     const int32_t *ap /* (steps, MR) */, const int32_t *bp /* (steps, NB) */, int64_t ng,
     int64_t gs, int64_t steps_total, const float *sa /* (ng, MR) */,
@@ -117,16 +144,7 @@ UNROLL
 UNROLL
         for (int j = 0; j < NV; j++)
             f[r][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(facc + r * NB + 16 * j);
-    if (out) /* C's lines, for writing, while the dot products run */
-UNROLL
-        for (int r = 0; r < MR; r++)
-            if (r < out->rows)
-UNROLL
-                for (int j = 0; j < NV; j++) {
-                    const float *p = out->c + r * out->ldc + 16 * j;
-                    __builtin_prefetch(p, 1, 3);
-                    __builtin_prefetch(p + 15, 1, 3);
-                }
+    if (out) prefetch_c(out, MR, NV); /* C's lines, for writing, while the dot products run */
     const int32_t M = 0x4B400000; /* bits of 1.5·2^23 */
     for (int64_t g = 0; g < ng; g++) {
         int64_t steps = GS ? GS : steps_total - g * gs < gs ? steps_total - g * gs : gs;
@@ -182,14 +200,8 @@ UNROLL
         if (r >= out->rows) break;
 UNROLL
         for (int j = 0; j < NV; j++) {
-            int w = out->cols - 16 * j;
-            if (w <= 0) break;
-            __mmask16 m = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
-            float *dst = out->c + r * out->ldc + 16 * j;
-            __m512 v = _mm512_mul_ps(f[r][j], vpost);
-            if (!beta0) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, dst), v);
-            if (out->nt && w >= 16 && ((uintptr_t)dst & 63) == 0) _mm512_stream_ps(dst, v);
-            else _mm512_mask_storeu_ps(dst, m, v);
+            if (out->cols <= 16 * j) break;
+            store_c(out, r, j, _mm512_mul_ps(f[r][j], vpost), vbeta, beta0);
         }
     }
 }
@@ -230,16 +242,7 @@ UNROLL
         for (int j = 0; j < NV; j++)
             i[r][j] = first ? c0 : _mm512_loadu_si512(src + 16 * j);
     }
-    if (out)
-UNROLL
-        for (int r = 0; r < P * MR; r++)
-            if (r < out->rows)
-UNROLL
-                for (int j = 0; j < NV; j++) {
-                    const float *p = out->c + r * out->ldc + 16 * j;
-                    __builtin_prefetch(p, 1, 3);
-                    __builtin_prefetch(p + 15, 1, 3);
-                }
+    if (out) prefetch_c(out, P * MR, NV);
     for (int64_t s = 0; s < steps; s++, ap0 += MR, ap1 += MR, bp += NB) {
         __m512i bv[3];
 UNROLL
@@ -272,15 +275,10 @@ UNROLL
         __m512 vsa = _mm512_set1_ps(sa[r]);
 UNROLL
         for (int j = 0; j < NV; j++) {
-            int w = out->cols - 16 * j;
-            if (w <= 0) break;
-            __mmask16 m = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
-            float *dst = out->c + r * out->ldc + 16 * j;
+            if (out->cols <= 16 * j) break;
             __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(i[r][j]), vsb[j]);
-            __m512 v = _mm512_mul_ps(_mm512_fmadd_ps(t, vsa, _mm512_setzero_ps()), vpost);
-            if (!beta0) v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(m, dst), v);
-            if (out->nt && w >= 16 && ((uintptr_t)dst & 63) == 0) _mm512_stream_ps(dst, v);
-            else _mm512_mask_storeu_ps(dst, m, v);
+            store_c(out, r, j, _mm512_mul_ps(_mm512_fmadd_ps(t, vsa, _mm512_setzero_ps()), vpost),
+                    vbeta, beta0);
         }
     }
 }

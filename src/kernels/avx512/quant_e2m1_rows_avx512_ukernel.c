@@ -465,56 +465,50 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
         const __mmask16 valid = _mm512_cmpge_epi32_mask(eh, emin);
         const __mmask16 live = (__mmask16)(valid & finite & ~zero & lanes);
         __mmask16 take = 0;
-        if (fused) {
+        if (fused || live) { /* errors under both scales (fused: and both candidates' codes) */
             __m512i ehc = _mm512_max_epi32(eh, emin);
             const __m512 ec = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), dc = pow2_ps(e_ceil);
             const __m512 eh_ = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), dh = pow2_ps(ehc);
             const __m512 six = _mm512_set1_ps(6.0f);
             __m512 accc = _mm512_setzero_ps(), acch = _mm512_setzero_ps();
             __m512i dif = _mm512_setzero_si512();
-            for (int k = 0; k < B / 8; k++) {
-                __m512i c0 = _mm512_setzero_si512(), c1 = c0, sg = c0;
-                /* unrolled: j is the constant nibble position of each step's code */
+            if (fused) {
+                for (int k = 0; k < B / 8; k++) {
+                    __m512i c0 = _mm512_setzero_si512(), c1 = c0, sg = c0;
+                    /* unrolled: j is the constant nibble position of each step's code */
 #pragma GCC unroll 8
-                for (int j = 0; j < 8; j++) {
-                    /* the sums exactly as below; r0, r1: the rounded magnitudes of both scales */
-                    const __m512 vi = VX(8 * k + j), av = abs_ps(vi);
-                    __m512 r0 = e2m1_rne_mag(_mm512_mul_ps(av, ec));
-                    __m512 r1 = e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six));
-                    __m512 d0 = _mm512_fnmadd_ps(r0, dc, av);
-                    __m512 d1 = _mm512_fnmadd_ps(r1, dh, av);
+                    for (int j = 0; j < 8; j++) {
+                        /* the sums exactly as below; r0, r1: the rounded magnitudes of both scales */
+                        const __m512 vi = VX(8 * k + j), av = abs_ps(vi);
+                        __m512 r0 = e2m1_rne_mag(_mm512_mul_ps(av, ec));
+                        __m512 r1 = e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six));
+                        __m512 d0 = _mm512_fnmadd_ps(r0, dc, av);
+                        __m512 d1 = _mm512_fnmadd_ps(r1, dh, av);
+                        accc = _mm512_fmadd_ps(d0, d0, accc);
+                        acch = _mm512_fmadd_ps(d1, d1, acch);
+                        dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
+                        c0 = _mm512_or_si512(c0, col_code_mag(r0, j));
+                        c1 = _mm512_or_si512(c1, col_code_mag(r1, j));
+                        sg = _mm512_ternarylogic_epi32(sg, _mm512_srli_epi32(_mm512_castps_si512(vi), 28 - 4 * j),
+                                                       _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
+                    }
+                    C0[k] = c0;
+                    C1[k] = c1;
+                    SG[k] = sg;
+                }
+            } else {
+                for (int i = 0; i < B; i++) {
+                    /* the arguments of step16: d exact, d_c = d_h iff x̂_c = x̂_h; zero padding adds 0 */
+                    __m512 av = abs_ps(VX(i));
+                    __m512 d0 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_mul_ps(av, ec)), dc, av);
+                    __m512 d1 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six)), dh, av);
                     accc = _mm512_fmadd_ps(d0, d0, accc);
                     acch = _mm512_fmadd_ps(d1, d1, acch);
                     dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
-                    c0 = _mm512_or_si512(c0, col_code_mag(r0, j));
-                    c1 = _mm512_or_si512(c1, col_code_mag(r1, j));
-                    sg = _mm512_ternarylogic_epi32(sg, _mm512_srli_epi32(_mm512_castps_si512(vi), 28 - 4 * j),
-                                                   _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
                 }
-                C0[k] = c0;
-                C1[k] = c1;
-                SG[k] = sg;
             }
             const __mmask16 differ = _mm512_test_epi32_mask(dif, dif);
             if (live) halfs_call(acch, accc, differ, live, B, &take, &patch);
-        } else if (live) {
-            __m512i ehc = _mm512_max_epi32(eh, emin);
-            const __m512 ec = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), dc = pow2_ps(e_ceil);
-            const __m512 eh_ = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), dh = pow2_ps(ehc);
-            const __m512 six = _mm512_set1_ps(6.0f);
-            __m512 accc = _mm512_setzero_ps(), acch = _mm512_setzero_ps();
-            __m512i dif = _mm512_setzero_si512();
-            for (int i = 0; i < B; i++) {
-                /* the arguments of step16: d exact, d_c = d_h iff x̂_c = x̂_h; zero padding adds 0 */
-                __m512 av = abs_ps(VX(i));
-                __m512 d0 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_mul_ps(av, ec)), dc, av);
-                __m512 d1 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six)), dh, av);
-                accc = _mm512_fmadd_ps(d0, d0, accc);
-                acch = _mm512_fmadd_ps(d1, d1, acch);
-                dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
-            }
-            const __mmask16 differ = _mm512_test_epi32_mask(dif, dif);
-            halfs_call(acch, accc, differ, live, B, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
         sel1 = take;
