@@ -192,7 +192,7 @@ UNROLL
             for (int j = 0; j < NV; j++) _mm512_storeu_ps(facc + r * NB + 16 * j, f[r][j]);
         return;
     }
-    /* v = acc·post, then fma(beta, C, v): the driver's store_tile, element for element */
+    /* v = acc·post, then fma(beta, C, v): as the driver's store_tile, element for element */
     const __m512 vpost = _mm512_set1_ps(out->post), vbeta = _mm512_set1_ps(out->beta);
     const int beta0 = out->beta == 0.0f;
 UNROLL
@@ -225,8 +225,8 @@ void hs_ukernel_e2m1_mx_avx512(const int32_t *ap, const int32_t *bp, int64_t ng,
 
 /* ---- row mode (one scale per row): P = 1 or 2 panels (4 or 8 rows) × NV column vectors ----
  * int32 sums over the whole K, carried in iacc between chunks; the last chunk finishes into C
- * exactly as the driver's rows_to_float + store_tile: t = (float)isum·sb, acc = fma(t, sa, +0),
- * v = acc·post, then fma(beta, C, v). */
+ * with the reference's operations for one group per row: t = (float)isum·sb,
+ * acc = fma(t, sa, +0), v = acc·post, then fma(beta, C, v). */
 static inline __attribute__((always_inline)) void rx_tile(
     const int32_t *ap0, const int32_t *ap1 /* (steps, MR) each */,
     const int32_t *bp /* (steps, NB) */, int64_t steps, int32_t *iacc0,
