@@ -24,25 +24,10 @@ void hs_rope_tables(float *cos_t, float *sin_t, int max_seq, int hd, float theta
     }
 }
 
-/* One token row of qkv: rotate every head of q and k. Elementwise (bit-identical per clone). */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void
-rope_row(float *row, const float *cs, const float *sn, int C, int H, float sign) {
-    int hd = C / H, h = hd / 2;
-    for (int part = 0; part < 2; part++) // q then k
-        for (int hh = 0; hh < H; hh++) {
-            float *v = row + part * C + hh * hd;
-#pragma omp simd
-            for (int i = 0; i < h; i++) {
-                float a = v[i], bb = v[i + h], c = cs[i], s = sign * sn[i];
-                v[i] = a * c - bb * s;
-                v[i + h] = bb * c + a * s;
-            }
-        }
-}
-
-/* n rows of one head (hd values each, rows `stride` floats apart) at positions 0..n−1: the same
- * elementwise operations as rope_row, for attention's per-head tasks (the rotation then runs on
- * a slice that is in cache for the attention products that follow or precede it). */
+/* n rows of one head (hd values each, rows `stride` floats apart) at positions 0..n−1.
+ * Elementwise (bit-identical per clone). Used by rope_apply below and inside attention's
+ * per-head tasks (there the rotation runs on a slice that is in cache for the attention
+ * products that follow or precede it). */
 __attribute__((target_clones("avx512f", "avx2", "default"))) void
 hs_rope_head_rows(float *v0, int64_t stride, int n, const float *cos_t, const float *sin_t,
                   int hd, float sign) {
@@ -61,12 +46,16 @@ hs_rope_head_rows(float *v0, int64_t stride, int n, const float *cos_t, const fl
 
 static void rope_apply(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int C,
                        int H, float sign) {
-    int h = C / H / 2;
+    // qkv: (B, T, 3C); q and k of every (batch, head)
+    int hd = C / H;
+    int64_t C3 = 3 * (int64_t)C;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            rope_row(qkv + ((int64_t)b * T + t) * 3 * C, cos_t + (int64_t)t * h,
-                     sin_t + (int64_t)t * h, C, H, sign);
+        for (int hh = 0; hh < H; hh++) {
+            float *q = qkv + (int64_t)b * T * C3 + hh * hd;
+            hs_rope_head_rows(q, C3, T, cos_t, sin_t, hd, sign);
+            hs_rope_head_rows(q + C, C3, T, cos_t, sin_t, hd, sign);
+        }
 }
 
 void hs_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int C,
