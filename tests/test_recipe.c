@@ -234,6 +234,51 @@ static void test_kept_wgrad_x(void **state) {
     free(y), free(dx), free(again);
 }
 
+/* bf16 specs: the forward converts x both ways in one pass and keeps xᵀ for wgrad; dY's two
+ * copies come from one pass too. The results must equal those of a workspace that never saw the
+ * forward (every operand converted on its own), on shapes with partial 16 × 16 tiles; and a kept
+ * entry must follow its x from an FP4 spec to bf16 and back. */
+static void test_kept_wgrad_x_bf16(void **state) {
+    (void)state;
+    enum { M = 97, K = 61, N = 45 };
+    hs_recipe r4, r16;
+    assert_int_equal(hs_recipe_preset("bf16", &r16), HS_OK);
+    assert_int_equal(hs_recipe_preset("mxfp4-halfs", &r4), HS_OK);
+    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K);
+    float *dy = malloc(sizeof(float) * M * N), *y[2], *dx[2], *dw[2];
+    fill(x, M * K, 1.0), fill(w, N * K, 0.05), fill(dy, M * N, 1e-3);
+    for (int i = 0; i < 2; i++) {
+        y[i] = malloc(sizeof(float) * M * N), dx[i] = malloc(sizeof(float) * M * K);
+        dw[i] = calloc((size_t)N * K, sizeof(float));
+    }
+    hs_linear_ws *kept, *fresh;
+    assert_int_equal(hs_linear_ws_create(&kept), HS_OK);
+    assert_int_equal(hs_linear_ws_create(&fresh), HS_OK);
+    const hs_quant_spec *order[3] = {r16.role, r4.role, r16.role};
+    for (int round = 0; round < 3; round++) {
+        const hs_quant_spec *s = order[round];
+        memset(dw[0], 0, sizeof(float) * N * K), memset(dw[1], 0, sizeof(float) * N * K);
+        assert_int_equal(hs_linear_forward(kept, 0, s, y[0], x, w, M, K, N, NULL), HS_OK);
+        assert_int_equal(hs_linear_backward(kept, 0, s, dx[0], dw[0], dy, x, w, M, K, N, NULL),
+                         HS_OK);
+        assert_int_equal(hs_linear_forward(fresh, 1, s, y[1], x, w, M, K, N, NULL), HS_OK);
+        hs_linear_ws_free(fresh); // forget what the forward kept: the backward converts anew
+        assert_int_equal(hs_linear_ws_create(&fresh), HS_OK);
+        assert_int_equal(hs_linear_backward(fresh, 1, s, dx[1], dw[1], dy, x, w, M, K, N, NULL),
+                         HS_OK);
+        assert_memory_equal(y[0], y[1], sizeof(float) * M * N);
+        assert_memory_equal(dx[0], dx[1], sizeof(float) * M * K);
+        assert_memory_equal(dw[0], dw[1], sizeof(float) * N * K);
+        float nz = 0.0f;
+        for (int i = 0; i < N * K; i++) nz += fabsf(dw[0][i]);
+        assert_true(nz > 0.0f); // the comparison is not between two zero matrices
+    }
+    hs_linear_ws_free(kept);
+    hs_linear_ws_free(fresh);
+    for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]);
+    free(x), free(w), free(dy);
+}
+
 static void test_preset_fields(void **state) {
     (void)state;
     hs_recipe r;
@@ -401,6 +446,7 @@ int main(void) {
         cmocka_unit_test(test_overrides),     cmocka_unit_test(test_seeds),
         cmocka_unit_test(test_presets_linear), cmocka_unit_test(test_variants_linear),
         cmocka_unit_test(test_kept_wgrad_x),
+        cmocka_unit_test(test_kept_wgrad_x_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,9 +17,10 @@
  *     dequantized (and un-rotated if they carry an RHT) into fp32 scratch, then sgemm.
  * Packed buffers are allocated once per (slot, role) and reused every step; a buffer is
  * reallocated only when the spec's layout or the shape changes. When fwd.x and wgrad.x are both
- * FP4 (no RHT), the forward quantizes x in both layouts in one pass and keeps the wgrad copy,
- * keyed by x's address, for the backward: x must not change in between (the wgrad needs the
- * forward's x anyway).
+ * FP4 (no RHT), or both bf16, the forward quantizes (converts) x in both layouts in one pass and
+ * keeps the wgrad copy, keyed by x's address, for the backward: x must not change in between
+ * (the wgrad needs the forward's x anyway). The backward likewise makes both forms of dY in one
+ * pass.
  */
 #include <cblas.h>
 #include <omp.h>
@@ -85,8 +86,10 @@ void hs_linear_ws_free(hs_linear_ws *ws) {
             if (ws->slot[s][r].valid) hs_packed_free(&ws->slot[s][r].p);
             free(ws->slot[s][r].h);
         }
-    for (int i = 0; i < ws->n_kept; i++)
+    for (int i = 0; i < ws->n_kept; i++) {
         if (ws->kept[i].ps.valid) hs_packed_free(&ws->kept[i].ps.p);
+        free(ws->kept[i].ps.h);
+    }
     free(ws->kept);
     free(ws->scratch[0]);
     free(ws->scratch[1]);
@@ -169,6 +172,41 @@ __attribute__((target_clones("avx512f", "default"))) static void bf16_row(
     for (int64_t c = 0; c < n; c++) dst[c] = bf16_rne(x[c]);
 }
 
+/* One 16 × 16 tile converted once and stored twice: as is into dr (rows × cols) and
+ * transposed into dt (cols × rows). */
+__attribute__((target_clones("avx512f", "default"))) static void bf16_tile_both(
+    uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols, int64_t ld,
+    int64_t r0, int64_t c0) {
+    if (r0 + 16 <= rows && c0 + 16 <= cols) {
+        uint16_t tile[16][16], row[16];
+        for (int r = 0; r < 16; r++) {
+#pragma omp simd
+            for (int c = 0; c < 16; c++) row[c] = bf16_rne(x[(r0 + r) * ld + c0 + c]);
+            memcpy(dr + (r0 + r) * cols + c0, row, sizeof row);
+            for (int c = 0; c < 16; c++) tile[c][r] = row[c];
+        }
+        for (int c = 0; c < 16; c++) memcpy(dt + (c0 + c) * rows + r0, tile[c], sizeof tile[c]);
+        return;
+    }
+    int64_t r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = c0; c < c1; c++) {
+            uint16_t h = bf16_rne(x[r * ld + c]);
+            dr[r * cols + c] = h;
+            dt[c * rows + r] = h;
+        }
+}
+
+/* Both bf16 copies of x (rows × cols, row stride ld) in one pass over it: dr = x (rows ×
+ * cols) and dt = xᵀ (cols × rows), the same values as two to_bf16 calls. */
+static void to_bf16_both(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
+                         int64_t ld) {
+    int64_t tr = (rows + 15) / 16, tc = (cols + 15) / 16;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tr * tc; t++)
+        bf16_tile_both(dr, dt, x, rows, cols, ld, t / tc * 16, t % tc * 16);
+}
+
 /* bf16 copy of x (rows × cols, row stride ld) with the reduction axis last:
  * dst (rows × cols) if red_cols, else dst = xᵀ (cols × rows), by 16×16 tiles.
  * Why not hs_quantize: bf16 needs no scale search, and the generic quantizer's reference path
@@ -203,6 +241,19 @@ static hs_status ensure_packed(pslot *ps, const hs_quant_spec *spec, int64_t pr,
     return HS_OK;
 }
 
+/* The bf16 buffer of a slot, grown to n elements if smaller. */
+static hs_status ensure_h(pslot *ps, size_t n) {
+    if (ps->h_n < n) {
+        free(ps->h);
+        ps->h = malloc(n * sizeof(uint16_t));
+        ps->h_n = ps->h ? n : 0;
+        if (!ps->h) return hs_fail(HS_ERR_NOMEM, "linear: out of memory for a bf16 operand");
+    }
+    return HS_OK;
+}
+
+static int is_plain_bf16(const hs_quant_spec *s) { return s->elem == HS_ELEM_BF16 && !s->rht; }
+
 /* Quantize x (rows × cols stored, row stride ld) for `role` if its spec quantizes; red_cols
  * says whether the GEMM reduces along x's columns (groups along rows) or along its rows. */
 static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quant_spec *spec,
@@ -218,13 +269,8 @@ static hs_status prepare(hs_linear_ws *ws, int slot, hs_role role, const hs_quan
     pslot *ps = &ws->slot[slot][role];
     int64_t pr = red_cols ? rows : cols, pc = red_cols ? cols : rows; // packed: outer × red
     if (spec->elem == HS_ELEM_BF16 && !spec->rht) {
-        size_t n = (size_t)(pr * pc);
-        if (ps->h_n < n) {
-            free(ps->h);
-            ps->h = malloc(n * sizeof(uint16_t));
-            ps->h_n = ps->h ? n : 0;
-            if (!ps->h) return hs_fail(HS_ERR_NOMEM, "linear: out of memory for a bf16 operand");
-        }
+        hs_status st = ensure_h(ps, (size_t)(pr * pc));
+        if (st != HS_OK) return st;
         to_bf16(ps->h, x, rows, cols, ld, red_cols);
         op->h = ps->h;
         op->h_rows = pr;
@@ -250,6 +296,19 @@ static hs_status prepare_both(hs_linear_ws *ws, int slot, hs_role role_r, hs_rol
                               int64_t cols, int64_t ld, pslot *col, operand *op_r,
                               operand *op_c, hs_model_timers *tm) {
     const hs_quant_spec *sr = &spec[role_r], *sc = &spec[role_c];
+    if (is_plain_bf16(sr) && is_plain_bf16(sc)) { // both bf16 copies from one pass over x
+        double t0 = now();
+        pslot *pr = &ws->slot[slot][role_r], *pc = col ? col : &ws->slot[slot][role_c];
+        hs_status st = ensure_h(pr, (size_t)(rows * cols));
+        if (st != HS_OK || (st = ensure_h(pc, (size_t)(rows * cols))) != HS_OK) return st;
+        to_bf16_both(pr->h, pc->h, x, rows, cols, ld);
+        *op_r = (operand){.f = x, .ld = ld, .red_cols = 1, .h = pr->h, .h_rows = rows,
+                          .h_cols = cols};
+        *op_c = (operand){.f = x, .ld = ld, .red_cols = 0, .h = pc->h, .h_rows = cols,
+                          .h_cols = rows};
+        if (tm) tm->quant += now() - t0;
+        return HS_OK;
+    }
     if (!hs_spec_quantizes(sr) || !hs_spec_quantizes(sc) || sr->elem == HS_ELEM_BF16 ||
         sc->elem == HS_ELEM_BF16) {
         hs_status st = prepare(ws, slot, role_r, sr, x, rows, cols, ld, 1, op_r, tm);
@@ -280,6 +339,7 @@ static int same_spec(const hs_quant_spec *a, const hs_quant_spec *b) {
  * reading it again. */
 static int keep_x_ahead(const hs_quant_spec *spec) {
     const hs_quant_spec *r = &spec[HS_ROLE_FWD_X], *c = &spec[HS_ROLE_WGRAD_X];
+    if (is_plain_bf16(r) && is_plain_bf16(c)) return 1; // the bf16 copies likewise
     return hs_spec_quantizes(r) && hs_spec_quantizes(c) && r->elem == HS_ELEM_E2M1 &&
            c->elem == HS_ELEM_E2M1 && !r->rht && !c->rht;
 }
@@ -451,7 +511,9 @@ hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *sp
     // already, above; x's by the forward when it kept it: same x, same spec, same bytes).
     kept_x *k = find_kept(ws, x, M, K, K);
     if (k && k->ready && same_spec(&k->spec, &spec[HS_ROLE_WGRAD_X])) {
-        b = (operand){.f = x, .ld = K, .red_cols = 0, .p = &k->ps.p};
+        b = k->ps.h && is_plain_bf16(&k->spec)
+                ? (operand){.f = x, .ld = K, .red_cols = 0, .h = k->ps.h, .h_rows = K, .h_cols = M}
+                : (operand){.f = x, .ld = K, .red_cols = 0, .p = &k->ps.p};
         k->ready = 0;
     } else if ((st = prepare(ws, slot, HS_ROLE_WGRAD_X, &spec[HS_ROLE_WGRAD_X], x, M, K, K, 0,
                              &b, tm))) {
