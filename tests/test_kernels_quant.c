@@ -7,7 +7,9 @@
  * w) and on data with zeros, NaN/Inf, huge and subnormal values: the codes (whole rows, padding
  * included), scales, tensor_scale, groups_halved and groups_total must equal hs_quantize_ref's.
  * Each ISA the CPU supports is exercised by calling its kernel directly (a covered spec must not
- * fall back) and through hs_quantize with the ISA forced.
+ * fall back) and through hs_quantize with the ISA forced. The dedicated MXFP4 kernels (row,
+ * column, fused) also get Half-S groups on the decision boundary and on every rounding boundary
+ * of both candidates' grids, and the trainer's shapes (test_mx_*).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include <string.h>
 
 #include "halfs/halfs.h"
+#include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/kernels.h"
 #include "util.h"
 
@@ -434,6 +437,225 @@ static void test_rows_kernel(void **st) {
     hs_packed_free(&p);
 }
 
+/* ------------------------------------------------------------------ MXFP4 Half-S decisions
+ *
+ * The dedicated MXFP4 kernels (quant_e2m1_rows_avx512*.c) decide Half-S from float sums in
+ * units of the ceil scale X (halfs_q, halfs_delta: the two candidates' grids coincide on
+ * [1, 3.5) in those units, so only elements below 1 and from 3.5 on count), and send close
+ * calls, and groups whose amax exceeds 2^127, to the reference. These tests put groups where
+ * that is easiest to get wrong, and compare every path that takes them (row-wise kernel and
+ * hs_quantize, column-wise kernel and hs_quantize, hs_quantize_both) with the reference. */
+
+/* hs_quantize_both of x against the reference, both outputs */
+static void check_both(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols, int64_t ld) {
+    hs_packed pr, pc, rr, rc;
+    assert_int_equal(hs_packed_alloc(&pr, s, rows, cols), HS_OK);
+    assert_int_equal(hs_packed_alloc(&pc, s, cols, rows), HS_OK);
+    assert_int_equal(hs_packed_alloc(&rr, s, rows, cols), HS_OK);
+    assert_int_equal(hs_packed_alloc(&rc, s, cols, rows), HS_OK);
+    memset(pr.codes, 0xA5, (size_t)(pr.rows * pr.code_stride));
+    memset(pc.codes, 0x5A, (size_t)(pc.rows * pc.code_stride));
+    assert_int_equal(hs_quantize_both(s, s, x, rows, cols, ld, &pr, &pc), HS_OK);
+    assert_int_equal(hs_quantize_ref(s, x, rows, cols, ld, 0, &rr), HS_OK);
+    assert_int_equal(hs_quantize_ref(s, x, rows, cols, ld, 1, &rc), HS_OK);
+    const hs_packed *got[2] = {&pr, &pc}, *ref[2] = {&rr, &rc};
+    for (int t = 0; t < 2; t++) {
+        char what[256];
+        describe(what, sizeof what, s, rows, cols, t, -1);
+        if (memcmp(got[t]->codes, ref[t]->codes, (size_t)(ref[t]->rows * ref[t]->code_stride)) ||
+            memcmp(got[t]->scales, ref[t]->scales, (size_t)(ref[t]->rows * ref[t]->groups_per_row)) ||
+            got[t]->groups_halved != ref[t]->groups_halved) {
+            print_error("hs_quantize_both differs from the reference: %s\n", what);
+            fail();
+        }
+        n_checked++;
+    }
+    hs_packed_free(&pr);
+    hs_packed_free(&pc);
+    hs_packed_free(&rr);
+    hs_packed_free(&rc);
+}
+
+/* every path of an MXFP4 spec (E8M0, block 16/32) on x: rows × cols, row stride ld */
+static void check_mx_paths(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
+                           int64_t ld, int kind) {
+    check_one(s, x, rows, cols, ld, 0, kind, hs_quantize_e2m1_rows_avx512, 1);
+    check_one(s, x, rows, cols, ld, 0, kind, hs_quantize, 1);
+    check_one(s, x, rows, cols, ld, 1, kind, hs_quantize_e2m1_cols_avx512, 1);
+    check_one(s, x, rows, cols, ld, 1, kind, hs_quantize, 1);
+    check_both(s, x, rows, cols, ld);
+}
+
+/* Near-tie families: a group of B floats (scale X = 1: amax in (2, 4]) whose Half-S decision
+ * flips as p moves through [lo, hi]. fam 0: one element p at 3.5+ (halved − ceil error
+ * 2p − 7 ≥ 0) against two at ±0.3 (−0.0375 each): flip near 3.5375. fam 1: 3.75 (+0.5)
+ * against m elements at ±p in (5/8, 3/4) (−(p/2 − 5/16) each): flip near 0.6875 (B = 32),
+ * 0.7083 (B = 16). fam 2: the group of test_halfs_near_ties (3.9, 21 × ±0.3, p), B = 32.
+ * `order` permutes the elements (the reference's sums depend on the order at a tie). */
+static void tie_group(float *g, int B, int fam, float p, int order) {
+    int idx[32];
+    for (int i = 0; i < B; i++) idx[i] = (i * (2 * order + 1) + order) % B;
+    for (int i = 0; i < B; i++) g[i] = 0.0f;
+    int pos = 0;
+    if (fam == 0) {
+        g[idx[pos++]] = order & 1 ? -p : p;
+        g[idx[pos++]] = 0.3f;
+        g[idx[pos++]] = -0.3f;
+    } else if (fam == 1) {
+        g[idx[pos++]] = -3.75f;
+        for (int i = 0; i < (B == 32 ? 16 : 12); i++) g[idx[pos++]] = (i & 1) ? -p : p;
+    } else {
+        g[idx[pos++]] = 3.9f;
+        for (int i = 0; i < 21; i++) g[idx[pos++]] = (i & 1) ? -0.3f : 0.3f;
+        g[idx[pos++]] = p;
+    }
+}
+
+static int ref_halves(const hs_quant_spec *s, const float *g) {
+    hs_packed p;
+    assert_int_equal(hs_packed_alloc(&p, s, 1, s->block), HS_OK);
+    assert_int_equal(hs_quantize_ref(s, g, 1, s->block, s->block, 0, &p), HS_OK);
+    int h = p.groups_halved == 1;
+    hs_packed_free(&p);
+    return h;
+}
+
+static void test_mx_halfs_near_ties(void **st) {
+    (void)st;
+    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+    enum { ULPS = 48, MAXROWS = 8 * 3 * 2 * ULPS * 3 };
+    static const float lo[3] = {3.5f, 0.626f, 0.26f}, hi[3] = {3.7f, 0.749f, 0.49f};
+    /* the ties at X = 1, and again at X = 2^−120 and 2^90 (the same decisions, scaled) */
+    static const int shifts[3] = {0, -120, 90};
+    for (int bi = 0; bi < 2; bi++) {
+        const int B = bi ? 32 : 16;
+        hs_quant_spec s;
+        assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+        s.block = B;
+        s.rule = HS_RULE_HALFS;
+        float *x = malloc(sizeof(float) * (size_t)MAXROWS * 32);
+        int rows = 0, flips = 0;
+        float g[32];
+        for (int fam = 0; fam < 3; fam++) {
+            if (fam == 2 && B == 16) continue;
+            for (int order = 0; order < 8; order++) {
+                float a = lo[fam], b = hi[fam];
+                tie_group(g, B, fam, a, order);
+                const int ha = ref_halves(&s, g);
+                tie_group(g, B, fam, b, order);
+                if (ref_halves(&s, g) == ha) continue;
+                flips++;
+                while (nextafterf(a, b) < b) { /* bisection on floats */
+                    float mid = a + (b - a) / 2;
+                    if (mid <= a || mid >= b) mid = nextafterf(a, b);
+                    tie_group(g, B, fam, mid, order);
+                    if (ref_halves(&s, g) == ha) a = mid;
+                    else b = mid;
+                }
+                float y = a;
+                for (int k = 0; k < ULPS; k++) y = nextafterf(y, 0.0f);
+                for (int k = 0; k < 2 * ULPS; k++, y = nextafterf(y, 8.0f))
+                    for (int sh = 0; sh < 3; sh++) {
+                        tie_group(x + (size_t)rows * B, B, fam, y, order);
+                        for (int i = 0; i < B; i++) x[(size_t)rows * B + i] = ldexpf(x[(size_t)rows * B + i], shifts[sh]);
+                        rows++;
+                    }
+            }
+        }
+        assert_true(flips >= 8);
+        assert_true(rows <= MAXROWS);
+        /* one group per row (row-wise), and the same groups down the columns (column-wise) */
+        check_mx_paths(&s, x, rows, B, B, 4);
+        float *xt = malloc(sizeof(float) * (size_t)rows * 32);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < B; c++) xt[(size_t)c * rows + r] = x[(size_t)r * B + c];
+        check_mx_paths(&s, xt, B, rows, rows, 4);
+        /* and several groups per row: the rows kernel's 16-block steps, across row ends */
+        const int per = 22; /* groups per row: 704 columns with B = 32 */
+        const int nr = rows / per;
+        check_mx_paths(&s, x, nr, (int64_t)per * B, (int64_t)per * B, 4);
+        free(xt);
+        free(x);
+    }
+}
+
+/* Elements on every rounding boundary of both candidate grids, in units of the ceil scale X
+ * (1/8, 1/4, 3/8, 5/8, 3/4, 7/8, 1, 5/4, 3/2, 7/4, 2, 5/2, 3, 7/2, 4) and one ulp either side,
+ * signed, at X = 2^e for e from the smallest E8M0 exponents (the halved scale below 2^−127
+ * is not allowed; elements subnormal) to 126 (amax > 2^127: the reference's 4·2^126 is Inf),
+ * each group with amax 4, 7/2 or just above 2 in units of X so e_ceil is e. */
+static void test_mx_halfs_boundaries(void **st) {
+    (void)st;
+    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+    static const float bnd[] = {0.125f, 0.25f, 0.375f, 0.625f, 0.75f, 0.875f, 1.0f, 1.25f,
+                                1.5f, 1.75f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f};
+    static const int es[] = {-127, -126, -125, -110, -3, 0, 1, 60, 124, 125, 126};
+    const int nb = (int)(sizeof bnd / sizeof bnd[0]), ne = (int)(sizeof es / sizeof es[0]);
+    for (int bi = 0; bi < 2; bi++) {
+        const int B = bi ? 32 : 16;
+        hs_quant_spec s;
+        assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+        s.block = B;
+        s.rule = HS_RULE_HALFS;
+        const int64_t rows = 48, cols = 22 * (int64_t)B;
+        float *x = malloc(sizeof(float) * (size_t)(rows * cols));
+        for (int64_t gi = 0; gi < rows * cols / B; gi++) {
+            float *g = x + gi * B;
+            const int e = es[gi % ne];
+            for (int i = 0; i < B; i++) {
+                float v = bnd[rnd() % (uint64_t)nb];
+                int d = (int)(rnd() % 3); /* one ulp below, on, above */
+                if (d == 0) v = nextafterf(v, 0.0f);
+                if (d == 2 && v < 4.0f) v = nextafterf(v, 8.0f);
+                if (rnd() % 4 == 0) v = 0.0f;
+                g[i] = ldexpf(rnd() & 1 ? -v : v, e);
+            }
+            /* the amax: 4, 7/2 or 2 + ulp (e_ceil = e), at a random place */
+            const float am[3] = {4.0f, 3.5f, nextafterf(2.0f, 3.0f)};
+            g[rnd() % (uint64_t)B] = ldexpf(am[gi % 3], e);
+        }
+        check_mx_paths(&s, x, rows, cols, cols, 4);
+        check_mx_paths(&s, x, rows, cols - B, cols, 4); /* ld > cols */
+        free(x);
+    }
+}
+
+/* The trainer's shapes (every row ends in a partial 16-block step, so the row-wise kernels run
+ * their steps across row ends) and their neighbours: columns 256, 704, 768, 1408 and others
+ * whose rows hold an odd number of blocks or end a step exactly, ld = cols or more, row counts
+ * that leave a short last run and a short last column group, every rule of the kernels, RNE
+ * and SR, 1 and 2 threads. */
+static void test_mx_trainer_shapes(void **st) {
+    (void)st;
+    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+    static const int64_t colsv[] = {256, 704, 768, 1408, 48, 240, 272, 496, 512, 528, 1040};
+    static const hs_rule rules[] = {HS_RULE_OCP, HS_RULE_CEIL, HS_RULE_RCEIL, HS_RULE_EVEN,
+                                    HS_RULE_HALF, HS_RULE_HALFS};
+    const int ncols = (int)(sizeof colsv / sizeof colsv[0]);
+    int k = 0;
+    for (int ci = 0; ci < ncols; ci++)
+        for (int bi = 0; bi < 2; bi++)
+            for (int v = 0; v < 3; v++, k++) {
+                hs_quant_spec s;
+                assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+                s.block = bi ? 32 : 16;
+                /* halfs RNE (the trainer's) every time, then the other rules and SR in turn */
+                s.rule = v == 0 ? HS_RULE_HALFS : rules[k % 6];
+                s.rounding = v == 2 ? HS_ROUND_SR : HS_ROUND_RNE;
+                s.sr_prescale = (k & 1) ? 0 : -1;
+                s.seed = 100 + (uint64_t)k;
+                s.stream = 5;
+                const int64_t rows = v == 1 ? 70 : 67, cols = colsv[ci], ld = cols + (k % 2) * 5;
+                const int kind = k % 5;
+                float *x = malloc(sizeof(float) * (size_t)(rows * ld));
+                fill(x, rows * ld, kind);
+                omp_set_num_threads(1 + (k & 1));
+                check_mx_paths(&s, x, rows, cols, ld, kind);
+                free(x);
+            }
+    omp_set_num_threads(2);
+}
+
 /* Dequantize: the AVX-512 kernel (called directly, and through hs_dequantize at every ISA level)
  * returns the reference's floats bit for bit, for E8M0 / UE4M3 / FP32 scales, blocks and one
  * group per row, 2D tiles, the SR pre-scale, NaN groups, and row lengths around 16. */
@@ -534,6 +756,9 @@ int main(void) {
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_halfs_near_ties),
         cmocka_unit_test(test_rows_kernel),
+        cmocka_unit_test(test_mx_halfs_near_ties),
+        cmocka_unit_test(test_mx_halfs_boundaries),
+        cmocka_unit_test(test_mx_trainer_shapes),
         cmocka_unit_test(test_dequantize),
     };
     return cmocka_run_group_tests(tests, NULL, report);

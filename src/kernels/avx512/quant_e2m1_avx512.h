@@ -41,6 +41,14 @@ int64_t hs_qk_band(const hs_qk *q, hs_packed *out, int64_t r0, int nb, int64_t c
 void hs_qk_load_rows_t(const hs_qk *q, int64_t r0, int nbands, float *tiles, int64_t tstride);
 float hs_qk_band_finite_amax(const hs_qk *q, int64_t r0, int nb, float *t);
 
+/* Row-wise kernel over rows [r0, r1) of x as one run of blocks (steps across row ends), for
+ * C a multiple of s->block (quant_e2m1_rows_avx512_ukernel.c): codes and scales of the whole
+ * packed matrix (row r at codes + r·code_stride, scales + r·C/block); the same bytes as
+ * hs_ukernel_qrows_avx512 on each row. Returns the groups halved. */
+int64_t hs_ukernel_qrows_flat_avx512(const hs_quant_spec *s, const float *x, int64_t ld, int64_t C,
+                                     int64_t r0, int64_t r1, uint8_t *codes, int64_t code_stride,
+                                     uint8_t *scales);
+
 /* Column-wise (transpose = 1) MXFP4 quantizer for the specs of the row-wise one (E8M0, block
  * 16/32, RNE or SR, ocp..halfs, no RHT/2D/tensor scale): quant_e2m1_rows_avx512.c. Returns
  * HS_ERR_UNSUPPORTED, touching nothing, for anything else (transpose = 0 included). */

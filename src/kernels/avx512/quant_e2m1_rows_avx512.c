@@ -1,8 +1,8 @@
 /* quant_e2m1_rows_avx512.c: drivers of the dedicated AVX-512 quantizers for MXFP4-style specs
  * (E2M1 elements, E8M0 scales, block 16 or 32, rules ocp / ceil / rceil / even / half / halfs,
  * RNE or SR; no RHT, 2D tiles or tensor scale):
- *  - row-wise (hs_quantize_e2m1_rows_avx512: OpenMP over rows), tried by the dispatcher before
- *    the general AVX-512 quantizer (quant_e2m1_avx512.c);
+ *  - row-wise (hs_quantize_e2m1_rows_avx512: OpenMP over rows, or runs of rows), tried by the
+ *    dispatcher before the general AVX-512 quantizer (quant_e2m1_avx512.c);
  *  - column-wise (hs_quantize_e2m1_cols_avx512: OpenMP over strips of packed rows), tried by
  *    the general AVX-512 quantizer when transpose = 1;
  *  - fused row + column (hs_quantize_both_e2m1_avx512, behind hs_quantize_both): both layouts
@@ -20,6 +20,14 @@
 #include "kernels/kernels.h"
 
 static int64_t code_stride_of(int64_t cols) { return ((cols + 1) / 2 + 63) / 64 * 64; }
+
+/* Rows whose blocks are all whole but do not fill the kernel's 16-block steps (every shape of
+ * the trainer: 256, 704, 768, 1408 columns with block 32) are quantized as runs of rows whose
+ * steps continue across row ends (hs_ukernel_qrows_flat_avx512); rows of whole steps, or with
+ * a partial block, one at a time. Runs of FLAT_ROWS rows (a multiple of 16, so that runs are
+ * whole steps) are the unit of OpenMP work. */
+enum { FLAT_ROWS = 32 };
+static int flat_rows(int64_t C, int64_t B) { return C % B == 0 && C % (16 * B) != 0; }
 
 static int covers(const hs_quant_spec *s) {
     if (s->elem != HS_ELEM_E2M1 || s->scale_fmt != HS_SCALE_E8M0) return 0;
@@ -49,10 +57,20 @@ hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, i
         return HS_ERR_UNSUPPORTED;
     int64_t halved = 0;
     const int par = R * C > (1 << 15);
+    if (flat_rows(C, B)) { /* runs of FLAT_ROWS rows, steps across row ends (same bytes) */
+        const int64_t nruns = (R + FLAT_ROWS - 1) / FLAT_ROWS;
 #pragma omp parallel for schedule(static) if (par) reduction(+ : halved)
-    for (int64_t r = 0; r < R; r++)
-        halved += hs_ukernel_qrows_avx512(s, x + r * ld, r, C, out->codes + r * out->code_stride,
-                                          out->code_stride, (uint8_t *)out->scales + r * gpr);
+        for (int64_t u = 0; u < nruns; u++) {
+            const int64_t r0 = u * FLAT_ROWS, r1 = r0 + FLAT_ROWS < R ? r0 + FLAT_ROWS : R;
+            halved += hs_ukernel_qrows_flat_avx512(s, x, ld, C, r0, r1, out->codes, out->code_stride,
+                                                   (uint8_t *)out->scales);
+        }
+    } else {
+#pragma omp parallel for schedule(static) if (par) reduction(+ : halved)
+        for (int64_t r = 0; r < R; r++)
+            halved += hs_ukernel_qrows_avx512(s, x + r * ld, r, C, out->codes + r * out->code_stride,
+                                              out->code_stride, (uint8_t *)out->scales + r * gpr);
+    }
     out->spec = *s;
     out->tensor_scale = 1.0f;
     out->groups_halved = halved;
@@ -126,18 +144,26 @@ hs_status hs_quantize_both_e2m1_avx512(const hs_quant_spec *sr, const hs_quant_s
         memset(out_col->codes + r * out_col->code_stride + used, 0,
                (size_t)(out_col->code_stride - used));
     const int64_t gu = 128 / B, nunits = (gpr + gu - 1) / gu;
+    const int flat = flat_rows(cols, sr->block);
     int64_t hrow = 0, hcol = 0;
     const int par = rows * cols > (1 << 15);
-#pragma omp parallel for schedule(dynamic, 1) if (par) reduction(+ : hrow, hcol)
+    /* static: each thread a contiguous range of units. The column-wise scales of unit u are
+     * bytes 4u .. 4u+3 (B = 32) of every scale row, so units handed out one at a time
+     * (dynamic, 1) had both threads writing the same cache lines of the scales, row after row */
+#pragma omp parallel for schedule(static) if (par) reduction(+ : hrow, hcol)
     for (int64_t u = 0; u < nunits; u++) {
         int64_t g1 = (u + 1) * gu < gpr ? (u + 1) * gu : gpr;
         for (int64_t g = u * gu; g < g1; g++) {
             int64_t r1 = (g + 1) * B < rows ? (g + 1) * B : rows;
-            for (int64_t r = g * B; r < r1; r++)
-                hrow += hs_ukernel_qrows_avx512(sr, x + r * ld, r, cols,
-                                                out_row->codes + r * out_row->code_stride,
-                                                out_row->code_stride,
-                                                (uint8_t *)out_row->scales + r * gpr_row);
+            if (flat) /* B (16 or 32) rows: whole 16-block steps, but for a short last group */
+                hrow += hs_ukernel_qrows_flat_avx512(sr, x, ld, cols, g * B, r1, out_row->codes,
+                                                     out_row->code_stride, (uint8_t *)out_row->scales);
+            else
+                for (int64_t r = g * B; r < r1; r++)
+                    hrow += hs_ukernel_qrows_avx512(sr, x + r * ld, r, cols,
+                                                    out_row->codes + r * out_row->code_stride,
+                                                    out_row->code_stride,
+                                                    (uint8_t *)out_row->scales + r * gpr_row);
             hcol += hs_ukernel_qcols_groups_avx512(sc, x, ld, R, C, g, g + 1, out_col->codes,
                                                    out_col->code_stride, (uint8_t *)out_col->scales);
         }

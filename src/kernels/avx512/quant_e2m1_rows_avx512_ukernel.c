@@ -12,15 +12,19 @@
  * transpose-reduce per statistic, so the scale of the 16 blocks is chosen with lane = block
  * (the same vector code as the band kernel's choose_e8m0, written from scale_rules.c's rules).
  *
- * halfs: each block's two candidate errors are estimated in float (any order); when they differ
- * by more than the estimates' error bound the reference's exact double sums order the same way
- * (the argument of sse_est_order in quant_e2m1_avx512_ukernel.c); when both candidates give the
- * same x̂ everywhere neither is strictly lower (the reference keeps ceil). Otherwise (a close
- * call) that block's scale is taken from hs_scale_choose itself — the reference, so exact.
+ * halfs: the difference of the two candidates' squared errors is summed in float, in units of
+ * the ceil scale, where only elements below 1 and from 3.5 on contribute (halfs_q, halfs_delta);
+ * when it is farther from 0 than its error bound the reference's exact double sums order the
+ * same way (halfs_call_delta); when both candidates give the same x̂ everywhere neither is
+ * strictly lower (the reference keeps ceil). Otherwise (a close call, or an amax above 2^127)
+ * that block's scale is taken from hs_scale_choose itself — the reference, so exact.
  *
- * This file holds the per-row kernel, compiled with clang where available (Makefile:
- * *_ukernel.c; gcc 12's code for it is ~1.4× slower); quant_e2m1_rows_avx512.c is the driver
- * (argument checks, OpenMP over rows).
+ * Rows whose blocks are whole but do not fill the 16-block steps are quantized as runs of rows
+ * whose steps continue across row ends (rows_flat_b: the trainer's 256- to 1408-column rows).
+ *
+ * This file holds the kernels, compiled with clang where available (Makefile: *_ukernel.c;
+ * gcc 12's code for them is ~1.4× slower); quant_e2m1_rows_avx512.c holds the drivers
+ * (argument checks, OpenMP over rows or runs of rows).
  *
  * Encoding (RNE): a = min(|v·enc|, 6) rounded on the E2M1 grid by the float addition of
  * 2^(22+ex) (ties to even code, as hs_e2m1_encode), the code looked up from the rounded value's
@@ -33,6 +37,7 @@
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
+#include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/avx512/sr_uniform_avx512.h"
 
 #define E8M0_EMIN (-127)
@@ -80,6 +85,36 @@ static inline __m512 e2m1_rne_mag(__m512 a) {
                                   _mm512_set1_epi32(0x3F800000));
     __m512 magic = _mm512_castsi512_ps(_mm512_add_epi32(eb, _mm512_set1_epi32(22 << 23)));
     return _mm512_sub_ps(_mm512_add_ps(a, magic), magic);
+}
+
+/* The two Half-S candidates of 16 elements, rounded, in units of the ceil (max-rule) scale
+ * X = 2^e_ceil. y = |v|·2^−e_ceil is the float fabsf(v·enc_ceil) that the reference rounds
+ * (scale_rules.c hs_group_sse), 0 ≤ y ≤ 4. Returns Q(y), the ceil candidate's |x̂|/X, and in
+ * *qh Q(min(2y, 6))/2, the halved candidate's |x̂|/X (its x̂ = Q(u)·X/2, u = fl(v·enc_half) = 2y
+ * exactly when y is normal). Q is E2M1 RNE with hs_e2m1_encode's ties. The errors are then
+ * y − Q(y) and y − *qh, both exact (Sterbenz, or Q = 0), and equal bitwise iff x̂_c = x̂_h.
+ *
+ * Why this equals the reference: on each binade of the E2M1 grid the rounding is to a fixed
+ * step and the even code is the even multiple of the step, so Q on [0, 2) is RNE to a multiple
+ * of 1/2 and Q on [2, 4] RNE to an integer: vrndscaleps with M = 1 and 0 fraction bits (RNE,
+ * exact). In units of X the halved grid is {0, 1/4, 1/2, 3/4, 1, 3/2, 2, 3} (saturating at 3):
+ * on [0, 1) RNE to a multiple of 1/4 (M = 2); on [1, 3] it is the ceil grid itself (the two
+ * grids coincide there, ties included: 2y's ties 2.5 → 2, 3.5 → 4, 5 → 4 are y's 1.25 → 1,
+ * 1.75 → 2, 2.5 → 2); above 3 it is 3 (2y > 6 saturates), where the ceil grid gives 3 below
+ * 3.5 and 4 from 3.5 on. A subnormal y (|v| tiny against X) rounds to 0 under both, as in
+ * the reference (whose d = v exactly; y − 0 is off by < 2^−150 in units of X, inside the
+ * halfs_call bound's absolute term). NaN/Inf y give NaN (such groups are never live).
+ * 3 roundings, 3 compares and a masked move, where two e2m1_rne_mag took 10 operations. */
+#define HS_RND(M) (((M) << 4) | _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+static inline __m512 halfs_q(__m512 y, __m512 *qh) {
+    const __mmask16 lt2 = _mm512_cmp_ps_mask(y, _mm512_set1_ps(2.0f), _CMP_LT_OQ);
+    const __mmask16 lt1 = _mm512_cmp_ps_mask(y, _mm512_set1_ps(1.0f), _CMP_LT_OQ);
+    const __mmask16 top = _mm512_cmp_ps_mask(y, _mm512_set1_ps(3.5f), _CMP_GE_OQ);
+    __m512 qc = _mm512_roundscale_ps(y, HS_RND(0));
+    qc = _mm512_mask_roundscale_ps(qc, lt2, y, HS_RND(1));
+    const __m512 h = _mm512_mask_roundscale_ps(qc, lt1, y, HS_RND(2));
+    *qh = _mm512_mask_mov_ps(h, top, _mm512_set1_ps(3.0f));
+    return qc;
 }
 
 static inline __m512 pow2_ps(__m512i e) { /* 2^e, e in [−127, 127], exact */
@@ -165,19 +200,61 @@ static inline __m512i rule_exponent(hs_rule rule, __m512i amax_bits, __mmask16 *
 }
 
 /* The Half-S call of 16 groups from float estimates Sh (halved scale) and Sc (max scale) of
- * their squared errors: each estimate is within B·2⁻²⁴·S + B·2⁻¹⁵⁰ of its exact sum (positive
- * terms, one rounding per step); with a margin of 2B as in the band kernel, *take = the halved
- * scale is certainly better, *patch = too close to call (the reference decides). `differ`: the
- * candidates' codes differ somewhere; `live`: groups present. */
+ * their squared errors, both in units of the ceil scale (halfs_q): each estimate is within
+ * B·2⁻²⁴·S + B·2⁻¹⁵⁰ of its exact sum (positive terms, one rounding per step); with a margin
+ * of 2B as in the band kernel, *take = the halved scale is certainly better, *patch = too
+ * close to call (the reference decides). `differ`: the candidates' codes differ somewhere;
+ * `live`: groups present. e_ceil = 126 (amax > 2^127): the reference's x̂ = 4·2^126 of the
+ * ceil candidate overflows to Inf in float (its error, and sum, are then Inf), which the
+ * exact errors in units of the scale do not see: such groups, when their candidates differ,
+ * go to the reference too (x̂ = 6·2^125 of the halved one is finite, and identical
+ * candidates overflow alike). */
 static inline void halfs_call(__m512 Sh, __m512 Sc, __mmask16 differ, __mmask16 live, int B,
-                              __mmask16 *take, __mmask16 *patch) {
+                              __m512i e_ceil, __mmask16 *take, __mmask16 *patch) {
+    const __mmask16 huge = _mm512_cmpge_epi32_mask(e_ceil, _mm512_set1_epi32(126));
     const __m512 diff = _mm512_sub_ps(Sh, Sc);
     const __m512 bound = _mm512_fmadd_ps(_mm512_add_ps(Sh, Sc), _mm512_set1_ps((float)(2 * B) * 0x1p-24f),
                                          _mm512_set1_ps((float)(2 * B) * 0x1p-148f));
     const __mmask16 lt = _mm512_cmp_ps_mask(diff, _mm512_sub_ps(_mm512_setzero_ps(), bound), _CMP_LT_OQ);
     const __mmask16 gt = _mm512_cmp_ps_mask(diff, bound, _CMP_GT_OQ);
-    *take = lt & differ & live;
-    *patch = (__mmask16)(live & differ & ~lt & ~gt);
+    *take = (__mmask16)(lt & differ & live & ~huge);
+    *patch = (__mmask16)(live & differ & (huge | (~lt & ~gt)));
+}
+
+/* Half-S from the difference alone: acc += the elements' (halved − ceil) squared errors, in
+ * units of the ceil scale (y as for halfs_q), *dk |= the lanes whose x̂ differ. By halfs_q's
+ * grids the two errors are equal on [1, 3.5); below 1 they are w − RNE_{1/2}(w) and
+ * w − RNE_{1/4}(w) with w = min(y, 1) (0 for y ≥ 1); from 3.5 on, (y − 3)² − (y − 4)² = 2y − 7,
+ * exact in float (y ∈ [3.5, 4] on the 2^−22 grid), and the candidates differ (3 against 4)
+ * even at y = 3.5, where the difference is 0. */
+static inline __m512 halfs_delta(__m512 y, __m512 acc, __mmask16 *dk) {
+    const __m512 w = _mm512_min_ps(y, _mm512_set1_ps(1.0f));
+    const __m512 q2 = _mm512_roundscale_ps(w, HS_RND(1)), q4 = _mm512_roundscale_ps(w, HS_RND(2));
+    const __m512 ec = _mm512_sub_ps(w, q2), eh = _mm512_sub_ps(w, q4);
+    const __mmask16 top = _mm512_cmp_ps_mask(y, _mm512_set1_ps(3.5f), _CMP_GE_OQ);
+    acc = _mm512_fmadd_ps(eh, eh, acc);
+    acc = _mm512_fnmadd_ps(ec, ec, acc);
+    acc = _mm512_mask_add_ps(acc, top, acc, _mm512_fmadd_ps(y, _mm512_set1_ps(2.0f), _mm512_set1_ps(-7.0f)));
+    *dk |= (__mmask16)(_mm512_cmp_ps_mask(q2, q4, _CMP_NEQ_UQ) | top);
+    return acc;
+}
+
+/* halfs_call from D, the float sum of halfs_delta's terms of each group (S_h − S_c in units of
+ * the ceil scale X). The bound: every term and partial sum is at most B in magnitude (terms
+ * ≤ 1/16 + 1/64 below 1, ≤ 1 from 3.5 on) and no lane's sum takes more than 2B roundings
+ * (relative 2⁻²⁴, or absolute 2⁻¹⁵⁰ when subnormal), so |D − D_exact| ≤ 2B·B·2⁻²⁴ +
+ * 2B·2⁻¹⁵⁰; the reference's double sums S_h, S_c (≤ 1.25·B·X² each, positive terms, < 2B
+ * roundings of 2⁻⁵³) are off by far less than the margin 2B·2B·2⁻²⁴ − 2B·B·2⁻²⁴, so beyond
+ * ±(2B·2B·2⁻²⁴ + 2B·2⁻¹⁴⁸) the reference orders them as D's sign; inside it, the reference
+ * decides (as halfs_call; so do e_ceil = 126 groups). */
+static inline void halfs_call_delta(__m512 D, __mmask16 differ, __mmask16 live, int B, __m512i e_ceil,
+                                    __mmask16 *take, __mmask16 *patch) {
+    const __mmask16 huge = _mm512_cmpge_epi32_mask(e_ceil, _mm512_set1_epi32(126));
+    const float bound = (float)(4 * B * B) * 0x1p-24f + (float)(2 * B) * 0x1p-148f;
+    const __mmask16 lt = _mm512_cmp_ps_mask(D, _mm512_set1_ps(-bound), _CMP_LT_OQ);
+    const __mmask16 gt = _mm512_cmp_ps_mask(D, _mm512_set1_ps(bound), _CMP_GT_OQ);
+    *take = (__mmask16)(lt & differ & live & ~huge);
+    *patch = (__mmask16)(live & differ & (huge | (~lt & ~gt)));
 }
 
 /* Clamp the 16 chosen exponents *e to emin (all-zero groups: the smallest scale), mark the
@@ -193,23 +270,32 @@ static inline __m512i finish_scale(__m512i *e, __m512i e_ceil, __m512i emin, __m
 }
 
 /* Quantize 16 blocks of B floats at v (v holds 16·B floats; padded with zeros past n_valid
- * elements), codes to dst (8·B bytes), scales to sc (16 bytes). Returns the groups halved among
- * the first nblk blocks. tail (a row's zero-padded end): only the first nblk blocks' codes are
- * written, the padding's halfs sums and codes are not computed. */
+ * elements), codes to dst (8·B bytes), scales to sc (16 bytes; nblk with tail). Returns the
+ * groups halved among the first nblk blocks. tail (a row's zero-padded end, or a flat run's
+ * last step): only the first nblk blocks' codes are written, the padding's halfs sums and
+ * codes are not computed. flat (rows_flat_b): block b is at bp[b] (B floats) and its codes go
+ * to dp[b] (B/2 bytes) instead of v + b·B and dst + b·B/2; all blocks whole (padding blocks
+ * point to zeros and their codes to scratch). */
 static inline __attribute__((always_inline)) int64_t
 step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int64_t n_valid,
        int nblk, const int tail, uint8_t *dst, uint8_t *sc, uint64_t key, uint64_t idx0,
-       const enc_consts *k) {
+       const enc_consts *k, const int flat, const float *const *bp, uint8_t *const *dp) {
     const int V = B / 16; /* vectors per block */
     const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF);
+#define LDV(q) _mm512_loadu_ps(q)
+#define BLK(b) (flat ? bp[b] : v + (b) * B)
+#define DST(b) (flat ? dp[b] : dst + (b) * B / 2)
     __m512 am[NBLK];
+    /* unrolled: slot_block(j) and the block pointers are constants (rolled, the loop's index
+     * arithmetic drew ~8% of a halfs step's profile samples) */
+#pragma GCC unroll 16
     for (int j = 0; j < NBLK; j++) {
-        const float *p = v + slot_block(j) * B;
+        const float *p = BLK(slot_block(j));
         /* software prefetch PF floats ahead along the row (a hint: never faults) */
         _mm_prefetch((const char *)(p + PF), _MM_HINT_T0);
         if (V == 2) _mm_prefetch((const char *)(p + PF + 16), _MM_HINT_T0);
-        __m512i m = _mm512_and_si512(_mm512_loadu_si512(p), absm);
-        if (V == 2) m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512(p + 16), absm));
+        __m512i m = _mm512_and_si512(_mm512_castps_si512(LDV(p)), absm);
+        if (V == 2) m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_castps_si512(LDV(p + 16)), absm));
         am[j] = _mm512_castsi512_ps(m);
     }
     const __m512i amax_bits = _mm512_castps_si512(reduce_maxu(am));
@@ -226,48 +312,31 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
         const __mmask16 live = (__mmask16)(valid & finite & ~zero);
         __mmask16 take = 0;
         if (live) {
-            __m512i ehc = _mm512_max_epi32(eh, emin);
-            float encc[16], decc[16], ench[16], dech[16];
+            float encc[16];
             _mm512_storeu_ps(encc, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)));
-            _mm512_storeu_ps(decc, pow2_ps(e_ceil));
-            _mm512_storeu_ps(ench, pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)));
-            _mm512_storeu_ps(dech, pow2_ps(ehc));
-            const __m512 six = _mm512_castsi512_ps(k->six);
-            __m512 sc_[NBLK], sh_[NBLK], df_[NBLK];
+            __m512 dd_[NBLK];
+            unsigned differ = 0;
             for (int j = 0; j < NBLK; j++) {
                 const int b = slot_block(j);
                 if (tail && b >= nblk) { /* padding past the row's end (all zero: not live); a lane of
                                   * its own in the sums, so skipping it changes no other lane */
-                    sc_[j] = sh_[j] = df_[j] = _mm512_setzero_ps();
+                    dd_[j] = _mm512_setzero_ps();
                     continue;
                 }
-                const float *p = v + b * B;
-                const __m512 ec = _mm512_set1_ps(encc[b]), dc = _mm512_set1_ps(decc[b]);
-                const __m512 eh_ = _mm512_set1_ps(ench[b]), dh = _mm512_set1_ps(dech[b]);
-                __m512 accc = _mm512_setzero_ps(), acch = _mm512_setzero_ps();
-                __m512i dif = _mm512_setzero_si512();
+                const float *p = BLK(b);
+                const __m512 ec = _mm512_set1_ps(encc[b]);
+                __m512 acc = _mm512_setzero_ps();
+                __mmask16 dk = 0;
                 for (int t = 0; t < V; t++) {
-                    /* (v − x̂)² = (|v| − |x̂|)²: rounding is symmetric in sign; |x̂| = g·dec is
-                     * exact (g ∈ E2M1 grid, dec a power of two ≥ 2^−127) */
-                    /* |v|·enc_ceil ≤ amax·2^−e_ceil ≤ 4: no clamp needed for ceil. d = |v| − g·dec
-                     * in one FMA equals the subtraction of the exact product; d is exact
-                     * (Sterbenz, or x̂ = 0), so d_c = d_h iff x̂_c = x̂_h */
-                    __m512 av = abs_ps(_mm512_loadu_ps(p + 16 * t));
-                    __m512 d0 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_mul_ps(av, ec)), dc, av);
-                    __m512 d1 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six)), dh, av);
-                    accc = _mm512_fmadd_ps(d0, d0, accc);
-                    acch = _mm512_fmadd_ps(d1, d1, acch);
-                    dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
+                    /* (v − x̂)² = (|v| − |x̂|)²: rounding is symmetric in sign; in units of the
+                     * ceil scale, only the elements below 1 and from 3.5 on differ (halfs_delta) */
+                    const __m512 y = _mm512_mul_ps(abs_ps(LDV(p + 16 * t)), ec);
+                    acc = halfs_delta(y, acc, &dk);
                 }
-                sc_[j] = accc;
-                sh_[j] = acch;
-                df_[j] = _mm512_castsi512_ps(dif);
+                dd_[j] = acc;
+                differ |= (unsigned)(dk != 0) << b;
             }
-            const __m512 Sc = reduce_add(sc_), Sh = reduce_add(sh_);
-            const __mmask16 differ = _mm512_cmpneq_epi32_mask(_mm512_castps_si512(reduce_maxu(df_)),
-                                                             _mm512_setzero_si512());
-            /* d is exact in float; the bound on the estimates: halfs_call */
-            halfs_call(Sh, Sc, differ, live, B, &take, &patch);
+            halfs_call_delta(reduce_add(dd_), (__mmask16)differ, live, B, e_ceil, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
     }
@@ -280,14 +349,14 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
     while (patch) { /* rare: the reference decides (exact double sums) */
         int b = __builtin_ctz(patch);
         patch &= (__mmask16)(patch - 1);
-        int64_t nb = n_valid - (int64_t)b * B;
+        int64_t nb = flat ? B : n_valid - (int64_t)b * B;
         if (nb > B) nb = B;
-        hs_group_scale g = hs_scale_choose(s, v + b * B, nb, 1.0f);
+        hs_group_scale g = hs_scale_choose(s, BLK(b), nb, 1.0f);
         st8[b] = (uint8_t)g.stored;
         enc[b] = g.enc_mul;
         halved = g.halved ? (__mmask16)(halved | (1u << b)) : (__mmask16)(halved & ~(1u << b));
     }
-    memcpy(sc, st8, 16);
+    memcpy(sc, st8, tail ? (size_t)nblk : 16); /* tail: nblk groups left */
 
     /* codes: 16 bytes per 32 elements */
     const __m512i gather = _mm512_set_epi8(
@@ -299,37 +368,46 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
      * codes), not encoded. A separate instantiation (tail is a constant): the bound test in
      * the full steps' loops measured ~15% slower on 4096² rows. */
     for (int b = 0; b < (tail ? nblk : NBLK); b += 2 / V) {
-        const float *p = v + b * B;
+        /* 32 elements: block b (B = 32), or blocks b and b + 1 (B = 16; apart in flat runs) */
+        const float *p = BLK(b), *p1 = V == 2 || !flat ? p + 16 : BLK(b + 1);
         __m512 e0 = _mm512_set1_ps(enc[b]), e1 = _mm512_set1_ps(enc[b + (V == 2 ? 0 : 1)]);
         __m512i c0, c1;
         if (mode == 0) {
-            c0 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p), e0, k), zz);
-            c1 = _mm512_sad_epu8(encode16(_mm512_loadu_ps(p + 16), e1, k), zz);
+            c0 = _mm512_sad_epu8(encode16(LDV(p), e0, k), zz);
+            c1 = _mm512_sad_epu8(encode16(LDV(p1), e1, k), zz);
         } else { /* 1: SR, 2: SR with the 3/4 pre-scale */
             uint64_t i0 = idx0 + (uint64_t)(b * B);
-            c0 = _mm512_sad_epu8(encode16_sr(_mm512_loadu_ps(p), e0, key, i0, mode == 2, k), zz);
-            c1 = _mm512_sad_epu8(encode16_sr(_mm512_loadu_ps(p + 16), e1, key, i0 + 16, mode == 2, k), zz);
+            c0 = _mm512_sad_epu8(encode16_sr(LDV(p), e0, key, i0, mode == 2, k), zz);
+            c1 = _mm512_sad_epu8(encode16_sr(LDV(p1), e1, key, i0 + 16, mode == 2, k), zz);
         }
         __m128i o = _mm512_castsi512_si128(_mm512_permutex2var_epi8(c0, gather, c1));
-        _mm_storeu_si128((__m128i *)(dst + b * B / 2), o);
+        if (flat && V == 1) { /* blocks b and b + 1 may lie in different rows */
+            _mm_storel_epi64((__m128i *)dp[b], o);
+            _mm_storel_epi64((__m128i *)dp[b + 1], _mm_unpackhi_epi64(o, o));
+        } else {
+            _mm_storeu_si128((__m128i *)DST(b), o);
+        }
     }
     if (finite != 0xFFFF) { /* non-finite blocks: all codes 0 */
         for (int b = 0; b < NBLK; b++)
-            if (!(finite >> b & 1)) memset(dst + b * B / 2, 0, (size_t)B / 2);
+            if (!(finite >> b & 1)) memset(DST(b), 0, (size_t)B / 2);
     }
     return __builtin_popcount((unsigned)(halved & (__mmask16)((1u << nblk) - 1)));
+#undef LDV
+#undef BLK
+#undef DST
 }
 
 /* One packed row. */
 static inline __attribute__((always_inline)) int64_t
 row_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t C,
-      uint8_t *codes, int64_t code_stride, uint8_t *scales, int64_t gpr, uint64_t key, uint64_t idx0,
+      uint8_t *codes, int64_t code_stride, uint8_t *scales, uint64_t key, uint64_t idx0,
       const enc_consts *k) {
     const int64_t step = (int64_t)NBLK * B;
     int64_t halved = 0, c0 = 0;
     for (; c0 + step <= C; c0 += step)
         halved += step16(s, B, mode, x + c0, step, NBLK, 0, codes + c0 / 2, scales + c0 / B, key,
-                         idx0 + (uint64_t)c0, k);
+                         idx0 + (uint64_t)c0, k, 0, NULL, NULL);
     int64_t written = c0 / 2;
     if (c0 < C) { /* tail: zero-padded copy */
         float buf[NBLK * 32] __attribute__((aligned(64)));
@@ -338,10 +416,10 @@ row_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64
         memset(buf, 0, sizeof buf);
         memcpy(buf, x + c0, (size_t)n * sizeof(float));
         int nblk = (int)((n + B - 1) / B);
-        halved += step16(s, B, mode, buf, n, nblk, 1, cb, sb, key, idx0 + (uint64_t)c0, k);
+        halved += step16(s, B, mode, buf, n, nblk, 1, cb, sb, key, idx0 + (uint64_t)c0, k, 0, NULL, NULL);
         int64_t nbytes = (n + 1) / 2;
         memcpy(codes + c0 / 2, cb, (size_t)nbytes);
-        memcpy(scales + c0 / B, sb, (size_t)(gpr - c0 / B));
+        memcpy(scales + c0 / B, sb, (size_t)nblk);
         written += nbytes;
     }
     memset(codes + written, 0, (size_t)(code_stride - written));
@@ -352,14 +430,67 @@ int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t 
                                 uint8_t *codes, int64_t code_stride, uint8_t *scales) {
     enc_consts k;
     enc_consts_init(&k);
-    const int64_t gpr = (C + s->block - 1) / s->block;
     const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
     const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0, idx0 = (uint64_t)r * (uint64_t)C;
     /* specialised per block and rounding mode: no branch per element */
-#define ROW(B_, M_) row_b(s, B_, M_, x, C, codes, code_stride, scales, gpr, key, idx0, &k)
+#define ROW(B_, M_) row_b(s, B_, M_, x, C, codes, code_stride, scales, key, idx0, &k)
     if (s->block == 32) return !sr ? ROW(32, 0) : pre ? ROW(32, 2) : ROW(32, 1);
     return !sr ? ROW(16, 0) : pre ? ROW(16, 2) : ROW(16, 1);
 #undef ROW
+}
+
+/* Rows [r0, r1) of x (row stride ld, C columns, C a multiple of B) as one run of blocks: the
+ * steps of 16 blocks run on across row ends, so a row's last blocks share a step with the next
+ * row's first ones instead of filling a zero-padded step of their own. Why: a step's cost is
+ * mostly per step, not per block (the 16-lane reductions, the scale rules, the padding), and
+ * the trainer's rows (256, 704, 768 or 1408 columns, block 32) all end in a partial step: a
+ * 256-column row (8 blocks, all padding-filled tail) ran at ~55–60% of the speed per element of
+ * a 512-column one. Each block is computed alone, exactly as by row_b (same scale, codes and
+ * SR index r·C + c = (r·gpr + block)·B): same bytes. codes/scales: those of the whole matrix. */
+static inline __attribute__((always_inline)) int64_t
+rows_flat_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t ld,
+            int64_t C, int64_t r0, int64_t r1, uint8_t *codes, int64_t code_stride, uint8_t *scales,
+            uint64_t key, const enc_consts *k) {
+    static const float zeros[32] __attribute__((aligned(64))) = {0};
+    uint8_t scratch[NBLK * 16] __attribute__((aligned(64)));
+    const float *bp[NBLK];
+    uint8_t *dp[NBLK];
+    const int64_t gpr = C / B, total = (r1 - r0) * gpr, g0 = r0 * gpr;
+    int64_t row = r0, cb = 0, halved = 0;
+    for (int64_t i = 0; i < total; i += NBLK) {
+        const int nblk = total - i < NBLK ? (int)(total - i) : NBLK;
+        for (int b = 0; b < NBLK; b++) {
+            if (b < nblk) {
+                bp[b] = x + row * ld + cb * B;
+                dp[b] = codes + row * code_stride + cb * (B / 2);
+                if (++cb == gpr) cb = 0, row++;
+            } else { /* past the run: an all-zero group, codes to scratch */
+                bp[b] = zeros;
+                dp[b] = scratch + 16 * b;
+            }
+        }
+        const uint64_t idx0 = (uint64_t)(g0 + i) * (uint64_t)B;
+        if (nblk == NBLK)
+            halved += step16(s, B, mode, NULL, 0, NBLK, 0, NULL, scales + g0 + i, key, idx0, k, 1, bp, dp);
+        else
+            halved += step16(s, B, mode, NULL, 0, nblk, 1, NULL, scales + g0 + i, key, idx0, k, 1, bp, dp);
+    }
+    const int64_t used = C / 2; /* C is even (a multiple of B) */
+    for (int64_t r = r0; r < r1; r++) memset(codes + r * code_stride + used, 0, (size_t)(code_stride - used));
+    return halved;
+}
+
+int64_t hs_ukernel_qrows_flat_avx512(const hs_quant_spec *s, const float *x, int64_t ld, int64_t C,
+                                     int64_t r0, int64_t r1, uint8_t *codes, int64_t code_stride,
+                                     uint8_t *scales) {
+    enc_consts k;
+    enc_consts_init(&k);
+    const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
+    const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0;
+#define FLAT(B_, M_) rows_flat_b(s, B_, M_, x, ld, C, r0, r1, codes, code_stride, scales, key, &k)
+    if (s->block == 32) return !sr ? FLAT(32, 0) : pre ? FLAT(32, 2) : FLAT(32, 1);
+    return !sr ? FLAT(16, 0) : pre ? FLAT(16, 2) : FLAT(16, 1);
+#undef FLAT
 }
 
 /* ------------------------------------------------------------------ column-wise (transpose = 1)
@@ -383,11 +514,12 @@ static inline __m512i col_enc_rne(__m512 v, __m512 enc, int j) {
                                      _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
 }
 
-/* the code magnitude (bits 0..2) of r, already rounded onto the E2M1 grid, at nibble j (as
- * col_enc_rne) */
-static inline __m512i col_code_mag(__m512 r, int j) {
+/* the code magnitude (bits 0..2) of r·2^h, r·2^h already rounded onto the E2M1 grid, at nibble
+ * j (as col_enc_rne): h = 0, or 1 for halfs_q's halved candidate (r = Q/2: its bits >> 22 are
+ * 2 below Q's, so the table index subtracts 242 instead of 244) */
+static inline __m512i col_code_mag(__m512 r, int j, const int h) {
     const __m512i tab = _mm512_slli_epi32(_mm512_set_epi32(7, 6, 5, 4, 3, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0), 4 * j);
-    __m512i idx = _mm512_subs_epu16(_mm512_srli_epi32(_mm512_castps_si512(r), 22), _mm512_set1_epi32(244));
+    __m512i idx = _mm512_subs_epu16(_mm512_srli_epi32(_mm512_castps_si512(r), 22), _mm512_set1_epi32(244 - 2 * h));
     return _mm512_permutexvar_epi32(idx, tab);
 }
 
@@ -412,11 +544,17 @@ static inline __m512i col_enc_sr(__m512 v, __m512 enc, int j, __m512i *b0, __m51
 
 /* One group g of packed rows j0 .. j0+nb−1 (n ≤ B elements: x rows g·B .. g·B+n−1), read
  * from x, or from tile tb (row i at tb + 16·i) with its amax *amx already taken (the band
- * pass of cols_b); pf: prefetch the next group. */
+ * pass of cols_b); pf: prefetch the next group. direct (a whole group of 16 packed rows, read
+ * from x, in the fused kernel): the passes load x where they need it instead of from a copy in
+ * v[], which the compiler kept on the stack (32 stores and loads more per step), and without
+ * pf's prefetches: the row-wise part reads the next group's rows first anyway (its own
+ * prefetch runs 8 KB ahead), and the 32 prefetches per step cost more than they saved (one
+ * thread, 4096 × 704 `both`, interleaved with and against 7435cd3: ×1.15 → ×1.25). */
 static inline __attribute__((always_inline)) int64_t
 colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int64_t ld, int64_t C,
         int64_t g, int64_t j0, int nb, uint8_t *codes, int64_t code_stride, uint8_t *scales,
-        int64_t gpr, uint64_t key, const int pf, const __m512i *amx, const float *tb) {
+        int64_t gpr, uint64_t key, const int pf, const __m512i *amx, const float *tb,
+        const int direct) {
     const int64_t c0 = g * B;
     const int n = C - c0 < B ? (int)(C - c0) : B;
     const __mmask16 lanes = nb >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nb) - 1);
@@ -427,8 +565,8 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
      * fit in the registers next to the rest, and a copy of the tile into v[] on the stack
      * (32 loads and stores per step) was what the compiler made of v[] */
     __m512 v[32];
-#define VX(i) (tb ? _mm512_load_ps(tb + 16 * (i)) : v[i])
-    for (int i = 0; i < B && !tb; i++) {
+#define VX(i) (tb ? _mm512_load_ps(tb + 16 * (i)) : direct ? _mm512_loadu_ps(xb + (i) * ld) : v[i])
+    for (int i = 0; i < B && !tb && !direct; i++) {
         if (i < n) {
             /* pf (the fused kernel): prefetch the same columns of the next group (read one
              * pass over the packed rows later: each x row is read in short runs, which the
@@ -444,7 +582,7 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
     if (amx) /* the band pass's column amax: the same max over the same lanes (order-free) */
         amax_bits = *amx;
     else
-        for (int i = 0; i < B; i++) amax_bits = _mm512_max_epu32(amax_bits, _mm512_and_si512(_mm512_castps_si512(v[i]), absm));
+        for (int i = 0; i < B; i++) amax_bits = _mm512_max_epu32(amax_bits, _mm512_and_si512(_mm512_castps_si512(VX(i)), absm));
     __mmask16 zero, finite;
     __m512i e_ceil;
     __m512i e = rule_exponent(s->rule, amax_bits, &zero, &finite, &e_ceil);
@@ -466,10 +604,10 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
         const __mmask16 live = (__mmask16)(valid & finite & ~zero & lanes);
         __mmask16 take = 0;
         if (fused || live) { /* errors under both scales (fused: and both candidates' codes) */
-            __m512i ehc = _mm512_max_epi32(eh, emin);
-            const __m512 ec = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil)), dc = pow2_ps(e_ceil);
-            const __m512 eh_ = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), ehc)), dh = pow2_ps(ehc);
-            const __m512 six = _mm512_set1_ps(6.0f);
+            /* y = |v|·2^−e_ceil ≤ 4 per lane; halfs_q: both candidates in units of the ceil
+             * scale (a lane whose halved scale is below the E8M0 minimum is not live: its C1
+             * codes are never selected) */
+            const __m512 ec = pow2_ps(_mm512_sub_epi32(_mm512_setzero_si512(), e_ceil));
             __m512 accc = _mm512_setzero_ps(), acch = _mm512_setzero_ps();
             __m512i dif = _mm512_setzero_si512();
             if (fused) {
@@ -478,17 +616,17 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
                     /* unrolled: j is the constant nibble position of each step's code */
 #pragma GCC unroll 8
                     for (int j = 0; j < 8; j++) {
-                        /* the sums exactly as below; r0, r1: the rounded magnitudes of both scales */
-                        const __m512 vi = VX(8 * k + j), av = abs_ps(vi);
-                        __m512 r0 = e2m1_rne_mag(_mm512_mul_ps(av, ec));
-                        __m512 r1 = e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six));
-                        __m512 d0 = _mm512_fnmadd_ps(r0, dc, av);
-                        __m512 d1 = _mm512_fnmadd_ps(r1, dh, av);
+                        /* the sums exactly as below; qc, qh: the rounded magnitudes of both
+                         * candidates in units of the ceil scale, whose codes they give */
+                        const __m512 vi = VX(8 * k + j);
+                        const __m512 y = _mm512_mul_ps(abs_ps(vi), ec);
+                        __m512 qh, qc = halfs_q(y, &qh);
+                        const __m512 d0 = _mm512_sub_ps(y, qc), d1 = _mm512_sub_ps(y, qh);
                         accc = _mm512_fmadd_ps(d0, d0, accc);
                         acch = _mm512_fmadd_ps(d1, d1, acch);
                         dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
-                        c0 = _mm512_or_si512(c0, col_code_mag(r0, j));
-                        c1 = _mm512_or_si512(c1, col_code_mag(r1, j));
+                        c0 = _mm512_or_si512(c0, col_code_mag(qc, j, 0));
+                        c1 = _mm512_or_si512(c1, col_code_mag(qh, j, 1));
                         sg = _mm512_ternarylogic_epi32(sg, _mm512_srli_epi32(_mm512_castps_si512(vi), 28 - 4 * j),
                                                        _mm512_set1_epi32((int)(8u << (4 * j))), 0xF8);
                     }
@@ -499,16 +637,16 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
             } else {
                 for (int i = 0; i < B; i++) {
                     /* the arguments of step16: d exact, d_c = d_h iff x̂_c = x̂_h; zero padding adds 0 */
-                    __m512 av = abs_ps(VX(i));
-                    __m512 d0 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_mul_ps(av, ec)), dc, av);
-                    __m512 d1 = _mm512_fnmadd_ps(e2m1_rne_mag(_mm512_min_ps(_mm512_mul_ps(av, eh_), six)), dh, av);
+                    const __m512 y = _mm512_mul_ps(abs_ps(VX(i)), ec);
+                    __m512 qh, qc = halfs_q(y, &qh);
+                    const __m512 d0 = _mm512_sub_ps(y, qc), d1 = _mm512_sub_ps(y, qh);
                     accc = _mm512_fmadd_ps(d0, d0, accc);
                     acch = _mm512_fmadd_ps(d1, d1, acch);
                     dif = _mm512_ternarylogic_epi32(dif, _mm512_castps_si512(d0), _mm512_castps_si512(d1), 0xF6);
                 }
             }
             const __mmask16 differ = _mm512_test_epi32_mask(dif, dif);
-            if (live) halfs_call(acch, accc, differ, live, B, &take, &patch);
+            if (live) halfs_call(acch, accc, differ, live, B, e_ceil, &take, &patch);
         }
         e = _mm512_mask_mov_epi32(e_ceil, take, eh);
         sel1 = take;
@@ -665,7 +803,7 @@ cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int6
                 const int k = (int)((j0 - bb) / 16);
                 for (int i = 0; i < nn; i++) _mm_prefetch((const char *)(nxt + i * ld + 16 * k), _MM_HINT_T1);
                 halved += colstep(s, B, mode, x, ld, C, g, j0, nb, codes, code_stride, scales, gpr,
-                                  key, 0, &am[k], tile + k * TS);
+                                  key, 0, &am[k], tile + k * TS, 0);
             }
         }
     (void)R;
@@ -694,7 +832,10 @@ cols_g_b(const hs_quant_spec *s, const int B, const int mode, const float *x, in
     for (int64_t g = g0; g < g1; g++)
         for (int64_t j0 = 0; j0 < R; j0 += 16) {
             int nb = R - j0 < 16 ? (int)(R - j0) : 16;
-            halved += colstep(s, B, mode, x, ld, C, g, j0, nb, codes, code_stride, scales, gpr, key, 1, NULL, NULL);
+            if (nb == 16 && C - g * B >= B) /* whole group */
+                halved += colstep(s, B, mode, x, ld, C, g, j0, nb, codes, code_stride, scales, gpr, key, 1, NULL, NULL, 1);
+            else
+                halved += colstep(s, B, mode, x, ld, C, g, j0, nb, codes, code_stride, scales, gpr, key, 1, NULL, NULL, 0);
         }
     return halved;
 }
