@@ -8,8 +8,12 @@
  *   pre-scale): every ISA equals the reference bit for bit, and the reference agrees with a
  *   double GEMM of the dequantized operands within (groups + 3)·2⁻²⁴·Σ|a·b| per element (each
  *   group adds at most two fp32 roundings, plus the final scaling).
- * - bf16: vdpbf16ps against a double GEMM of the bf16 values, within (K + 2)·2⁻²⁴·Σ|a·b|.
- * - Results do not depend on the thread count (1 vs 2 threads, bitwise).
+ * - bf16: vdpbf16ps against a double GEMM of the bf16 values, within (K + 2)·2⁻²⁴·Σ|a·b|; the
+ *   AVX-512 kernel bit for bit against a one-lane model of its per-element sequence (vdpbf16ps
+ *   over k-pairs in order, then the beta step) on shapes around each of its blocks.
+ * - Results do not depend on the thread count (1 vs 2 threads, bitwise), nor on how the
+ *   AVX-512 driver splits the work into tasks (row blocks × column groups).
+ * - Every scale byte code (E8M0, UE4M3, NaN codes) decodes as the codec says.
  * - Errors: mismatched K, group sizes or RHT; bad ldc.
  * Operands are built directly in the packed layout (include/halfs/quant.h), so these tests
  * depend only on that layout and the codecs.
@@ -20,6 +24,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -353,6 +358,88 @@ static void test_panel_and_chunk_edges(void **st) {
         }
 }
 
+/* Blocks of 4 and 8 elements (1 or 2 k-steps per group: the AVX-512 packer computes those
+ * corrections in a second pass over the packed panel), exact as run_exact. */
+static void test_exact_block4_block8(void **st) {
+    (void)st;
+    run_exact(8);
+    run_exact(4);
+}
+
+/* The AVX-512 driver's task split: a task is a row block of 64 rows × a group of 192-column
+ * blocks, and packs its rows of A itself; with few row blocks (M ≤ 192 on 2 threads) N is split
+ * into groups and a row block is packed by every task that takes one of its groups (or once by
+ * a thread that takes two in a row). Shapes large enough to run threaded, M of 1..3 row blocks
+ * with tails, N of 2..4 column blocks, K of one chunk or several: bitwise against the
+ * reference, every ISA, 1 and 2 threads, beta 0 and 1. */
+static void test_task_split(void **st) {
+    (void)st;
+    static const int64_t ts[][3] = {
+        /* M, N, K */
+        {130, 400, 200}, {64, 700, 300}, {190, 250, 1100}, {33, 580, 2100}, {129, 385, 256},
+    };
+    for (int s = 0; s < (int)(sizeof ts / sizeof ts[0]); s++)
+        for (int f = 0; f < 3; f++) {
+            int block = f == 0 ? 32 : f == 1 ? 16 : 0;
+            hs_scale_fmt sf = f == 1 ? HS_SCALE_UE4M3 : HS_SCALE_E8M0;
+            operand a, b;
+            make_operand(&a, ts[s][0], ts[s][2], block, sf, -8, 8);
+            make_operand(&b, ts[s][1], ts[s][2], block, sf, -8, 8);
+            float *c = check_all_isas(&a.p, &b.p, (s + f) % 2 ? 1.0f : 0.0f, s % 3);
+            free(c);
+            free_operand(&a);
+            free_operand(&b);
+        }
+}
+
+/* Every scale byte code decodes as the codec says, NaN codes included: the AVX-512 packer
+ * decodes E8M0 by arithmetic (codes 0 and 255 apart) and UE4M3 through permutes of the
+ * table. Row r of one operand has the code r in all its groups (19 or 38 groups: more than
+ * the packer's 16 at a time, with a tail), so each code alone scales a row of C; the other
+ * operand has ordinary scales. B's codes are then all 256 (the plain conversion path) or, for
+ * E8M0, those up to 2^100 and the NaN code (the FMA-folded conversion). Infinities and NaNs
+ * in C must match the reference bit for bit too. */
+static void test_scale_codes_all(void **st) {
+    (void)st;
+    for (int f = 0; f < 2; f++)
+        for (int side = 0; side < 3; side++) {
+            if (f == 1 && side == 2) continue;
+            int block = f == 1 ? 16 : 32;
+            hs_scale_fmt sf = f == 1 ? HS_SCALE_UE4M3 : HS_SCALE_E8M0;
+            int64_t k = 600, nr = 256, no = 21; /* rows of the all-codes operand, of the other */
+            operand a, b;
+            make_operand(&a, side == 0 ? nr : no, k, block, sf, -4, 4);
+            make_operand(&b, side == 0 ? no : nr, k, block, sf, -4, 4);
+            hs_packed *all = side == 0 ? &a.p : &b.p;
+            for (int64_t r = 0; r < nr; r++) {
+                uint8_t code = (uint8_t)r;
+                if (side == 2 && code > 227 && code != 0xFF) code = (uint8_t)(code - 120);
+                memset((uint8_t *)all->scales + r * all->groups_per_row, code,
+                       (size_t)all->groups_per_row);
+            }
+            float *c = check_all_isas(&a.p, &b.p, side == 1 ? 1.0f : 0.0f, 1);
+            free(c);
+            free_operand(&a);
+            free_operand(&b);
+        }
+    /* The FMA-folded conversion is chosen only when no B code lies in 2^101..2^127: one such
+     * code in B (the first, middle and last of the range), in a group where A is all zeros.
+     * The reference gives t = 0·sb = 0 there; the folded FMA with −1.5·2^23·2^127 = −inf
+     * would not. */
+    for (int code = 228; code <= 254; code += 13) {
+        operand a, b;
+        make_operand(&a, 5, 96, 32, HS_SCALE_E8M0, -2, 2);
+        make_operand(&b, 40, 96, 32, HS_SCALE_E8M0, -2, 2);
+        for (int64_t r = 0; r < 5; r++) memset(a.p.codes + r * a.p.code_stride + 16, 0, 16);
+        ((uint8_t *)b.p.scales)[7 * b.p.groups_per_row + 1] = (uint8_t)code;
+        float *c = check_all_isas(&a.p, &b.p, 0.0f, 0);
+        for (int64_t i = 0; i < 5 * 40; i++) assert_true(isfinite(c[i]));
+        free(c);
+        free_operand(&a);
+        free_operand(&b);
+    }
+}
+
 static void test_errors(void **st) {
     (void)st;
     operand a, b;
@@ -474,6 +561,94 @@ static void test_bf16(void **st) {
     assert_int_equal(hs_gemm_bf16(2, 2, 2, x, 1, x, 2, 0.0f, y, 2), HS_ERR_INVALID_ARG);
 }
 
+/* The AVX-512 bf16 GEMM's per-element contract, modelled with the instruction itself on one
+ * lane: vdpbf16ps over the k-pairs in increasing order from +0 (odd K: the last pair's second
+ * element is 0), then fmaf(beta, C_old, acc) if beta ≠ 0. Bitwise, whatever the blocking. */
+__attribute__((target("avx512f,avx512bf16"))) static float bf16_dp_model(
+    const uint16_t *a, const uint16_t *b, int64_t k, float beta, float c_old) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t e = 0; e < k; e += 2) {
+        uint32_t wa = a[e] | (e + 1 < k ? (uint32_t)a[e + 1] << 16 : 0);
+        uint32_t wb = b[e] | (e + 1 < k ? (uint32_t)b[e + 1] << 16 : 0);
+        acc = _mm512_dpbf16_ps(acc, (__m512bh)_mm512_set1_epi32((int)wa),
+                               (__m512bh)_mm512_set1_epi32((int)wb));
+    }
+    float v = _mm512_cvtss_f32(acc);
+    return beta != 0.0f ? fmaf(beta, c_old, v) : v;
+}
+
+/* m × n × k with row strides k + pad (A), k + pad2 (B), n + pad (C): the AVX-512 kernel at 1
+ * and 2 threads equals the model bit for bit and leaves C's padding alone. An odd pad2 puts
+ * B's rows, and an odd pad A's rows, at 2-byte offsets (A is read in place when K is even). */
+static void run_bf16_exact(int64_t m, int64_t n, int64_t k, int pad, int pad2, float beta) {
+    int64_t lda = k + pad, ldb = k + pad2, ldc = n + pad;
+    uint16_t *a = malloc(sizeof(uint16_t) * (size_t)(m * lda + 1));
+    uint16_t *b = malloc(sizeof(uint16_t) * (size_t)(n * ldb + 1));
+    float *c0 = malloc(sizeof(float) * (size_t)(m * ldc + 1));
+    float *c1 = malloc(sizeof(float) * (size_t)(m * ldc + 1));
+    float *c2 = malloc(sizeof(float) * (size_t)(m * ldc + 1));
+    for (int64_t i = 0; i < m * lda; i++) a[i] = rand_bf16();
+    for (int64_t i = 0; i < n * ldb; i++) b[i] = rand_bf16();
+    for (int64_t i = 0; i < m * ldc; i++) /* full significands: beta·C rounds unless fused */
+        c0[i] = (float)((double)(int64_t)(next_u64() >> 11) * 0x1p-53 * 6.0 - 3.0);
+    memcpy(c1, c0, sizeof(float) * (size_t)(m * ldc));
+    memcpy(c2, c0, sizeof(float) * (size_t)(m * ldc));
+    omp_set_num_threads(1);
+    assert_int_equal(hs_gemm_bf16(m, n, k, a, lda, b, ldb, beta, c1, ldc), HS_OK);
+    omp_set_num_threads(2);
+    assert_int_equal(hs_gemm_bf16(m, n, k, a, lda, b, ldb, beta, c2, ldc), HS_OK);
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t j = 0; j < n; j++) {
+            float want = bf16_dp_model(a + i * lda, b + j * ldb, k, beta, c0[i * ldc + j]);
+            float g1 = c1[i * ldc + j], g2 = c2[i * ldc + j];
+            if (!bits_equal(g1, want) || !bits_equal(g2, want)) {
+                print_error("bf16 exact %lldx%lldx%lld beta %g C[%lld,%lld] = %a (2 threads %a), "
+                            "model %a\n", (long long)m, (long long)n, (long long)k, (double)beta,
+                            (long long)i, (long long)j, (double)g1, (double)g2, (double)want);
+                fail();
+            }
+        }
+        for (int64_t j = n; j < ldc; j++) /* untouched */
+            assert_true(bits_equal(c1[i * ldc + j], c0[i * ldc + j]) &&
+                        bits_equal(c2[i * ldc + j], c0[i * ldc + j]));
+    }
+    free(a);
+    free(b);
+    free(c0);
+    free(c1);
+    free(c2);
+}
+
+/* Shapes around every block of the AVX-512 bf16 GEMM: MR = 8 rows, NB = 48 columns (and the
+ * 16- and 32-column last panels that run 1 or 2 vectors), K chunks of 1024 (512 pairs), tasks
+ * of 64, 32 or 16 rows × up to 384 columns (several tasks run in parallel when M·N·K > 4e6),
+ * odd K (A packed) and even K (A read in place, a last partial panel packed), odd row
+ * strides, beta 0, 1 and 0.7. */
+static void test_bf16_exact_sequence(void **st) {
+    (void)st;
+    if (hs_isa_force(HS_ISA_AVX512) != HS_ISA_AVX512) {
+        hs_isa_force(hs_isa_detect());
+        skip();
+    }
+    static const struct {
+        int64_t m, n, k;
+        int pad, pad2;
+        float beta;
+    } cs[] = {
+        {1, 1, 1, 0, 0, 0.0f},        {1, 1, 2, 0, 1, 1.0f},         {7, 16, 3, 1, 0, 0.7f},
+        {8, 48, 2, 0, 0, 0.0f},       {9, 49, 5, 1, 1, 1.0f},        {15, 17, 64, 0, 3, 0.0f},
+        {16, 64, 33, 1, 0, 1.0f},     {17, 80, 32, 1, 1, 0.0f},      {8, 256, 70, 0, 0, 1.0f},
+        {63, 95, 1023, 0, 1, 0.0f},   {64, 96, 1024, 1, 0, 1.0f},    {65, 97, 1025, 0, 0, 0.7f},
+        {24, 40, 1026, 0, 0, 0.0f},   {9, 112, 2049, 1, 1, 1.0f},    {16, 33, 2050, 0, 2, 0.0f},
+        {129, 383, 40, 1, 0, 0.0f},   {72, 384, 18, 0, 1, 1.0f},     {66, 385, 37, 0, 0, 0.7f},
+        {130, 770, 12, 2, 1, 1.0f},   {200, 256, 100, 0, 0, 0.0f},   {3, 400, 1500, 1, 1, 1.0f},
+        {40, 200, 1100, 1, 0, 0.7f},  {96, 130, 516, 0, 1, 1.0f},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        run_bf16_exact(cs[i].m, cs[i].n, cs[i].k, cs[i].pad, cs[i].pad2, cs[i].beta);
+    hs_isa_force(hs_isa_detect());
+}
+
 /* Operands quantized by hs_quantize: the direct FP4 kernels, and every pair without one (FP8,
  * INT4, bf16, fp32, mixed) through the fallback, against the reference (which dequantizes and
  * runs fmaf over K) within (K + 3)·2⁻²⁴·Σ|a·b|, and against a double GEMM of hs_dequantize's
@@ -558,9 +733,13 @@ int main(void) {
         cmocka_unit_test(test_thread_independence),
         cmocka_unit_test(test_trainer_shapes),
         cmocka_unit_test(test_panel_and_chunk_edges),
+        cmocka_unit_test(test_exact_block4_block8),
+        cmocka_unit_test(test_task_split),
+        cmocka_unit_test(test_scale_codes_all),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_empty_k),
         cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_bf16_exact_sequence),
         cmocka_unit_test(test_quantized_operands_and_fallback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

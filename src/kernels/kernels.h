@@ -135,8 +135,20 @@ void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap, const int32_t *bp, int64_
  * and ceil(C / block) scale bytes; returns the groups halved. */
 int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
                                 uint8_t *codes, int64_t code_stride, uint8_t *scales);
-/* bf16: acc (MR, NB) fp32 in/out over `steps` pairs of k. */
-void hs_ukernel_bf16_avx512(const uint32_t *ap, const uint32_t *bp, int64_t steps, float *acc);
+/* bf16 (layouts in gemm_bf16_dpbf16.c): `steps` pairs of k of one 8 × 48 micro-tile on its
+ * first nv = 1..3 column vectors (16·nv ≥ the panel's valid columns). A: arow = 0, ap is a
+ * packed panel (steps, MR) of dwords; else ap is row 0 of 8 rows of bf16 arow bytes apart, each
+ * read as `steps` consecutive pairs. B: bp (steps, NB) dwords. first: the accumulators
+ * start at +0 (acc is not read); else they are loaded from acc (MR, NB). out: NULL, they are
+ * stored to acc; else the tile is written to C: acc, or fmaf(beta, C_old, acc) if beta ≠ 0. */
+typedef struct hs_bf16_out {
+    float *c;       /* C + r0·ldc + j0: the tile's top-left element */
+    int64_t ldc;    /* row stride of C */
+    int rows, cols; /* valid rows 1..HS_BF16_MR, columns 1..HS_BF16_NB */
+    float beta;
+} hs_bf16_out;
+void hs_ukernel_bf16_avx512(const void *ap, int64_t arow, const uint32_t *bp, int64_t steps,
+                            float *acc, int nv, int first, const hs_bf16_out *out);
 
 /* ---- workspace ----
  * A per-thread scratch buffer reused across calls (first touch of fresh pages is slow on this

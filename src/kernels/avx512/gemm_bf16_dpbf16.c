@@ -2,16 +2,34 @@
  * C[M,N] = A[M,K] · B[N,K]ᵀ (+ beta·C). Debian's OpenBLAS 0.3.21 has no sbgemm, so this is the
  * bf16 baseline of the trainer's `bf16` recipe and of `halfs bench gemm` (named `bf16_dpbf16`).
  *
- * Same organisation as gemm_e2m1_vnni.c: A is repacked in panels of MR = 8 rows stored
- * [k/2][MR] (one dword = two consecutive bf16 of a row), B in panels of NB = 48 columns stored
- * [k/2][NB]; odd K is padded with a zero. The micro-kernel keeps 8 × 48 fp32 accumulators
- * (24 zmm); per k-pair it loads 3 vectors of B and broadcasts 8 dwords of A into 24 vdpbf16ps.
- * K is cut into chunks of KC; accumulators persist in a per-thread tile between chunks; OpenMP
- * hands out MC × NC tiles of C. Each element's additions happen in a fixed order (pairs of k in
- * increasing order), so the result does not depend on the thread count.
+ * Same organisation as gemm_e2m1_vnni.c:
+ * 1. Operands. The micro-kernel reads A as dwords (two consecutive bf16 of a row, a k-pair),
+ *    eight rows (MR) at a time, and B as panels of NB = 48 columns stored [k/2][NB].
+ *    Even K: A is read in place (row r's pair s at a + r·lda + 2s; no copy of the largest
+ *    operand of the trainer's M = 4096 GEMMs); only a last panel of fewer than 8 rows is
+ *    packed. Odd K: every A panel is packed [k/2][MR] with its last pair padded with a zero.
+ *    B is always packed (into per-thread workspace, once per call), 16 columns × 16 k-pairs per
+ *    16 × 16 dword transpose, prefetching its 16 rows ahead; A panels are packed 16 k-pairs of
+ *    their 8 rows at a time with two rounds of unpacks and one of permutes. Rows/columns beyond
+ *    M/N and the pad of odd K are zeros.
+ * 2. Micro-kernel (gemm_bf16_dpbf16_ukernel.c): 8 × 48 fp32 accumulators (24 zmm); per k-pair
+ *    it loads 3 vectors of B and broadcasts 8 dwords of A into 24 vdpbf16ps. It starts the
+ *    accumulators at +0 on a tile's first K chunk and writes C on its last (acc, or
+ *    fma(beta, C, acc)) after prefetching C's lines, so with K ≤ KC they never leave
+ *    registers; a last panel narrower than NB runs only its valid column vectors.
+ * 3. Blocking: K in chunks of KC = 1024 (so the trainer's K = 256..768 are one chunk); a task is
+ *    MC = 64 rows (32 or 16 where that leaves fewer than 16 tasks: the trainer's wgrad shapes)
+ *    × up to NCP = 8 B panels (384 columns: N ≤ 384 is one task column, so A is read once);
+ *    per chunk, each B panel (L2) is swept against the task's A panels, whose accumulators
+ *    wait in a per-thread tile between chunks. OpenMP packs B (then the A panels
+ *    that need it), then hands out tasks. Each element's additions happen in a fixed order
+ *    (vdpbf16ps over the k-pairs in increasing order from +0, then the beta step), so the result
+ *    depends neither on the thread count nor on KC, MC, NCP nor on whether A was packed (a
+ *    chunk boundary only parks the fp32 accumulators in memory).
  * Numerics: vdpbf16ps adds two exact bf16 products to the fp32 accumulator with round-to-nearest
  * and flushes denormal inputs/outputs to zero; the result is close to, not bitwise equal to, the
- * scalar reference (which uses fmaf per k). tests/test_gemm.c bounds the difference.
+ * scalar reference (which uses fmaf per k). tests/test_gemm.c bounds the difference, and checks
+ * this kernel bit for bit against a one-lane model of the sequence above.
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -22,122 +40,188 @@
 enum {
     MR = HS_BF16_MR, /* rows of A per micro-panel */
     NB = HS_BF16_NB, /* columns of B per micro-panel */
-    KC = 256, /* K elements per chunk */
-    KC2 = KC / 2,
-    MC = 64,  /* rows of C per task */
-    NC = 192, /* columns of C per task */
+    KC = 1024,       /* K elements per chunk (K ≤ 1024 is one chunk) */
+    KC2 = KC / 2,    /* k-pairs per chunk */
+    MC = 64,         /* rows of C per task (32 or 16 when that leaves too few tasks) */
+    MIN_TASKS = 16,  /* tasks wanted for 2 threads to even out on a loaded machine */
+    NCP = 8,         /* B panels (8 × 48 = 384 columns of C) per task at most */
+    A_ITEM = 4,      /* A panels per packing work item */
+    PF_B = 256,      /* prefetch distance of pack_b, bf16 elements (8 lines) */
 };
 
 typedef struct {
     int64_t m, n, k, k2, mp, np;
-    uint32_t *pa; /* (mp, k2, MR) */
+    const uint16_t *a; /* the caller's A (direct) */
+    int64_t lda;
+    int direct;   /* even K: full A panels are read in place; only a last partial one is packed */
+    uint32_t *pa; /* (mp, k2, MR), direct: (1, k2, MR) for the last panel */
     uint32_t *pb; /* (np, k2, NB) */
+    int64_t ncp;  /* B panels per task */
+    int64_t mc;   /* rows of C per task */
 } bf_ctx;
 
-static uint32_t pair_at(const uint16_t *row, int64_t k, int64_t s) {
-    uint32_t lo = row[2 * s];
-    uint32_t hi = 2 * s + 1 < k ? row[2 * s + 1] : 0;
-    return lo | (hi << 16);
+/* 16 k-pairs (32 bf16) of row `src` from element e0 on, zero past element k (odd K's pad). */
+static inline __m512i load_pairs(const uint16_t *src, int64_t e0, int64_t k) {
+    if (!src) return _mm512_setzero_si512();
+    if (k - e0 >= 32) return _mm512_loadu_si512(src + e0);
+    return _mm512_maskz_loadu_epi16((__mmask32)((1u << (k - e0)) - 1), src + e0);
 }
 
-static void pack_a(const bf_ctx *x, const uint16_t *a, int64_t lda, int64_t p) {
-    uint32_t *dst = x->pa + p * x->k2 * MR;
-    for (int r = 0; r < MR; r++) {
-        int64_t row = p * MR + r;
-        if (row >= x->m) {
-            for (int64_t s = 0; s < x->k2; s++) dst[s * MR + r] = 0;
-            continue;
+/* A panel of MR = 8 rows into [k2][MR]: 16 k-pairs of each row at a time; unpacks of dwords
+ * and qwords give, per 128-bit lane L, rows 0..3 (u) and 4..7 (v) of step 4L + e; a permute
+ * puts u and v of one step side by side. */
+static void pack_a(const bf_ctx *x, const uint16_t *a, int64_t lda, int64_t p, uint32_t *dst) {
+    const uint16_t *src[MR];
+    for (int r = 0; r < MR; r++) src[r] = p * MR + r < x->m ? a + (p * MR + r) * lda : NULL;
+    const __m512i idx_lo = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0); /* u.L0 v.L0 u.L1 v.L1 */
+    const __m512i idx_hi = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4); /* u.L2 v.L2 u.L3 v.L3 */
+    for (int64_t s = 0; s < x->k2; s += 16) {
+        __m512i r[MR], t[MR];
+        for (int i = 0; i < MR; i++) r[i] = load_pairs(src[i], 2 * s, x->k);
+        for (int i = 0; i < MR; i += 2) {
+            t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);     /* lane L: steps 4L, 4L+1 */
+            t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]); /* steps 4L+2, 4L+3 */
         }
-        const uint16_t *src = a + row * lda;
-        int64_t full = x->k / 2;
-        for (int64_t s = 0; s < full; s++) {
-            uint32_t w;
-            memcpy(&w, src + 2 * s, 4);
-            dst[s * MR + r] = w;
+        __m512i u[4] = {_mm512_unpacklo_epi64(t[0], t[2]), _mm512_unpackhi_epi64(t[0], t[2]),
+                        _mm512_unpacklo_epi64(t[1], t[3]), _mm512_unpackhi_epi64(t[1], t[3])};
+        __m512i v[4] = {_mm512_unpacklo_epi64(t[4], t[6]), _mm512_unpackhi_epi64(t[4], t[6]),
+                        _mm512_unpacklo_epi64(t[5], t[7]), _mm512_unpackhi_epi64(t[5], t[7])};
+        int64_t n16 = x->k2 - s < 16 ? x->k2 - s : 16;
+        for (int e = 0; e < 4; e++) {
+            __m512i lo = _mm512_permutex2var_epi64(u[e], idx_lo, v[e]); /* steps e, 4 + e */
+            __m512i hi = _mm512_permutex2var_epi64(u[e], idx_hi, v[e]); /* 8 + e, 12 + e */
+            __m256i o[4] = {_mm512_castsi512_si256(lo), _mm512_extracti64x4_epi64(lo, 1),
+                            _mm512_castsi512_si256(hi), _mm512_extracti64x4_epi64(hi, 1)};
+            for (int h = 0; h < 4; h++)
+                if (4 * h + e < n16)
+                    _mm256_storeu_si256((__m256i *)(dst + (s + 4 * h + e) * MR), o[h]);
         }
-        if (full < x->k2) dst[full * MR + r] = pair_at(src, x->k, full);
     }
 }
 
+/* Transpose a 16 × 16 block of dwords: r[i] holds row i, out[j] gets column j. */
+static inline void transpose16(const __m512i r[16], __m512i out[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);     /* lane L: r_i[4L] r_i+1[4L] ... [4L+1] */
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]); /* [4L+2], [4L+3] */
+    }
+    for (int g = 0; g < 16; g += 4) { /* u[g + e], lane L: rows g..g+3 of column 4L + e */
+        u[g + 0] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    for (int e = 0; e < 4; e++) { /* gather lane L of the four row groups: column 4L + e */
+        __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);  /* lanes 0, 2 of each */
+        __m512i w0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);  /* lanes 1, 3 */
+        __m512i v1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
+        __m512i w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
+        out[0 + e] = _mm512_shuffle_i32x4(v0, v1, 0x88);
+        out[8 + e] = _mm512_shuffle_i32x4(v0, v1, 0xDD);
+        out[4 + e] = _mm512_shuffle_i32x4(w0, w1, 0x88);
+        out[12 + e] = _mm512_shuffle_i32x4(w0, w1, 0xDD);
+    }
+}
+
+/* A panel of NB = 48 columns of B into [k2][NB]: 16 columns × 16 k-pairs per transpose, one
+ * group of 16 columns over all of K at a time (16 read streams). */
 static void pack_b(const bf_ctx *x, const uint16_t *b, int64_t ldb, int64_t q) {
     uint32_t *dst = x->pb + q * x->k2 * NB;
-    for (int c = 0; c < NB; c++) {
-        int64_t col = q * NB + c;
-        if (col >= x->n) {
-            for (int64_t s = 0; s < x->k2; s++) dst[s * NB + c] = 0;
-            continue;
+    for (int c0 = 0; c0 < NB; c0 += 16) {
+        const uint16_t *src[16];
+        for (int c = 0; c < 16; c++) {
+            int64_t col = q * NB + c0 + c;
+            src[c] = col < x->n ? b + col * ldb : NULL;
         }
-        const uint16_t *src = b + col * ldb;
-        int64_t full = x->k / 2;
-        for (int64_t s = 0; s < full; s++) {
-            uint32_t w;
-            memcpy(&w, src + 2 * s, 4);
-            dst[s * NB + c] = w;
+        for (int64_t s = 0; s < x->k2; s += 16) {
+            __m512i r[16], o[16];
+            for (int i = 0; i < 16; i++) r[i] = load_pairs(src[i], 2 * s, x->k);
+            if (2 * s + PF_B < x->k) /* the rows of B come from memory: 16 streams */
+                for (int i = 0; i < 16; i++)
+                    if (src[i]) _mm_prefetch((const char *)(src[i] + 2 * s + PF_B), _MM_HINT_T0);
+            transpose16(r, o);
+            int64_t n16 = x->k2 - s < 16 ? x->k2 - s : 16;
+            for (int64_t t = 0; t < n16; t++) _mm512_storeu_si512(dst + (s + t) * NB + c0, o[t]);
         }
-        if (full < x->k2) dst[full * NB + c] = pair_at(src, x->k, full);
     }
 }
 
+/* One task: rows [m0, m0 + mc) × columns [n0, n0 + ncp·NB) of C (clipped). Each micro-tile is
+ * started by its first chunk's micro-kernel and written to C by its last one, so the tile stays
+ * in L1 and the stores of C overlap the next micro-kernel's work. */
 static void run_task(const bf_ctx *x, int64_t m0, int64_t n0, float beta, float *c, int64_t ldc,
-                     float *tile /* (MC/MR, NC/NB, MR, NB) */) {
-    int64_t p0 = m0 / MR, p1 = (m0 + MC < x->m ? m0 + MC : x->m + MR - 1) / MR;
-    int64_t q0 = n0 / NB, q1 = (n0 + NC < x->n ? n0 + NC : x->n + NB - 1) / NB;
+                     float *tile /* (mc/MR, ncp, MR, NB), NULL when K is one chunk */) {
+    int64_t p0 = m0 / MR, p1 = (m0 + x->mc < x->m ? m0 + x->mc : x->m + MR - 1) / MR;
+    int64_t q0 = n0 / NB, q1 = q0 + x->ncp < x->np ? q0 + x->ncp : x->np;
     int64_t nq = q1 - q0;
     const int64_t T = MR * NB;
-    memset(tile, 0, (size_t)((p1 - p0) * nq * T) * sizeof(float));
     for (int64_t s0 = 0; s0 < x->k2; s0 += KC2) {
         int64_t steps = x->k2 - s0 < KC2 ? x->k2 - s0 : KC2;
-        for (int64_t q = q0; q < q1; q++)
-            for (int64_t p = p0; p < p1; p++)
-                hs_ukernel_bf16_avx512(x->pa + (p * x->k2 + s0) * MR, x->pb + (q * x->k2 + s0) * NB, steps,
-                        tile + ((p - p0) * nq + (q - q0)) * T);
-    }
-    __m512 vbeta = _mm512_set1_ps(beta);
-    for (int64_t p = p0; p < p1; p++)
+        int first = s0 == 0, last = s0 + steps >= x->k2;
         for (int64_t q = q0; q < q1; q++) {
-            const float *t = tile + ((p - p0) * nq + (q - q0)) * T;
-            for (int r = 0; r < MR && p * MR + r < x->m; r++)
-                for (int j = 0; j < NB && q * NB + j < x->n; j += 16) {
-                    int64_t w = x->n - (q * NB + j);
-                    __mmask16 msk = (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1);
-                    float *dst = c + (p * MR + r) * ldc + q * NB + j;
-                    __m512 v = _mm512_loadu_ps(t + r * NB + j);
-                    if (beta != 0.0f)
-                        v = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(msk, dst), v);
-                    _mm512_mask_storeu_ps(dst, msk, v);
-                }
+            int64_t j0 = q * NB, cols = x->n - j0 < NB ? x->n - j0 : NB;
+            const uint32_t *bp = x->pb + (q * x->k2 + s0) * NB;
+            for (int64_t p = p0; p < p1; p++) {
+                int64_t r0 = p * MR;
+                int rows = (int)(x->m - r0 < MR ? x->m - r0 : MR);
+                hs_bf16_out o = {c + r0 * ldc + j0, ldc, rows, (int)cols, beta};
+                int inplace = x->direct && rows == MR;
+                const void *ap = inplace ? (const void *)(x->a + r0 * x->lda + 2 * s0)
+                                 : x->direct ? (const void *)(x->pa + s0 * MR)
+                                             : (const void *)(x->pa + (p * x->k2 + s0) * MR);
+                float *acc = tile ? tile + ((p - p0) * nq + (q - q0)) * T : NULL; /* 1 chunk */
+                hs_ukernel_bf16_avx512(ap, inplace ? 2 * x->lda : 0, bp, steps, acc,
+                                       (int)((cols + 15) / 16), first, last ? &o : NULL);
+            }
         }
+    }
 }
 
 hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                               const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (m == 0 || n == 0) return HS_OK;
     if (k == 0) return hs_gemm_bf16_ref(m, n, k, a, lda, b, ldb, beta, c, ldc);
-    bf_ctx x = {m, n, k, (k + 1) / 2, (m + MR - 1) / MR, (n + NB - 1) / NB, NULL, NULL};
-    x.pa = hs_workspace(0, (size_t)x.mp * x.k2 * MR * 4);
+    bf_ctx x = {m, n, k, (k + 1) / 2, (m + MR - 1) / MR, (n + NB - 1) / NB, a, lda, k % 2 == 0,
+                NULL, NULL, 0, MC};
+    x.ncp = x.np < NCP ? x.np : NCP;
+    int64_t tn = (x.np + x.ncp - 1) / x.ncp;
+    while (x.mc > 16 && (m + x.mc - 1) / x.mc * tn < MIN_TASKS) x.mc /= 2;
+    x.pa = hs_workspace(0, (size_t)(x.direct ? 1 : x.mp) * x.k2 * MR * 4);
     x.pb = hs_workspace(1, (size_t)x.np * x.k2 * NB * 4);
     if (!x.pa || !x.pb) return hs_fail(HS_ERR_NOMEM, "gemm_bf16: no memory for packed operands");
-    int64_t tm = (m + MC - 1) / MC, tn = (n + NC - 1) / NC, tasks = tm * tn;
-    size_t tile_bytes = (size_t)MC * NC * sizeof(float);
+    int64_t tm = (m + x.mc - 1) / x.mc, tasks = tm * tn;
+    size_t tile_bytes = (size_t)x.mc * x.ncp * NB * sizeof(float);
     int par = (double)m * n * k > 4e6;
     int failed = 0;
+    /* direct: only a last partial panel is packed (into panel 0 of pa) */
+    int64_t a_first = x.direct ? (m % MR ? x.mp - 1 : x.mp) : 0;
+    int64_t a_items = (x.mp - a_first + A_ITEM - 1) / A_ITEM;
 #pragma omp parallel if (par)
     {
-        float *tile = hs_workspace(3, tile_bytes);
-        if (!tile) {
+        float *tile = x.k2 > KC2 ? hs_workspace(3, tile_bytes) : NULL; /* one chunk: no tile */
+        int ok = tile || x.k2 <= KC2;
+        if (!ok) {
 #pragma omp atomic write
             failed = 1; /* packing needs no scratch; this thread skips its tasks */
         }
         /* Two barriers in all (each can cost a whole time slice when a thread is descheduled
-         * on a loaded machine): both operands are packed in one loop, then the tasks. */
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t i = 0; i < x.mp + x.np; i++) {
-            if (i < x.mp) pack_a(&x, a, lda, i);
-            else pack_b(&x, b, ldb, i - x.mp);
+         * on a loaded machine): both operands are packed in one loop, then the tasks. The B
+         * panels (48 columns) first, then the A panels (8 rows) in fours: the heavy items are
+         * handed out while there is work left to even them out. */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < x.np + a_items; i++) {
+            if (i < x.np) {
+                pack_b(&x, b, ldb, i);
+                continue;
+            }
+            for (int64_t p = a_first + A_ITEM * (i - x.np);
+                 p < a_first + A_ITEM * (i - x.np + 1) && p < x.mp; p++)
+                pack_a(&x, a, lda, p, x.pa + (x.direct ? 0 : p) * x.k2 * MR);
         }
 #pragma omp for schedule(dynamic, 1)
         for (int64_t t = 0; t < tasks; t++)
-            if (tile) run_task(&x, (t / tn) * MC, (t % tn) * NC, beta, c, ldc, tile);
+            if (ok) run_task(&x, (t / tn) * x.mc, (t % tn) * x.ncp * NB, beta, c, ldc, tile);
     }
     if (failed) return hs_fail(HS_ERR_NOMEM, "gemm_bf16: no memory for kernel scratch");
     return HS_OK;
