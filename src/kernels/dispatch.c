@@ -64,6 +64,7 @@ static void fill_tables(void) {
         t->name = isa_names[i];
         t->gemm_e2m1 = hs_gemm_e2m1_ref;
         t->gemm_bf16 = hs_gemm_bf16_ref;
+        t->bf16_tile = hs_bf16_tile_ref;
         t->quantize = NULL; /* NULL: the reference quantizer */
         t->quantize_rows = NULL;
         t->dequantize = NULL;
@@ -79,6 +80,7 @@ static void fill_tables(void) {
         if (i >= HS_ISA_AVX512) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;
             t->gemm_bf16 = hs_gemm_bf16_avx512;
+            t->bf16_tile = hs_bf16_tile_avx512;
             t->quantize = hs_quantize_e2m1_avx512;
             t->quantize_rows = hs_quantize_e2m1_rows_avx512;
             t->dequantize = hs_dequantize_e2m1_avx512;

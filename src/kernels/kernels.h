@@ -71,11 +71,22 @@ typedef hs_status (*hs_quantize_fn)(const hs_quant_spec *s, const float *x, int6
  * dispatcher then calls hs_dequantize_ref). Arguments as hs_dequantize. */
 typedef hs_status (*hs_dequantize_fn)(const hs_packed *p, float *y, int64_t ldy);
 
+/* fp32 → bf16 (RNE, quiet NaN) of one tile of at most 32 rows × 16 columns of x (rows × cols,
+ * row stride ld) at rows r0.., columns c0..: into dr (rows × cols) as is and/or into dt (cols ×
+ * rows) transposed; either may be NULL. */
+typedef void (*hs_bf16_tile_fn)(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows,
+                                int64_t cols, int64_t ld, int64_t r0, int64_t c0);
+void hs_bf16_tile_ref(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
+                      int64_t ld, int64_t r0, int64_t c0);
+void hs_bf16_tile_avx512(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
+                         int64_t ld, int64_t r0, int64_t c0);
+
 typedef struct hs_kernel_table {
     hs_isa isa;
     const char *name;
     hs_gemm_e2m1_fn gemm_e2m1;
     hs_gemm_bf16_fn gemm_bf16;
+    hs_bf16_tile_fn bf16_tile; /* the bf16 recipe's operand conversion */
     hs_quantize_fn quantize;
     hs_quantize_fn quantize_rows; /* NULL, or tried before `quantize` (row-wise fast paths) */
     hs_dequantize_fn dequantize; /* NULL: the reference */

@@ -29,6 +29,7 @@
 
 #include "halfs/gemm.h"
 #include "halfs/rht.h"
+#include "kernels/kernels.h"
 #include "nn/ops.h"
 #include "train/recipe.h"
 
@@ -139,89 +140,23 @@ static hs_status sgemm_tiled(int ta, int tb, int64_t m, int64_t n, int64_t k, co
     return bad ? hs_fail(HS_ERR_INTERNAL, "linear: sgemm failed") : HS_OK;
 }
 
-/* fp32 → bf16, round to nearest even; NaN stays a quiet NaN (as hs_bf16_encode). */
-static inline uint16_t bf16_rne(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t rne = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, nan = (u >> 16) | 0x40u;
-    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rne); // branch-free: vectorises
-}
-
-/* One 16 × 16 tile of the transposed bf16 copy: rows r0.., columns c0.. of x into dst (cols ×
- * rows). Compiled for AVX-512 and baseline (the same integer arithmetic either way); the tile
- * goes through a small buffer so both the loads and the stores are contiguous. */
-__attribute__((target_clones("avx512f", "default"))) static void bf16_tile_t(
-    uint16_t *dst, const float *x, int64_t rows, int64_t cols, int64_t ld, int64_t r0,
-    int64_t c0) {
-    if (r0 + 16 <= rows && c0 + 16 <= cols) {
-        uint16_t tile[16][16];
-        for (int r = 0; r < 16; r++)
-#pragma omp simd
-            for (int c = 0; c < 16; c++) tile[c][r] = bf16_rne(x[(r0 + r) * ld + c0 + c]);
-        for (int c = 0; c < 16; c++) memcpy(dst + (c0 + c) * rows + r0, tile[c], sizeof tile[c]);
-        return;
-    }
-    int64_t r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
-    for (int64_t c = c0; c < c1; c++)
-        for (int64_t r = r0; r < r1; r++) dst[c * rows + r] = bf16_rne(x[r * ld + c]);
-}
-
-__attribute__((target_clones("avx512f", "default"))) static void bf16_row(
-    uint16_t *dst, const float *x, int64_t n) {
-#pragma omp simd
-    for (int64_t c = 0; c < n; c++) dst[c] = bf16_rne(x[c]);
-}
-
-/* One 16 × 16 tile converted once and stored twice: as is into dr (rows × cols) and
- * transposed into dt (cols × rows). */
-__attribute__((target_clones("avx512f", "default"))) static void bf16_tile_both(
-    uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols, int64_t ld,
-    int64_t r0, int64_t c0) {
-    if (r0 + 16 <= rows && c0 + 16 <= cols) {
-        uint16_t tile[16][16], row[16];
-        for (int r = 0; r < 16; r++) {
-#pragma omp simd
-            for (int c = 0; c < 16; c++) row[c] = bf16_rne(x[(r0 + r) * ld + c0 + c]);
-            memcpy(dr + (r0 + r) * cols + c0, row, sizeof row);
-            for (int c = 0; c < 16; c++) tile[c][r] = row[c];
-        }
-        for (int c = 0; c < 16; c++) memcpy(dt + (c0 + c) * rows + r0, tile[c], sizeof tile[c]);
-        return;
-    }
-    int64_t r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t c = c0; c < c1; c++) {
-            uint16_t h = bf16_rne(x[r * ld + c]);
-            dr[r * cols + c] = h;
-            dt[c * rows + r] = h;
-        }
-}
-
-/* Both bf16 copies of x (rows × cols, row stride ld) in one pass over it: dr = x (rows ×
- * cols) and dt = xᵀ (cols × rows), the same values as two to_bf16 calls. */
-static void to_bf16_both(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
-                         int64_t ld) {
-    int64_t tr = (rows + 15) / 16, tc = (cols + 15) / 16;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < tr * tc; t++)
-        bf16_tile_both(dr, dt, x, rows, cols, ld, t / tc * 16, t % tc * 16);
-}
-
-/* bf16 copy of x (rows × cols, row stride ld) with the reduction axis last:
- * dst (rows × cols) if red_cols, else dst = xᵀ (cols × rows), by 16×16 tiles.
+/* bf16 copies of x (rows × cols, row stride ld), by 32 × 16 tiles shared among the threads
+ * (kernels: hs_bf16_tile_*; the same bits as hs_bf16_encode): dr = x (rows × cols) and/or
+ * dt = xᵀ (cols × rows), either may be NULL; with both, one read of x makes both copies.
  * Why not hs_quantize: bf16 needs no scale search, and the generic quantizer's reference path
  * made the bf16 baseline spend more time converting than multiplying. */
+static void to_bf16_tiles(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
+                          int64_t ld) {
+    hs_bf16_tile_fn tile = hs_kernels()->bf16_tile;
+    int64_t tr = (rows + 31) / 32, tc = (cols + 15) / 16; // tiles of 32 rows × 16 columns
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < tr * tc; t++) tile(dr, dt, x, rows, cols, ld, t / tc * 32, t % tc * 16);
+}
+
+/* bf16 copy of x with the reduction axis last: dst = x if red_cols, else dst = xᵀ. */
 static void to_bf16(uint16_t *dst, const float *x, int64_t rows, int64_t cols, int64_t ld,
                     int red_cols) {
-    if (red_cols) {
-#pragma omp parallel for schedule(static)
-        for (int64_t r = 0; r < rows; r++) bf16_row(dst + r * cols, x + r * ld, cols);
-        return;
-    }
-    int64_t tr = (rows + 15) / 16, tc = (cols + 15) / 16;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < tr * tc; t++)
-        bf16_tile_t(dst, x, rows, cols, ld, t / tc * 16, t % tc * 16);
+    to_bf16_tiles(red_cols ? dst : NULL, red_cols ? NULL : dst, x, rows, cols, ld);
 }
 
 /* The packed buffer of a slot, (re)allocated for spec's layout and the packed shape pr × pc. */
@@ -301,7 +236,7 @@ static hs_status prepare_both(hs_linear_ws *ws, int slot, hs_role role_r, hs_rol
         pslot *pr = &ws->slot[slot][role_r], *pc = col ? col : &ws->slot[slot][role_c];
         hs_status st = ensure_h(pr, (size_t)(rows * cols));
         if (st != HS_OK || (st = ensure_h(pc, (size_t)(rows * cols))) != HS_OK) return st;
-        to_bf16_both(pr->h, pc->h, x, rows, cols, ld);
+        to_bf16_tiles(pr->h, pc->h, x, rows, cols, ld);
         *op_r = (operand){.f = x, .ld = ld, .red_cols = 1, .h = pr->h, .h_rows = rows,
                           .h_cols = cols};
         *op_c = (operand){.f = x, .ld = ld, .red_cols = 0, .h = pc->h, .h_rows = cols,
