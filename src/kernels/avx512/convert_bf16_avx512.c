@@ -11,6 +11,7 @@
  */
 #include <immintrin.h>
 
+#include "kernels/avx512/transpose_avx512.h"
 #include "kernels/kernels.h"
 
 static inline __m512i bf16_bits(__m512i u) {
@@ -22,31 +23,6 @@ static inline __m512i bf16_bits(__m512i u) {
     __mmask16 isnan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
                                               _mm512_set1_epi32(0x7f800000));
     return _mm512_mask_mov_epi32(rne, isnan, nan);
-}
-
-/* 16 × 16 transpose of 32-bit lanes: r[i] holds row i; out[j] gets column j. */
-static inline void transpose16(const __m512i r[16], __m512i out[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-    }
-    for (int g = 0; g < 16; g += 4) {
-        u[g + 0] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
-    }
-    for (int e = 0; e < 4; e++) {
-        __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);
-        __m512i w0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);
-        __m512i v1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
-        __m512i w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
-        out[0 + e] = _mm512_shuffle_i32x4(v0, v1, 0x88);
-        out[8 + e] = _mm512_shuffle_i32x4(v0, v1, 0xDD);
-        out[4 + e] = _mm512_shuffle_i32x4(w0, w1, 0x88);
-        out[12 + e] = _mm512_shuffle_i32x4(w0, w1, 0xDD);
-    }
 }
 
 /* Rows r0..r0+15 (clipped); when 16 more rows follow, rows r0..r0+31 at once. */
@@ -66,8 +42,8 @@ static void tile16(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int
             }
         }
         if (!dt) return;
-        transpose16(h, o);
-        transpose16(g, p);
+        hs_transpose16x16_epi32(h, o);
+        hs_transpose16x16_epi32(g, p);
         for (int c = 0; c < 16; c++)
             _mm512_storeu_si512(dt + (c0 + c) * rows + r0,
                                 _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(o[c])),
@@ -83,7 +59,7 @@ static void tile16(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int
                                     _mm512_cvtepi32_epi16(h[r]));
         }
         if (!dt) return;
-        transpose16(h, o);
+        hs_transpose16x16_epi32(h, o);
         for (int c = 0; c < 16; c++)
             _mm256_storeu_si256((__m256i *)(dt + (c0 + c) * rows + r0), _mm512_cvtepi32_epi16(o[c]));
         return;
@@ -100,7 +76,7 @@ static void tile16(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int
     }
     if (!dt) return;
     __m512i o[16];
-    transpose16(h, o);
+    hs_transpose16x16_epi32(h, o);
     __mmask16 rm = (__mmask16)((1u << nr) - 1);
     for (int c = 0; c < nc; c++)
         _mm256_mask_storeu_epi16(dt + (c0 + c) * rows + r0, rm, _mm512_cvtepi32_epi16(o[c]));

@@ -35,6 +35,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "kernels/avx512/transpose_avx512.h"
 #include "kernels/kernels.h"
 
 enum {
@@ -99,31 +100,6 @@ static void pack_a(const bf_ctx *x, const uint16_t *a, int64_t lda, int64_t p, u
     }
 }
 
-/* Transpose a 16 × 16 block of dwords: r[i] holds row i, out[j] gets column j. */
-static inline void transpose16(const __m512i r[16], __m512i out[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);     /* lane L: r_i[4L] r_i+1[4L] ... [4L+1] */
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]); /* [4L+2], [4L+3] */
-    }
-    for (int g = 0; g < 16; g += 4) { /* u[g + e], lane L: rows g..g+3 of column 4L + e */
-        u[g + 0] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
-    }
-    for (int e = 0; e < 4; e++) { /* gather lane L of the four row groups: column 4L + e */
-        __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);  /* lanes 0, 2 of each */
-        __m512i w0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);  /* lanes 1, 3 */
-        __m512i v1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
-        __m512i w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
-        out[0 + e] = _mm512_shuffle_i32x4(v0, v1, 0x88);
-        out[8 + e] = _mm512_shuffle_i32x4(v0, v1, 0xDD);
-        out[4 + e] = _mm512_shuffle_i32x4(w0, w1, 0x88);
-        out[12 + e] = _mm512_shuffle_i32x4(w0, w1, 0xDD);
-    }
-}
-
 /* A panel of NB = 48 columns of B into [k2][NB]: 16 columns × 16 k-pairs per transpose, one
  * group of 16 columns over all of K at a time (16 read streams). */
 static void pack_b(const bf_ctx *x, const uint16_t *b, int64_t ldb, int64_t q) {
@@ -140,7 +116,7 @@ static void pack_b(const bf_ctx *x, const uint16_t *b, int64_t ldb, int64_t q) {
             if (2 * s + PF_B < x->k) /* the rows of B come from memory: 16 streams */
                 for (int i = 0; i < 16; i++)
                     if (src[i]) _mm_prefetch((const char *)(src[i] + 2 * s + PF_B), _MM_HINT_T0);
-            transpose16(r, o);
+            hs_transpose16x16_epi32(r, o);
             int64_t n16 = x->k2 - s < 16 ? x->k2 - s : 16;
             for (int64_t t = 0; t < n16; t++) _mm512_storeu_si512(dst + (s + t) * NB + c0, o[t]);
         }

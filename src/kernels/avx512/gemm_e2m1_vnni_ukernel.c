@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "kernels/avx512/transpose_avx512.h"
 #include "kernels/avx512/gemm_e2m1_vnni.h"
 #include "kernels/kernels.h"
 
@@ -494,31 +495,6 @@ void hs_pack_e2m1_a_avx512(const hs_e2m1_pack *x, const hs_packed *a, int64_t p,
     }
 }
 
-/* Transpose a 16 × 16 block of int32 words: r[i] holds row i, out[j] gets column j. */
-static inline void transpose16(const __m512i r[16], __m512i out[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);     /* per lane: r_i[0] r_i+1[0] r_i[1] r_i+1[1] */
-        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]); /* ... [2], [3] */
-    }
-    for (int g = 0; g < 16; g += 4) { /* u[g + e], lane L: rows g..g+3 of column 4L + e */
-        u[g + 0] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-        u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-        u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-        u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
-    }
-    for (int e = 0; e < 4; e++) {
-        __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);  /* lanes 0, 2 of each */
-        __m512i w0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);  /* lanes 1, 3 */
-        __m512i v1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
-        __m512i w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
-        out[0 + e] = _mm512_shuffle_i32x4(v0, v1, 0x88);
-        out[8 + e] = _mm512_shuffle_i32x4(v0, v1, 0xDD);
-        out[4 + e] = _mm512_shuffle_i32x4(w0, w1, 0x88);
-        out[12 + e] = _mm512_shuffle_i32x4(w0, w1, 0xDD);
-    }
-}
-
 /* A panel of NB = 48 columns of B, 16 at a time: per 16 k-steps, decode the 16 columns' rows
  * of B into registers and transpose them (16 k-steps × 16 columns) into the [k4][NB] layout;
  * the scales likewise, 16 groups × 16 columns per transpose (and nc = −1.5·2^23·sb).
@@ -553,7 +529,7 @@ void hs_pack_e2m1_b_avx512(const hs_e2m1_pack *x, const hs_packed *b, int64_t q,
             }
             for (int i = 0; i < 16; i++)
                 r[i] = rc[i] ? decode_steps(rc[i], k, s, tbl, offv) : offv;
-            transpose16(r, o);
+            hs_transpose16x16_epi32(r, o);
             int64_t n16 = k4 - s < 16 ? k4 - s : 16;
             for (int64_t t = 0; t < n16; t++) _mm512_storeu_si512(dst + (s + t) * NB + c0, o[t]);
         }
@@ -563,7 +539,7 @@ void hs_pack_e2m1_b_avx512(const hs_e2m1_pack *x, const hs_packed *b, int64_t q,
             for (int i = 0; i < 16; i++)
                 r[i] = rc[i] ? _mm512_castps_si512(scales16(b, tab, q * NB + c0 + i, g0, n))
                              : _mm512_setzero_si512();
-            transpose16(r, o);
+            hs_transpose16x16_epi32(r, o);
             /* nc exact: sb has ≤ 4 significant bits and is at most 2^100 (the driver passes
              * nc only then) */
             const __m512 mag = _mm512_set1_ps(-12582912.0f);
