@@ -337,6 +337,24 @@ static void test_trainer_shapes(void **st) {
  * chunk, where accumulators never leave registers, or several), an odd number of 4-row panels
  * in a task (row mode pairs panels), with beta = 1 and a padded ldc: bitwise against the
  * reference on every ISA with 1 and 2 threads. */
+/* C = A·Bᵀ (M × N, reduction K) in MXFP4 (block 32, E8M0), NVFP4-style (block 16, UE4M3) and
+ * fp4row (one E8M0 scale per row), codes in [−8, 8], bitwise against the reference on every
+ * ISA (check_all_isas, C's row padding `pad`); beta is 1 when (beta0 + flip·format) is odd,
+ * else 0. */
+static void check_three_formats(int64_t m, int64_t n, int64_t k, int beta0, int flip, int pad) {
+    for (int f = 0; f < 3; f++) {
+        int block = f == 0 ? 32 : f == 1 ? 16 : 0;
+        hs_scale_fmt sf = f == 1 ? HS_SCALE_UE4M3 : HS_SCALE_E8M0;
+        operand a, b;
+        make_operand(&a, m, k, block, sf, -8, 8);
+        make_operand(&b, n, k, block, sf, -8, 8);
+        float *c = check_all_isas(&a.p, &b.p, (beta0 + flip * f) % 2 ? 1.0f : 0.0f, pad);
+        free(c);
+        free_operand(&a);
+        free_operand(&b);
+    }
+}
+
 static void test_panel_and_chunk_edges(void **st) {
     (void)st;
     static const int64_t es[][3] = {
@@ -345,17 +363,7 @@ static void test_panel_and_chunk_edges(void **st) {
         {3, 256, 1056},
     };
     for (int s = 0; s < (int)(sizeof es / sizeof es[0]); s++)
-        for (int f = 0; f < 3; f++) {
-            int block = f == 0 ? 32 : f == 1 ? 16 : 0;
-            hs_scale_fmt sf = f == 1 ? HS_SCALE_UE4M3 : HS_SCALE_E8M0;
-            operand a, b;
-            make_operand(&a, es[s][0], es[s][2], block, sf, -8, 8);
-            make_operand(&b, es[s][1], es[s][2], block, sf, -8, 8);
-            float *c = check_all_isas(&a.p, &b.p, s % 2 ? 1.0f : 0.0f, 3);
-            free(c);
-            free_operand(&a);
-            free_operand(&b);
-        }
+        check_three_formats(es[s][0], es[s][1], es[s][2], s % 2, 0, 3);
 }
 
 /* Blocks of 4 and 8 elements (1 or 2 k-steps per group: the AVX-512 packer computes those
@@ -379,17 +387,7 @@ static void test_task_split(void **st) {
         {130, 400, 200}, {64, 700, 300}, {190, 250, 1100}, {33, 580, 2100}, {129, 385, 256},
     };
     for (int s = 0; s < (int)(sizeof ts / sizeof ts[0]); s++)
-        for (int f = 0; f < 3; f++) {
-            int block = f == 0 ? 32 : f == 1 ? 16 : 0;
-            hs_scale_fmt sf = f == 1 ? HS_SCALE_UE4M3 : HS_SCALE_E8M0;
-            operand a, b;
-            make_operand(&a, ts[s][0], ts[s][2], block, sf, -8, 8);
-            make_operand(&b, ts[s][1], ts[s][2], block, sf, -8, 8);
-            float *c = check_all_isas(&a.p, &b.p, (s + f) % 2 ? 1.0f : 0.0f, s % 3);
-            free(c);
-            free_operand(&a);
-            free_operand(&b);
-        }
+        check_three_formats(ts[s][0], ts[s][1], ts[s][2], s % 2, 1, s % 3);
 }
 
 /* Every scale byte code decodes as the codec says, NaN codes included: the AVX-512 packer

@@ -520,6 +520,15 @@ static int ref_halves(const hs_quant_spec *s, const float *g) {
     return h;
 }
 
+/* MXFP4 with the halfs rule and blocks of B (RNE, E8M0). */
+static hs_quant_spec mx_halfs_spec(int B) {
+    hs_quant_spec s;
+    assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
+    s.block = B;
+    s.rule = HS_RULE_HALFS;
+    return s;
+}
+
 static void test_mx_halfs_near_ties(void **st) {
     (void)st;
     if (hs_isa_detect() < HS_ISA_AVX512) skip();
@@ -529,10 +538,7 @@ static void test_mx_halfs_near_ties(void **st) {
     static const int shifts[3] = {0, -120, 90};
     for (int bi = 0; bi < 2; bi++) {
         const int B = bi ? 32 : 16;
-        hs_quant_spec s;
-        assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
-        s.block = B;
-        s.rule = HS_RULE_HALFS;
+        hs_quant_spec s = mx_halfs_spec(B);
         float *x = malloc(sizeof(float) * (size_t)MAXROWS * 32);
         int rows = 0, flips = 0;
         float g[32];
@@ -593,10 +599,7 @@ static void test_mx_halfs_boundaries(void **st) {
     const int nb = (int)(sizeof bnd / sizeof bnd[0]), ne = (int)(sizeof es / sizeof es[0]);
     for (int bi = 0; bi < 2; bi++) {
         const int B = bi ? 32 : 16;
-        hs_quant_spec s;
-        assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
-        s.block = B;
-        s.rule = HS_RULE_HALFS;
+        hs_quant_spec s = mx_halfs_spec(B);
         const int64_t rows = 48, cols = 22 * (int64_t)B;
         float *x = malloc(sizeof(float) * (size_t)(rows * cols));
         for (int64_t gi = 0; gi < rows * cols / B; gi++) {

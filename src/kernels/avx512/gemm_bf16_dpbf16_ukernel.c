@@ -15,19 +15,12 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/avx512/ukernel_avx512.h"
 #include "kernels/kernels.h"
 
 enum { MR = HS_BF16_MR, NB = HS_BF16_NB };
 
 #define BH(v) ((__m512bh)(v))
-
-/* Full unrolling of the short constant loops (rows, column vectors), so that the accumulator
- * array lives in registers; clang needs its own spelling for that. */
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 16")
-#endif
 
 /* One micro-tile on its first NV column vectors (a constant after inlining). */
 static inline __attribute__((always_inline)) void bf16_tile(
@@ -40,15 +33,7 @@ UNROLL
         for (int j = 0; j < NV; j++)
             c[r][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + r * NB + 16 * j);
     if (out) /* C's lines, for writing, while the dot products run */
-UNROLL
-        for (int r = 0; r < MR; r++)
-            if (r < out->rows)
-UNROLL
-                for (int j = 0; j < NV; j++) {
-                    const float *p = out->c + r * out->ldc + 16 * j;
-                    __builtin_prefetch(p, 1, 3);
-                    __builtin_prefetch(p + 15, 1, 3);
-                }
+        hs_prefetch_c_tile(out->c, out->ldc, out->rows, MR, NV);
     const char *a8 = ap; /* DIRECT: row r's pair s at a8 + r·arow + 4s; else [s][r] dwords */
     for (int64_t s = 0; s < steps; s++, a8 += DIRECT ? 4 : 4 * MR, bp += NB) {
         __m512i bv[3]; /* every element set: clang keeps a partly set array in memory */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "kernels/avx512/transpose_avx512.h"
+#include "kernels/avx512/ukernel_avx512.h"
 #include "kernels/avx512/gemm_e2m1_vnni.h"
 #include "kernels/kernels.h"
 
@@ -106,27 +107,6 @@ void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap /* (steps, MR) */, const i
  * accumulators through the per-thread tile (init, load, store, reload) when a tile has one K
  * chunk, the dot products of the padding columns of a narrow last panel (NV < 3), and the wait
  * for C's cache lines (prefetched for writing when the kernel starts, written when it ends). */
-/* Full unrolling of the short constant loops below (tile rows, column vectors, k-steps), so
- * that the accumulator arrays live in registers; clang needs its own spelling for that. */
-#if defined(__clang__)
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 16")
-#endif
-/* Prefetch for writing the C lines of a tile's first `rows` rows (those < out->rows) and
- * first NV column vectors (both constants after inlining). */
-static inline __attribute__((always_inline)) void prefetch_c(const hs_e2m1_out *out,
-                                                             const int rows, const int NV) {
-UNROLL
-    for (int r = 0; r < rows; r++)
-        if (r < out->rows)
-UNROLL
-            for (int j = 0; j < NV; j++) {
-                const float *p = out->c + r * out->ldc + 16 * j;
-                __builtin_prefetch(p, 1, 3);
-                __builtin_prefetch(p + 15, 1, 3);
-            }
-}
 
 /* Row r, column vector j of a tile into C: v, or fma(beta, C, v) unless beta0; masked to the
  * tile's valid columns; a streaming store for a whole aligned vector when out->nt. */
@@ -152,7 +132,8 @@ UNROLL
 UNROLL
         for (int j = 0; j < NV; j++)
             f[r][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(facc + r * NB + 16 * j);
-    if (out) prefetch_c(out, MR, NV); /* C's lines, for writing, while the dot products run */
+    if (out) /* C's lines, for writing, while the dot products run */
+        hs_prefetch_c_tile(out->c, out->ldc, out->rows, MR, NV);
     const int32_t M = 0x4B400000; /* bits of 1.5·2^23 */
     for (int64_t g = 0; g < ng; g++) {
         int64_t steps = GS ? GS : steps_total - g * gs < gs ? steps_total - g * gs : gs;
@@ -262,7 +243,7 @@ UNROLL
         for (int j = 0; j < NV; j++)
             i[r][j] = first ? c0 : _mm512_loadu_si512(src + 16 * j);
     }
-    if (out) prefetch_c(out, P * MR, NV);
+    if (out) hs_prefetch_c_tile(out->c, out->ldc, out->rows, P * MR, NV);
     for (int64_t s = 0; s < steps; s++, ap0 += MR, ap1 += MR, bp += NB) {
         __m512i bv[3];
 UNROLL
