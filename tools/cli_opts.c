@@ -28,7 +28,8 @@ static int set_value(const cli_opt *o, const char *as, const char *v) {
         return 1;
     case CLI_BUF:
         if (strlen(v) >= o->size) {
-            cli_error("%s '%.40s...' is too long (at most %zu characters)", as, v, o->size - 1);
+            cli_error("%s '%.40s%s' is too long (at most %zu characters)", as, v,
+                      strlen(v) > 40 ? "..." : "", o->size - 1);
             return 0;
         }
         memcpy(o->dst, v, strlen(v) + 1);

@@ -44,7 +44,8 @@ int cli_quant_opts_table(cli_quant_opts *o, int with_scale, cli_opt *opts) {
     opts[n++] = (cli_opt){
         .name = "--transpose", .type = CLI_FLAG, .dst = &o->transpose,
         .help = "scale groups run down each column instead of along each row\n"
-                "(the weight-gradient GEMM's layout); the output keeps the input's layout"};
+                "(the weight-gradient GEMM's layout); the output keeps the\n"
+                "input's layout"};
     opts[n++] = (cli_opt){
         .name = "--rht", .type = CLI_I64, .dst = &o->rht, .lo = 0, .hi = 128, .arg = "D",
         .hint = "--rht is 0 (none), 16, 32, 64 or 128",
