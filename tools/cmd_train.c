@@ -1,9 +1,13 @@
 /* cmd_train.c: `halfs train`: train a Llama-style model in a chosen FP4 recipe
  * (src/train/trainer.h, src/train/recipe.h, src/nn/model.h).
  *
- * Every option has a default; impossible configurations are refused before any work (exit 1).
- * A NaN/Inf loss stops the run with a message, keeps the last good checkpoint, exits 1.
- * Progress: a \r-updated line on a terminal, plain periodic lines otherwise (stderr).
+ * The options and their --help lines come from the training config's field table
+ * (src/train/train_config.h), plus --resume, --init and --quiet. Three steps: parse (argv into
+ * a config and a "given" mark per field), resolve (a new run: preset, dimensions, data, run
+ * directory; --resume: the run's saved config with the options given that may change applied,
+ * whatever their value), run. Every option has a default; impossible configurations are
+ * refused before any work (exit 1). A NaN/Inf loss stops the run with a message, keeps the
+ * last good checkpoint, exits 1. Progress: a \r-updated line on a terminal, plain periodic lines otherwise (stderr).
  */
 #include <math.h>
 #include <signal.h>
@@ -24,7 +28,7 @@ enum { TRAIN_MAX_FIELDS = 64, TRAIN_MAX_OPTS = TRAIN_MAX_FIELDS + 4 };
 /* Everything the command line said. */
 typedef struct {
     hs_train_config cfg; /* the defaults, with every option given applied */
-    unsigned char given[TRAIN_MAX_FIELDS]; /* per field of the config table: its option was given */
+    unsigned char given[TRAIN_MAX_FIELDS]; /* per field of the table: its option was given */
     const char *resume, *init;
     int quiet;
 } train_args;
