@@ -26,16 +26,4 @@ int bench_check_memory(double bytes, const char *what);
  * number of OpenMP threads that will run. */
 int bench_set_threads(int t);
 
-/* An integer option of a benchmark: "--name V" with lo <= V <= hi stored in *dst. */
-typedef struct {
-    const char *name;
-    int64_t lo, hi;
-    int64_t *dst;
-} bench_int_opt;
-/* Parse `halfs bench CMD` arguments: --help/-h (prints usage, *done = 1), --json (*json = 1)
- * and the NULL-name-terminated integer options. Returns CLI_OK, or CLI_USAGE after printing an
- * error with a hint naming `halfs bench CMD --help`. */
-int bench_parse_args(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
-                     const bench_int_opt *opts, int *json, int *done);
-
 #endif

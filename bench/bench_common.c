@@ -4,7 +4,6 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,37 +44,4 @@ int bench_set_threads(int t) {
         openblas_set_num_threads(t);
     }
     return omp_get_max_threads();
-}
-
-int bench_parse_args(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
-                     const bench_int_opt *opts, int *json, int *done) {
-    *done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            usage(stdout);
-            *done = 1;
-            return CLI_OK;
-        }
-        if (!strcmp(o, "--json")) {
-            *json = 1;
-            continue;
-        }
-        const bench_int_opt *opt = opts;
-        while (opt->name && strcmp(o, opt->name)) opt++;
-        if (!opt->name) {
-            cli_error("bench %s: unknown option '%s'", cmd, o);
-            cli_hint("see `halfs bench %s --help`", cmd);
-            return CLI_USAGE;
-        }
-        if (i + 1 >= argc) {
-            cli_error("%s needs a value", o);
-            return CLI_USAGE;
-        }
-        if (!cli_parse_i64(o, argv[++i], opt->lo, opt->hi, opt->dst)) {
-            cli_hint("see `halfs bench %s --help`", cmd);
-            return CLI_USAGE;
-        }
-    }
-    return CLI_OK;
 }

@@ -26,6 +26,38 @@
 #include "bench.h"
 #include "halfs/halfs.h"
 
+/* What the options set. */
+typedef struct {
+    int64_t m, n, k, threads, reps;
+    const char *shapes;
+    int json;
+} gemm_args;
+
+enum { GEMM_NOPTS = 8 };
+enum { OPT_M, OPT_N, OPT_K }; /* their entries in the table */
+
+/* Defaults into *t and the option table over it into opts[GEMM_NOPTS]. */
+static void gemm_table(gemm_args *t, cli_opt *opts) {
+    *t = (gemm_args){.m = 4096, .n = 1536, .k = 1536, .threads = 0, .reps = 10};
+    const cli_opt o[GEMM_NOPTS] = {
+        [OPT_M] = {.name = "--m", .type = CLI_I64, .dst = &t->m, .lo = 1, .hi = 1 << 20,
+                   .arg = "M", .help = "rows of A and C (default: 4096)"},
+        [OPT_N] = {.name = "--n", .type = CLI_I64, .dst = &t->n, .lo = 1, .hi = 1 << 20,
+                   .arg = "N", .help = "rows of B, columns of C (default: 1536)"},
+        [OPT_K] = {.name = "--k", .type = CLI_I64, .dst = &t->k, .lo = 1, .hi = 1 << 20,
+                   .arg = "K", .help = "the reduction length (default: 1536)"},
+        {.name = "--shapes", .type = CLI_STR, .dst = &t->shapes, .arg = "trainer",
+         .help = "the 12 GEMMs of one block of the trainer's `small` model instead"},
+        {.name = "--threads", .type = CLI_I64, .dst = &t->threads, .lo = 1, .hi = 1024,
+         .arg = "T", .help = "threads (default: the OpenMP default)"},
+        {.name = "--reps", .type = CLI_I64, .dst = &t->reps, .lo = 1, .hi = 10000, .arg = "R",
+         .help = "timed runs, the median reported (default: 10)"},
+        {.name = "--json", .type = CLI_FLAG, .dst = &t->json, .help = "print one JSON object"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: halfs bench gemm [--m M] [--n N] [--k K] [--threads T] [--reps R] [--json]\n"
@@ -33,11 +65,15 @@ static void usage(FILE *out) {
             "GFLOP/s (2*M*N*K per call, median of R runs after a warm-up) of C[M,N] = A[M,K]*B[N,K]^T\n"
             "for sgemm_openblas (fp32), bf16_dpbf16 (our AVX512-BF16 GEMM), and the packed FP4\n"
             "GEMMs mxfp4, nvfp4, fp4row; plus each one's ratio to sgemm_openblas.\n"
-            "Defaults: M=4096 N=1536 K=1536, threads = OpenMP default, R=10.\n"
             "--shapes trainer: the 12 GEMMs of one block of the trainer's `small` model (M = 4096\n"
             "tokens; fprop, dgrad, and wgrad with beta = 1), one row each, and their total ms.\n"
             "For OpenBLAS's AVX-512 kernels run it as\n"
-            "  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE halfs bench gemm ...\n");
+            "  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE halfs bench gemm ...\n"
+            "\noptions:\n");
+    gemm_args t;
+    cli_opt opts[GEMM_NOPTS];
+    gemm_table(&t, opts);
+    cli_opts_help(out, opts);
 }
 
 /* Gaussian values (Box-Muller on a SplitMix64 stream), deterministic. */
@@ -221,41 +257,20 @@ static int run_trainer_shapes(int64_t reps, int json, int nthreads) {
 }
 
 int bench_gemm_main(int argc, char **argv) {
-    int64_t m = 4096, n = 1536, k = 1536, threads = 0, reps = 10;
-    int json = 0, trainer = 0, sized = 0;
-    /* "--shapes trainer" is taken out before the integer options are parsed */
-    char **args = malloc(sizeof(char *) * (size_t)(argc + 1));
-    if (!args) {
-        cli_error("bench gemm: out of memory");
-        return CLI_INTERNAL;
+    gemm_args t;
+    cli_opt opts[GEMM_NOPTS];
+    gemm_table(&t, opts);
+    const cli_command cmd = {"bench gemm", opts, usage, 0, "bench gemm takes only options"};
+    int st = cli_parse(&cmd, argc, argv, NULL, NULL);
+    if (st != CLI_OK) return st == CLI_HELP ? CLI_OK : st;
+    int64_t m = t.m, n = t.n, k = t.k, threads = t.threads, reps = t.reps;
+    int json = t.json, trainer = t.shapes != NULL;
+    int sized = opts[OPT_M].given || opts[OPT_N].given || opts[OPT_K].given;
+    if (trainer && strcmp(t.shapes, "trainer")) {
+        cli_error("bench gemm: --shapes takes 'trainer'");
+        cli_hint("see `halfs bench gemm --help`");
+        return CLI_USAGE;
     }
-    int nargs = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && !strcmp(argv[i], "--shapes")) {
-            if (i + 1 >= argc || strcmp(argv[i + 1], "trainer")) {
-                cli_error("bench gemm: --shapes takes 'trainer'");
-                cli_hint("see `halfs bench gemm --help`");
-                free(args);
-                return CLI_USAGE;
-            }
-            trainer = 1;
-            i++;
-            continue;
-        }
-        if (i > 0 && (!strcmp(argv[i], "--m") || !strcmp(argv[i], "--n") || !strcmp(argv[i], "--k")))
-            sized = 1;
-        args[nargs++] = argv[i];
-    }
-    args[nargs] = NULL;
-    const bench_int_opt opts[] = {{"--m", 1, 1 << 20, &m},
-                                  {"--n", 1, 1 << 20, &n},
-                                  {"--k", 1, 1 << 20, &k},
-                                  {"--threads", 1, 1024, &threads},
-                                  {"--reps", 1, 10000, &reps},
-                                  {NULL, 0, 0, NULL}};
-    int done = 0, st = bench_parse_args(nargs, args, "gemm", usage, opts, &json, &done);
-    free(args);
-    if (st != CLI_OK || done) return st;
     if (trainer && sized) {
         cli_error("bench gemm: --shapes trainer fixes the sizes; drop --m/--n/--k");
         cli_hint("see `halfs bench gemm --help`");

@@ -27,6 +27,32 @@
 #include "bench.h"
 #include "halfs/halfs.h"
 
+/* What the options set. */
+typedef struct {
+    int64_t rows, cols, threads, reps;
+    int json;
+} quant_args;
+
+enum { QUANT_NOPTS = 6 };
+
+/* Defaults into *t and the option table over it into opts[QUANT_NOPTS]. */
+static void quant_table(quant_args *t, cli_opt *opts) {
+    *t = (quant_args){.rows = 4096, .cols = 4096, .threads = 0, .reps = 5};
+    const cli_opt o[QUANT_NOPTS] = {
+        {.name = "--rows", .type = CLI_I64, .dst = &t->rows, .lo = 1, .hi = 1 << 24, .arg = "R",
+         .help = "rows of the matrix (default: 4096)"},
+        {.name = "--cols", .type = CLI_I64, .dst = &t->cols, .lo = 1, .hi = 1 << 24, .arg = "C",
+         .help = "columns of the matrix (default: 4096)"},
+        {.name = "--threads", .type = CLI_I64, .dst = &t->threads, .lo = 1, .hi = 1024,
+         .arg = "T", .help = "threads (default: the OpenMP default)"},
+        {.name = "--reps", .type = CLI_I64, .dst = &t->reps, .lo = 1, .hi = 10000, .arg = "N",
+         .help = "timed runs, the median reported (default: 5)"},
+        {.name = "--json", .type = CLI_FLAG, .dst = &t->json, .help = "print one JSON object"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void usage(FILE *out) {
     fprintf(out,
             "usage: halfs bench quant [--rows R] [--cols C] [--threads T] [--reps N] [--json]\n\n"
@@ -35,8 +61,12 @@ static void usage(FILE *out) {
             "Formats: mxfp4, nvfp4 (also with 2D tiles), fp4row, mxfp8-e4m3, mxfp8-e5m2, int4,\n"
             "int8, bf16; keys FORMAT-RULE-row / -col (e.g. mxfp4-halfs-row, int8-max-col), and\n"
             "FORMAT-RULE-both for the fused row + column quantizer (MXFP4 rules), GB/s of input.\n"
-            "Defaults: R=4096 C=4096, threads = OpenMP default, N=5. The quantization targets are\n"
-            "stated for one thread: `halfs bench quant --threads 1`.\n");
+            "The quantization targets are stated for one thread: `halfs bench quant --threads 1`.\n"
+            "\noptions:\n");
+    quant_args t;
+    cli_opt opts[QUANT_NOPTS];
+    quant_table(&t, opts);
+    cli_opts_help(out, opts);
 }
 
 static void fill_gauss(float *x, int64_t n, uint64_t seed) {
@@ -94,15 +124,14 @@ static double copy_once(const float *x, float *y, int64_t rows, int64_t cols) {
 }
 
 int bench_quant_main(int argc, char **argv) {
-    int64_t rows = 4096, cols = 4096, threads = 0, reps = 5;
-    int json = 0;
-    const bench_int_opt opts[] = {{"--rows", 1, 1 << 24, &rows},
-                                  {"--cols", 1, 1 << 24, &cols},
-                                  {"--threads", 1, 1024, &threads},
-                                  {"--reps", 1, 10000, &reps},
-                                  {NULL, 0, 0, NULL}};
-    int done = 0, st = bench_parse_args(argc, argv, "quant", usage, opts, &json, &done);
-    if (st != CLI_OK || done) return st;
+    quant_args t;
+    cli_opt opts[QUANT_NOPTS];
+    quant_table(&t, opts);
+    const cli_command cmd = {"bench quant", opts, usage, 0, "bench quant takes only options"};
+    int st = cli_parse(&cmd, argc, argv, NULL, NULL);
+    if (st != CLI_OK) return st == CLI_HELP ? CLI_OK : st;
+    int64_t rows = t.rows, cols = t.cols, threads = t.threads, reps = t.reps;
+    int json = t.json;
     double nel = (double)rows * (double)cols;
     /* input + copy (4 + 4 bytes) + six packed outputs (≈ 0.6 byte each) + the two outputs of
      * one of the other formats (at most bf16's 2 bytes each) per element */

@@ -33,24 +33,58 @@ typedef struct {
     char err[200];
 } train_result;
 
+/* What the options set. */
+typedef struct {
+    const char *model, *recipes;
+    int64_t steps, batch, seq, threads, rounds;
+    int json, act_only;
+} train_args;
+
+enum { TRAIN_NOPTS = 10 };
+
+/* Defaults into *t and the option table over it into opts[TRAIN_NOPTS]. */
+static void train_table(train_args *t, cli_opt *opts) {
+    *t = (train_args){.model = "small", .steps = 5, .batch = 16, .seq = 256, .rounds = 1};
+    const cli_opt o[TRAIN_NOPTS] = {
+        {.name = "--model", .type = CLI_STR, .dst = &t->model, .arg = "CFG",
+         .help = "nano | tiny | small | medium (default: small)"},
+        {.name = "--recipes", .type = CLI_STR, .dst = &t->recipes, .arg = "LIST",
+         .help = "comma-separated recipe names (default: every preset)"},
+        {.name = "--steps", .type = CLI_I64, .dst = &t->steps, .lo = 1, .hi = 256, .arg = "N",
+         .help = "timed steps per recipe, after one warm-up step (default: 5);\n"
+                 "tokens/s comes from the median step, the breakdown from the mean"},
+        {.name = "--rounds", .type = CLI_I64, .dst = &t->rounds, .lo = 1, .hi = 100, .arg = "R",
+         .help = "run every recipe R times, interleaved, keep each one's fastest\n"
+                 "round (default: 1; use more on a busy machine)"},
+        {.name = "--batch", .type = CLI_I64, .dst = &t->batch, .lo = 1, .hi = 1 << 20,
+         .arg = "B", .help = "sequences per step (default: 16)"},
+        {.name = "--seq", .type = CLI_I64, .dst = &t->seq, .lo = 1, .hi = 1 << 20, .arg = "T",
+         .help = "tokens per sequence (default: 256)"},
+        {.name = "--threads", .type = CLI_I64, .dst = &t->threads, .lo = 0, .hi = 1 << 20,
+         .arg = "T", .help = "threads (default: all cores)"},
+        {.name = "--act-only", .type = CLI_FLAG, .dst = &t->act_only,
+         .help = "quantize only activations and gradients (weights fp32)"},
+        {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
+         .help = "JSON: tokens_per_s, peak_rss_mb, ms_per_step and breakdown_ms,\n"
+                 "each an object keyed by recipe name"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void help(FILE *out) {
     fprintf(out,
         "usage: halfs bench train [--model CFG] [--recipes LIST] [--steps N] [--batch B]\n"
         "                         [--seq T] [--threads T] [--act-only] [--json]\n\n"
         "Tokens/s, peak RSS and the time breakdown (GEMM, quantization, attention, rest) of\n"
         "training steps in each recipe, each recipe in its own child process, synthetic tokens.\n\n"
-        "  --model CFG     nano | tiny | small | medium (default: small)\n"
-        "  --recipes LIST  comma-separated recipe names (default: every preset)\n"
-        "  --steps N       timed steps per recipe, after one warm-up step (default: 5);\n"
-        "                  tokens/s comes from the median step, the breakdown from the mean\n"
-        "  --rounds R      run every recipe R times, interleaved, keep each one's fastest\n"
-        "                  round (default: 1; use more on a busy machine)\n"
-        "  --batch B       sequences per step (default: 16)\n"
-        "  --seq T         tokens per sequence (default: 256)\n"
-        "  --threads T     threads (default: all cores)\n"
-        "  --act-only      quantize only activations and gradients (weights fp32)\n"
-        "  --json          JSON: tokens_per_s, peak_rss_mb, ms_per_step and breakdown_ms,\n"
-        "                  each an object keyed by recipe name\n\n"
+        "options:\n");
+    train_args t;
+    cli_opt opts[TRAIN_NOPTS];
+    train_table(&t, opts);
+    cli_opts_help(out, opts);
+    fprintf(out,
+        "\n"
         "For OpenBLAS's AVX-512 kernels: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE halfs bench train\n");
 }
 
@@ -115,38 +149,15 @@ fail:
 
 int bench_train_main(int argc, char **argv) {
     train_omp_passive_reexec(argv - 2); // argv = process argv + 2 ("halfs bench train ...")
-    const char *model = "small", *recipes = NULL;
-    int64_t steps = 5, B = 16, T = 256, threads = 0, rounds = 1;
-    int json = 0, act_only = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            help(stdout);
-            return CLI_OK;
-        } else if (!strcmp(o, "--json")) {
-            json = 1;
-        } else if (!strcmp(o, "--act-only")) {
-            act_only = 1;
-        } else if (!strcmp(o, "--model") || !strcmp(o, "--recipes")) {
-            if (!v) {
-                cli_error("%s needs a value", o);
-                return CLI_USAGE;
-            }
-            *(!strcmp(o, "--model") ? &model : &recipes) = v;
-            i++;
-        } else if (!strcmp(o, "--steps") || !strcmp(o, "--batch") || !strcmp(o, "--seq") ||
-                   !strcmp(o, "--threads") || !strcmp(o, "--rounds")) {
-            int64_t *dst = !strcmp(o, "--steps") ? &steps : !strcmp(o, "--batch") ? &B
-                           : !strcmp(o, "--seq") ? &T : !strcmp(o, "--rounds") ? &rounds : &threads;
-            int64_t hi = !strcmp(o, "--steps") ? 256 : !strcmp(o, "--rounds") ? 100 : 1 << 20;
-            if (!cli_parse_i64(o, v, !strcmp(o, "--threads") ? 0 : 1, hi, dst)) return CLI_USAGE;
-            i++;
-        } else {
-            cli_error("bench train: unknown option '%s'", o);
-            cli_hint("run `halfs bench train --help`");
-            return CLI_USAGE;
-        }
-    }
+    train_args ta;
+    cli_opt opts[TRAIN_NOPTS];
+    train_table(&ta, opts);
+    const cli_command cmd = {"bench train", opts, help, 0, "bench train takes only options"};
+    int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
+    const char *model = ta.model, *recipes = ta.recipes;
+    int64_t steps = ta.steps, B = ta.batch, T = ta.seq, threads = ta.threads, rounds = ta.rounds;
+    int json = ta.json, act_only = ta.act_only;
     // the list of recipes, checked before any work
     const char *names[64];
     char buf[1024];

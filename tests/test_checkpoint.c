@@ -20,6 +20,7 @@
 #include "nn/model.h"
 #include "train/checkpoint.h"
 #include "train/fileio.h"
+#include "train/train_config.h"
 #include "train/trainer.h"
 #include "util.h"
 
@@ -130,6 +131,15 @@ static void test_save_load_identical(void **state) {
         assert_string_equal(c2.recipe.roles, c.recipe.roles);
         assert_string_equal(c2.model_preset, c.model_preset);
         assert_int_equal(c2.model.ffn_dim, c.model.ffn_dim);
+        /* every field of the config table reads back as saved */
+        for (int i = 0; i < hs_train_config_n_fields; i++) {
+            const hs_cfg_field *f = &hs_train_config_fields[i];
+            const void *a = hs_cfg_field_cptr(f, &c), *b = hs_cfg_field_cptr(f, &c2);
+            if (f->type == HS_CFG_STR || f->type == HS_CFG_LIST)
+                assert_string_equal((const char *)a, (const char *)b);
+            else
+                assert_memory_equal(a, b, f->size);
+        }
 
         /* config.json is a LlamaConfig; model.safetensors has the HF names. */
         char p[4200];

@@ -1,4 +1,4 @@
-/* test_cli.c: the `halfs` command-line contract (DESIGN.md) for qdq, stats and theory (and the
+/* test_cli.c: the `halfs` command-line contract (tools/cli.h) for qdq, stats and theory (and the
  * keys of `bench quant --json`).
  *
  * Runs the binary named by $HALFS_BIN (set by `make test`) through tests/util.h on files in the

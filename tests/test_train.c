@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "nn/ops.h"
+#include "train/checkpoint.h"
 #include "train/dataset.h"
 #include "train/trainer.h"
 
@@ -393,6 +394,58 @@ static void test_cli(void **state) {
     assert_int_equal(system(args), 0);
 }
 
+/* `--resume DIR` applies every option given on the command line, whatever its value: after a
+ * 3-step run with --save-every 2, `--resume DIR --steps 1000 --save-every 500` (both values
+ * equal to the defaults) trains on to step 1000 and checkpoints at 500, and the run's
+ * trainer_state.json records save_every 500. Options not given keep the run's values. */
+static void test_cli_resume_given(void **state) {
+    (void)state;
+    if (!getenv("HALFS_BIN")) skip();
+    hs_train_config d;
+    hs_train_config_defaults(&d);
+    assert_int_equal(d.steps, 1000); /* the case: the values given equal the defaults */
+    assert_int_equal(d.save_every, 500);
+    char dir[256], shard[300], args[4096], out[8192], path[700];
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/halfs-resume-XXXXXX", base && *base ? base : "/tmp");
+    assert_non_null(mkdtemp(dir));
+    int V;
+    double H;
+    hs_dataset *ds = make_data(3000, &V, &H);
+    snprintf(shard, sizeof shard, "%s/data.bin", dir);
+    assert_int_equal(hs_shard_write(shard, hs_dataset_tokens(ds), hs_dataset_size(ds)), HS_OK);
+    hs_dataset_close(ds);
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --steps 3 --batch 1 --seq 8 --eval-every 0 "
+             "--eval-batches 1 --save-every 2 --threads 1 --out %s/run --quiet", V, shard, dir);
+    int rc = run_cli(args, out, sizeof out);
+    if (rc != 0) fail_msg("halfs train failed (%d): %s", rc, out);
+    snprintf(args, sizeof args, "--resume %s/run --steps 1000 --save-every 500 --threads 1 --quiet",
+             dir);
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 0) fail_msg("halfs train --resume failed (%d): %s", rc, out);
+    snprintf(path, sizeof path, "%s/run/metrics.csv", dir);
+    char *m = read_file(path);
+    assert_non_null(m);
+    int rows = 0;
+    for (char *q = m; *q; q++) rows += *q == '\n';
+    assert_int_equal(rows, 1 + 1000); /* header + every step */
+    assert_non_null(strstr(m, "\n1000,"));
+    free(m);
+    snprintf(path, sizeof path, "%s/run/ckpt-000500", dir);
+    assert_int_equal(access(path, F_OK), 0); /* --save-every 500 applied */
+    snprintf(path, sizeof path, "%s/run/ckpt-001000", dir);
+    hs_train_config c;
+    assert_int_equal(hs_checkpoint_read_train_config(path, &c), HS_OK);
+    assert_int_equal(c.steps, 1000);
+    assert_int_equal(c.save_every, 500);
+    assert_int_equal(c.eval_every, 0); /* not given: the run's own */
+    assert_int_equal(c.batch, 1);
+    assert_int_equal(c.seq, 8);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    assert_int_equal(system(args), 0);
+}
+
 /* Schedule: warmup ramps linearly, cosine ends at min_lr. */
 static void test_schedule(void **state) {
     (void)state;
@@ -420,6 +473,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule),         cmocka_unit_test(test_refuses),
         cmocka_unit_test(test_accumulation),     cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_cli_resume_given),
         cmocka_unit_test(test_nan_stops),        cmocka_unit_test(test_deterministic_threads),
         cmocka_unit_test(test_learns_fp32),      cmocka_unit_test(test_learns_mxfp4_halfs),
     };

@@ -1,8 +1,9 @@
 /* cli.h: shared helpers of the `halfs` command-line tool and the list of its subcommands.
  *
- * Contract (DESIGN.md): exit 0 on success, 1 on a usage or input error (one clear line on
- * stderr, with a hint, and no output file left behind), 2 on an internal failure. Output files
- * are written to a temporary name in the same directory and renamed into place.
+ * Contract of every command: exit 0 on success, 1 on a usage or input error (one clear
+ * "halfs: error:" line on stderr, with a hint, and no output file left behind), 2 on an
+ * internal failure. Output files are written to a temporary name in the same directory and
+ * renamed into place.
  */
 #ifndef HALFS_CLI_H
 #define HALFS_CLI_H
@@ -41,18 +42,6 @@ int cli_parse_i64(const char *opt, const char *val, int64_t lo, int64_t hi, int6
 int cli_parse_u64(const char *opt, const char *val, uint64_t *out);
 int cli_parse_f64(const char *opt, const char *val, double lo, double hi, double *out);
 
-/* Option scanning. `cmd` names the subcommand for the hint "run `halfs CMD --help`".
- * cli_opt_next: the value of option argv[*i] is the next argument: returns it and advances *i,
- * or prints "<option> needs a value" (+ hint) and returns NULL when there is none.
- * cli_opt_value: argv[*i] as option `name` with a value, "--name value" or "--name=value";
- * returns the value (advancing *i past a separate one), or NULL when argv[*i] is not that
- * option, or when its value is missing: then *missing is set to 1 and the error printed. */
-const char *cli_opt_next(int argc, char **argv, int *i, const char *cmd);
-const char *cli_opt_value(int argc, char **argv, int *i, const char *name, const char *cmd,
-                          int *missing);
-/* "unknown option '<a>'" with the hint "run `halfs CMD --help` for the options"; CLI_USAGE. */
-int cli_unknown_option(const char *a, const char *cmd);
-
 /* JSON output (cli_json.c). cli_json_number: add key: v to obj, null when v is not finite (the
  * SQNR of an exact result). cli_json_print: print root to stdout and delete it; CLI_OK, or
  * CLI_INTERNAL (message printed) when it cannot be printed. cli_json_put_string: s as a JSON
@@ -62,22 +51,68 @@ void cli_json_number(struct cJSON *obj, const char *key, double v);
 int cli_json_print(struct cJSON *root);
 void cli_json_put_string(const char *s);
 
-/* One "--name value" option of a command's table (cli_model_args): type 's' a string, 'i' an
- * integer in [lo, hi], 'u' an unsigned 64-bit integer, 'f' a real in [lo, hi]; 'b' a flag
- * without a value (set to 1). dst points to a const char *, int64_t, uint64_t, double or int. */
-typedef struct {
-    const char *name;
-    char type;
+/* Options (cli_opts.c): every command and benchmark describes its options in one table of
+ * cli_opt, ended by an entry with name NULL; cli_parse reads argv with it and cli_opts_help
+ * prints the options part of --help from it. A value is "--name value" or "--name=value"; the
+ * last occurrence wins, except for CLI_LIST. */
+typedef enum {
+    CLI_STR,  /* const char *: the argument itself */
+    CLI_BUF,  /* char[size]: a copy; a longer value is an error */
+    CLI_LIST, /* char[size]: the values of every occurrence, joined with ',' */
+    CLI_I32,  /* int32_t in [lo, hi] */
+    CLI_I64,  /* int64_t in [lo, hi] */
+    CLI_U64,  /* uint64_t */
+    CLI_F64,  /* double in [flo, fhi], finite */
+    CLI_FLAG, /* int set to 1; the option takes no value */
+    CLI_FN,   /* fn(option, value, dst): 1, or 0 after printing why the value is bad */
+} cli_type;
+
+typedef struct cli_opt {
+    const char *name; /* "--steps" */
+    cli_type type;
     void *dst;
-    double lo, hi;
+    int64_t lo, hi;   /* CLI_I32, CLI_I64 */
+    double flo, fhi;  /* CLI_F64 */
+    size_t size;      /* CLI_BUF, CLI_LIST: bytes at dst */
+    int (*fn)(const char *opt, const char *val, void *dst); /* CLI_FN */
+    const char *arg;     /* the value in --help ("N"); NULL for a flag */
+    const char *help;    /* --help text, lines separated by '\n'; NULL: not listed */
+    const char *hint;    /* printed after the error when a value is refused */
+    const char *alias;   /* another spelling ("-o" for "--out") */
+    const char *section; /* --help heading the option is listed under (NULL: none) */
+    int given;           /* times it was on the command line (cli_parse counts) */
 } cli_opt;
 
-/* The arguments of `halfs CMD DIR [options]` (sample, eval): one DIR operand into *dir and the
- * options of the NULL-terminated table opts. Any other "--name" takes the next argument as its
- * value and is then an unknown option. --help/-h calls help(stdout) and returns CLI_OK with
- * *dir NULL. A missing DIR is an error whose hint shows `usage` ("DIR --data PATH"). Returns
- * CLI_OK, or the exit code after printing why. */
-int cli_model_args(int argc, char **argv, const char *cmd, const char *usage, const cli_opt *opts,
+/* A command's arguments: its name as typed after `halfs` ("qdq", "bench gemm", named in
+ * hints), its option table, its --help printer, and how many operands (arguments that do not
+ * start with '-', or "-") it takes: max_operands, -1 for any number; one more is an error
+ * "unexpected operand 'X' (<operands>)". */
+typedef struct {
+    const char *name;
+    cli_opt *opts;
+    void (*help)(FILE *);
+    int max_operands;
+    const char *operands;
+} cli_command;
+
+enum { CLI_HELP = -1 }; /* cli_parse printed --help: the command exits 0 */
+
+/* Parse argv[1..argc) (argv[0] is the command's name): options into their destinations (each
+ * option's `given` counted), operands in order into operands[] (room for max_operands, or argc
+ * when any number) and their count into *n_operands (may be NULL when none are taken).
+ * --help or -h prints cmd->help to stdout and returns CLI_HELP. An unknown option, a missing
+ * or refused value, or one operand too many prints one error with a hint and returns
+ * CLI_USAGE; otherwise CLI_OK. */
+int cli_parse(const cli_command *cmd, int argc, char **argv, const char **operands,
+              int *n_operands);
+/* The options of the table with help text, one "  --name ARG  text" entry each, under their
+ * section headings, then "--help". */
+void cli_opts_help(FILE *out, const cli_opt *opts);
+
+/* The arguments of `halfs CMD DIR [options]` (sample, eval, capture): cli_parse with one DIR
+ * operand into *dir. --help returns CLI_OK with *dir NULL. A missing DIR is an error whose hint
+ * shows `usage` ("DIR --data PATH"). Returns CLI_OK, or the exit code after printing why. */
+int cli_model_args(int argc, char **argv, const char *cmd, const char *usage, cli_opt *opts,
                    void (*help)(FILE *), const char **dir);
 
 /* A trained model opened from the command line (cli_model.c), for `sample` and `eval`. */
@@ -115,10 +150,12 @@ typedef struct {
     int64_t cols;         /* --cols C, 1..INT32_MAX; 0 until given (required) */
 } cli_quant_opts;
 
-/* Try argv[*i] as one of the options above (--scale only when with_scale). Returns 1 when it
- * was one (its value consumed), 0 when it is not, -1 on a usage error (printed). */
-int cli_quant_opt(cli_quant_opts *o, int argc, char **argv, int *i, const char *cmd,
-                  int with_scale);
+/* The entries of these options (--scale only when with_scale) into opts[], which has room for
+ * CLI_QUANT_NOPTS; returns how many were written. cli_quant_opts_done copies the `given`
+ * counts the parser left in them back into *o (block_set). */
+enum { CLI_QUANT_NOPTS = 9 };
+int cli_quant_opts_table(cli_quant_opts *o, int with_scale, cli_opt *opts);
+void cli_quant_opts_done(cli_quant_opts *o, const cli_opt *opts, int n);
 /* --format and --cols were given; otherwise print which is missing and return CLI_USAGE. */
 int cli_quant_opts_require(const cli_quant_opts *o, const char *cmd);
 /* The validated spec of the options (format preset, then rule, rounding, block, RHT, seeds)

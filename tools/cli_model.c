@@ -1,8 +1,8 @@
-/* cli_model.c: what the commands that run a trained model (`sample`, `eval`) share: their
- * arguments (`halfs CMD DIR [--name value]...`, options from a table) and opening the model. DIR
- * is a run directory (its latest complete checkpoint) or a checkpoint directory; the run's
- * training config, when the checkpoint records one, supplies the default forward-pass recipe and
- * its seed.
+/* cli_model.c: what the commands that run a trained model (`sample`, `eval`, `capture`) share:
+ * their arguments (`halfs CMD DIR [--name value]...`, options from a cli_opt table) and opening
+ * the model. DIR is a run directory (its latest complete checkpoint) or a checkpoint directory;
+ * the run's training config, when the checkpoint records one, supplies the default forward-pass
+ * recipe and its seed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,58 +14,17 @@
 #include "train/recipe.h"
 #include "train/trainer.h"
 
-/* Set option o from value v (NULL for a flag). Returns 1, or 0 after printing why v is bad. */
-static int set_opt(const cli_opt *o, const char *v) {
-    switch (o->type) {
-    case 's':
-        *(const char **)o->dst = v;
-        return 1;
-    case 'i':
-        return cli_parse_i64(o->name, v, (int64_t)o->lo, (int64_t)o->hi, (int64_t *)o->dst);
-    case 'u':
-        return cli_parse_u64(o->name, v, (uint64_t *)o->dst);
-    case 'f':
-        return cli_parse_f64(o->name, v, o->lo, o->hi, (double *)o->dst);
-    default: /* 'b' */
-        *(int *)o->dst = 1;
-        return 1;
-    }
-}
-
-static const cli_opt *find_opt(const cli_opt *opts, const char *a, int flag) {
-    for (; opts->name; opts++)
-        if ((opts->type == 'b') == flag && !strcmp(opts->name, a)) return opts;
-    return NULL;
-}
-
-int cli_model_args(int argc, char **argv, const char *cmd, const char *usage, const cli_opt *opts,
+int cli_model_args(int argc, char **argv, const char *cmd, const char *usage, cli_opt *opts,
                    void (*help)(FILE *), const char **dir) {
     *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const cli_opt *o;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            help(stdout);
-            *dir = NULL;
-            return CLI_OK;
-        } else if ((o = find_opt(opts, a, 1)) != NULL) {
-            set_opt(o, NULL);
-        } else if (a[0] == '-' && a[1] == '-') {
-            const char *v = cli_opt_next(argc, argv, &i, cmd);
-            if (!v) return CLI_USAGE;
-            if ((o = find_opt(opts, a, 0)) == NULL) {
-                cli_error("unknown option '%s'", a);
-                cli_hint("run `halfs %s --help`", cmd);
-                return CLI_USAGE;
-            }
-            if (!set_opt(o, v)) return CLI_USAGE;
-        } else if (!*dir) {
-            *dir = a;
-        } else {
-            cli_error("unexpected argument '%s' (one DIR only)", a);
-            return CLI_USAGE;
-        }
+    const cli_command c = {cmd, opts, help, 1, "one DIR only"};
+    int n = 0;
+    int rc = cli_parse(&c, argc, argv, dir, &n);
+    if (rc == CLI_HELP) {
+        *dir = NULL;
+        return CLI_OK;
     }
+    if (rc != CLI_OK) return rc;
     if (!*dir) {
         cli_error("no model: give a run or checkpoint directory");
         cli_hint("usage: halfs %s %s; see `halfs %s --help`", cmd, usage, cmd);

@@ -1,8 +1,8 @@
 /* cli_quant.c: the quantizer options that `halfs qdq` and `halfs stats` share (--format, --scale,
- * --block, --rounding, --seed, --transpose, --rht, --rht-seed, --cols): scanning them, turning
- * them into a validated hs_quant_spec, and reading the float32 input matrix they describe.
- * Every problem is a usage error (exit 1) with one "halfs: error:" line, reported before any
- * output is written (DESIGN.md CLI contract).
+ * --block, --rounding, --seed, --transpose, --rht, --rht-seed, --cols): their option table
+ * entries, turning them into a validated hs_quant_spec, and reading the float32 input matrix
+ * they describe. Every problem is a usage error (exit 1) with one "halfs: error:" line,
+ * reported before any output is written (the contract of tools/cli.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,39 +10,59 @@
 
 #include "cli.h"
 
-int cli_quant_opt(cli_quant_opts *o, int argc, char **argv, int *i, const char *cmd,
-                  int with_scale) {
-    const char *v;
-    int missing = 0;
-    if (!strcmp(argv[*i], "--transpose")) {
-        o->transpose = 1;
-    } else if ((v = cli_opt_value(argc, argv, i, "--format", cmd, &missing))) {
-        o->format = v;
-    } else if (with_scale && !missing &&
-               (v = cli_opt_value(argc, argv, i, "--scale", cmd, &missing))) {
-        o->rule = v;
-    } else if (!missing && (v = cli_opt_value(argc, argv, i, "--rounding", cmd, &missing))) {
-        o->rounding = v;
-    } else if (!missing && (v = cli_opt_value(argc, argv, i, "--block", cmd, &missing))) {
-        /* Any integer parses; the size check in cli_quant_spec_from_opts gives the one clear
-         * message. */
-        if (!cli_parse_i64("--block", v, INT64_MIN, INT64_MAX, &o->block)) return -1;
-        o->block_set = 1;
-    } else if (!missing && (v = cli_opt_value(argc, argv, i, "--cols", cmd, &missing))) {
-        if (!cli_parse_i64("--cols", v, 1, INT32_MAX, &o->cols)) return -1;
-    } else if (!missing && (v = cli_opt_value(argc, argv, i, "--rht-seed", cmd, &missing))) {
-        if (!cli_parse_u64("--rht-seed", v, &o->rht_seed)) return -1;
-    } else if (!missing && (v = cli_opt_value(argc, argv, i, "--rht", cmd, &missing))) {
-        if (!cli_parse_i64("--rht", v, 0, 128, &o->rht)) {
-            cli_hint("--rht is 0 (none), 16, 32, 64 or 128");
-            return -1;
-        }
-    } else if (!missing && (v = cli_opt_value(argc, argv, i, "--seed", cmd, &missing))) {
-        if (!cli_parse_u64("--seed", v, &o->seed)) return -1;
-    } else {
-        return missing ? -1 : 0;
-    }
-    return 1;
+int cli_quant_opts_table(cli_quant_opts *o, int with_scale, cli_opt *opts) {
+    int n = 0;
+    opts[n++] = (cli_opt){
+        .name = "--format", .type = CLI_STR, .dst = &o->format, .arg = "F",
+        .help = "mxfp4 (E2M1, E8M0 scale per block of 32), nvfp4 (E2M1, UE4M3\n"
+                "scale per 16 + FP32 tensor scale), fp4 (E2M1, FP32 scale per 32),\n"
+                "fp4row (E2M1, E8M0 scale per row), mxfp8-e4m3 (E4M3, E8M0 per\n"
+                "32), int4 (FP32 scale per 32), bf16, fp32 (required)"};
+    if (with_scale)
+        opts[n++] = (cli_opt){
+            .name = "--scale", .type = CLI_STR, .dst = &o->rule, .arg = "RULE",
+            .help = "scale rule: ocp, ceil, rceil, even, half, halfs, halfs-sigma,\n"
+                    "mse (E8M0 formats); max, half, halfs, mse (FP32/UE4M3 scales);\n"
+                    "4over6 (nvfp4 only). A rule that does not apply to F is an\n"
+                    "error. (default: the format's preset: halfs for mxfp4, fp4row;\n"
+                    "max for nvfp4, fp4, int4; ocp for mxfp8-e4m3)"};
+    /* Any integer parses; the size check in cli_quant_spec_from_opts gives the one clear
+     * message. */
+    opts[n++] = (cli_opt){
+        .name = "--block", .type = CLI_I64, .dst = &o->block, .lo = INT64_MIN, .hi = INT64_MAX,
+        .arg = "N",
+        .help = "block size of block formats: 16, 32, 64 or 128 (default: the\n"
+                "format's: 16 for nvfp4, 32 otherwise); not valid for fp4row,\n"
+                "bf16, fp32"};
+    opts[n++] = (cli_opt){
+        .name = "--rounding", .type = CLI_STR, .dst = &o->rounding, .arg = "M",
+        .help = "element rounding: rne (nearest, ties to even), rna (ties away\n"
+                "from zero), rts (ties to smaller magnitude), sr (stochastic,\n"
+                "unbiased) (default: rne)"};
+    opts[n++] = (cli_opt){.name = "--seed", .type = CLI_U64, .dst = &o->seed, .arg = "S",
+                          .help = "seed of stochastic rounding, unsigned 64-bit (default: 0)"};
+    opts[n++] = (cli_opt){
+        .name = "--transpose", .type = CLI_FLAG, .dst = &o->transpose,
+        .help = "scale groups run down each column instead of along each row\n"
+                "(the weight-gradient GEMM's layout); the output keeps the\n"
+                "input's layout"};
+    opts[n++] = (cli_opt){
+        .name = "--rht", .type = CLI_I64, .dst = &o->rht, .lo = 0, .hi = 128, .arg = "D",
+        .hint = "--rht is 0 (none), 16, 32, 64 or 128",
+        .help = "random Hadamard transform of size D (16, 32, 64 or 128) along\n"
+                "the group axis before quantizing, inverted after; that axis'\n"
+                "length must be a multiple of D (default: 0, none)"};
+    opts[n++] = (cli_opt){.name = "--rht-seed", .type = CLI_U64, .dst = &o->rht_seed, .arg = "S",
+                          .help = "seed of the RHT's random signs (default: 0)"};
+    opts[n++] = (cli_opt){
+        .name = "--cols", .type = CLI_I64, .dst = &o->cols, .lo = 1, .hi = INT32_MAX, .arg = "C",
+        .help = "columns per row; the input must hold a whole number of rows\n(required)"};
+    return n;
+}
+
+void cli_quant_opts_done(cli_quant_opts *o, const cli_opt *opts, int n) {
+    for (int k = 0; k < n; k++)
+        if (opts[k].dst == &o->block) o->block_set = opts[k].given > 0;
 }
 
 int cli_quant_opts_require(const cli_quant_opts *o, const char *cmd) {

@@ -1,5 +1,4 @@
-/* cli_util.c: error printing, option scanning ("--name value" / "--name=value"), number parsing
- * and atomic file I/O shared by every subcommand. */
+/* cli_util.c: error printing, number parsing and atomic file I/O shared by every subcommand. */
 #include "cli.h"
 
 #include <errno.h>
@@ -100,34 +99,6 @@ int cli_parse_f64(const char *opt, const char *val, double lo, double hi, double
     }
     *out = v;
     return 1;
-}
-
-const char *cli_opt_next(int argc, char **argv, int *i, const char *cmd) {
-    if (*i + 1 >= argc) {
-        cli_error("%s needs a value", argv[*i]);
-        cli_hint("run `halfs %s --help`", cmd);
-        return NULL;
-    }
-    *i += 1;
-    return argv[*i];
-}
-
-const char *cli_opt_value(int argc, char **argv, int *i, const char *name, const char *cmd,
-                          int *missing) {
-    size_t len = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, len) != 0) return NULL;
-    if (a[len] == '=') return a + len + 1;
-    if (a[len] != '\0') return NULL; /* a longer name: --rht is not --rht-seed */
-    const char *v = cli_opt_next(argc, argv, i, cmd);
-    if (!v) *missing = 1;
-    return v;
-}
-
-int cli_unknown_option(const char *a, const char *cmd) {
-    cli_error("unknown option '%s'", a);
-    cli_hint("run `halfs %s --help` for the options", cmd);
-    return CLI_USAGE;
 }
 
 int cli_read_f32(const char *path, float **data, int64_t *n) {

@@ -28,6 +28,38 @@
 #include "train/recipe.h"
 #include "train/trainer.h"
 
+/* What the options set. */
+typedef struct {
+    const char *data, *out, *recipe;
+    int64_t batch, seq, window;
+} capture_args;
+
+enum { CAPTURE_NOPTS = 7 };
+
+/* Defaults into *t and the option table over it into opts[CAPTURE_NOPTS]. */
+static void capture_table(capture_args *t, cli_opt *opts) {
+    *t = (capture_args){.batch = 8};
+    const cli_opt o[CAPTURE_NOPTS] = {
+        {.name = "--data", .type = CLI_STR, .dst = &t->data, .arg = "PATH",
+         .help = "token shard (.bin) or directory of shards, e.g. held-out text\n"
+                 "(required)"},
+        {.name = "--out", .type = CLI_STR, .dst = &t->out, .arg = "OUT",
+         .help = "output directory; must not exist (required)"},
+        {.name = "--batch", .type = CLI_I64, .dst = &t->batch, .lo = 1, .hi = 4096, .arg = "B",
+         .help = "windows in the batch (default: 8)"},
+        {.name = "--seq", .type = CLI_I64, .dst = &t->seq, .lo = 1, .hi = 1 << 20, .arg = "T",
+         .help = "tokens per window, <= the model's context (default: the run's T,\n"
+                 "or min(256, context))"},
+        {.name = "--window", .type = CLI_I64, .dst = &t->window, .lo = 0, .hi = INT32_MAX,
+         .arg = "K", .help = "use the K-th batch of consecutive windows of PATH (default: 0)"},
+        {.name = "--recipe", .type = CLI_STR, .dst = &t->recipe, .arg = "R",
+         .help = "recipe of the passes (default: the run's training recipe when the\n"
+                 "checkpoint records it, else fp32)"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void capture_help(FILE *out) {
     fprintf(out,
         "usage: halfs capture DIR --data PATH --out OUT [--batch B] [--seq T] [--window K]\n"
@@ -41,17 +73,12 @@ static void capture_help(FILE *out) {
         "captured fused (self_attn.qkv_proj, mlp.gate_up_proj), as the model runs them.\n"
         "Feed the files to `halfs stats --cols COLS FILE`.\n"
         "\n"
-        "options:\n"
-        "  --data PATH   token shard (.bin) or directory of shards, e.g. held-out text\n"
-        "                (required)\n"
-        "  --out OUT     output directory; must not exist (required)\n"
-        "  --batch B     windows in the batch (default: 8)\n"
-        "  --seq T       tokens per window, <= the model's context (default: the run's T,\n"
-        "                or min(256, context))\n"
-        "  --window K    use the K-th batch of consecutive windows of PATH (default: 0)\n"
-        "  --recipe R    recipe of the passes (default: the run's training recipe when the\n"
-        "                checkpoint records it, else fp32)\n"
-        "  --help        this text\n"
+        "options:\n");
+    capture_args t;
+    cli_opt opts[CAPTURE_NOPTS];
+    capture_table(&t, opts);
+    cli_opts_help(out, opts);
+    fprintf(out,
         "\n"
         "exit status: 0 ok; 1 usage or input error (nothing written); 2 internal error.\n"
         "example: halfs capture runs/bf16 --data val.bin --out cap && "
@@ -115,18 +142,15 @@ static void remove_tmp(const char *dir, const char *manifest_path) {
 }
 
 int cmd_capture(int argc, char **argv) {
-    const char *dir = NULL, *data = NULL, *out = NULL, *recipe_name = NULL;
-    int64_t B = 8, T = 0, window = 0;
-    const cli_opt opts[] = {{"--data", 's', &data, 0, 0},
-                            {"--out", 's', &out, 0, 0},
-                            {"--recipe", 's', &recipe_name, 0, 0},
-                            {"--batch", 'i', &B, 1, 4096},
-                            {"--seq", 'i', &T, 1, 1 << 20},
-                            {"--window", 'i', &window, 0, INT32_MAX},
-                            {NULL, 0, NULL, 0, 0}};
+    capture_args t;
+    cli_opt opts[CAPTURE_NOPTS];
+    capture_table(&t, opts);
+    const char *dir = NULL;
     int rc = cli_model_args(argc, argv, "capture", "DIR --data PATH --out OUT", opts,
                             capture_help, &dir);
     if (rc != CLI_OK || !dir) return rc;
+    const char *data = t.data, *out = t.out, *recipe_name = t.recipe;
+    int64_t B = t.batch, T = t.seq, window = t.window;
     if (!data || !out) {
         cli_error("%s", !data ? "no --data: which tokens should the model see?" : "no --out directory");
         cli_hint("usage: halfs capture DIR --data PATH --out OUT; see `halfs capture --help`");

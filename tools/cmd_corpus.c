@@ -11,6 +11,34 @@
 #include "train/dataset.h"
 #include "train/tokenizer.h"
 
+/* What the options set. */
+typedef struct {
+    int64_t vocab;
+    const char *cache;
+    int json;
+} corpus_args;
+
+enum { CORPUS_NOPTS = 4 };
+
+/* Defaults into *t and the option table over it into opts[CORPUS_NOPTS]. */
+static void corpus_table(corpus_args *t, cli_opt *opts) {
+    *t = (corpus_args){.vocab = HS_CORPUS_DEFAULT_VOCAB};
+    static char vocab_help[64];
+    snprintf(vocab_help, sizeof vocab_help, "tokenizer size, 256..65536 (default: %d)",
+             HS_CORPUS_DEFAULT_VOCAB);
+    const cli_opt o[CORPUS_NOPTS] = {
+        {.name = "--vocab", .type = CLI_I64, .dst = &t->vocab, .lo = 256,
+         .hi = HS_TOKENIZER_MAX_VOCAB, .arg = "N", .help = vocab_help},
+        {.name = "--cache", .type = CLI_STR, .dst = &t->cache, .arg = "DIR",
+         .help = "cache directory (default: $HALFS_CACHE, else $XDG_CACHE_HOME/halfs,\n"
+                 "else ~/.cache/halfs)"},
+        {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
+         .help = "print one JSON object instead of a table"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void corpus_help(FILE *out) {
     fprintf(out,
         "usage: halfs corpus [--vocab N] [--cache DIR] [--json]\n"
@@ -23,41 +51,28 @@ static void corpus_help(FILE *out) {
         "  ft-train ft-val  fine-tuning shards: The Devil's Dictionary, never seen in\n"
         "             pretraining (every 20th entry is val)\n"
         "\n"
-        "options:\n"
-        "  --vocab N    tokenizer size, 256..65536 (default: %d)\n"
-        "  --cache DIR  cache directory (default: $HALFS_CACHE, else $XDG_CACHE_HOME/halfs,\n"
-        "               else ~/.cache/halfs)\n"
-        "  --json       print one JSON object instead of a table\n"
-        "  --help       this text\n"
+        "options:\n");
+    corpus_args t;
+    cli_opt opts[CORPUS_NOPTS];
+    corpus_table(&t, opts);
+    cli_opts_help(out, opts);
+    fprintf(out,
         "\n"
         "The corpus files are found through $HALFS_DATA, else ../data or ../../data next to\n"
         "the halfs binary.\n"
-        "exit status: 0 ok; 1 usage or input error (e.g. corpus not found); 2 internal error.\n",
-        HS_CORPUS_DEFAULT_VOCAB);
+        "exit status: 0 ok; 1 usage or input error (e.g. corpus not found); 2 internal error.\n");
 }
 
 int cmd_corpus(int argc, char **argv) {
-    int64_t vocab = HS_CORPUS_DEFAULT_VOCAB;
-    const char *cache = NULL;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            corpus_help(stdout);
-            return CLI_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--vocab") || !strcmp(a, "--cache")) {
-            const char *v = cli_opt_next(argc, argv, &i, "corpus");
-            if (!v) return CLI_USAGE;
-            if (!strcmp(a, "--cache")) cache = v;
-            else if (!cli_parse_i64("--vocab", v, 256, HS_TOKENIZER_MAX_VOCAB, &vocab)) return CLI_USAGE;
-        } else {
-            cli_error("unknown argument '%s'", a);
-            cli_hint("run `halfs corpus --help`");
-            return CLI_USAGE;
-        }
-    }
+    corpus_args t;
+    cli_opt opts[CORPUS_NOPTS];
+    corpus_table(&t, opts);
+    const cli_command cmd = {"corpus", opts, corpus_help, 0, "corpus takes only options"};
+    int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
+    if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
+    int64_t vocab = t.vocab;
+    const char *cache = t.cache;
+    int json = t.json;
     hs_corpus c;
     hs_status st = hs_corpus_default(cache, (int)vocab, &c);
     if (st != HS_OK) return cli_fail_status(st, "preparing the embedded corpus");

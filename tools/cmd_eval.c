@@ -14,6 +14,41 @@
 #include "train/dataset.h"
 #include "train/recipe.h"
 
+/* What the options set. */
+typedef struct {
+    const char *data, *recipe;
+    int64_t batches, batch, seq;
+    int json;
+} eval_args;
+
+enum { EVAL_NOPTS = 7 };
+
+/* Defaults into *t and the option table over it into opts[EVAL_NOPTS]. */
+static void eval_table(eval_args *t, cli_opt *opts) {
+    *t = (eval_args){.batch = 8};
+    const cli_opt o[EVAL_NOPTS] = {
+        {.name = "--data", .type = CLI_STR, .dst = &t->data, .arg = "PATH",
+         .help = "a .bin shard or a directory of them (default: the validation data\n"
+                 "the run recorded)"},
+        {.name = "--batches", .type = CLI_I64, .dst = &t->batches, .lo = 0, .hi = INT32_MAX,
+         .arg = "N",
+         .help = "evaluate at most N batches of B windows; 0 = every window of the\n"
+                 "data once (default: 0)"},
+        {.name = "--batch", .type = CLI_I64, .dst = &t->batch, .lo = 1, .hi = 4096, .arg = "B",
+         .help = "windows per forward pass (default: 8)"},
+        {.name = "--seq", .type = CLI_I64, .dst = &t->seq, .lo = 1, .hi = 1 << 20, .arg = "T",
+         .help = "tokens per window, ≤ the model's context (default: the run's T, or\n"
+                 "min(256, context))"},
+        {.name = "--recipe", .type = CLI_STR, .dst = &t->recipe, .arg = "R",
+         .help = "forward-pass recipe (default: the run's training recipe when the\n"
+                 "checkpoint records it, else fp32)"},
+        {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
+         .help = "print {\"loss\": ..., \"perplexity\": ..., \"tokens\": ...}"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void eval_help(FILE *out) {
     fprintf(out,
         "usage: halfs eval DIR [--data PATH] [--batches N] [--batch B] [--seq T] [--recipe R]\n"
@@ -23,38 +58,27 @@ static void eval_help(FILE *out) {
         "llm.c token shards. DIR is a run directory (its latest checkpoint is used) or a\n"
         "checkpoint directory.\n"
         "\n"
-        "options:\n"
-        "  --data PATH     a .bin shard or a directory of them (default: the validation data\n"
-        "                  the run recorded)\n"
-        "  --batches N     evaluate at most N batches of B windows; 0 = every window of the\n"
-        "                  data once (default: 0)\n"
-        "  --batch B       windows per forward pass (default: 8)\n"
-        "  --seq T         tokens per window, ≤ the model's context (default: the run's T, or\n"
-        "                  min(256, context))\n"
-        "  --recipe R      forward-pass recipe (default: the run's training recipe when the\n"
-        "                  checkpoint records it, else fp32)\n"
-        "  --json          print {\"loss\": ..., \"perplexity\": ..., \"tokens\": ...}\n"
-        "  --help          this text\n"
+        "options:\n");
+    eval_args t;
+    cli_opt opts[EVAL_NOPTS];
+    eval_table(&t, opts);
+    cli_opts_help(out, opts);
+    fprintf(out,
         "\n"
         "exit status: 0 ok; 1 usage or input error; 2 internal error.\n"
         "example: halfs eval runs/nano --data val.bin\n");
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *dir = NULL, *data = NULL, *recipe_name = NULL;
-    int64_t batches = 0, B = 8, T = 0;
-    int json = 0;
-    const cli_opt opts[] = {
-        {"--json", 'b', &json, 0, 0},
-        {"--data", 's', &data, 0, 0},
-        {"--batches", 'i', &batches, 0, INT32_MAX},
-        {"--batch", 'i', &B, 1, 4096},
-        {"--seq", 'i', &T, 1, 1 << 20},
-        {"--recipe", 's', &recipe_name, 0, 0},
-        {NULL, 0, NULL, 0, 0},
-    };
+    eval_args t;
+    cli_opt opts[EVAL_NOPTS];
+    eval_table(&t, opts);
+    const char *dir = NULL;
     int rc = cli_model_args(argc, argv, "eval", "DIR --data PATH", opts, eval_help, &dir);
     if (rc != CLI_OK || !dir) return rc; /* an error, or --help */
+    const char *data = t.data, *recipe_name = t.recipe;
+    int64_t batches = t.batches, B = t.batch, T = t.seq;
+    int json = t.json;
     cli_model cm;
     rc = cli_model_open(dir, &cm);
     if (rc != CLI_OK) return rc;

@@ -16,6 +16,42 @@
 #include "train/recipe.h"
 #include "train/tokenizer.h"
 
+/* What the options set. */
+typedef struct {
+    const char *prompt, *recipe, *tokenizer;
+    int64_t tokens, top_k;
+    double temp;
+    uint64_t seed;
+} sample_args;
+
+enum { SAMPLE_NOPTS = 8 };
+
+/* Defaults into *t and the option table over it into opts[SAMPLE_NOPTS]. */
+static void sample_table(sample_args *t, cli_opt *opts) {
+    *t = (sample_args){.tokens = 200, .top_k = 40, .temp = 0.8, .seed = 1337};
+    const cli_opt o[SAMPLE_NOPTS] = {
+        {.name = "--prompt", .type = CLI_STR, .dst = &t->prompt, .arg = "TEXT",
+         .help = "the text to continue (required, not empty)"},
+        {.name = "--tokens", .type = CLI_I64, .dst = &t->tokens, .lo = 1, .hi = 100000,
+         .arg = "N", .help = "tokens to generate, 1..100000 (default: 200)"},
+        {.name = "--temperature", .type = CLI_F64, .dst = &t->temp, .flo = 0, .fhi = 10,
+         .arg = "T",
+         .help = "softmax temperature, 0..10; 0 = always the most likely token\n"
+                 "(default: 0.8)"},
+        {.name = "--top-k", .type = CLI_I64, .dst = &t->top_k, .lo = 0, .hi = 1 << 20,
+         .arg = "K", .help = "sample among the K most likely tokens; 0 = all (default: 40)"},
+        {.name = "--seed", .type = CLI_U64, .dst = &t->seed, .arg = "S",
+         .help = "random seed, unsigned 64-bit (default: 1337)"},
+        {.name = "--recipe", .type = CLI_STR, .dst = &t->recipe, .arg = "R",
+         .help = "forward-pass recipe (fp32, bf16, mxfp4-halfs, ...) (default: the\n"
+                 "run's training recipe when the checkpoint records it, else fp32)"},
+        {.name = "--tokenizer", .type = CLI_STR, .dst = &t->tokenizer, .arg = "PATH",
+         .help = "tokenizer.json (default: the checkpoint's)"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void sample_help(FILE *out) {
     fprintf(out,
         "usage: halfs sample DIR --prompt TEXT [--tokens N] [--temperature T] [--top-k K]\n"
@@ -24,17 +60,12 @@ static void sample_help(FILE *out) {
         "Continue TEXT with a trained model and print prompt and continuation to stdout.\n"
         "DIR is a run directory (its latest checkpoint is used) or a checkpoint directory.\n"
         "\n"
-        "options:\n"
-        "  --prompt TEXT      the text to continue (required, not empty)\n"
-        "  --tokens N         tokens to generate, 1..100000 (default: 200)\n"
-        "  --temperature T    softmax temperature, 0..10; 0 = always the most likely token\n"
-        "                     (default: 0.8)\n"
-        "  --top-k K          sample among the K most likely tokens; 0 = all (default: 40)\n"
-        "  --seed S           random seed, unsigned 64-bit (default: 1337)\n"
-        "  --recipe R         forward-pass recipe (fp32, bf16, mxfp4-halfs, ...) (default: the\n"
-        "                     run's training recipe when the checkpoint records it, else fp32)\n"
-        "  --tokenizer PATH   tokenizer.json (default: the checkpoint's)\n"
-        "  --help             this text\n"
+        "options:\n");
+    sample_args t;
+    cli_opt opts[SAMPLE_NOPTS];
+    sample_table(&t, opts);
+    cli_opts_help(out, opts);
+    fprintf(out,
         "\n"
         "exit status: 0 ok; 1 usage or input error; 2 internal error.\n"
         "example: halfs sample runs/nano --prompt 'And God said' --tokens 100\n");
@@ -80,22 +111,16 @@ static int32_t pick(const float *logits, int V, double temp, int k, uint64_t see
 }
 
 int cmd_sample(int argc, char **argv) {
-    const char *dir = NULL, *prompt = NULL, *recipe_name = NULL, *tok_path = NULL;
-    int64_t n_tokens = 200, top_k = 40;
-    double temp = 0.8;
-    uint64_t seed = 1337;
-    const cli_opt opts[] = {
-        {"--prompt", 's', &prompt, 0, 0},
-        {"--tokens", 'i', &n_tokens, 1, 100000},
-        {"--temperature", 'f', &temp, 0, 10},
-        {"--top-k", 'i', &top_k, 0, 1 << 20},
-        {"--seed", 'u', &seed, 0, 0},
-        {"--recipe", 's', &recipe_name, 0, 0},
-        {"--tokenizer", 's', &tok_path, 0, 0},
-        {NULL, 0, NULL, 0, 0},
-    };
+    sample_args t;
+    cli_opt opts[SAMPLE_NOPTS];
+    sample_table(&t, opts);
+    const char *dir = NULL;
     int rc = cli_model_args(argc, argv, "sample", "DIR --prompt TEXT", opts, sample_help, &dir);
     if (rc != CLI_OK || !dir) return rc; /* an error, or --help */
+    const char *prompt = t.prompt, *recipe_name = t.recipe, *tok_path = t.tokenizer;
+    int64_t n_tokens = t.tokens, top_k = t.top_k;
+    double temp = t.temp;
+    uint64_t seed = t.seed;
     if (!prompt || !*prompt) {
         cli_error("--prompt TEXT is required and must not be empty");
         cli_hint("e.g. halfs sample %s --prompt 'In the beginning'", dir);

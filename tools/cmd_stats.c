@@ -11,6 +11,21 @@
 #include "cli.h"
 #include "halfs/halfs.h"
 
+/* The option table over o and json into t (CLI_QUANT_NOPTS + 2 entries); returns the number
+ * of quantizer entries (they come first). */
+static int stats_table(cli_quant_opts *o, int *json, cli_opt *t) {
+    int n = cli_quant_opts_table(o, 0, t);
+    t[n] = (cli_opt){
+        .name = "--json", .type = CLI_FLAG, .dst = json,
+        .help = "print one JSON object instead of the table: keyed by rule name,\n"
+                "each {\"rel_mse\", \"sqnr_db\", \"zero_collapse\",\n"
+                "\"halved_fraction\"}, plus one top-level number \"kurtosis\"\n"
+                "(the only key that is not a rule). A non-finite value (the\n"
+                "SQNR of an exact result) is written as null."};
+    t[n + 1] = (cli_opt){0};
+    return n;
+}
+
 static void stats_help(FILE *out) {
     fprintf(out,
         "usage: halfs stats --format F [--block N] [--rounding MODE] [--seed S] [--transpose]\n"
@@ -27,24 +42,13 @@ static void stats_help(FILE *out) {
         "Non-finite inputs are excluded from the sums (their count is printed). The table\n"
         "marks the rule with the lowest rel_mse with '*'.\n"
         "\n"
-        "options:\n"
-        "  --format F      mxfp4, nvfp4, fp4, fp4row, mxfp8-e4m3, int4, bf16, fp32 (required)\n"
-        "  --block N       block size of block formats: 16, 32, 64 or 128 (default: the\n"
-        "                  format's: 16 for nvfp4, 32 otherwise); not valid for fp4row,\n"
-        "                  bf16, fp32\n"
-        "  --rounding M    rne, rna, rts or sr (default: rne)\n"
-        "  --seed S        seed of stochastic rounding (default: 0)\n"
-        "  --transpose     scale groups run down each column instead of along each row\n"
-        "  --rht D         random Hadamard transform of size 16/32/64/128 before\n"
-        "                  quantizing (default: 0, none)\n"
-        "  --rht-seed S    seed of the RHT's signs (default: 0)\n"
-        "  --cols C        columns per row; IN must hold a whole number of rows (required)\n"
-        "  --json          print one JSON object instead of the table: keyed by rule name,\n"
-        "                  each {\"rel_mse\", \"sqnr_db\", \"zero_collapse\",\n"
-        "                  \"halved_fraction\"}, plus one top-level number \"kurtosis\"\n"
-        "                  (the only key that is not a rule). A non-finite value (the\n"
-        "                  SQNR of an exact result) is written as null.\n"
-        "  --help          this text\n"
+        "options:\n");
+    cli_quant_opts o = {0};
+    int json = 0;
+    cli_opt t[CLI_QUANT_NOPTS + 2];
+    stats_table(&o, &json, t);
+    cli_opts_help(out, t);
+    fprintf(out,
         "\n"
         "example: halfs stats --format fp4row --cols 1024 data/heavy_tailed.f32\n");
 }
@@ -57,29 +61,15 @@ typedef struct {
 
 int cmd_stats(int argc, char **argv) {
     cli_quant_opts o = {0};
-    const char *in_path = NULL;
     int json = 0;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int got;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            stats_help(stdout);
-            return CLI_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if ((got = cli_quant_opt(&o, argc, argv, &i, "stats", 0)) != 0) {
-            if (got < 0) return CLI_USAGE;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_unknown_option(a, "stats");
-        } else if (!in_path) {
-            in_path = a;
-        } else {
-            cli_error("unexpected operand '%s' (stats takes one IN.f32)", a);
-            return CLI_USAGE;
-        }
-    }
-    int rc = cli_quant_opts_require(&o, "stats");
+    cli_opt t[CLI_QUANT_NOPTS + 2];
+    int nq = stats_table(&o, &json, t);
+    const char *in_path = NULL;
+    const cli_command cmd = {"stats", t, stats_help, 1, "stats takes one IN.f32"};
+    int rc = cli_parse(&cmd, argc, argv, &in_path, NULL);
+    if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
+    cli_quant_opts_done(&o, t, nq);
+    rc = cli_quant_opts_require(&o, "stats");
     if (rc != CLI_OK) return rc;
     if (!in_path) {
         cli_error("missing operand: stats needs IN.f32");

@@ -1,5 +1,6 @@
 /* cmd_theory.c: `halfs theory`: the MSE-optimal clip of a known input distribution by numerical
- * integration (infinite group, NUMERICS.md §8) and, for finite groups, a Monte Carlo of every
+ * integration (infinite group: the clip alpha minimising E[(x - Q_alpha(x))^2] over the input's
+ * density, rounding to nearest with saturation) and, for finite groups, a Monte Carlo of every
  * scale rule of the library plus the per-group optimum (halfs/theory.h). `--curve` prints the
  * relative MSE versus the clip ratio clip/amax as CSV, the data of the theory figure (issue 6).
  */
@@ -17,6 +18,106 @@
 #define MAX_GROUPS 16
 #define DEFAULT_SAMPLES ((int64_t)1 << 20)
 
+/* What the options set. */
+typedef struct {
+    hs_dist dist;
+    hs_elem elem;
+    int64_t groups[MAX_GROUPS];
+    int ng;
+    int64_t samples, draw;
+    uint64_t seed;
+    int json, curve;
+    double rmin, rmax, rstep;
+} theory_args;
+
+static int parse_dist(const char *opt, const char *val, void *dst) {
+    (void)opt;
+    if (hs_dist_parse(val, dst) != HS_OK) {
+        cli_error("--dist: %s", hs_last_error());
+        cli_hint("use gauss, laplace or t:NU with NU > 2, e.g. --dist t:3");
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_elem(const char *opt, const char *val, void *dst) {
+    (void)opt;
+    if (!strcmp(val, "e2m1") || !strcmp(val, "fp4")) {
+        *(hs_elem *)dst = HS_ELEM_E2M1;
+    } else if (!strcmp(val, "int4")) {
+        *(hs_elem *)dst = HS_ELEM_INT4;
+    } else {
+        cli_error("--format: unknown element format '%s'", val);
+        cli_hint("theory knows e2m1 and int4");
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_groups(const char *opt, const char *val, void *dst);
+
+enum { THEORY_NOPTS = 12 };
+
+/* Defaults into *t and the option table over it into opts[THEORY_NOPTS]. */
+static void theory_table(theory_args *t, cli_opt *opts) {
+    *t = (theory_args){.dist = {HS_DIST_GAUSS, 0.0}, .elem = HS_ELEM_E2M1,
+                       .samples = DEFAULT_SAMPLES, .seed = 1, .rmin = 0.2, .rmax = 1.05,
+                       .rstep = 0.01};
+    static char samples_help[128];
+    snprintf(samples_help, sizeof samples_help,
+             "values drawn per group size; groups = max(2, ceil(S/N))\n(default: %lld)",
+             (long long)DEFAULT_SAMPLES);
+    const cli_opt o[THEORY_NOPTS] = {
+        {.name = "--dist", .type = CLI_FN, .fn = parse_dist, .dst = &t->dist, .arg = "D",
+         .help = "input distribution: gauss, laplace, or t:NU (Student-t with NU\n"
+                 "degrees of freedom, 2 < NU <= 1e6, scaled to unit variance)\n"
+                 "(default: gauss)"},
+        {.name = "--format", .type = CLI_FN, .fn = parse_elem, .dst = &t->elem, .arg = "F",
+         .help = "element format: e2m1 or int4 (default: e2m1)"},
+        {.name = "--group", .type = CLI_FN, .fn = parse_groups, .dst = t, .arg = "N",
+         .help = "Monte Carlo group size, 2 <= N <= 65536; repeat the option or\n"
+                 "give a comma list (e.g. --group 16,32,1024) for several\n"
+                 "(default: 32 and 1024)"},
+        {.name = "--samples", .type = CLI_I64, .dst = &t->samples, .lo = 2,
+         .hi = (int64_t)1 << 28, .arg = "S", .help = samples_help},
+        {.name = "--seed", .type = CLI_U64, .dst = &t->seed, .arg = "S",
+         .help = "seed of the draws, an unsigned 64-bit integer (default: 1)"},
+        {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
+         .help = "print one JSON object instead of the table:\n"
+                 "  {\"format\", \"dist\", \"opt_clip_over_sigma\", \"mse_at_opt\",\n"
+                 "   \"sqnr_db_at_opt\", \"samples\", \"seed\",\n"
+                 "   \"monte_carlo\": {\"N\": {\"groups\": G, \"rules\": {RULE: {\n"
+                 "     \"rel_mse\", \"rel_mse_se\", \"sqnr_db\", \"clip_over_amax\",\n"
+                 "     \"zero_collapse\", \"halved_fraction\"}}}}}\n"
+                 "RULE is a rule name or \"opt\"; rel_mse = sum(err^2)/sum(x^2) over\n"
+                 "all groups, rel_mse_se its standard error, clip_over_amax the mean\n"
+                 "effective clip (6*scale for e2m1) over the group's amax,\n"
+                 "halved_fraction the share of groups whose scale is below the\n"
+                 "ceil (E8M0) or max (FP32) scale"},
+        {.name = "--curve", .type = CLI_FLAG, .dst = &t->curve,
+         .help = "print CSV instead: a header 'group,ratio,rel_mse', then for each\n"
+                 "group size and each clip ratio r = clip/amax of the grid, the\n"
+                 "relative MSE with one continuous scale r*amax/6 per group (same\n"
+                 "draws as the Monte Carlo); cannot be combined with --json"},
+        {.name = "--ratio-min", .type = CLI_F64, .dst = &t->rmin, .flo = 0.01, .fhi = 100.0,
+         .arg = "R", .help = "first ratio of the --curve grid (default: 0.2)"},
+        {.name = "--ratio-max", .type = CLI_F64, .dst = &t->rmax, .flo = 0.01, .fhi = 100.0,
+         .arg = "R",
+         .help = "last ratio of the --curve grid (default: 1.05; note that the\n"
+                 "'ceil' rule's effective clip lies at 1.5-3 x amax)"},
+        {.name = "--ratio-step", .type = CLI_F64, .dst = &t->rstep, .flo = 1e-4, .fhi = 100.0,
+         .arg = "R", .help = "step of the --curve grid (default: 0.01)"},
+        {.name = "--draw", .type = CLI_I64, .dst = &t->draw, .lo = 1, .hi = (int64_t)1 << 28,
+         .arg = "N",
+         .help = "with an operand OUT: write N draws of --dist (seed --seed) to OUT\n"
+                 "as raw float32 and exit (draw i is the i-th value of the Monte\n"
+                 "Carlo stream); this made data/heavy_tailed.f32: --dist t:3\n"
+                 "--seed 1 --draw 65536"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void theory_help(FILE *out) {
     fprintf(out,
         "usage: halfs theory [--dist gauss|laplace|t:NU] [--format e2m1|int4] [--group N]...\n"
@@ -33,49 +134,24 @@ static void theory_help(FILE *out) {
         "     one scale per group (e2m1: E8M0 scales, the library's own quantizer; int4:\n"
         "     FP32 scales), and 'opt', the exact per-group continuous optimum.\n"
         "\n"
-        "options:\n"
-        "  --dist D        input distribution: gauss, laplace, or t:NU (Student-t with NU\n"
-        "                  degrees of freedom, 2 < NU <= 1e6, scaled to unit variance)\n"
-        "                  (default: gauss)\n"
-        "  --format F      element format: e2m1 or int4 (default: e2m1)\n"
-        "  --group N       Monte Carlo group size, 2 <= N <= 65536; repeat the option or\n"
-        "                  give a comma list (e.g. --group 16,32,1024) for several\n"
-        "                  (default: 32 and 1024)\n"
-        "  --samples S     values drawn per group size; groups = max(2, ceil(S/N))\n"
-        "                  (default: %lld)\n"
-        "  --seed S        seed of the draws, an unsigned 64-bit integer (default: 1)\n"
-        "  --json          print one JSON object instead of the table:\n"
-        "                    {\"format\", \"dist\", \"opt_clip_over_sigma\", \"mse_at_opt\",\n"
-        "                     \"sqnr_db_at_opt\", \"samples\", \"seed\",\n"
-        "                     \"monte_carlo\": {\"N\": {\"groups\": G, \"rules\": {RULE: {\n"
-        "                       \"rel_mse\", \"rel_mse_se\", \"sqnr_db\", \"clip_over_amax\",\n"
-        "                       \"zero_collapse\", \"halved_fraction\"}}}}}\n"
-        "                  RULE is a rule name or \"opt\"; rel_mse = sum(err^2)/sum(x^2) over\n"
-        "                  all groups, rel_mse_se its standard error, clip_over_amax the mean\n"
-        "                  effective clip (6*scale for e2m1) over the group's amax,\n"
-        "                  halved_fraction the share of groups whose scale is below the\n"
-        "                  ceil (E8M0) or max (FP32) scale\n"
-        "  --curve         print CSV instead: a header 'group,ratio,rel_mse', then for each\n"
-        "                  group size and each clip ratio r = clip/amax of the grid, the\n"
-        "                  relative MSE with one continuous scale r*amax/6 per group (same\n"
-        "                  draws as the Monte Carlo); cannot be combined with --json\n"
-        "  --ratio-min R   first ratio of the --curve grid (default: 0.2)\n"
-        "  --ratio-max R   last ratio of the --curve grid (default: 1.05; note that the\n"
-        "                  'ceil' rule's effective clip lies at 1.5-3 x amax)\n"
-        "  --ratio-step R  step of the --curve grid (default: 0.01)\n"
-        "  --draw N OUT    write N draws of --dist (seed --seed) to OUT as raw float32 and\n"
-        "                  exit (draw i is the i-th value of the Monte Carlo stream); this\n"
-        "                  made data/heavy_tailed.f32: --dist t:3 --seed 1 --draw 65536\n"
-        "  --help          this text\n"
+        "options:\n");
+    theory_args t;
+    cli_opt opts[THEORY_NOPTS];
+    theory_table(&t, opts);
+    cli_opts_help(out, opts);
+    fprintf(out,
         "\n"
-        "example: halfs theory --dist t:3 --group 32,1024,4096 --json\n",
-        (long long)DEFAULT_SAMPLES);
+        "example: halfs theory --dist t:3 --group 32,1024,4096 --json\n");
 }
 
 static double sqnr_db(double rel) { return rel > 0.0 ? -10.0 * log10(rel) : INFINITY; }
 
-/* Parse "N" or "N,N,..." into groups[], appending. Returns 1 on success. */
-static int parse_groups(const char *val, int64_t *groups, int *ng) {
+/* --group "N" or "N,N,...": appended to the sizes at dst (a theory_args). Returns 1 on
+ * success. */
+static int parse_groups(const char *opt, const char *val, void *dst) {
+    (void)opt;
+    int64_t *groups = ((theory_args *)dst)->groups;
+    int *ng = &((theory_args *)dst)->ng;
     char buf[256];
     if (strlen(val) >= sizeof buf) {
         cli_error("--group: list '%.40s...' is too long", val);
@@ -102,74 +178,22 @@ static int parse_groups(const char *val, int64_t *groups, int *ng) {
 }
 
 int cmd_theory(int argc, char **argv) {
-    hs_dist dist = {HS_DIST_GAUSS, 0.0};
-    hs_elem elem = HS_ELEM_E2M1;
-    int64_t groups[MAX_GROUPS];
-    int ng = 0;
-    int64_t samples = DEFAULT_SAMPLES;
-    uint64_t seed = 1;
-    int json = 0, curve = 0;
-    double rmin = 0.2, rmax = 1.05, rstep = 0.01;
-    int64_t draw = 0;
+    theory_args t;
+    cli_opt opts[THEORY_NOPTS];
+    theory_table(&t, opts);
     const char *draw_path = NULL;
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int missing = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            theory_help(stdout);
-            return CLI_OK;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--curve")) {
-            curve = 1;
-        } else if ((v = cli_opt_value(argc, argv, &i, "--dist", "theory", &missing))) {
-            if (hs_dist_parse(v, &dist) != HS_OK) {
-                cli_error("--dist: %s", hs_last_error());
-                cli_hint("use gauss, laplace or t:NU with NU > 2, e.g. --dist t:3");
-                return CLI_USAGE;
-            }
-        } else if (!missing &&
-                   (v = cli_opt_value(argc, argv, &i, "--format", "theory", &missing))) {
-            if (!strcmp(v, "e2m1") || !strcmp(v, "fp4")) {
-                elem = HS_ELEM_E2M1;
-            } else if (!strcmp(v, "int4")) {
-                elem = HS_ELEM_INT4;
-            } else {
-                cli_error("--format: unknown element format '%s'", v);
-                cli_hint("theory knows e2m1 and int4");
-                return CLI_USAGE;
-            }
-        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--group", "theory", &missing))) {
-            if (!parse_groups(v, groups, &ng)) return CLI_USAGE;
-        } else if (!missing &&
-                   (v = cli_opt_value(argc, argv, &i, "--samples", "theory", &missing))) {
-            if (!cli_parse_i64("--samples", v, 2, (int64_t)1 << 28, &samples)) return CLI_USAGE;
-        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--seed", "theory", &missing))) {
-            if (!cli_parse_u64("--seed", v, &seed)) return CLI_USAGE;
-        } else if (!missing &&
-                   (v = cli_opt_value(argc, argv, &i, "--ratio-min", "theory", &missing))) {
-            if (!cli_parse_f64("--ratio-min", v, 0.01, 100.0, &rmin)) return CLI_USAGE;
-        } else if (!missing &&
-                   (v = cli_opt_value(argc, argv, &i, "--ratio-max", "theory", &missing))) {
-            if (!cli_parse_f64("--ratio-max", v, 0.01, 100.0, &rmax)) return CLI_USAGE;
-        } else if (!missing &&
-                   (v = cli_opt_value(argc, argv, &i, "--ratio-step", "theory", &missing))) {
-            if (!cli_parse_f64("--ratio-step", v, 1e-4, 100.0, &rstep)) return CLI_USAGE;
-        } else if (!missing && (v = cli_opt_value(argc, argv, &i, "--draw", "theory", &missing))) {
-            if (!cli_parse_i64("--draw", v, 1, (int64_t)1 << 28, &draw)) return CLI_USAGE;
-        } else if (missing) {
-            return CLI_USAGE;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_unknown_option(a, "theory");
-        } else if (!draw_path) {
-            draw_path = a;
-        } else {
-            cli_error("unexpected operand '%s'", a);
-            cli_hint("theory takes a file only with --draw N OUT.f32; run `halfs theory --help`");
-            return CLI_USAGE;
-        }
-    }
+    const cli_command cmd = {"theory", opts, theory_help, 1,
+                             "theory takes a file only with --draw N OUT.f32"};
+    int rc = cli_parse(&cmd, argc, argv, &draw_path, NULL);
+    if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
+    hs_dist dist = t.dist;
+    hs_elem elem = t.elem;
+    int64_t *groups = t.groups;
+    int ng = t.ng;
+    int64_t samples = t.samples, draw = t.draw;
+    uint64_t seed = t.seed;
+    int json = t.json, curve = t.curve;
+    double rmin = t.rmin, rmax = t.rmax, rstep = t.rstep;
     if (draw_path && !draw) {
         cli_error("unexpected operand '%s'", draw_path);
         cli_hint("theory takes a file only with --draw N OUT.f32; run `halfs theory --help`");

@@ -13,6 +13,35 @@
 #include "train/fileio.h"
 #include "train/tokenizer.h"
 
+/* What the options set. */
+typedef struct {
+    const char *tok_path, *out_path;
+    int64_t vocab;
+    int ids_mode;
+} tok_args;
+
+enum { TOK_NOPTS = 5 };
+
+/* Defaults into *t and the option table over it into opts[TOK_NOPTS]. */
+static void tok_table(tok_args *t, cli_opt *opts) {
+    *t = (tok_args){.vocab = 4096};
+    const cli_opt o[TOK_NOPTS] = {
+        {.name = "--vocab", .type = CLI_I64, .dst = &t->vocab, .lo = 256,
+         .hi = HS_TOKENIZER_MAX_VOCAB, .arg = "N",
+         .help = "tokens in the vocabulary, 256..65536 (256 byte tokens + merges)\n"
+                 "(default: 4096)"},
+        {.name = "--tokenizer", .type = CLI_STR, .dst = &t->tok_path, .arg = "PATH",
+         .help = "a tokenizer.json (encode, decode; required)"},
+        {.name = "--ids", .type = CLI_FLAG, .dst = &t->ids_mode,
+         .help = "encode: write the ids as decimal text, one per line, instead\n"
+                 "of a shard; decode: read such a text file instead of a shard"},
+        {.name = "--out", .alias = "-o", .type = CLI_STR, .dst = &t->out_path, .arg = "PATH",
+         .help = "output file, `-` for standard output (required)"},
+        {.name = NULL},
+    };
+    memcpy(opts, o, sizeof o);
+}
+
 static void tok_help(FILE *out) {
     fprintf(out,
         "usage: halfs tokenizer train [--vocab N] -o TOKENIZER.json FILE...\n"
@@ -25,14 +54,12 @@ static void tok_help(FILE *out) {
         "(.bin: 256-int32 header, magic 20240520, version 1, then uint16 tokens); `decode`\n"
         "turns a shard back into text. Any byte string round-trips exactly.\n"
         "\n"
-        "options:\n"
-        "  --vocab N          tokens in the vocabulary, 256..65536 (256 byte tokens + merges)\n"
-        "                     (default: 4096)\n"
-        "  --tokenizer PATH   a tokenizer.json (encode, decode; required)\n"
-        "  --ids              encode: write the ids as decimal text, one per line, instead\n"
-        "                     of a shard; decode: read such a text file instead of a shard\n"
-        "  -o, --out PATH     output file, `-` for standard output (required)\n"
-        "  --help             this text\n"
+        "options:\n");
+    tok_args t;
+    cli_opt opts[TOK_NOPTS];
+    tok_table(&t, opts);
+    cli_opts_help(out, opts);
+    fprintf(out,
         "\n"
         "exit status: 0 ok; 1 usage or input error (no output written); 2 internal error.\n"
         "example: halfs tokenizer train --vocab 4096 -o tok.json book.txt\n"
@@ -108,47 +135,21 @@ int cmd_tokenizer(int argc, char **argv) {
         cli_hint("use `halfs tokenizer train|encode|decode`; see `halfs tokenizer --help`");
         return CLI_USAGE;
     }
-    const char *tok_path = NULL, *out_path = NULL;
-    int64_t vocab = 4096;
-    int ids_mode = 0;
+    tok_args ta;
+    cli_opt opts[TOK_NOPTS];
+    tok_table(&ta, opts);
     const char **files = calloc((size_t)argc, sizeof *files);
     int n_files = 0;
     if (!files) return CLI_INTERNAL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            tok_help(stdout);
-            free(files);
-            return CLI_OK;
-        } else if (!strcmp(a, "--vocab") || !strcmp(a, "--tokenizer") || !strcmp(a, "-o") ||
-                   !strcmp(a, "--out")) {
-            const char *v = cli_opt_next(argc, argv, &i, "tokenizer");
-            if (!v) {
-                free(files);
-                return CLI_USAGE;
-            }
-            if (!strcmp(a, "--vocab")) {
-                if (!cli_parse_i64("--vocab", v, 256, HS_TOKENIZER_MAX_VOCAB, &vocab)) {
-                    free(files);
-                    return CLI_USAGE;
-                }
-            } else if (!strcmp(a, "--tokenizer")) {
-                tok_path = v;
-            } else {
-                out_path = v;
-            }
-        } else if (!strcmp(a, "--ids")) {
-            ids_mode = 1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cli_error("unknown option '%s'", a);
-            cli_hint("run `halfs tokenizer --help`");
-            free(files);
-            return CLI_USAGE;
-        } else {
-            files[n_files++] = a;
-        }
+    const cli_command cmd = {"tokenizer", opts, tok_help, -1, NULL};
+    int rc = cli_parse(&cmd, argc - 1, argv + 1, files, &n_files);
+    if (rc != CLI_OK) {
+        free(files);
+        return rc == CLI_HELP ? CLI_OK : rc;
     }
-    int rc = CLI_OK;
+    const char *tok_path = ta.tok_path, *out_path = ta.out_path;
+    int64_t vocab = ta.vocab;
+    int ids_mode = ta.ids_mode;
     if (!out_path) {
         cli_error("no output: give -o PATH (or -o - for standard output)");
         rc = CLI_USAGE;

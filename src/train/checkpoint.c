@@ -14,6 +14,7 @@
 
 #include "train/fileio.h"
 #include "train/safetensors.h"
+#include "train/train_config.h"
 
 #define PATH_N 4096
 #define STATE_FORMAT "halfs-trainer-state-1"
@@ -200,128 +201,86 @@ hs_status hs_checkpoint_read_model_config(const char *ckpt, hs_model_config *out
 
 /* ------------------------------------------------------------------ trainer_state.json */
 
+/* The "config" object: every field of the table (train_config.h), in its order, under its
+ * group ("model", "recipe") or at the top. */
 static cJSON *train_config_json(const hs_train_config *c) {
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "model_preset", c->model_preset);
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddNumberToObject(m, "vocab", c->model.vocab);
-    cJSON_AddNumberToObject(m, "dim", c->model.dim);
-    cJSON_AddNumberToObject(m, "n_layers", c->model.n_layers);
-    cJSON_AddNumberToObject(m, "n_heads", c->model.n_heads);
-    cJSON_AddNumberToObject(m, "ffn_dim", c->model.ffn_dim);
-    cJSON_AddNumberToObject(m, "max_seq", c->model.max_seq);
-    cJSON_AddItemToObject(m, "rope_theta", json_float(c->model.rope_theta));
-    cJSON_AddItemToObject(m, "norm_eps", json_float(c->model.norm_eps));
-    cJSON_AddNumberToObject(m, "tied_embeddings", c->model.tied_embeddings);
-    cJSON_AddItemToObject(j, "model", m);
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "name", c->recipe.name);
-    cJSON_AddStringToObject(r, "roles", c->recipe.roles);
-    cJSON_AddNumberToObject(r, "block", c->recipe.block);
-    cJSON_AddNumberToObject(r, "sr", c->recipe.sr);
-    cJSON_AddNumberToObject(r, "rht", c->recipe.rht);
-    cJSON_AddNumberToObject(r, "act_only", c->recipe.act_only);
-    cJSON_AddStringToObject(r, "hp_layers", c->recipe.hp_layers);
-    cJSON_AddNumberToObject(r, "quant_lm_head", c->recipe.quant_lm_head);
-    cJSON_AddItemToObject(j, "recipe", r);
-    cJSON_AddNumberToObject(j, "steps", (double)c->steps);
-    cJSON_AddNumberToObject(j, "batch", c->batch);
-    cJSON_AddNumberToObject(j, "seq", c->seq);
-    cJSON_AddNumberToObject(j, "accum", c->accum);
-    cJSON_AddItemToObject(j, "lr", json_double(c->lr));
-    cJSON_AddItemToObject(j, "min_lr", json_double(c->min_lr));
-    cJSON_AddNumberToObject(j, "warmup", (double)c->warmup);
-    cJSON_AddItemToObject(j, "wd", json_double(c->wd));
-    cJSON_AddItemToObject(j, "beta1", json_double(c->beta1));
-    cJSON_AddItemToObject(j, "beta2", json_double(c->beta2));
-    cJSON_AddItemToObject(j, "eps", json_double(c->eps));
-    cJSON_AddItemToObject(j, "clip", json_double(c->clip));
-    cJSON_AddNumberToObject(j, "eval_every", (double)c->eval_every);
-    cJSON_AddNumberToObject(j, "eval_batches", c->eval_batches);
-    cJSON_AddNumberToObject(j, "save_every", (double)c->save_every);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%" PRIu64, c->seed); /* a string: 64 bits do not fit a double */
-    cJSON_AddStringToObject(j, "seed", seed);
-    cJSON_AddNumberToObject(j, "threads", c->threads);
-    cJSON_AddStringToObject(j, "out_dir", c->out_dir);
-    cJSON_AddStringToObject(j, "data_path", c->data_path);
-    cJSON_AddStringToObject(j, "val_path", c->val_path);
+    cJSON *j = cJSON_CreateObject(), *grp = NULL;
+    const char *gname = NULL;
+    for (int i = 0; i < hs_train_config_n_fields; i++) {
+        const hs_cfg_field *f = &hs_train_config_fields[i];
+        cJSON *o = j;
+        if (f->group) {
+            if (!gname || strcmp(gname, f->group)) {
+                grp = cJSON_CreateObject();
+                cJSON_AddItemToObject(j, f->group, grp);
+                gname = f->group;
+            }
+            o = grp;
+        }
+        const void *p = hs_cfg_field_cptr(f, c);
+        switch (f->type) {
+        case HS_CFG_STR:
+        case HS_CFG_LIST:
+            cJSON_AddStringToObject(o, f->key, p);
+            break;
+        case HS_CFG_I32:
+        case HS_CFG_FLAG:
+            cJSON_AddNumberToObject(o, f->key, *(const int32_t *)p);
+            break;
+        case HS_CFG_I64:
+            cJSON_AddNumberToObject(o, f->key, (double)*(const int64_t *)p);
+            break;
+        case HS_CFG_U64: {
+            char v[32]; /* a string: 64 bits do not fit a double */
+            snprintf(v, sizeof v, "%" PRIu64, *(const uint64_t *)p);
+            cJSON_AddStringToObject(o, f->key, v);
+            break;
+        }
+        case HS_CFG_F32:
+            cJSON_AddItemToObject(o, f->key, json_float(*(const float *)p));
+            break;
+        case HS_CFG_F64:
+            cJSON_AddItemToObject(o, f->key, json_double(*(const double *)p));
+            break;
+        }
+    }
     return j;
 }
 
-/* Field readers that remember the first problem. */
-typedef struct {
-    const char *err;
-} jr;
-
-static double jnum(jr *r, const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsNumber(v)) {
-        if (!r->err) r->err = key;
-        return 0;
-    }
-    return v->valuedouble;
-}
-
-static void jstr(jr *r, const cJSON *o, const char *key, char *dst, size_t n) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsString(v) || strlen(v->valuestring) >= n) {
-        if (!r->err) r->err = key;
-        return;
-    }
-    snprintf(dst, n, "%s", v->valuestring);
-}
-
+/* Read every field of the table from the "config" object j (all are required). */
 static hs_status parse_train_config(const cJSON *j, const char *path, hs_train_config *c) {
     memset(c, 0, sizeof *c);
-    jr r = {0};
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
-    const cJSON *rc = cJSON_GetObjectItemCaseSensitive(j, "recipe");
-    if (!cJSON_IsObject(m) || !cJSON_IsObject(rc))
-        return hs_fail(HS_ERR_CORRUPT, "'%s': config.model or config.recipe is missing", path);
-    jstr(&r, j, "model_preset", c->model_preset, sizeof c->model_preset);
-    c->model.vocab = (int32_t)jnum(&r, m, "vocab");
-    c->model.dim = (int32_t)jnum(&r, m, "dim");
-    c->model.n_layers = (int32_t)jnum(&r, m, "n_layers");
-    c->model.n_heads = (int32_t)jnum(&r, m, "n_heads");
-    c->model.ffn_dim = (int32_t)jnum(&r, m, "ffn_dim");
-    c->model.max_seq = (int32_t)jnum(&r, m, "max_seq");
-    c->model.rope_theta = (float)jnum(&r, m, "rope_theta");
-    c->model.norm_eps = (float)jnum(&r, m, "norm_eps");
-    c->model.tied_embeddings = (int32_t)jnum(&r, m, "tied_embeddings");
-    jstr(&r, rc, "name", c->recipe.name, sizeof c->recipe.name);
-    jstr(&r, rc, "roles", c->recipe.roles, sizeof c->recipe.roles);
-    c->recipe.block = (int32_t)jnum(&r, rc, "block");
-    c->recipe.sr = (int32_t)jnum(&r, rc, "sr");
-    c->recipe.rht = (int32_t)jnum(&r, rc, "rht");
-    c->recipe.act_only = (int32_t)jnum(&r, rc, "act_only");
-    jstr(&r, rc, "hp_layers", c->recipe.hp_layers, sizeof c->recipe.hp_layers);
-    c->recipe.quant_lm_head = (int32_t)jnum(&r, rc, "quant_lm_head");
-    c->steps = (int64_t)jnum(&r, j, "steps");
-    c->batch = (int32_t)jnum(&r, j, "batch");
-    c->seq = (int32_t)jnum(&r, j, "seq");
-    c->accum = (int32_t)jnum(&r, j, "accum");
-    c->lr = jnum(&r, j, "lr");
-    c->min_lr = jnum(&r, j, "min_lr");
-    c->warmup = (int64_t)jnum(&r, j, "warmup");
-    c->wd = jnum(&r, j, "wd");
-    c->beta1 = jnum(&r, j, "beta1");
-    c->beta2 = jnum(&r, j, "beta2");
-    c->eps = jnum(&r, j, "eps");
-    c->clip = jnum(&r, j, "clip");
-    c->eval_every = (int64_t)jnum(&r, j, "eval_every");
-    c->eval_batches = (int32_t)jnum(&r, j, "eval_batches");
-    c->save_every = (int64_t)jnum(&r, j, "save_every");
-    char seed[32] = "";
-    jstr(&r, j, "seed", seed, sizeof seed);
-    char *end = NULL;
-    c->seed = strtoull(seed, &end, 10);
-    if (!r.err && (!seed[0] || *end)) r.err = "seed";
-    c->threads = (int32_t)jnum(&r, j, "threads");
-    jstr(&r, j, "out_dir", c->out_dir, sizeof c->out_dir);
-    jstr(&r, j, "data_path", c->data_path, sizeof c->data_path);
-    jstr(&r, j, "val_path", c->val_path, sizeof c->val_path);
-    if (r.err) return hs_fail(HS_ERR_CORRUPT, "'%s': config.%s is missing or malformed", path, r.err);
+    for (int i = 0; i < hs_train_config_n_fields; i++) {
+        const hs_cfg_field *f = &hs_train_config_fields[i];
+        const cJSON *o = j;
+        if (f->group) {
+            o = cJSON_GetObjectItemCaseSensitive(j, f->group);
+            if (!cJSON_IsObject(o))
+                return hs_fail(HS_ERR_CORRUPT, "'%s': config.%s is missing", path, f->group);
+        }
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f->key);
+        void *p = hs_cfg_field_ptr(f, c);
+        int ok;
+        if (f->type == HS_CFG_STR || f->type == HS_CFG_LIST || f->type == HS_CFG_U64) {
+            ok = cJSON_IsString(v) && strlen(v->valuestring) < (f->type == HS_CFG_U64 ? 32 : f->size);
+            if (ok && f->type == HS_CFG_U64) {
+                char *end = NULL;
+                *(uint64_t *)p = strtoull(v->valuestring, &end, 10);
+                ok = v->valuestring[0] && !*end;
+            } else if (ok) {
+                memcpy(p, v->valuestring, strlen(v->valuestring) + 1);
+            }
+        } else {
+            ok = cJSON_IsNumber(v);
+            double d = ok ? v->valuedouble : 0;
+            if (f->type == HS_CFG_I32 || f->type == HS_CFG_FLAG) *(int32_t *)p = (int32_t)d;
+            else if (f->type == HS_CFG_I64) *(int64_t *)p = (int64_t)d;
+            else if (f->type == HS_CFG_F32) *(float *)p = (float)d;
+            else *(double *)p = d;
+        }
+        if (!ok)
+            return hs_fail(HS_ERR_CORRUPT, "'%s': config.%s is missing or malformed", path, f->key);
+    }
     return HS_OK;
 }
 

@@ -1,4 +1,4 @@
-/* checkpoint.h: save and load training checkpoints (DESIGN.md "File formats", issue 5).
+/* checkpoint.h: save and load training checkpoints, in the directory layout and files below.
  *
  * A run directory DIR holds checkpoints DIR/ckpt-NNNNNN (NNNNNN = optimizer steps completed,
  * zero-padded to 6 digits) and a pointer file DIR/latest naming the newest complete one.
@@ -14,8 +14,10 @@
  *   tokenizer.json           the run's tokenizer, when one is known (see hs_checkpoint_save)
  *   optimizer.safetensors    AdamW moments, F32, named exp_avg.<tensor> / exp_avg_sq.<tensor>
  *                            (torch.optim's state names), same shapes as the weights
- *   trainer_state.json       step, tokens and the whole hs_train_config (model, recipe options,
- *                            schedule, batch, seeds, paths), enough to resume exactly
+ *   trainer_state.json       {"format": "halfs-trainer-state-1", "step", "tokens", "n_params",
+ *                            "config"}: config holds every field of hs_train_config under
+ *                            the keys of its table (src/train/train_config.h; "model" and
+ *                            "recipe" as nested objects), enough to resume exactly
  * The last two are present only when the trainer state was given.
  *
  * Atomicity: the files are written into DIR/ckpt-NNNNNN.tmp, each fsync'ed, the directory is

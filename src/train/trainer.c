@@ -26,30 +26,6 @@ struct hs_trainer {
     int32_t *inputs, *targets; // (B, T)
 };
 
-void hs_train_config_defaults(hs_train_config *c) {
-    memset(c, 0, sizeof *c);
-    snprintf(c->model_preset, sizeof c->model_preset, "%s", "nano");
-    hs_model_config_preset("nano", &c->model);
-    hs_recipe_opts_defaults(&c->recipe);
-    c->steps = 1000;
-    c->batch = 16;
-    c->seq = 256;
-    c->accum = 1;
-    c->lr = 3e-3;
-    c->min_lr = 3e-4;
-    c->warmup = 100;
-    c->wd = 0.1;
-    c->beta1 = 0.9;
-    c->beta2 = 0.95;
-    c->eps = 1e-8;
-    c->clip = 1.0;
-    c->eval_every = 100;
-    c->eval_batches = 8;
-    c->save_every = 500;
-    c->seed = 1337;
-    c->threads = 0;
-}
-
 /* Every reduction axis a role with an RHT of size d transforms must be a multiple of d. */
 static hs_status check_rht(const hs_train_config *c, const hs_recipe *r) {
     int64_t C = c->model.dim, F = c->model.ffn_dim, V = c->model.vocab;

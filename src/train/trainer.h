@@ -26,6 +26,8 @@
 #include "train/dataset.h"
 #include "train/recipe.h"
 
+/* Every field is listed once more, with its JSON key, default, `halfs train` option and resume
+ * rule, in the table of src/train/train_config.c: a new field goes into both. */
 typedef struct hs_train_config {
     char model_preset[32];  /* preset name the model config came from ("small") */
     hs_model_config model;  /* the architecture actually trained (preset + overrides) */
@@ -49,9 +51,8 @@ typedef struct hs_train_config {
     char val_path[4096];    /* validation shards (for the record) */
 } hs_train_config;
 
-/* Defaults: model "nano", recipe mxfp4-halfs, 1000 steps, B 16, T 256, accum 1, lr 3e-3,
- * min_lr 3e-4, warmup 100, wd 0.1, betas (0.9, 0.95), eps 1e-8, clip 1.0, eval every 100 over
- * 8 batches, save every 500, seed 1337, threads 0. */
+/* Defaults: those of the field table (src/train/train_config.c): model "nano", recipe
+ * mxfp4-halfs, 1000 steps, B 16, T 256, lr 3e-3 with warmup 100, seed 1337, ... */
 void hs_train_config_defaults(hs_train_config *c);
 
 /* Refuse impossible configurations before any work: model config invalid, seq > max_seq,
