@@ -3,10 +3,10 @@
  * The power-of-two rules are checked bit for bit against an independent double-precision
  * implementation of the formulas of docs/FORMATS.md §6 (frexp exponents, brute-force nearest
  * E2M1 point); the search rules (halfs, mse, 4over6, continuous halfs) against a brute-force
- * squared-error evaluation of every candidate; then properties: idempotence, odd symmetry, SR unbiasedness,
- * transposition, 2D tiles, thread-count independence, NaN/Inf/zero/subnormal groups, exponent
- * clamping, the NVFP4 two-level scaling on a hand-computed case, the packed layout, and spec
- * validation.
+ * squared-error evaluation of every candidate; then properties: idempotence, odd symmetry, SR
+ * unbiasedness, transposition, 2D tiles, thread-count independence, NaN/Inf/zero/subnormal
+ * groups, exponent clamping, the NVFP4 two-level scaling on a hand-computed case, the packed
+ * layout, and spec validation.
  */
 #include <stdarg.h>
 #include <stddef.h>
