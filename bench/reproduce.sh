@@ -417,7 +417,8 @@ fi
 # ------------------------------------------------------------------------------ 3. real tensors
 # The bf16 checkpoint of seed 1, one held-out batch of the validation text: every linear
 # layer's weight W [out, in], input X [tokens, in] and output gradient dY [tokens, out]
-# (halfs capture). Each is measured along both axes its GEMMs quantize it on (DESIGN.md):
+# (halfs capture). Each is measured along both axes its GEMMs quantize it on
+# (docs/ARCHITECTURE.md, 'The three GEMMs of a linear layer'):
 #   X: fprop along K (axis "row"), wgrad along M (axis "col");
 #   W: fprop along K ("row"), dgrad along N ("col");  dY: dgrad along N ("row"), wgrad along M ("col").
 if want tensors; then

@@ -1,9 +1,9 @@
-/* test_codec.c: exhaustive tests of the scalar codecs (halfs/codec.h, NUMERICS.md §1-2) and of
+/* test_codec.c: exhaustive tests of the scalar codecs (halfs/codec.h, docs/FORMATS.md §1-3) and of
  * the counter-based RNG (halfs/rng.h).
  *
  * Where a format is small (E2M1, E4M3, E5M2, UE4M3, E8M0, BF16) every code is decoded and
  * re-encoded; rounding is checked against a brute-force nearest-point search over the decoded
- * grid, and every E2M1 tie point of NUMERICS.md §1 is listed explicitly. Failures print codes
+ * grid, and every E2M1 tie point of docs/FORMATS.md §2 is listed explicitly. Failures print codes
  * in hex.
  */
 #include <stdarg.h>
@@ -56,7 +56,7 @@ static void e2m1_all_codes(void **state) {
 
 static void e2m1_tie_points(void **state) {
     (void)state;
-    /* x, RNE, RNA (away), RTS (to smaller) codes of the magnitude: NUMERICS.md §1 */
+    /* x, RNE, RNA (away), RTS (to smaller) codes of the magnitude: docs/FORMATS.md §2 */
     static const struct { float x; int rne, rna, rts; } t[] = {
         {0.25f, 0, 1, 0}, {0.75f, 2, 2, 1}, {1.25f, 2, 3, 2}, {1.75f, 4, 4, 3},
         {2.5f, 4, 5, 4},  {3.5f, 6, 6, 5},  {5.0f, 6, 7, 6},

@@ -1,12 +1,12 @@
-/* test_quant.c: the reference quantizer, dequantize and qdq (halfs/quant.h, NUMERICS.md §2-6, §9).
+/* test_quant.c: the reference quantizer, dequantize and qdq (halfs/quant.h, docs/FORMATS.md §2-9).
  *
  * The power-of-two rules are checked bit for bit against an independent double-precision
- * implementation of the NUMERICS.md formulas (frexp exponents, brute-force nearest E2M1 point);
- * the search rules (halfs, mse, 4over6, continuous halfs) against a brute-force squared-error
- * evaluation of every candidate; then properties: idempotence, odd symmetry, SR unbiasedness,
- * transposition, 2D tiles, thread-count independence, NaN/Inf/zero/subnormal groups, exponent
- * clamping, the NVFP4 two-level scaling on a hand-computed case, the packed layout, and spec
- * validation.
+ * implementation of the formulas of docs/FORMATS.md §6 (frexp exponents, brute-force nearest
+ * E2M1 point); the search rules (halfs, mse, 4over6, continuous halfs) against a brute-force
+ * squared-error evaluation of every candidate; then properties: idempotence, odd symmetry, SR
+ * unbiasedness, transposition, 2D tiles, thread-count independence, NaN/Inf/zero/subnormal
+ * groups, exponent clamping, the NVFP4 two-level scaling on a hand-computed case, the packed
+ * layout, and spec validation.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,7 +91,7 @@ static double e2m1_ref(double z) {
     return copysign(g[best], z);
 }
 
-/* NUMERICS.md §4 exponent of a (> 0, finite) for the power-of-two rules, via frexp */
+/* docs/FORMATS.md §6 exponent of a (> 0, finite) for the power-of-two rules, via frexp */
 static int pow2_rule_exp(hs_rule r, double a) {
     int fe;
     double m = frexp(a, &fe); /* a = m·2^fe, m in [0.5, 1) */
@@ -411,7 +411,7 @@ static int e8m0_exp_of(const hs_quant_spec *s, const float *x, int64_t n) {
 static void rule_boundaries(void **state) {
     (void)state;
     hs_quant_spec s = preset(HS_FMT_MXFP4);
-    /* amax: expected e for ocp, ceil, rceil, even, half (NUMERICS.md §4 table) */
+    /* amax: expected e for ocp, ceil, rceil, even, half (docs/FORMATS.md §6 table) */
     static const struct { float a; int ocp, ceil, rceil, even, half; } t[] = {
         {1.0f, -2, -2, -2, -2, -3},  {1.5f, -2, -1, -2, -2, -2},     {1.75f, -2, -1, -1, -1, -2},
         {2.0f, -1, -1, -1, -1, -2},  {3.0f, -1, 0, -1, -1, -1},      {4.0f, 0, 0, 0, 0, -1},
@@ -850,7 +850,7 @@ static void sr_unbiased(void **state) {
         s.rounding = HS_ROUND_SR;
         s.stream = 4;
         /* NVFP4 needs the 3/4 pre-scale to be unbiased at a block maximum: its UE4M3 block scale
-         * can round down by up to 16/17, pushing the scaled maximum past 6 (NUMERICS.md §6) */
+         * can round down by up to 16/17, pushing the scaled maximum past 6 (docs/FORMATS.md §7) */
         if (fmts[k] == HS_FMT_NVFP4) s.sr_prescale = 1;
         const int S = 3000;
         double sum[64] = {0}, sum2[64] = {0};

@@ -1,4 +1,4 @@
-/* test_rht.c: the random Hadamard transform (halfs/rht.h, NUMERICS.md §7).
+/* test_rht.c: the random Hadamard transform (halfs/rht.h, docs/FORMATS.md §8).
  *
  * The transform's matrix, read off by transforming unit vectors, must be D·H with H the
  * Sylvester matrix scaled by fl(1/√d) and D the seeded signs; M·Mᵀ = I to fp32 precision; the

@@ -1,4 +1,4 @@
-/* test_theory.c: the quantization-error theory of halfs/theory.h (NUMERICS.md §8).
+/* test_theory.c: the quantization-error theory of halfs/theory.h (docs/FORMATS.md §11).
  *
  * - the four published optima (Gaussian, Laplace, Student-t 5 and 3) within 0.2%;
  * - the integrator against closed forms (Gaussian and Laplace partial moments);
@@ -37,7 +37,7 @@ static void assert_rel(double got, double want, double rel, const char *what) {
     }
 }
 
-/* NUMERICS.md §8: the optimal clip (in σ) and the MSE there (in σ²), RNE E2M1, saturating. */
+/* docs/FORMATS.md §11: the optimal clip (in σ) and the MSE there (in σ²), RNE E2M1, saturating. */
 static void test_known_optima(void **state) {
     (void)state;
     static const struct {
@@ -272,7 +272,7 @@ static void test_mc_rules_heavy_tails(void **state) {
     /* Half-S picks, per group, the better of ceil and ceil−1: never worse than either. */
     assert_true(halfs_r->rel_mse <= ceil_r->rel_mse);
     assert_true(halfs_r->rel_mse <= half_r->rel_mse);
-    /* NUMERICS.md §4: for heavy-tailed rows it cuts the error clearly (2–3× measured). */
+    /* For heavy-tailed rows it cuts the error clearly (2–3×: docs/RESULTS.md, '1. Theory'). */
     assert_true(halfs_r->rel_mse < 0.8 * ceil_r->rel_mse);
     assert_true(halfs_r->zero_collapse < ceil_r->zero_collapse);
     assert_true(halfs_r->halved_fraction > 0.0 && halfs_r->halved_fraction <= 1.0);
@@ -286,7 +286,7 @@ static void test_mc_rules_heavy_tails(void **state) {
     /* ceil maps amax into (2, 4]: its effective clip 6·X lies in [1.5, 3)·amax. */
     assert_true(ceil_r->clip_over_amax >= 1.5 && ceil_r->clip_over_amax < 3.0);
     assert_true(half_r->clip_over_amax >= 0.75 && half_r->clip_over_amax < 1.5);
-    /* Heavy tails at large N: the optimum clips far below amax (NUMERICS.md §8). */
+    /* Heavy tails at large N: the optimum clips far below amax (docs/FORMATS.md §11). */
     assert_true(opt_r->clip_over_amax < 0.8);
 }
 

@@ -1,7 +1,7 @@
 /* util.h: helpers shared by the cmocka test programs (tests/util_*.c, linked into every one):
  * a scratch directory per test program, whole-file reads and writes that fail the test on error,
  * running the `halfs` CLI ($HALFS_BIN) with its exit status, stdout and stderr captured, and the
- * usage-error contract of DESIGN.md (exit 1, exactly one "halfs: error:" line).
+ * CLI's usage-error contract (README.md, 'Using it': exit 1, exactly one "halfs: error:" line).
  *
  * Include after the cmocka headers (stdarg, stddef, stdint, setjmp, cmocka).
  */

@@ -1,7 +1,7 @@
 /* util_scratch.c: the test helpers declared in tests/util.h: scratch directories, whole-file I/O,
- * running the `halfs` CLI with its output captured, the CLI's usage-error contract (DESIGN.md:
- * exit 1, exactly one "halfs: error:" line on stderr), and the comparable part of a run's
- * metrics.csv.
+ * running the `halfs` CLI with its output captured, the CLI's usage-error contract (README.md,
+ * 'Using it': exit 1, exactly one "halfs: error:" line on stderr), and the comparable part of a
+ * run's metrics.csv.
  */
 #include <stdarg.h>
 #include <stddef.h>

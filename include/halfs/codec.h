@@ -1,4 +1,4 @@
-/* halfs/codec.h: scalar element and scale codecs (NUMERICS.md §1-2).
+/* halfs/codec.h: scalar element and scale codecs (docs/FORMATS.md §1-3).
  *
  * These are the exact per-value rules every quantizer is built from. Encoders take a value
  * already divided by its scale; they saturate at the format's maximum (E2M1 ±6, E4M3 ±448,

@@ -1,9 +1,9 @@
 /* halfs/quant.h: formats, quantizer specs, packed tensors, quantize / dequantize / qdq.
  *
- * The rules computed here are fixed by shared/NUMERICS.md (sections cited inline) and
- * documented for users in docs/FORMATS.md. A quantizer is described by one plain struct,
- * hs_quant_spec; there is no global state. Named formats ("mxfp4", "nvfp4", ...) are
- * presets that fill a spec; every field can then be changed.
+ * The rules computed here are specified in docs/FORMATS.md (sections cited inline). A
+ * quantizer is described by one plain struct, hs_quant_spec; there is no global state. Named
+ * formats ("mxfp4", "nvfp4", ...) are presets that fill a spec; every field can then be
+ * changed.
  *
  * Orientation. A matrix x has `rows` rows of `cols` floats, row stride `ld` (floats).
  * Scale groups always run along one axis:
@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-/* ---- element formats (NUMERICS.md §1) ---- */
+/* ---- element formats (docs/FORMATS.md §1) ---- */
 typedef enum {
     HS_ELEM_E2M1 = 0, /* FP4: ±{0, .5, 1, 1.5, 2, 3, 4, 6}, packed two per byte */
     HS_ELEM_E4M3,     /* FP8 OCP E4M3 (max 448, one NaN pattern, no Inf) */
@@ -38,7 +38,7 @@ typedef enum {
     HS_ELEM_COUNT
 } hs_elem;
 
-/* ---- scale formats (NUMERICS.md §2) ---- */
+/* ---- scale formats (docs/FORMATS.md §3) ---- */
 typedef enum {
     HS_SCALE_NONE = 0, /* no scale (bf16, fp32) */
     HS_SCALE_E8M0,     /* power of two 2^(e−127), one byte; 0xFF = NaN */
@@ -47,7 +47,7 @@ typedef enum {
     HS_SCALE_COUNT
 } hs_scale_fmt;
 
-/* ---- what one scale covers (NUMERICS.md §3) ---- */
+/* ---- what one scale covers (docs/FORMATS.md §4) ---- */
 typedef enum {
     HS_GROUP_TENSOR = 0, /* one scale for the whole tensor */
     HS_GROUP_ROW,        /* one scale per row (per token / per channel) */
@@ -55,7 +55,7 @@ typedef enum {
     HS_GROUP_COUNT
 } hs_group;
 
-/* ---- scale rules (NUMERICS.md §4 power-of-two, §5 continuous) ---- */
+/* ---- scale rules (docs/FORMATS.md §6: power-of-two and continuous) ---- */
 typedef enum {
     HS_RULE_OCP = 0,     /* e = floor(log2 a) − emax                         (E8M0) */
     HS_RULE_CEIL,        /* e = ceil(log2 a) − emax: "max-scaling"           (E8M0) */
@@ -70,7 +70,7 @@ typedef enum {
     HS_RULE_COUNT
 } hs_rule;
 
-/* ---- element rounding (NUMERICS.md §1) ---- */
+/* ---- element rounding (docs/FORMATS.md §2) ---- */
 typedef enum {
     HS_ROUND_RNE = 0, /* nearest, ties to even mantissa (default) */
     HS_ROUND_RNA,     /* nearest, ties away from zero (microxcaling "nearest") */
@@ -79,7 +79,7 @@ typedef enum {
     HS_ROUND_COUNT
 } hs_rounding;
 
-/* ---- named formats: presets that fill a spec (DESIGN.md CLI contract) ---- */
+/* ---- named formats: presets that fill a spec (docs/FORMATS.md §5; the CLI's --format) ---- */
 typedef enum {
     HS_FMT_MXFP4 = 0,  /* E2M1, E8M0 scale per block of 32 */
     HS_FMT_NVFP4,      /* E2M1, UE4M3 scale per block of 16, FP32 per-tensor second level */
@@ -113,7 +113,7 @@ typedef struct hs_quant_spec {
 } hs_quant_spec;
 
 /* A quantized matrix of `rows` × `cols`, scale groups along each row.
- * Codes: E2M1/INT4 two per byte, element 2i in the low nibble of byte i (NUMERICS.md §9);
+ * Codes: E2M1/INT4 two per byte, element 2i in the low nibble of byte i (docs/FORMATS.md §9);
  * 8-bit elements one per byte; BF16 two bytes (little-endian uint16); FP32 four bytes.
  * Each row starts at codes + r·code_stride; code_stride is a multiple of 64 and bytes past the
  * row's last element are zero (so kernels may read whole blocks).
@@ -152,7 +152,7 @@ hs_status hs_quant_spec_validate(const hs_quant_spec *s);
 /* Does rule r apply to format f's scale format? (for listing rules in `halfs stats`) */
 int hs_rule_applies(const hs_quant_spec *s, hs_rule r);
 
-/* SR pre-scale (NUMERICS.md §1, Tseng et al. arXiv 2502.20586): 1 if quantizing with spec s
+/* SR pre-scale (docs/FORMATS.md §2, Tseng et al. arXiv 2502.20586): 1 if quantizing with spec s
  * encodes the elements from x·(3/4)/X, so that dequantized values, and every GEMM product
  * computed from the codes of such an operand, must be multiplied by 4/3 (HS_SR_UNSCALE).
  * On when rounding is SR and sr_prescale is 1, or -1 (automatic) with E8M0 scales. */
@@ -172,7 +172,7 @@ size_t hs_packed_bytes(const hs_quant_spec *s, int64_t rows, int64_t cols);
 
 /* Quantize x (rows × cols, row stride ld) into out, which must have been allocated with
  * hs_packed_alloc for (rows, cols) if transpose = 0, (cols, rows) if transpose = 1.
- * out->spec is overwritten with *s. NaN/Inf inputs are data (NUMERICS.md §2). */
+ * out->spec is overwritten with *s. NaN/Inf inputs are data (docs/FORMATS.md §4). */
 hs_status hs_quantize(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                       int64_t ld, int transpose, hs_packed *out);
 

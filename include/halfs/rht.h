@@ -1,4 +1,4 @@
-/* halfs/rht.h: random Hadamard transform (NUMERICS.md §7).
+/* halfs/rht.h: random Hadamard transform (docs/FORMATS.md §8).
  *
  * x ↦ x·D·H in consecutive blocks of d ∈ {16, 32, 64, 128} along one axis, with H the
  * orthonormal (1/sqrt(d)-normalised) Sylvester–Hadamard matrix and D a diagonal of random

@@ -1,7 +1,7 @@
 /* halfs/rng.h: the counter-based random numbers behind stochastic rounding and RHT signs.
  *
  * Every random number is a pure function of (seed, stream, index): no state, so results do
- * not depend on thread count or on the order in which elements are visited (NUMERICS.md §1).
+ * not depend on thread count or on the order in which elements are visited (docs/FORMATS.md §2).
  * The mixer is SplitMix64's finaliser applied to a combination of the three words.
  */
 #ifndef HALFS_RNG_H

@@ -1,4 +1,5 @@
-/* halfs/theory.h: the MSE of 4-bit quantization for known input distributions (NUMERICS.md §8).
+/* halfs/theory.h: the MSE of 4-bit quantization for known input distributions
+ * (docs/FORMATS.md §11).
  *
  * Two views of the same question, "how much error does clip α cost?":
  *   - infinite group, by numerical integration: a symmetric density p with unit variance, the

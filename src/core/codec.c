@@ -1,4 +1,4 @@
-/* codec.c: the scalar element and scale codecs of halfs/codec.h (NUMERICS.md §1-2).
+/* codec.c: the scalar element and scale codecs of halfs/codec.h (docs/FORMATS.md §1-3).
  *
  * Every quantizer in halfs is built from these per-value rules, so they are written to be
  * exact: no libm logarithms, no division except by powers of two, decisions taken by comparing
@@ -198,7 +198,7 @@ float hs_e8m0_decode(uint8_t e) {
 /* ---- UE4M3: the magnitude half of E4M3 (bit 7 is not part of the format) ---- */
 uint8_t hs_ue4m3_encode(float v) {
     if (isnan(v)) return 0x7F;
-    /* Clamp to [2^-9, 448] (NUMERICS.md §2): zero, negatives and values that RNE would flush to
+    /* Clamp to [2^-9, 448] (docs/FORMATS.md §3): zero, negatives and values that RNE would flush to
      * zero all become the smallest subnormal 0x01; Inf and overflow become 448 (0x7E). */
     if (!(v > 0x1p-9f)) return 0x01;
     if (v >= 448.0f) return 0x7E;

@@ -37,7 +37,7 @@ typedef struct {
     hs_rule rule;
 } preset;
 
-/* The named formats (DESIGN.md CLI contract; defaults fixed in docs/FORMATS.md). */
+/* The named formats of the CLI's --format (docs/FORMATS.md §5). */
 static const preset presets[HS_FMT_COUNT] = {
     [HS_FMT_MXFP4] = {"mxfp4", HS_ELEM_E2M1, HS_SCALE_E8M0, HS_GROUP_BLOCK, 32, 0, HS_RULE_HALFS},
     [HS_FMT_NVFP4] = {"nvfp4", HS_ELEM_E2M1, HS_SCALE_UE4M3, HS_GROUP_BLOCK, 16, 1, HS_RULE_MAX},
@@ -133,7 +133,7 @@ hs_status hs_quant_spec_init(hs_quant_spec *s, hs_format f) {
     return HS_OK;
 }
 
-/* Which rules a scale format admits (NUMERICS.md §4 for E8M0, §5 for continuous scales). */
+/* Which rules a scale format admits (docs/FORMATS.md §5-6). */
 int hs_rule_applies(const hs_quant_spec *s, hs_rule r) {
     if (!s || (unsigned)r >= HS_RULE_COUNT) return 0;
     switch (s->scale_fmt) {

@@ -1,4 +1,4 @@
-/* formats_table.h (internal): the element and scale formats as data (NUMERICS.md §1-2).
+/* formats_table.h (internal): the element and scale formats as data (docs/FORMATS.md §1, §3).
  *
  * One const descriptor per hs_elem / hs_scale_fmt drives the generic quantizer: the scale rules
  * read `max`, `emax` and `mbits`, the packer reads `bits`. Kernels may include this header
@@ -12,7 +12,7 @@ typedef struct hs_elem_desc {
     const char *name;  /* "e2m1", "e4m3", ... */
     int bits;          /* storage bits per element: 4, 8, 16 or 32 */
     float max;         /* largest finite magnitude; the rules map a group's amax near it */
-    int emax;          /* floor(log2 max): the `emax` of the E8M0 rules (NUMERICS.md §4) */
+    int emax;          /* floor(log2 max): the `emax` of the E8M0 rules (FORMATS.md §6) */
     int mbits;         /* mantissa bits (the `even` rule's threshold 2 − 2^−(mbits+1)) */
     int is_float;      /* 1 for floating elements (E2M1/E4M3/E5M2/BF16/FP32) */
     int scaled;        /* 1 if the element takes a scale (0 for BF16, FP32) */

@@ -1,5 +1,5 @@
 /* quantize_ref.c: packed tensors, the reference (scalar) quantizer, dequantize and qdq
- * (halfs/quant.h; NUMERICS.md §3, §6, §9).
+ * (halfs/quant.h; docs/FORMATS.md §4, §6, §9 and "Arithmetic of the reference quantizer").
  *
  * hs_quantize_ref is the contract every SIMD quantizer matches byte for byte. It is one generic
  * path driven by the format table: for each packed row (groups along it), gather the row

@@ -1,4 +1,4 @@
-/* rht.c: random Hadamard transform (halfs/rht.h, NUMERICS.md §7).
+/* rht.c: random Hadamard transform (halfs/rht.h, docs/FORMATS.md §8).
  *
  * x ↦ x·D·H in blocks of d along one axis: D a diagonal of seeded random signs (the same for
  * every block), H the orthonormal Sylvester–Hadamard matrix, computed by the in-place fast

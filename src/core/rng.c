@@ -1,7 +1,7 @@
 /* rng.c: the counter-based generator of halfs/rng.h.
  *
  * A random number is a pure function of (seed, stream, index), so stochastic rounding and RHT
- * signs are reproducible and independent of thread count and visiting order (NUMERICS.md §1).
+ * signs are reproducible and independent of thread count and visiting order (docs/FORMATS.md §2).
  * The (seed, stream) pair is first hashed into a 64-bit key with two SplitMix64 finaliser
  * rounds (so nearby seeds and streams give unrelated keys); the index then walks SplitMix64's
  * Weyl sequence from that key: bits = mix(key + (index + 1)·γ).

@@ -1,4 +1,4 @@
-/* scale_rules.c: the scale rules of NUMERICS.md §4 (E8M0) and §5-6 (FP32, UE4M3 two-level) for
+/* scale_rules.c: the scale rules of docs/FORMATS.md §6 (E8M0, FP32) and §7 (UE4M3 two-level) for
  * one group, and the element encode/decode and error measure they are built on.
  *
  * Everything here is a pure function of (spec, group values, tensor scale), written as plainly

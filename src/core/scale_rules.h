@@ -27,7 +27,7 @@ typedef struct hs_group_scale {
     int nonfinite;    /* the group holds NaN/Inf: NaN scale, all codes 0 */
 } hs_group_scale;
 
-/* NVFP4 tensor scale s_enc (NUMERICS.md §6) from the amax over the tensor's finite values:
+/* NVFP4 tensor scale s_enc (docs/FORMATS.md §7) from the amax over the tensor's finite values:
  * 6·448/amax (6·256/amax with 4over6), 1 if amax = 0, at most 2^117 so s_enc/s_b stays finite. */
 float hs_two_level_senc(const hs_quant_spec *s, float amax_finite);
 
