@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "nn/model.h"
 #include "train/checkpoint.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 #include "train/trainer.h"
 
 /* Set option o from value v (NULL for a flag). Returns 1, or 0 after printing why v is bad. */

@@ -24,7 +24,7 @@
 #include "halfs/status.h"
 #include "nn/model.h"
 #include "train/dataset.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 
 typedef struct hs_train_config {
     char model_preset[32];  /* preset name the model config came from ("small") */
