@@ -29,9 +29,11 @@ int hs_spec_quantizes(const hs_quant_spec *s) { return s->elem != HS_ELEM_FP32; 
 hs_status hs_recipe_validate(const hs_recipe *r) {
     for (int i = 0; i < HS_ROLE_COUNT; i++) {
         const hs_quant_spec *s = &r->role[i];
-        if (hs_quant_spec_validate(s) != HS_OK)
-            return hs_fail(HS_ERR_INVALID_ARG, "recipe role %s: %s", role_names[i],
-                           hs_last_error());
+        if (hs_quant_spec_validate(s) != HS_OK) {
+            char why[512]; /* hs_fail writes the buffer hs_last_error returns: copy it first */
+            snprintf(why, sizeof why, "%s", hs_last_error());
+            return hs_fail(HS_ERR_INVALID_ARG, "recipe role %s: %s", role_names[i], why);
+        }
         if (s->rht && (s->elem == HS_ELEM_FP32 || s->elem == HS_ELEM_BF16))
             return hs_fail(HS_ERR_INVALID_ARG,
                            "recipe role %s: an RHT needs a scaled (quantized) format", role_names[i]);

@@ -228,8 +228,11 @@ static hs_status apply_item(hs_recipe *r, char *item) {
         if (!*field) return hs_fail(HS_ERR_INVALID_ARG, "--role '%s': empty field", orig);
         if ((st = apply_field(&s, field, orig)) != HS_OK) return st;
     }
-    if (hs_quant_spec_validate(&s) != HS_OK)
-        return hs_fail(HS_ERR_INVALID_ARG, "--role '%s': %s", orig, hs_last_error());
+    if (hs_quant_spec_validate(&s) != HS_OK) {
+        char why[512]; /* hs_fail writes the buffer hs_last_error returns: copy it first */
+        snprintf(why, sizeof why, "%s", hs_last_error());
+        return hs_fail(HS_ERR_INVALID_ARG, "--role '%s': %s", orig, why);
+    }
     for (int i = 0; i < HS_ROLE_COUNT; i++)
         if (mask & (1u << i)) r->role[i] = s;
     return HS_OK;
