@@ -1,5 +1,5 @@
 /* cmd_train.c: `halfs train`: train a Llama-style model in a chosen FP4 recipe
- * (src/train/trainer.h, src/train/recipe.h, src/nn/model.h).
+ * (src/train/trainer.h, src/nn/recipe.h, src/nn/model.h).
  *
  * Every option has a default; impossible configurations are refused before any work (exit 1).
  * A NaN/Inf loss stops the run with a message, keeps the last good checkpoint, exits 1.
