@@ -1,12 +1,17 @@
 # Makefile: builds libhalfs.a, the `halfs` CLI, the tests and the fuzz targets.
 #
 #   make                 library + CLI at build/halfs
-#   make test            every test (tests/run.sh prints "tests: N passed, N failed")
+#   make test            every test (tests/run.sh prints "tests: N passed, N failed"), the layer
+#                        check (tests/check_layers.sh) counted as one
+#   make core            src/core alone: build/libhalfs_core.a and the core tests linked to it
+#   make check-layers    only the layer check
 #   make SAN=1 test      the same under AddressSanitizer + UBSan (into build-san/)
 #   make BUILD=dir ...   build somewhere else (parallel work trees)
 #
 # Sources are found by wildcard: a new file under src/<module>/ joins the library, a new
-# tests/test_*.c becomes a test program, tools/*.c and bench/*.c make up the CLI. Files under
+# tests/test_*.c becomes a test program, tools/*.c and bench/*.c make up the CLI. The modules are
+# layers, each using only those before it: core, kernels, analysis, nn, train, then the CLI
+# (tests/check_layers.sh states and checks the rule). Files under
 # src/kernels/avx2/ and src/kernels/avx512/ are compiled with that ISA's flags only; the
 # dispatcher picks them at run time, so the binary still runs on any x86-64.
 
@@ -47,7 +52,14 @@ TEST_UOBJ := $(TEST_UTIL:%.c=$(BUILD)/obj/%.o)
 LIB       := $(BUILD)/libhalfs.a
 CLI       := $(BUILD)/halfs
 
-.PHONY: all test tests clean
+# src/core alone, and the tests that need nothing else (they link against it only).
+CORE_SRC  := $(sort $(wildcard src/core/*.c))
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+CORE_LIB  := $(BUILD)/libhalfs_core.a
+CORE_TEST := $(BUILD)/core-tests/test_codec $(BUILD)/core-tests/test_rht
+LAYERS    := $(BUILD)/tests/test_layers
+
+.PHONY: all test tests clean core check-layers
 all: $(CLI) tests
 
 $(BUILD)/obj/src/kernels/avx2/%.o: src/kernels/avx2/%.c
@@ -86,10 +98,32 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UOBJ) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(TEST_UOBJ) $(LIB) $(LDLIBS) -lcmocka -o $@
 
-tests: $(TEST_BIN)
+$(CORE_LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# --whole-archive: every object of src/core must resolve within src/core and the C runtime
+# (libm, OpenMP), not only the ones the test calls.
+$(BUILD)/core-tests/%: $(BUILD)/obj/tests/%.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< -Wl,--whole-archive $(CORE_LIB) -Wl,--no-whole-archive -lm -lcmocka -o $@
+
+core: $(CORE_TEST)
+
+# The layer check as a test program of tests/run.sh: a two-line script calling
+# tests/check_layers.sh on this build's objects.
+$(LAYERS): tests/check_layers.sh $(LIB_OBJ) $(TOOL_OBJ) $(CORE_TEST)
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec sh "%s" "%s"\n' $(abspath tests/check_layers.sh) $(abspath $(BUILD)) >$@
+	chmod +x $@
+
+check-layers: $(LAYERS)
+	$(LAYERS)
+
+tests: $(TEST_BIN) $(LAYERS)
 
 # The tests find the CLI through HALFS_BIN and scratch space through HALFS_TMP.
-test: $(CLI) $(TEST_BIN)
+test: $(CLI) $(TEST_BIN) $(LAYERS)
 	HALFS_BIN=$(abspath $(CLI)) sh tests/run.sh $(BUILD)/tests
 
 clean:

@@ -22,7 +22,7 @@
 #include "nn/model.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 #include "util.h"
 
 #define B 2

@@ -25,7 +25,7 @@
 
 #include "halfs/quant.h"
 #include "nn/ops.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 
 static uint64_t rs = 99;
 static double gauss(void) {

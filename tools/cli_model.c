@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "nn/model.h"
 #include "train/checkpoint.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 #include "train/trainer.h"
 
 int cli_model_args(int argc, char **argv, const char *cmd, const char *usage, cli_opt *opts,

@@ -25,7 +25,7 @@
 #include "cli.h"
 #include "nn/model.h"
 #include "train/dataset.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 #include "train/trainer.h"
 
 /* What the options set. */

@@ -12,7 +12,7 @@
 #include "nn/model.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 
 /* What the options set. */
 typedef struct {

@@ -13,7 +13,7 @@
 #include "cli.h"
 #include "nn/model.h"
 #include "train/checkpoint.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 #include "train/tokenizer.h"
 
 /* What the options set. */

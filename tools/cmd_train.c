@@ -1,5 +1,5 @@
 /* cmd_train.c: `halfs train`: train a Llama-style model in a chosen FP4 recipe
- * (src/train/trainer.h, src/train/recipe.h, src/nn/model.h).
+ * (src/train/trainer.h, src/nn/recipe.h, src/nn/model.h).
  *
  * The options and their --help lines come from the training config's field table
  * (src/train/train_config.h), plus --resume, --init and --quiet. Three steps: parse (argv into

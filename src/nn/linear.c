@@ -31,7 +31,7 @@
 #include "halfs/rht.h"
 #include "kernels/kernels.h"
 #include "nn/ops.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 
 typedef struct {
     hs_packed p;

@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 
 #include "nn/ops.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 
 /* ---------------------------------------------------------------- presets + config */
 

@@ -109,7 +109,7 @@ typedef struct hs_linear_ws hs_linear_ws; /* packed operand buffers + fp32 scrat
 hs_status hs_linear_ws_create(hs_linear_ws **out);
 void hs_linear_ws_free(hs_linear_ws *ws);
 
-/* spec[HS_ROLE_COUNT] as in train/recipe.h (fwd.x, fwd.w, dgrad.dy, dgrad.w, wgrad.dy,
+/* spec[HS_ROLE_COUNT] as in nn/recipe.h (fwd.x, fwd.w, dgrad.dy, dgrad.w, wgrad.dy,
  * wgrad.x). slot: which buffer set to use (one per distinct linear shape), < HS_LINEAR_SLOTS. */
 #define HS_LINEAR_SLOTS 16
 /* y (M, N) = Q(x) (M, K) · Q(w)ᵀ, w (N, K). */

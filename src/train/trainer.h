@@ -24,7 +24,7 @@
 #include "halfs/status.h"
 #include "nn/model.h"
 #include "train/dataset.h"
-#include "train/recipe.h"
+#include "nn/recipe.h"
 
 /* Every field is listed once more, with its JSON key, default, `halfs train` option and resume
  * rule, in the table of src/train/train_config.c: a new field goes into both. */

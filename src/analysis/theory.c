@@ -1,5 +1,6 @@
 /* theory.c: MSE of E2M1 / INT4 quantization for Gaussian, Laplace and Student-t inputs
- * (halfs/theory.h, docs/FORMATS.md §11).
+ * (halfs/theory.h, docs/FORMATS.md §11). It sits in src/analysis, above src/kernels, because the
+ * finite-group estimates run the dispatched quantizer (docs/ARCHITECTURE.md, "Layers").
  *
  * Infinite group. With clip α mapped to the largest code g_m (E2M1: 6, INT4: 7) the scale is
  * s = α/g_m and round-to-nearest sends x ∈ [s·b_{k−1}, s·b_k) to s·g_k, where b_k are the

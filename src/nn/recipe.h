@@ -1,6 +1,8 @@
 /* recipe.h: a training recipe: one quantizer spec for each of the six GEMM operand roles of a
- * linear layer (DESIGN.md, "The three GEMMs of a linear layer"), plus the layers kept in high
+ * linear layer (docs/ARCHITECTURE.md, "Recipes and roles"), plus the layers kept in high
  * precision, and how per-step random seeds (stochastic rounding, RHT signs) are derived.
+ * recipe.c holds the roles, validation, seeds and descriptions the linear layer uses;
+ * recipe_presets.c holds the presets and the `--role` override grammar, both as tables.
  *
  *   GEMM   computes      reduces  operand 1 (role)            operand 2 (role)
  *   fprop  Y  = X·Wᵀ     K        X,  groups along K (fwd.x)   W, groups along K (fwd.w)
@@ -42,8 +44,8 @@
  * The RHT seed is shared by the two operands of one GEMM (it must be: the transform cancels in
  * the product only when both use the same signs) and is redrawn every step.
  */
-#ifndef HALFS_TRAIN_RECIPE_H
-#define HALFS_TRAIN_RECIPE_H
+#ifndef HALFS_NN_RECIPE_H
+#define HALFS_NN_RECIPE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,6 @@
 /* stats.c: error statistics of a quantizer on a tensor (halfs/stats.h), what `halfs stats`
- * prints for every rule.
+ * prints for every rule. It sits in src/analysis, above src/kernels, because it runs the
+ * dispatched quantizer (the layer is described in src/analysis/qdq.c).
  *
  * The tensor is quantized once (hs_quantize), dequantized, un-rotated if the spec has an RHT,
  * and compared with the input in double precision, sequentially in row-major order so the
