@@ -43,7 +43,7 @@ const hs_cfg_field hs_train_config_fields[] = {
     {FIELD("model", model.tied_embeddings, "tied_embeddings", FLAG), .opt = "--tied",
      .section = "model", .help = "tie lm_head to the embedding (default: untied)",
      .resume = HS_CFG_REFUSE},
-    /* The recipe: built from these with the run's seed (train/recipe.h). */
+    /* The recipe: built from these with the run's seed (nn/recipe.h). */
     {FIELD("recipe", recipe.name, "name", STR), .opt = "--recipe", .arg = "R",
      .section = "recipe",
      .help = "fp32 bf16 mxfp4-ocp mxfp4-max mxfp4-halfs mxfp4-half nvfp4\n"
