@@ -146,7 +146,7 @@ void hs_ukernel_e2m1_grouped_avx512(const int32_t *ap, const int32_t *bp, int64_
  * and ceil(C / block) scale bytes; returns the groups halved. */
 int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
                                 uint8_t *codes, int64_t code_stride, uint8_t *scales);
-/* bf16 (layouts in gemm_bf16_dpbf16.c): `steps` pairs of k of one 8 × 48 micro-tile on its
+/* bf16 (layouts in gemm_bf16_avx512.c): `steps` pairs of k of one 8 × 48 micro-tile on its
  * first nv = 1..3 column vectors (16·nv ≥ the panel's valid columns). A: arow = 0, ap is a
  * packed panel (steps, MR) of dwords; else ap is row 0 of 8 rows of bf16 arow bytes apart, each
  * read as `steps` consecutive pairs. B: bp (steps, NB) dwords. first: the accumulators
