@@ -86,8 +86,8 @@ static double now(void) { return omp_get_wtime(); }
 /* bf16 copies of x (rows × cols, row stride ld), by 32 × 16 tiles shared among the threads
  * (kernels: hs_bf16_tile_*; the same bits as hs_bf16_encode): dr = x (rows × cols) and/or
  * dt = xᵀ (cols × rows), either may be NULL; with both, one read of x makes both copies.
- * Why not hs_quantize: bf16 needs no scale search, and the generic quantizer's reference path
- * made the bf16 baseline spend more time converting than multiplying. */
+ * Why not hs_quantize: bf16 needs no scale search, and through the generic quantizer the bf16
+ * recipe spends more time converting than multiplying (measured). */
 static void to_bf16_tiles(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
                           int64_t ld) {
     hs_bf16_tile_fn tile = hs_kernels()->bf16_tile;

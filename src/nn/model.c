@@ -149,7 +149,7 @@ struct hs_model_acts {
     float *norm_scratch; // (HS_NN_CHUNKS, C)
     float *rope_cos, *rope_sin; // (max_seq, hd/2)
     hs_linear_ws *lin;
-    hs_linear_saved **saved; // (L·4 + 1): each linear's forward → backward handle (saved_idx)
+    hs_linear_saved **saved; // (L·4 + 1): each linear's forward → backward handle (saved_for)
     int B, T;
     int have_targets;  // last forward had targets
     int64_t n_valid;   // targets ≥ 0 in the last forward
