@@ -178,8 +178,8 @@ static void test_gradients_reproduce_weight_grad(void **state) {
     assert_int_equal(hs_recipe_build(&ro, 0, &r), HS_OK);
     float loss;
     hs_model_zero_grad(m);
-    assert_int_equal(hs_model_forward(m, &r, in, tg, B, T, &loss), HS_OK);
-    assert_int_equal(hs_model_backward(m, &r, 1.0f), HS_OK);
+    assert_int_equal(hs_model_forward(m, &r, 0, in, tg, B, T, &loss), HS_OK);
+    assert_int_equal(hs_model_backward(m, &r, 0, 1.0f), HS_OK);
     static const char *const first[4] = {"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj",
                                          "mlp.down_proj"};
     static const char *const fused[4] = {"self_attn.qkv_proj", "self_attn.o_proj",

@@ -76,7 +76,7 @@ static float loss_of(hs_model *m) {
         tg[i] = (i * 53 + 5) % m->cfg.vocab;
     }
     float loss = 0;
-    assert_int_equal(hs_model_forward(m, NULL, in, tg, B, T, &loss), HS_OK);
+    assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, B, T, &loss), HS_OK);
     return loss;
 }
 

@@ -15,6 +15,8 @@
  *   AVX-512 driver splits the work into tasks (row blocks × column groups).
  * - Every scale byte code (E8M0, UE4M3, NaN codes) decodes as the codec says.
  * - Errors: mismatched K, group sizes or RHT; bad ldc.
+ * - hs_gemm routes fp32, bf16 and packed operand pairs to the GEMM above that fits, or to the
+ *   tiled fp32 GEMM of the expanded operands.
  * Operands are built directly in the packed layout (include/halfs/quant.h), so these tests
  * depend only on that layout and the codecs.
  */
@@ -706,6 +708,105 @@ static void test_quantized_operands_and_fallback(void **st) {
     free(db);
 }
 
+/* hs_gemm routes each operand pair: bf16 × bf16 and packed × packed give what hs_gemm_bf16 and
+ * hs_gemm_packed give, bit for bit; mixed pairs (packed with or without RHT × fp32, bf16 × fp32
+ * stored transposed) give the tiled fp32 GEMM of the expanded operands (dequantized, RHT undone,
+ * bf16 decoded), bit for bit; fp32 × fp32 (either layout) agrees with a double GEMM and does not
+ * depend on the thread count; operands of the wrong shape or form are refused. */
+static void test_hs_gemm_routing(void **st) {
+    (void)st;
+    const int64_t m = 37, n = 53, k = 320;
+    size_t mk = (size_t)(m * k), nk = (size_t)(n * k), mn = (size_t)(m * n);
+    float *x = malloc(sizeof(float) * mk), *w = malloc(sizeof(float) * nk);
+    float *wt = malloc(sizeof(float) * nk), *da = malloc(sizeof(float) * mk);
+    float *db = malloc(sizeof(float) * nk), *c = malloc(sizeof(float) * mn);
+    float *ce = malloc(sizeof(float) * mn), *c2 = malloc(sizeof(float) * mn);
+    uint16_t *xh = malloc(sizeof(uint16_t) * mk), *wh = malloc(sizeof(uint16_t) * nk);
+    for (size_t i = 0; i < mk; i++) x[i] = (float)((double)(next_u64() >> 11) * 0x1p-53 * 4 - 2);
+    for (size_t i = 0; i < nk; i++) w[i] = (float)((double)(next_u64() >> 11) * 0x1p-53 * 2 - 1);
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t e = 0; e < k; e++) wt[e * n + j] = w[j * k + e]; // W stored k × n
+    for (size_t i = 0; i < mk; i++) xh[i] = hs_bf16_encode(x[i]);
+    for (size_t i = 0; i < nk; i++) wh[i] = hs_bf16_encode(w[i]);
+    hs_gemm_ctx *ctx;
+    assert_int_equal(hs_gemm_ctx_create(&ctx), HS_OK);
+    hs_quant_spec s4, s4r;
+    assert_int_equal(hs_quant_spec_init(&s4, HS_FMT_MXFP4), HS_OK);
+    s4r = s4;
+    s4r.rht = 16;
+    s4r.rht_seed = 77;
+    hs_packed pa, pb, par;
+    assert_int_equal(hs_packed_alloc(&pa, &s4, m, k), HS_OK);
+    assert_int_equal(hs_packed_alloc(&pb, &s4, n, k), HS_OK);
+    assert_int_equal(hs_packed_alloc(&par, &s4r, m, k), HS_OK);
+    assert_int_equal(hs_quantize(&s4, x, m, k, k, 0, &pa), HS_OK);
+    assert_int_equal(hs_quantize(&s4, w, n, k, k, 0, &pb), HS_OK);
+    assert_int_equal(hs_quantize(&s4r, x, m, k, k, 0, &par), HS_OK);
+    hs_gemm_operand opa = hs_gemm_op_packed(&pa), opb = hs_gemm_op_packed(&pb);
+    hs_gemm_operand opar = hs_gemm_op_packed(&par), oxh = hs_gemm_op_bf16(xh, k);
+    hs_gemm_operand owh = hs_gemm_op_bf16(wh, k), ox = hs_gemm_op_f32(x, k, 0);
+    hs_gemm_operand ow = hs_gemm_op_f32(w, k, 0), owt = hs_gemm_op_f32(wt, n, 1);
+    hs_gemm_time t = {0.0, 0.0};
+    // packed × packed, bf16 × bf16: the direct GEMMs
+    assert_int_equal(hs_gemm(ctx, m, n, k, &opa, &opb, 0.0f, c, n, &t), HS_OK);
+    assert_int_equal(hs_gemm_packed(&pa, &pb, 0.0f, ce, n), HS_OK);
+    assert_memory_equal(c, ce, sizeof(float) * mn);
+    assert_int_equal(hs_gemm(ctx, m, n, k, &oxh, &owh, 0.0f, c, n, NULL), HS_OK);
+    assert_int_equal(hs_gemm_bf16(m, n, k, xh, k, wh, k, 0.0f, ce, n), HS_OK);
+    assert_memory_equal(c, ce, sizeof(float) * mn);
+    // packed × fp32 (W stored k × n): dequantize A, then the tiled fp32 GEMM
+    assert_int_equal(hs_dequantize(&pa, da, k), HS_OK);
+    assert_int_equal(hs_gemm(ctx, m, n, k, &opa, &owt, 0.0f, c, n, &t), HS_OK);
+    assert_int_equal(hs_gemm_f32_tiled(0, 0, m, n, k, da, k, wt, n, 0.0f, ce, n), HS_OK);
+    assert_memory_equal(c, ce, sizeof(float) * mn);
+    // packed with an RHT × fp32: dequantized and rotated back
+    assert_int_equal(hs_dequantize(&par, da, k), HS_OK);
+    assert_int_equal(hs_rht_apply(da, m, k, k, 16, 77, 0, 1), HS_OK);
+    assert_int_equal(hs_gemm(ctx, m, n, k, &opar, &ow, 0.0f, c, n, NULL), HS_OK);
+    assert_int_equal(hs_gemm_f32_tiled(0, 1, m, n, k, da, k, w, k, 0.0f, ce, n), HS_OK);
+    assert_memory_equal(c, ce, sizeof(float) * mn);
+    // packed with an RHT × packed without: both expanded
+    assert_int_equal(hs_dequantize(&pb, db, k), HS_OK);
+    assert_int_equal(hs_gemm(ctx, m, n, k, &opar, &opb, 0.0f, c, n, NULL), HS_OK);
+    assert_int_equal(hs_gemm_f32_tiled(0, 1, m, n, k, da, k, db, k, 0.0f, ce, n), HS_OK);
+    assert_memory_equal(c, ce, sizeof(float) * mn);
+    // fp32 × bf16, beta = 0.5 on the previous C
+    for (size_t i = 0; i < nk; i++) db[i] = hs_bf16_decode(wh[i]);
+    memcpy(ce, c, sizeof(float) * mn);
+    assert_int_equal(hs_gemm(ctx, m, n, k, &ox, &owh, 0.5f, c, n, NULL), HS_OK);
+    assert_int_equal(hs_gemm_f32_tiled(0, 1, m, n, k, x, k, db, k, 0.5f, ce, n), HS_OK);
+    assert_memory_equal(c, ce, sizeof(float) * mn);
+    assert_true(t.gemm > 0.0 && t.expand > 0.0);
+    // fp32 × fp32, W in either layout: a double GEMM's value, the same bits at 1 and 2 threads
+    int saved = omp_get_max_threads();
+    for (int threads = 1; threads <= 2; threads++) {
+        omp_set_num_threads(threads);
+        assert_int_equal(hs_gemm(ctx, m, n, k, &ox, threads == 1 ? &ow : &owt, 0.0f,
+                                 threads == 1 ? c : c2, n, NULL), HS_OK);
+    }
+    omp_set_num_threads(saved);
+    assert_memory_equal(c, c2, sizeof(float) * mn);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0, sabs = 0;
+            for (int64_t e = 0; e < k; e++) {
+                s += (double)x[i * k + e] * w[j * k + e];
+                sabs += fabs((double)x[i * k + e] * w[j * k + e]);
+            }
+            assert_true(fabs(c[i * n + j] - s) <= (double)(k + 1) * 0x1p-24 * sabs + 1e-30);
+        }
+    // errors: a packed operand of the wrong shape, an unknown form
+    assert_int_equal(hs_gemm(ctx, m, n, k, &opb, &opb, 0.0f, c, n, NULL), HS_ERR_INVALID_ARG);
+    hs_gemm_operand bad = ox;
+    bad.form = (hs_gemm_form)7;
+    assert_int_equal(hs_gemm(ctx, m, n, k, &bad, &ow, 0.0f, c, n, NULL), HS_ERR_INVALID_ARG);
+    hs_gemm_ctx_free(ctx);
+    hs_packed_free(&pa);
+    hs_packed_free(&pb);
+    hs_packed_free(&par);
+    free(x), free(w), free(wt), free(da), free(db), free(c), free(ce), free(c2), free(xh), free(wh);
+}
+
 /* The ISA override: forcing a level never selects one the CPU lacks. */
 static void test_isa_force(void **st) {
     (void)st;
@@ -739,6 +840,7 @@ int main(void) {
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_bf16_exact_sequence),
         cmocka_unit_test(test_quantized_operands_and_fallback),
+        cmocka_unit_test(test_hs_gemm_routing), /* last: its context sets OpenBLAS to 1 thread */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

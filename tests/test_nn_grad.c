@@ -637,9 +637,10 @@ static void test_linear_fp32(void **state) {
     for (int i = 0; i < 6; i++) spec[i].elem = HS_ELEM_FP32;
     hs_linear_ws *ws;
     assert_int_equal(hs_linear_ws_create(&ws), HS_OK);
-    assert_int_equal(hs_linear_forward(ws, 0, spec, y, x, w, M, K, N, NULL), HS_OK);
+    assert_int_equal(hs_linear_forward(ws, 0, spec, y, x, w, M, K, N, NULL, NULL), HS_OK);
     for (int i = 0; i < N * K; i++) dw[i] = 1.0f; // accumulates
-    assert_int_equal(hs_linear_backward(ws, 0, spec, dx, dw, dy, x, w, M, K, N, NULL), HS_OK);
+    assert_int_equal(hs_linear_backward(ws, 0, spec, dx, dw, dy, x, w, M, K, N, NULL, NULL),
+                     HS_OK);
     for (int i = 0; i < N * K; i++) dw[i] -= 1.0f;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -686,9 +687,9 @@ static void check_model(int tied) {
     for (int i = 0; i < B * T; i++) in[i] = (i * 5) % 16, tg[i] = (i * 7 + 3) % 16;
     float loss;
     hs_model_zero_grad(m);
-    assert_int_equal(hs_model_forward(m, NULL, in, tg, B, T, &loss), HS_OK);
+    assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, B, T, &loss), HS_OK);
     assert_true(isfinite(loss));
-    assert_int_equal(hs_model_backward(m, NULL, 1.0f), HS_OK);
+    assert_int_equal(hs_model_backward(m, NULL, 0, 1.0f), HS_OK);
     const double h = 1e-2;
     for (int ti = 0; ti < m->n_tensors; ti++) {
         const hs_param_tensor *t = &m->tensors[ti];
@@ -711,9 +712,9 @@ static void check_model(int tied) {
             float s = p[i];
             float lp, lm;
             p[i] = s + (float)h;
-            assert_int_equal(hs_model_forward(m, NULL, in, tg, B, T, &lp), HS_OK);
+            assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, B, T, &lp), HS_OK);
             p[i] = s - (float)h;
-            assert_int_equal(hs_model_forward(m, NULL, in, tg, B, T, &lm), HS_OK);
+            assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, B, T, &lm), HS_OK);
             p[i] = s;
             double num = ((double)lp - lm) / (2 * h), ana = g[i];
             double tol = 0.03 * fabs(ana) + (k < 3 ? 0.0 : 3e-4);
@@ -787,12 +788,12 @@ static void test_forward_refuses(void **state) {
     assert_int_equal(hs_model_create(&c, &m), HS_OK);
     int32_t in[16] = {0}, tg[16] = {0};
     float loss;
-    assert_int_equal(hs_model_forward(m, NULL, in, tg, 1, 16, &loss), HS_ERR_INVALID_ARG);
+    assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, 1, 16, &loss), HS_ERR_INVALID_ARG);
     in[3] = c.vocab;
-    assert_int_equal(hs_model_forward(m, NULL, in, tg, 1, 8, &loss), HS_ERR_INVALID_ARG);
+    assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, 1, 8, &loss), HS_ERR_INVALID_ARG);
     in[3] = 0;
-    assert_int_equal(hs_model_forward(m, NULL, in, tg, 0, 8, &loss), HS_ERR_INVALID_ARG);
-    assert_int_equal(hs_model_forward(m, NULL, in, tg, 2, 8, &loss), HS_OK);
+    assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, 0, 8, &loss), HS_ERR_INVALID_ARG);
+    assert_int_equal(hs_model_forward(m, NULL, 0, in, tg, 2, 8, &loss), HS_OK);
     hs_model_free(m);
 }
 

@@ -87,9 +87,10 @@ static void check_linear(const hs_recipe *r, const char *label, int M, int K, in
     for (int i = 0; i < HS_ROLE_COUNT; i++) hs_recipe_spec(r, 1, 2, (hs_role)i, 7, &spec[i]);
     hs_linear_ws *ws;
     assert_int_equal(hs_linear_ws_create(&ws), HS_OK);
-    hs_status st = hs_linear_forward(ws, 0, spec, y, x, w, M, K, N, NULL);
+    hs_linear_saved *saved = NULL;
+    hs_status st = hs_linear_forward(ws, 0, spec, y, x, w, M, K, N, &saved, NULL);
     if (st != HS_OK) fail_msg("%s forward: %s", label, hs_last_error());
-    st = hs_linear_backward(ws, 0, spec, dx, dw, dy, x, w, M, K, N, NULL);
+    st = hs_linear_backward(ws, 0, spec, dx, dw, dy, x, w, M, K, N, saved, NULL);
     if (st != HS_OK) fail_msg("%s backward: %s", label, hs_last_error());
     // fprop
     assert_int_equal(hs_qdq(&spec[HS_ROLE_FWD_X], x, M, K, K, 0, qa, K), HS_OK);
@@ -113,6 +114,7 @@ static void check_linear(const hs_recipe *r, const char *label, int M, int K, in
         for (int i = 0; i < M * N; i++) diff += (y[i] - ref[i]) * (y[i] - ref[i]), norm += ref[i] * ref[i];
         assert_true(diff > 1e-6 * norm);
     }
+    hs_linear_saved_free(saved);
     hs_linear_ws_free(ws);
     free(x), free(w), free(dy), free(y), free(dx), free(dw), free(qa), free(qb), free(ref),
         free(tol);
@@ -209,26 +211,28 @@ static void test_kept_wgrad_x(void **state) {
         fill(x[i], M * K, 1.0), fill(w[i], N * K, 0.05), fill(dy[i], M * N, 1e-3);
     }
     hs_linear_ws *ws;
+    hs_linear_saved *sv[2] = {NULL, NULL};
     assert_int_equal(hs_linear_ws_create(&ws), HS_OK);
-    assert_int_equal(hs_linear_forward(ws, 0, s1, y, x[0], w[0], M, K, N, NULL), HS_OK);
-    assert_int_equal(hs_linear_forward(ws, 0, s2, y, x[1], w[1], M, K, N, NULL), HS_OK);
-    assert_int_equal(hs_linear_backward(ws, 0, s2, dx, dw[1], dy[1], x[1], w[1], M, K, N, NULL),
-                     HS_OK);
-    assert_int_equal(hs_linear_backward(ws, 0, s1, dx, dw[0], dy[0], x[0], w[0], M, K, N, NULL),
-                     HS_OK);
+    assert_int_equal(hs_linear_forward(ws, 0, s1, y, x[0], w[0], M, K, N, &sv[0], NULL), HS_OK);
+    assert_int_equal(hs_linear_forward(ws, 0, s2, y, x[1], w[1], M, K, N, &sv[1], NULL), HS_OK);
+    assert_int_equal(
+        hs_linear_backward(ws, 0, s2, dx, dw[1], dy[1], x[1], w[1], M, K, N, sv[1], NULL), HS_OK);
+    assert_int_equal(
+        hs_linear_backward(ws, 0, s1, dx, dw[0], dy[0], x[0], w[0], M, K, N, sv[0], NULL), HS_OK);
     check_wgrad(s2, dy[1], x[1], dw[1], M, K, N, "kept: layer 1");
     check_wgrad(s1, dy[0], x[0], dw[0], M, K, N, "kept: layer 0");
     // forward with step 3's specs, backward with step 4's: wgrad.x must be requantized
     memset(dw[0], 0, sizeof(float) * N * K);
-    assert_int_equal(hs_linear_forward(ws, 0, s1, y, x[0], w[0], M, K, N, NULL), HS_OK);
-    assert_int_equal(hs_linear_backward(ws, 0, s3, dx, dw[0], dy[0], x[0], w[0], M, K, N, NULL),
-                     HS_OK);
+    assert_int_equal(hs_linear_forward(ws, 0, s1, y, x[0], w[0], M, K, N, &sv[0], NULL), HS_OK);
+    assert_int_equal(
+        hs_linear_backward(ws, 0, s3, dx, dw[0], dy[0], x[0], w[0], M, K, N, sv[0], NULL), HS_OK);
     check_wgrad(s3, dy[0], x[0], dw[0], M, K, N, "kept: other spec");
     // a second backward without a forward in between: recomputed, same result
     float *again = calloc((size_t)N * K, sizeof(float));
-    assert_int_equal(hs_linear_backward(ws, 0, s3, dx, again, dy[0], x[0], w[0], M, K, N, NULL),
-                     HS_OK);
+    assert_int_equal(
+        hs_linear_backward(ws, 0, s3, dx, again, dy[0], x[0], w[0], M, K, N, sv[0], NULL), HS_OK);
     assert_memory_equal(again, dw[0], sizeof(float) * N * K);
+    hs_linear_saved_free(sv[0]), hs_linear_saved_free(sv[1]);
     hs_linear_ws_free(ws);
     for (int i = 0; i < 2; i++) free(x[i]), free(w[i]), free(dy[i]), free(dw[i]);
     free(y), free(dx), free(again);
@@ -252,20 +256,21 @@ static void test_kept_wgrad_x_bf16(void **state) {
         dw[i] = calloc((size_t)N * K, sizeof(float));
     }
     hs_linear_ws *kept, *fresh;
+    hs_linear_saved *saved = NULL;
     assert_int_equal(hs_linear_ws_create(&kept), HS_OK);
     assert_int_equal(hs_linear_ws_create(&fresh), HS_OK);
     const hs_quant_spec *order[3] = {r16.role, r4.role, r16.role};
     for (int round = 0; round < 3; round++) {
         const hs_quant_spec *s = order[round];
         memset(dw[0], 0, sizeof(float) * N * K), memset(dw[1], 0, sizeof(float) * N * K);
-        assert_int_equal(hs_linear_forward(kept, 0, s, y[0], x, w, M, K, N, NULL), HS_OK);
-        assert_int_equal(hs_linear_backward(kept, 0, s, dx[0], dw[0], dy, x, w, M, K, N, NULL),
-                         HS_OK);
-        assert_int_equal(hs_linear_forward(fresh, 1, s, y[1], x, w, M, K, N, NULL), HS_OK);
+        assert_int_equal(hs_linear_forward(kept, 0, s, y[0], x, w, M, K, N, &saved, NULL), HS_OK);
+        assert_int_equal(
+            hs_linear_backward(kept, 0, s, dx[0], dw[0], dy, x, w, M, K, N, saved, NULL), HS_OK);
+        assert_int_equal(hs_linear_forward(fresh, 1, s, y[1], x, w, M, K, N, NULL, NULL), HS_OK);
         hs_linear_ws_free(fresh); // forget what the forward kept: the backward converts anew
         assert_int_equal(hs_linear_ws_create(&fresh), HS_OK);
-        assert_int_equal(hs_linear_backward(fresh, 1, s, dx[1], dw[1], dy, x, w, M, K, N, NULL),
-                         HS_OK);
+        assert_int_equal(
+            hs_linear_backward(fresh, 1, s, dx[1], dw[1], dy, x, w, M, K, N, NULL, NULL), HS_OK);
         assert_memory_equal(y[0], y[1], sizeof(float) * M * N);
         assert_memory_equal(dx[0], dx[1], sizeof(float) * M * K);
         assert_memory_equal(dw[0], dw[1], sizeof(float) * N * K);
@@ -273,6 +278,7 @@ static void test_kept_wgrad_x_bf16(void **state) {
         for (int i = 0; i < N * K; i++) nz += fabsf(dw[0][i]);
         assert_true(nz > 0.0f); // the comparison is not between two zero matrices
     }
+    hs_linear_saved_free(saved);
     hs_linear_ws_free(kept);
     hs_linear_ws_free(fresh);
     for (int i = 0; i < 2; i++) free(y[i]), free(dx[i]), free(dw[i]);

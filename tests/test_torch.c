@@ -162,7 +162,8 @@ static void check(run_t *R, int tied) {
     // step 0's batch: logits, loss, gradients
     float loss;
     hs_model_zero_grad(m);
-    assert_int_equal(hs_model_forward(m, NULL, batches[0][0], batches[0][1], B, T, &loss), HS_OK);
+    assert_int_equal(hs_model_forward(m, NULL, 0, batches[0][0], batches[0][1], B, T, &loss),
+                     HS_OK);
     int64_t nl = (int64_t)B * T * c.model.vocab;
     float *tl = read_f32(dir, "logits.f32", (size_t)nl);
     const float *lg = hs_model_logits(m);
@@ -176,7 +177,7 @@ static void check(run_t *R, int tied) {
     float *tloss = read_f32(dir, "loss.f32", 1);
     printf("  loss halfs %.7f torch %.7f\n", loss, tloss[0]);
     assert_true(fabs(loss - tloss[0]) <= 1e-5 * fabs(tloss[0]));
-    assert_int_equal(hs_model_backward(m, NULL, 1.0f), HS_OK);
+    assert_int_equal(hs_model_backward(m, NULL, 0, 1.0f), HS_OK);
     float *tg = read_f32(dir, "grads.f32", (size_t)m->n_params);
     double worst = 0;
     for (int i = 0; i < m->n_tensors; i++) {

@@ -312,8 +312,9 @@ static void test_accumulation(void **state) {
     hs_model_zero_grad(m);
     for (int micro = 0; micro < 2; micro++) {
         assert_int_equal(hs_dataset_batch(d, c.seed, 0, micro, 4, 32, in[micro], tg[micro]), HS_OK);
-        assert_int_equal(hs_model_forward(m, NULL, in[micro], tg[micro], 4, 32, &loss[micro]), HS_OK);
-        assert_int_equal(hs_model_backward(m, NULL, 0.5f), HS_OK);
+        assert_int_equal(hs_model_forward(m, NULL, 0, in[micro], tg[micro], 4, 32, &loss[micro]),
+                         HS_OK);
+        assert_int_equal(hs_model_backward(m, NULL, 0, 0.5f), HS_OK);
     }
     assert_true(memcmp(in[0], in[1], sizeof in[0]) != 0); // two different micro-batches
     assert_true(fabs(r.train_loss - 0.5 * ((double)loss[0] + loss[1])) < 1e-6);

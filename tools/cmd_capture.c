@@ -243,9 +243,9 @@ int cmd_capture(int argc, char **argv) {
         m->capture_ctx = &cc;
         float loss = 0;
         hs_model_zero_grad(m);
-        if ((st = hs_model_forward(m, &recipe, in, tg, (int)B, (int)T, &loss)) != HS_OK)
+        if ((st = hs_model_forward(m, &recipe, 0, in, tg, (int)B, (int)T, &loss)) != HS_OK)
             rc = cli_fail_status(st, "forward pass");
-        else if ((st = hs_model_backward(m, &recipe, 1.0f)) != HS_OK)
+        else if ((st = hs_model_backward(m, &recipe, 0, 1.0f)) != HS_OK)
             rc = cli_fail_status(st, "backward pass");
         m->capture = NULL;
         if (rc == CLI_OK && !cc.failed)

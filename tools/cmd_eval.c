@@ -142,7 +142,7 @@ int cmd_eval(int argc, char **argv) {
                 tg[b * T + t] = tk[(w0 + b) * T + t + 1];
             }
         float loss;
-        if ((st = hs_model_forward(m, &recipe, in, tg, b_now, (int)T, &loss)) != HS_OK) {
+        if ((st = hs_model_forward(m, &recipe, 0, in, tg, b_now, (int)T, &loss)) != HS_OK) {
             rc = cli_fail_status(st, "forward pass");
             break;
         }

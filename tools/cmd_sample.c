@@ -189,7 +189,7 @@ int cmd_sample(int argc, char **argv) {
         for (int64_t n = n_prompt; n < total; n++) {
             int T = n > m->cfg.max_seq ? m->cfg.max_seq : (int)n;
             const int32_t *win = seq + (n - T);
-            if ((st = hs_model_forward(m, &recipe, win, NULL, 1, T, NULL)) != HS_OK) {
+            if ((st = hs_model_forward(m, &recipe, 0, win, NULL, 1, T, NULL)) != HS_OK) {
                 rc = cli_fail_status(st, "forward pass");
                 break;
             }

@@ -1,5 +1,5 @@
-/* dispatch.c: picks the kernel behind each public entry point (hs_quantize, hs_dequantize,
- * hs_gemm_packed, hs_gemm_bf16).
+/* dispatch.c: picks the kernel behind each public entry point (hs_quantize, hs_dequantize here;
+ * the GEMM entry points, in gemm_dispatch.c, read the same table).
  *
  * The CPU is examined once (CPUID + XGETBV, under pthread_once). One kernel table is filled with
  * the scalar reference kernels, then the slots the CPU supports are overridden (BLIS-style), so
@@ -147,39 +147,4 @@ hs_status hs_dequantize(const hs_packed *p, float *y, int64_t ldy) {
         if (st != HS_ERR_UNSUPPORTED) return st;
     }
     return hs_dequantize_ref(p, y, ldy);
-}
-
-hs_status hs_gemm_packed(const hs_packed *a, const hs_packed *b, float beta, float *c,
-                         int64_t ldc) {
-    hs_e2m1_plan plan;
-    hs_status st = hs_gemm_packed_check(a, b, c, ldc, &plan);
-    if (st == HS_OK) return hs_kernels()->gemm_e2m1(&plan, a, b, beta, c, ldc);
-    if (st != HS_ERR_UNSUPPORTED) return st;
-    /* No direct FP4 kernel: unscaled bf16 or fp32 operands go straight to their GEMMs on the
-     * stored values; everything else is dequantized to fp32 and multiplied by sgemm. */
-    int64_t m = a->rows, n = b->rows, k = a->cols;
-    const hs_quant_spec *sa = &a->spec, *sb = &b->spec;
-    if (sa->elem == sb->elem && sa->scale_fmt == HS_SCALE_NONE &&
-        sb->scale_fmt == HS_SCALE_NONE && a->tensor_scale == 1.0f && b->tensor_scale == 1.0f &&
-        m > 0 && n > 0 && k > 0) {
-        if (sa->elem == HS_ELEM_BF16)
-            return hs_gemm_bf16(m, n, k, (const uint16_t *)a->codes, a->code_stride / 2,
-                                (const uint16_t *)b->codes, b->code_stride / 2, beta, c, ldc);
-        if (sa->elem == HS_ELEM_FP32)
-            return hs_gemm_f32(0, 1, m, n, k, (const float *)a->codes, a->code_stride / 4,
-                               (const float *)b->codes, b->code_stride / 4, beta, c, ldc);
-    }
-    return hs_gemm_packed_dequant(a, b, beta, c, ldc, 1);
-}
-
-hs_status hs_gemm_bf16(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
-                       const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    if (m < 0 || n < 0 || k < 0)
-        return hs_fail(HS_ERR_INVALID_ARG, "gemm_bf16: negative size %lldx%lldx%lld",
-                       (long long)m, (long long)n, (long long)k);
-    if (m == 0 || n == 0) return HS_OK;
-    if (!c || (k > 0 && (!a || !b))) return hs_fail(HS_ERR_INVALID_ARG, "gemm_bf16: null operand");
-    if (ldc < n || (k > 0 && (lda < k || ldb < k)))
-        return hs_fail(HS_ERR_INVALID_ARG, "gemm_bf16: leading dimension too small");
-    return hs_kernels()->gemm_bf16(m, n, k, a, lda, b, ldb, beta, c, ldc);
 }

@@ -101,8 +101,9 @@ static void add_tensor(hs_model *m, int *k, int64_t *off, const char *name, int6
     *off += t->numel;
 }
 
-/* Memory the VM touches for the first time is slow (DESIGN.md): big buffers get transparent
- * huge pages where possible and are zeroed (touched) once, here, not during the first step. */
+/* Memory touched for the first time is slow (a page fault per 4 KiB page, measured on the
+ * development VM): big buffers get transparent huge pages where possible and are zeroed
+ * (touched) once, here, not during the first step. */
 static void *big_alloc(size_t bytes) {
     if (bytes == 0) bytes = 64;
     size_t align = bytes >= (4u << 20) ? (2u << 20) : 64;
@@ -148,6 +149,7 @@ struct hs_model_acts {
     float *norm_scratch; // (HS_NN_CHUNKS, C)
     float *rope_cos, *rope_sin; // (max_seq, hd/2)
     hs_linear_ws *lin;
+    hs_linear_saved **saved; // (L·4 + 1): each linear's forward → backward handle (saved_for)
     int B, T;
     int have_targets;  // last forward had targets
     int64_t n_valid;   // targets ≥ 0 in the last forward
@@ -210,7 +212,9 @@ hs_status hs_model_create(const hs_model_config *c, hs_model **out) {
     m->acts->rope_cos = malloc(sizeof(float) * (size_t)c->max_seq * (size_t)(hd / 2));
     m->acts->rope_sin = malloc(sizeof(float) * (size_t)c->max_seq * (size_t)(hd / 2));
     m->acts->norm_scratch = malloc(sizeof(float) * HS_NN_CHUNKS * (size_t)C);
-    if (!m->acts->rope_cos || !m->acts->rope_sin || !m->acts->norm_scratch) goto nomem;
+    m->acts->saved = calloc((size_t)L * 4 + 1, sizeof *m->acts->saved);
+    if (!m->acts->rope_cos || !m->acts->rope_sin || !m->acts->norm_scratch || !m->acts->saved)
+        goto nomem;
     hs_rope_tables(m->acts->rope_cos, m->acts->rope_sin, c->max_seq, hd, c->rope_theta);
     if ((st = hs_linear_ws_create(&m->acts->lin)) != HS_OK) {
         hs_model_free(m);
@@ -231,6 +235,10 @@ void hs_model_free(hs_model *m) {
         free(m->acts->rope_sin);
         free(m->acts->norm_scratch);
         hs_linear_ws_free(m->acts->lin);
+        if (m->acts->saved)
+            for (int i = 0; i < m->cfg.n_layers * 4 + 1; i++)
+                hs_linear_saved_free(m->acts->saved[i]);
+        free(m->acts->saved);
         free(m->acts);
     }
     free(m->tensors);
@@ -322,11 +330,11 @@ void hs_model_zero_grad(hs_model *m) {
 }
 
 /* The six role specs of linear `lin` in block `layer` (HS_LAYER_LM_HEAD for the lm_head). */
-static void specs_for(const hs_model *m, const hs_recipe *r, int layer, int lin,
+static void specs_for(const hs_recipe *r, uint64_t step, int layer, int lin,
                       hs_quant_spec spec[HS_ROLE_COUNT]) {
     for (int i = 0; i < HS_ROLE_COUNT; i++) {
         if (r) {
-            hs_recipe_spec(r, layer, lin, (hs_role)i, m->step, &spec[i]);
+            hs_recipe_spec(r, layer, lin, (hs_role)i, step, &spec[i]);
         } else {
             memset(&spec[i], 0, sizeof spec[i]); // fp32: no quantization at all
             spec[i].elem = HS_ELEM_FP32;
@@ -341,6 +349,12 @@ static int slot_for(const hs_recipe *r, int layer, int lin) {
     return lin + (hp ? 5 : 0);
 }
 
+/* The forward → backward handle of linear `lin` in block `layer` (HS_LAYER_LM_HEAD: the lm_head). */
+static hs_linear_saved **saved_for(hs_model *m, int layer, int lin) {
+    int i = layer == HS_LAYER_LM_HEAD ? m->cfg.n_layers * 4 : layer * 4 + lin;
+    return &m->acts->saved[i];
+}
+
 /* ---------------------------------------------------------------- forward */
 
 /* The operand observer (hs_model.capture), if any: X before a block linear's forward GEMM,
@@ -350,8 +364,9 @@ static int slot_for(const hs_recipe *r, int layer, int lin) {
         if ((m)->capture) (m)->capture((m)->capture_ctx, (l), (which), (role), (data), (rows), (cols)); \
     } while (0)
 
-hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *inputs,
-                           const int32_t *targets, int B, int T, float *loss) {
+hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, uint64_t step,
+                           const int32_t *inputs, const int32_t *targets, int B, int T,
+                           float *loss) {
     const hs_model_config *c = &m->cfg;
     if (B < 1 || T < 1)
         return hs_fail(HS_ERR_INVALID_ARG, "forward: batch %d × seq %d must both be ≥ 1", B, T);
@@ -392,36 +407,37 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
         float *att = a->att + l * N * C, *res1 = a->res1 + l * N * C;
         float *ln2 = a->ln2 + l * N * C, *gu = a->gu + l * N * 2 * F;
         float *hm = a->hmlp + l * N * F, *res2 = a->res2 + l * N * C;
-        specs_for(m, recipe, l, 0, spec);
+        specs_for(recipe, step, l, 0, spec);
         CAPTURE(m, l, 0, "x", ln1, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 0), spec, qkv, ln1,
-                                    P(m, tidx_layer(l, P_Q)), N, C, 3 * C, tm)))
+                                    P(m, tidx_layer(l, P_Q)), N, C, 3 * C, saved_for(m, l, 0), tm)))
             return st;
         double ta = omp_get_wtime(); // RoPE runs inside attention's per-head tasks
         st = hs_attention_forward_rope(att, a->att_lse + l * N * H, qkv, a->rope_cos, a->rope_sin,
                                        B, T, C, H);
         tm->attention += omp_get_wtime() - ta;
         if (st != HS_OK) return st;
-        specs_for(m, recipe, l, 1, spec);
+        specs_for(recipe, step, l, 1, spec);
         CAPTURE(m, l, 1, "x", att, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 1), spec, res1, att,
-                                    P(m, tidx_layer(l, P_O)), N, C, C, tm)))
+                                    P(m, tidx_layer(l, P_O)), N, C, C, saved_for(m, l, 1), tm)))
             return st;
         hs_rmsnorm_residual_forward(ln2, a->ln2_rstd + l * N, res1, x,
                                     P(m, tidx_layer(l, P_LN2)), N, C, c->norm_eps);
-        specs_for(m, recipe, l, 2, spec);
+        specs_for(recipe, step, l, 2, spec);
         CAPTURE(m, l, 2, "x", ln2, N, C);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 2), spec, gu, ln2,
-                                    P(m, tidx_layer(l, P_GATE)), N, C, 2 * F, tm)))
+                                    P(m, tidx_layer(l, P_GATE)), N, C, 2 * F,
+                                    saved_for(m, l, 2), tm)))
             return st;
         if (targets) // σ(gate) kept for the backward
             hs_swiglu_forward_save(hm, a->sig + l * N * F, gu, N, F);
         else
             hs_swiglu_forward(hm, gu, N, F);
-        specs_for(m, recipe, l, 3, spec);
+        specs_for(recipe, step, l, 3, spec);
         CAPTURE(m, l, 3, "x", hm, N, F);
         if ((st = hs_linear_forward(a->lin, slot_for(recipe, l, 3), spec, res2, hm,
-                                    P(m, tidx_layer(l, P_DOWN)), N, F, C, tm)))
+                                    P(m, tidx_layer(l, P_DOWN)), N, F, C, saved_for(m, l, 3), tm)))
             return st;
         // res2 += res1, then the next block's input norm (or the final norm)
         if (l + 1 < L)
@@ -433,9 +449,9 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
         x = res2;
     }
     const float *wlm = c->tied_embeddings ? P(m, 0) : P(m, tidx_lm(c));
-    specs_for(m, recipe, HS_LAYER_LM_HEAD, 0, spec);
+    specs_for(recipe, step, HS_LAYER_LM_HEAD, 0, spec);
     if ((st = hs_linear_forward(a->lin, slot_for(recipe, HS_LAYER_LM_HEAD, 0), spec, a->logits,
-                                a->lnf, wlm, N, C, V, tm)))
+                                a->lnf, wlm, N, C, V, saved_for(m, HS_LAYER_LM_HEAD, 0), tm)))
         return st;
     if (targets) {
         memcpy(a->targets, targets, sizeof(int32_t) * (size_t)N);
@@ -458,7 +474,8 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, const int32_t *
 
 /* ---------------------------------------------------------------- backward */
 
-hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_scale) {
+hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, uint64_t step,
+                            float loss_scale) {
     struct hs_model_acts *a = m->acts;
     if (!a->have_targets)
         return hs_fail(HS_ERR_INVALID_ARG, "backward: the last forward pass had no targets");
@@ -477,9 +494,10 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
     hs_crossentropy_backward(a->logits, a->ce_lse, a->targets, N, V, dloss);
     float *wlm = c->tied_embeddings ? P(m, 0) : P(m, tidx_lm(c));
     float *dwlm = c->tied_embeddings ? G(m, 0) : G(m, tidx_lm(c));
-    specs_for(m, recipe, HS_LAYER_LM_HEAD, 0, spec);
+    specs_for(recipe, step, HS_LAYER_LM_HEAD, 0, spec);
     if ((st = hs_linear_backward(a->lin, slot_for(recipe, HS_LAYER_LM_HEAD, 0), spec, a->dbuf,
-                                 dwlm, a->logits, a->lnf, wlm, N, C, V, tm)))
+                                 dwlm, a->logits, a->lnf, wlm, N, C, V,
+                                 *saved_for(m, HS_LAYER_LM_HEAD, 0), tm)))
         return st;
     const float *xlast = L > 0 ? a->res2 + (int64_t)(L - 1) * N * C : a->encoded;
     memset(a->dres, 0, sizeof(float) * (size_t)(N * C));
@@ -492,38 +510,41 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, float loss_sca
         float *ln2 = a->ln2 + l * N * C, *gu = a->gu + l * N * 2 * F;
         float *hm = a->hmlp + l * N * F;
         // MLP: res2 = res1 + down(swiglu(gate_up(ln2(res1))))
-        specs_for(m, recipe, l, 3, spec);
+        specs_for(recipe, step, l, 3, spec);
         CAPTURE(m, l, 3, "dy", a->dres, N, C);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 3), spec, a->dh,
                                      G(m, tidx_layer(l, P_DOWN)), a->dres, hm,
-                                     P(m, tidx_layer(l, P_DOWN)), N, F, C, tm)))
+                                     P(m, tidx_layer(l, P_DOWN)), N, F, C,
+                                     *saved_for(m, l, 3), tm)))
             return st;
         hs_swiglu_backward_saved(a->dgu, a->dh, gu, a->sig + l * N * F, N, F);
-        specs_for(m, recipe, l, 2, spec);
+        specs_for(recipe, step, l, 2, spec);
         CAPTURE(m, l, 2, "dy", a->dgu, N, 2 * F);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 2), spec, a->dbuf,
                                      G(m, tidx_layer(l, P_GATE)), a->dgu, ln2,
-                                     P(m, tidx_layer(l, P_GATE)), N, C, 2 * F, tm)))
+                                     P(m, tidx_layer(l, P_GATE)), N, C, 2 * F,
+                                     *saved_for(m, l, 2), tm)))
             return st;
         hs_rmsnorm_backward(a->dres, G(m, tidx_layer(l, P_LN2)), a->norm_scratch, a->dbuf, res1,
                             P(m, tidx_layer(l, P_LN2)), a->ln2_rstd + l * N, N, C);
         // attention: res1 = xin + o(attention(rope(qkv(ln1(xin)))))
-        specs_for(m, recipe, l, 1, spec);
+        specs_for(recipe, step, l, 1, spec);
         CAPTURE(m, l, 1, "dy", a->dres, N, C);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 1), spec, a->datt,
                                      G(m, tidx_layer(l, P_O)), a->dres, att,
-                                     P(m, tidx_layer(l, P_O)), N, C, C, tm)))
+                                     P(m, tidx_layer(l, P_O)), N, C, C, *saved_for(m, l, 1), tm)))
             return st;
         double ta = omp_get_wtime(); // with RoPE's backward on dq, dk fused in
         st = hs_attention_backward_rope(a->dqkv, a->datt, qkv, att, a->att_lse + l * N * H,
                                         a->rope_cos, a->rope_sin, B, T, C, H);
         tm->attention += omp_get_wtime() - ta;
         if (st != HS_OK) return st;
-        specs_for(m, recipe, l, 0, spec);
+        specs_for(recipe, step, l, 0, spec);
         CAPTURE(m, l, 0, "dy", a->dqkv, N, 3 * C);
         if ((st = hs_linear_backward(a->lin, slot_for(recipe, l, 0), spec, a->dbuf,
                                      G(m, tidx_layer(l, P_Q)), a->dqkv, ln1,
-                                     P(m, tidx_layer(l, P_Q)), N, C, 3 * C, tm)))
+                                     P(m, tidx_layer(l, P_Q)), N, C, 3 * C,
+                                     *saved_for(m, l, 0), tm)))
             return st;
         hs_rmsnorm_backward(a->dres, G(m, tidx_layer(l, P_LN1)), a->norm_scratch, a->dbuf, xin,
                             P(m, tidx_layer(l, P_LN1)), a->ln1_rstd + l * N, N, C);

@@ -92,8 +92,6 @@ typedef struct hs_model {
     int64_t n_params;
     float *params;            /* (n_params): one allocation, carved by tensors[] */
     float *grads;             /* (n_params): same layout; backward accumulates here */
-    uint64_t step;            /* step number mixed into the recipe's SR/RHT seeds; the trainer
-                                 sets it before each step (eval and sampling may leave it) */
     hs_model_timers timers;   /* accumulated since creation (or since the caller zeroed it) */
     struct hs_model_acts *acts;
     hs_model_capture_fn capture; /* NULL, or the operand observer above */
@@ -116,18 +114,22 @@ const hs_param_tensor *hs_model_find_tensor(const hs_model *m, const char *name)
 hs_status hs_model_reserve(hs_model *m, int B, int T);
 
 /* Forward pass. inputs (B×T token ids, each < vocab), T ≤ max_seq. recipe NULL = fp32.
+ * step: the training step number mixed into the recipe's SR and RHT seeds (the trainer passes
+ * the 0-based index of the step; a forward and its backward take the same value).
  * If targets (B×T) is non-NULL, *loss receives the mean cross-entropy (nats per token) and the
  * pass keeps what hs_model_backward needs. targets < 0 are ignored (not counted in the mean).
  * Logits (B, T, V) are readable through hs_model_logits until the next backward/forward. */
-hs_status hs_model_forward(hs_model *m, const struct hs_recipe *recipe, const int32_t *inputs,
-                           const int32_t *targets, int B, int T, float *loss);
+hs_status hs_model_forward(hs_model *m, const struct hs_recipe *recipe, uint64_t step,
+                           const int32_t *inputs, const int32_t *targets, int B, int T,
+                           float *loss);
 
 /* Logits of the last forward pass: (B, T, V) row-major. */
 const float *hs_model_logits(const hs_model *m);
 
-/* Backward of the last forward pass (which must have had targets), in the same recipe:
+/* Backward of the last forward pass (which must have had targets), in the same recipe and step:
  * grads += loss_scale · d(mean loss)/d(params). loss_scale = 1/accum for accumulation. */
-hs_status hs_model_backward(hs_model *m, const struct hs_recipe *recipe, float loss_scale);
+hs_status hs_model_backward(hs_model *m, const struct hs_recipe *recipe, uint64_t step,
+                            float loss_scale);
 
 void hs_model_zero_grad(hs_model *m);
 

@@ -104,23 +104,34 @@ void hs_adamw_update_scaled(float *p, float *g, float *m, float *v, int64_t n, f
                             double lr, double beta1, double beta2, double eps, double wd,
                             int64_t t);
 
-/* ---- linear layer under a recipe: the three GEMMs of DESIGN.md ---- */
-typedef struct hs_linear_ws hs_linear_ws; /* packed operand buffers + fp32 scratch, reused */
+/* ---- linear layer under a recipe: its three GEMMs (fprop, dgrad, wgrad; linear.c) ---- */
+typedef struct hs_linear_ws hs_linear_ws; /* packed operand buffers + hs_gemm's scratch, reused */
 hs_status hs_linear_ws_create(hs_linear_ws **out);
 void hs_linear_ws_free(hs_linear_ws *ws);
+
+/* What one linear's forward keeps for its backward: x quantized (or converted) for wgrad.x when
+ * the forward made that copy in the same pass as its own operand. One per linear call site
+ * (per layer), created by the first forward that fills it, reused by later ones; free with
+ * hs_linear_saved_free. */
+typedef struct hs_linear_saved hs_linear_saved;
+void hs_linear_saved_free(hs_linear_saved *s);
 
 /* spec[HS_ROLE_COUNT] as in nn/recipe.h (fwd.x, fwd.w, dgrad.dy, dgrad.w, wgrad.dy,
  * wgrad.x). slot: which buffer set to use (one per distinct linear shape), < HS_LINEAR_SLOTS. */
 #define HS_LINEAR_SLOTS 16
-/* y (M, N) = Q(x) (M, K) · Q(w)ᵀ, w (N, K). */
+/* y (M, N) = Q(x) (M, K) · Q(w)ᵀ, w (N, K). saved: NULL, or the layer's handle (*saved NULL the
+ * first time: created here); the forward fills it for hs_linear_backward when the recipe lets
+ * it quantize x for wgrad.x ahead. */
 hs_status hs_linear_forward(hs_linear_ws *ws, int slot, const hs_quant_spec *spec, float *y,
                             const float *x, const float *w, int64_t M, int64_t K, int64_t N,
-                            hs_model_timers *tm);
+                            hs_linear_saved **saved, hs_model_timers *tm);
 /* dx (M, K) = Q(dy)·Q(w) (overwritten; skipped if dx is NULL); dw (N, K) += Q(dy)ᵀ·Q(x).
  * Straight-through estimator: the quantizers' own derivative is taken as the identity.
- * x and w must hold what the forward saw (the forward may have quantized x for wgrad already). */
+ * x and w must hold what the forward saw. saved: the handle the forward filled (its wgrad.x
+ * copy is used once, if made for this shape and spec), or NULL: x is quantized here. */
 hs_status hs_linear_backward(hs_linear_ws *ws, int slot, const hs_quant_spec *spec, float *dx,
                              float *dw, const float *dy, const float *x, const float *w,
-                             int64_t M, int64_t K, int64_t N, hs_model_timers *tm);
+                             int64_t M, int64_t K, int64_t N, hs_linear_saved *saved,
+                             hs_model_timers *tm);
 
 #endif

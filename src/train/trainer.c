@@ -216,7 +216,6 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
     int64_t s = t->state.step; // 0-based index of this step
     double t0 = omp_get_wtime();
     double lr = hs_train_lr(c, s);
-    m->step = (uint64_t)s;
     hs_model_zero_grad(m);
     double loss_sum = 0;
     hs_status st;
@@ -225,15 +224,16 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
                                    t->targets)) != HS_OK)
             return st;
         float loss;
-        if ((st = hs_model_forward(m, &t->recipe, t->inputs, t->targets, c->batch, c->seq,
-                                   &loss)) != HS_OK)
+        if ((st = hs_model_forward(m, &t->recipe, (uint64_t)s, t->inputs, t->targets, c->batch,
+                                   c->seq, &loss)) != HS_OK)
             return st;
         if (!isfinite(loss))
             return hs_fail(HS_ERR_NUMERIC,
                            "training loss is %s at step %lld (micro-batch %d); stopping without "
                            "updating the weights",
                            isnan(loss) ? "NaN" : "Inf", (long long)s + 1, micro);
-        if ((st = hs_model_backward(m, &t->recipe, 1.0f / (float)c->accum)) != HS_OK) return st;
+        if ((st = hs_model_backward(m, &t->recipe, (uint64_t)s, 1.0f / (float)c->accum)))
+            return st;
         loss_sum += loss;
     }
     double norm = sqrt(sumsq_fixed(m->grads, m->n_params));
@@ -281,8 +281,10 @@ hs_status hs_trainer_eval(hs_trainer *t, double *val_loss) {
         if ((st = hs_dataset_eval_batch(t->val, k, c->batch, c->seq, t->inputs, t->targets)))
             return st;
         float loss;
-        if ((st = hs_model_forward(t->model, &t->recipe, t->inputs, t->targets, c->batch, c->seq,
-                                   &loss)) != HS_OK)
+        // the step of the last update (its SR/RHT seeds), 0 before the first
+        uint64_t step = t->state.step > 0 ? (uint64_t)(t->state.step - 1) : 0;
+        if ((st = hs_model_forward(t->model, &t->recipe, step, t->inputs, t->targets, c->batch,
+                                   c->seq, &loss)) != HS_OK)
             return st;
         sum += loss;
     }

@@ -1,7 +1,7 @@
 /* gemm_e2m1_avx2.c: packed E2M1 × E2M1 GEMM for CPUs with AVX2 but without AVX512-VNNI,
  * bit-identical to hs_gemm_e2m1_ref (kernels.h states the formula).
  *
- * Same scheme as avx512/gemm_e2m1_vnni.c at half the width: nibbles are decoded to doubled int8
+ * Same scheme as avx512/gemm_e2m1_avx512.c at half the width: nibbles are decoded to doubled int8
  * values with vpshufb; A is repacked in panels of MR = 2 rows stored [k/4][MR] (int32 words of 4
  * signed bytes), B in panels of NB = 16 columns stored [k/4][NB] with bytes offset by +12
  * (unsigned). The int8 dot product is vpmaddubsw (u8 × s8 → pairs summed in int16: at most

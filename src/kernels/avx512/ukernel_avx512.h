@@ -1,5 +1,5 @@
-/* ukernel_avx512.h: what the AVX-512 GEMM micro-kernels (gemm_e2m1_vnni_ukernel.c,
- * gemm_bf16_dpbf16_ukernel.c) share: the full-unroll pragma that keeps their accumulator arrays
+/* ukernel_avx512.h: what the AVX-512 GEMM micro-kernels (gemm_e2m1_avx512_ukernel.c,
+ * gemm_bf16_avx512_ukernel.c) share: the full-unroll pragma that keeps their accumulator arrays
  * in registers, and the prefetch of C's lines for writing while the dot products run.
  * Include only from files compiled with AVX-512. */
 #ifndef HALFS_KERNELS_UKERNEL_AVX512_H

@@ -151,8 +151,8 @@ hs_status hs_gemm_e2m1_ref(const hs_e2m1_plan *plan, const hs_packed *a, const h
     return HS_OK;
 }
 
-hs_status hs_gemm_packed_dequant(const hs_packed *a, const hs_packed *b, float beta, float *c,
-                                 int64_t ldc, int blas) {
+hs_status hs_gemm_packed_dequant_ref(const hs_packed *a, const hs_packed *b, float beta, float *c,
+                                     int64_t ldc) {
     int64_t m = a->rows, n = b->rows, k = a->cols;
     if (m == 0 || n == 0) return HS_OK;
     float *fa = malloc((size_t)(m * k + 1) * sizeof(float)); /* (M, K) dequantized A */
@@ -166,17 +166,13 @@ hs_status hs_gemm_packed_dequant(const hs_packed *a, const hs_packed *b, float b
         if ((st = hs_dequantize(a, fa, k)) != HS_OK) goto done;
         if ((st = hs_dequantize(b, fb, k)) != HS_OK) goto done;
     }
-    if (blas && k > 0) {
-        st = hs_gemm_f32(0, 1, m, n, k, fa, k, fb, k, beta, c, ldc);
-    } else {
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) {
-                float acc = 0.0f;
-                for (int64_t t = 0; t < k; t++) acc = fmaf(fa[i * k + t], fb[j * k + t], acc);
-                float *cij = c + i * ldc + j;
-                *cij = beta == 0.0f ? acc : fmaf(beta, *cij, acc);
-            }
-    }
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t t = 0; t < k; t++) acc = fmaf(fa[i * k + t], fb[j * k + t], acc);
+            float *cij = c + i * ldc + j;
+            *cij = beta == 0.0f ? acc : fmaf(beta, *cij, acc);
+        }
 done:
     free(fa);
     free(fb);
@@ -187,7 +183,7 @@ hs_status hs_gemm_packed_ref(const hs_packed *a, const hs_packed *b, float beta,
                              int64_t ldc) {
     hs_e2m1_plan plan;
     hs_status st = hs_gemm_packed_check(a, b, c, ldc, &plan);
-    if (st == HS_ERR_UNSUPPORTED) return hs_gemm_packed_dequant(a, b, beta, c, ldc, 0);
+    if (st == HS_ERR_UNSUPPORTED) return hs_gemm_packed_dequant_ref(a, b, beta, c, ldc);
     if (st != HS_OK) return st;
     return hs_gemm_e2m1_ref(&plan, a, b, beta, c, ldc);
 }

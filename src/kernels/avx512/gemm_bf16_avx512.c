@@ -1,8 +1,8 @@
-/* gemm_bf16_dpbf16.c: bf16 × bf16 → fp32 GEMM with AVX512-BF16 vdpbf16ps,
+/* gemm_bf16_avx512.c: bf16 × bf16 → fp32 GEMM with AVX512-BF16 vdpbf16ps,
  * C[M,N] = A[M,K] · B[N,K]ᵀ (+ beta·C). Debian's OpenBLAS 0.3.21 has no sbgemm, so this is the
  * bf16 baseline of the trainer's `bf16` recipe and of `halfs bench gemm` (named `bf16_dpbf16`).
  *
- * Same organisation as gemm_e2m1_vnni.c:
+ * Same organisation as gemm_e2m1_avx512.c:
  * 1. Operands. The micro-kernel reads A as dwords (two consecutive bf16 of a row, a k-pair),
  *    eight rows (MR) at a time, and B as panels of NB = 48 columns stored [k/2][NB].
  *    Even K: A is read in place (row r's pair s at a + r·lda + 2s; no copy of the largest
@@ -12,7 +12,7 @@
  *    16 × 16 dword transpose, prefetching its 16 rows ahead; A panels are packed 16 k-pairs of
  *    their 8 rows at a time with two rounds of unpacks and one of permutes. Rows/columns beyond
  *    M/N and the pad of odd K are zeros.
- * 2. Micro-kernel (gemm_bf16_dpbf16_ukernel.c): 8 × 48 fp32 accumulators (24 zmm); per k-pair
+ * 2. Micro-kernel (gemm_bf16_avx512_ukernel.c): 8 × 48 fp32 accumulators (24 zmm); per k-pair
  *    it loads 3 vectors of B and broadcasts 8 dwords of A into 24 vdpbf16ps. It starts the
  *    accumulators at +0 on a tile's first K chunk and writes C on its last (acc, or
  *    fma(beta, C, acc)) after prefetching C's lines, so with K ≤ KC they never leave

@@ -1,10 +1,10 @@
-/* gemm_e2m1_vnni.h: the interface between the packed E2M1 GEMM driver (gemm_e2m1_vnni.c) and
+/* gemm_e2m1_avx512.h: the interface between the packed E2M1 GEMM driver (gemm_e2m1_avx512.c) and
  * its micro-kernels that finish a tile straight into C and its operand packers
- * (gemm_e2m1_vnni_ukernel.c). Internal to those two files; the layouts are described in
- * gemm_e2m1_vnni.c.
+ * (gemm_e2m1_avx512_ukernel.c). Internal to those two files; the layouts are described in
+ * gemm_e2m1_avx512.c.
  */
-#ifndef HALFS_GEMM_E2M1_VNNI_H
-#define HALFS_GEMM_E2M1_VNNI_H
+#ifndef HALFS_GEMM_E2M1_AVX512_H
+#define HALFS_GEMM_E2M1_AVX512_H
 
 #include <stdint.h>
 

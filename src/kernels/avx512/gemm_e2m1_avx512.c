@@ -1,7 +1,7 @@
-/* gemm_e2m1_vnni.c: packed E2M1 × E2M1 GEMM (MXFP4, NVFP4, fp4row, FP32-scaled fp4) on
+/* gemm_e2m1_avx512.c: packed E2M1 × E2M1 GEMM (MXFP4, NVFP4, fp4row, FP32-scaled fp4) on
  * AVX512-VNNI, C[M,N] = A[M,K] · B[N,K]ᵀ, bit-identical to hs_gemm_e2m1_ref (kernels.h).
  *
- * 1. Repacking (gemm_e2m1_vnni_ukernel.c: hs_pack_e2m1_a/b_avx512, compiled with the
+ * 1. Repacking (gemm_e2m1_avx512_ukernel.c: hs_pack_e2m1_a/b_avx512, compiled with the
  *    micro-kernels). Nibbles are decoded to doubled int8 values in registers with one byte
  *    shuffle against the 16-entry table {0,1,2,3,4,6,8,12,-0,...}.
  *    A (M × K) is cut into panels of MR = 4 rows stored [k/4][MR] as int32 words of 4 signed
@@ -17,7 +17,7 @@
  *    (the scales likewise). Byte scales are decoded in vectors (E8M0 by shifting the exponent
  *    into place, UE4M3 by permutes over the 256-entry table). B is packed once per call, all
  *    of it, before the tasks; A by the tasks themselves (3.).
- * 2. Micro-kernel (gemm_e2m1_vnni_ukernel.c): MR × NB = 4 × 48 outputs, 12 int32
+ * 2. Micro-kernel (gemm_e2m1_avx512_ukernel.c): MR × NB = 4 × 48 outputs, 12 int32
  *    accumulators (one zmm per 4 rows × 16 columns), and for grouped formats 12 fp32
  *    accumulators. Per k-step of 4: 3 vector loads of B, 4 broadcast dwords of A, 12 vpdpbusd.
  *    At each group's end, t = fl(isum·sb) and acc = fma(t, sa, acc), exactly the reference's
@@ -49,7 +49,7 @@
 #include <string.h>
 
 #include "halfs/codec.h"
-#include "kernels/avx512/gemm_e2m1_vnni.h"
+#include "kernels/avx512/gemm_e2m1_avx512.h"
 #include "kernels/kernels.h"
 
 enum {

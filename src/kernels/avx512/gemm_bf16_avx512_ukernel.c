@@ -1,5 +1,5 @@
-/* gemm_bf16_dpbf16_ukernel.c: the AVX512-BF16 micro-kernel of the bf16 GEMM
- * (gemm_bf16_dpbf16.c holds the packing, blocking and threading, and describes the layouts).
+/* gemm_bf16_avx512_ukernel.c: the AVX512-BF16 micro-kernel of the bf16 GEMM
+ * (gemm_bf16_avx512.c holds the packing, blocking and threading, and describes the layouts).
  *
  * Compiled with clang where available (Makefile: *_ukernel.c); gcc 12 spills the 24
  * accumulators. Tile: MR = 8 rows × NB = 48 columns, 24 fp32 accumulators; per pair of k:

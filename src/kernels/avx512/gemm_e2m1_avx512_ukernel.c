@@ -1,5 +1,5 @@
-/* gemm_e2m1_vnni_ukernel.c: the AVX512-VNNI micro-kernels and the operand packers of the
- * packed E2M1 GEMM (gemm_e2m1_vnni.c holds the blocking and threading, and describes the
+/* gemm_e2m1_avx512_ukernel.c: the AVX512-VNNI micro-kernels and the operand packers of the
+ * packed E2M1 GEMM (gemm_e2m1_avx512.c holds the blocking and threading, and describes the
  * layouts).
  *
  * Kept apart so the build compiles them with clang (Makefile: *_ukernel.c): gcc 12 turns this
@@ -17,7 +17,7 @@
 
 #include "kernels/avx512/transpose_avx512.h"
 #include "kernels/avx512/ukernel_avx512.h"
-#include "kernels/avx512/gemm_e2m1_vnni.h"
+#include "kernels/avx512/gemm_e2m1_avx512.h"
 #include "kernels/kernels.h"
 
 enum {
@@ -297,7 +297,7 @@ void hs_ukernel_e2m1_rx_avx512(const int32_t *ap0, const int32_t *ap1, const int
 #undef RX
 }
 
-/* ---- operand packing (gemm_e2m1_vnni.c describes the layouts) ---- */
+/* ---- operand packing (gemm_e2m1_avx512.c describes the layouts) ---- */
 
 /* Doubled E2M1 values by code, as bytes. */
 static const int8_t dbl_tab[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
