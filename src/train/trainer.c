@@ -130,7 +130,7 @@ hs_status hs_trainer_create(const hs_train_config *c, const hs_dataset *train,
     t->cfg = *c;
     t->train = train;
     t->val = val;
-    if (c->threads > 0) omp_set_num_threads(c->threads); // OpenBLAS runs 1-threaded (linear.c)
+    if (c->threads > 0) omp_set_num_threads(c->threads); // OpenBLAS runs 1-threaded (hs_gemm_ctx_create)
     if ((st = hs_recipe_build(&c->recipe, c->seed, &t->recipe)) != HS_OK) goto fail;
     if ((st = hs_model_create(&c->model, &t->model)) != HS_OK) goto fail;
     hs_model_init_weights(t->model, c->seed);
