@@ -62,15 +62,6 @@ typedef hs_status (*hs_gemm_e2m1_fn)(const hs_e2m1_plan *plan, const hs_packed *
 typedef hs_status (*hs_gemm_bf16_fn)(int64_t m, int64_t n, int64_t k, const uint16_t *a,
                                      int64_t lda, const uint16_t *b, int64_t ldb, float beta,
                                      float *c, int64_t ldc);
-/* A quantizer slot: returns HS_ERR_UNSUPPORTED, touching nothing, when it does not cover the
- * spec (the dispatcher then calls hs_quantize_ref). Arguments as hs_quantize, validated. */
-typedef hs_status (*hs_quantize_fn)(const hs_quant_spec *s, const float *x, int64_t rows,
-                                    int64_t cols, int64_t ld, int transpose, hs_packed *out);
-
-/* A dequantizer slot: HS_ERR_UNSUPPORTED, touching nothing, when it does not cover p (the
- * dispatcher then calls hs_dequantize_ref). Arguments as hs_dequantize. */
-typedef hs_status (*hs_dequantize_fn)(const hs_packed *p, float *y, int64_t ldy);
-
 /* fp32 → bf16 (RNE, quiet NaN) of one tile of at most 32 rows × 16 columns of x (rows × cols,
  * row stride ld) at rows r0.., columns c0..: into dr (rows × cols) as is and/or into dt (cols ×
  * rows) transposed; either may be NULL. */
@@ -87,14 +78,9 @@ typedef struct hs_kernel_table {
     hs_gemm_e2m1_fn gemm_e2m1;
     hs_gemm_bf16_fn gemm_bf16;
     hs_bf16_tile_fn bf16_tile; /* the bf16 recipe's operand conversion */
-    hs_quantize_fn quantize;
-    hs_quantize_fn quantize_rows; /* NULL, or tried before `quantize` (row-wise fast paths) */
-    hs_dequantize_fn dequantize; /* NULL: the reference */
-    /* NULL, or tried after `quantize` / `dequantize`: the generic kernel of every other element
-     * format (kernels/quant_wide.h), and of the E2M1 specs the E2M1 kernels decline */
-    hs_quantize_fn quantize_wide;
-    hs_dequantize_fn dequantize_wide;
 } hs_kernel_table;
+
+/* The quantizers' kernels are chosen from per-level lists: kernels/quant_kernels.h. */
 
 /* The table in use (chosen once: CPUID, or HALFS_ISA). */
 const hs_kernel_table *hs_kernels(void);
@@ -111,21 +97,6 @@ hs_status hs_gemm_e2m1_avx2(const hs_e2m1_plan *plan, const hs_packed *a, const 
                             float beta, float *c, int64_t ldc);
 hs_status hs_gemm_e2m1_ref(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,
                            float beta, float *c, int64_t ldc);
-hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
-                                int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                  int64_t cols, int64_t ld, int transpose, hs_packed *out);
-/* Row-wise MXFP4 (E8M0, block 16/32, RNE/SR, rules ocp..halfs, no RHT/2D/tensor scale) only. */
-hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                       int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy);
-/* Generic (every element format; kernels/quant_wide.h): quant_fp8_int_bf16_<isa>.c. */
-hs_status hs_quantize_wide_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
-                                int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_quantize_wide_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                  int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_dequantize_wide_avx2(const hs_packed *p, float *y, int64_t ldy);
-hs_status hs_dequantize_wide_avx512(const hs_packed *p, float *y, int64_t ldy);
 hs_status hs_gemm_bf16_avx2(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                             const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
 hs_status hs_gemm_bf16_avx512(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
@@ -162,8 +133,8 @@ void hs_ukernel_bf16_avx512(const void *ap, int64_t arow, const uint32_t *bp, in
                             float *acc, int nv, int first, const hs_bf16_out *out);
 
 /* ---- workspace ----
- * A per-thread scratch buffer reused across calls (first touch of fresh pages is slow on this
- * VM: DESIGN.md), 64-byte aligned, grown on demand, freed at thread exit. slot 0..3 are
+ * A per-thread scratch buffer reused across calls (the first touch of fresh pages costs a page
+ * fault each), 64-byte aligned, grown on demand, freed at thread exit. slot 0..3 are
  * independent buffers. Returns NULL on allocation failure. */
 void *hs_workspace(int slot, size_t bytes);
 
