@@ -256,7 +256,7 @@ static inline int trace_on(void) {
     return trace_enabled;
 }
 
-/* "e2m1/e8m0/b32" (+ "/tile16", "/rht16"): what a spec is, for the trace */
+/* "e2m1/e8m0/b32" (+ "/sr", "/tile16", "/rht16"): what a spec is, for the trace */
 static int spec_text(char *buf, size_t cap, const hs_quant_spec *s) {
     char scale[8];
     const char *sn = hs_scale_fmt_name(s->scale_fmt);
@@ -268,6 +268,8 @@ static int spec_text(char *buf, size_t cap, const hs_quant_spec *s) {
     if (s->group == HS_GROUP_BLOCK) snprintf(group, sizeof group, "b%d", (int)s->block);
     else snprintf(group, sizeof group, "%s", s->group == HS_GROUP_ROW ? "row" : "tensor");
     int w = snprintf(buf, cap, "%s/%s/%s", hs_elem_name(s->elem), scale, group);
+    if (s->rounding != HS_ROUND_RNE && w >= 0 && (size_t)w < cap)
+        w += snprintf(buf + w, cap - (size_t)w, "/%s", hs_rounding_name(s->rounding));
     if (s->tile2d && w >= 0 && (size_t)w < cap)
         w += snprintf(buf + w, cap - (size_t)w, "/tile%d", (int)s->tile2d);
     if (s->rht && w >= 0 && (size_t)w < cap)
