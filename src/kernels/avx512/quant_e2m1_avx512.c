@@ -81,7 +81,7 @@ hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_
     }
     const int64_t R = transpose ? cols : rows, C = transpose ? rows : cols;
     if (!hs_quantize_e2m1_avx512_covers(s, C)) return HS_ERR_UNSUPPORTED;
-    const int64_t gpr = s->group == HS_GROUP_BLOCK ? (C + s->block - 1) / s->block : 1;
+    const int64_t gpr = hs_groups_per_row(s, C);
     if (out->rows != R || out->cols != C || !out->codes || !out->scales ||
         out->code_stride != hs_code_stride_bits(4, C) || out->groups_per_row != gpr ||
         out->spec.scale_fmt != s->scale_fmt || out->spec.elem != s->elem)
