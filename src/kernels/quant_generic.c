@@ -30,7 +30,7 @@
 #include "core/scale_rules.h"
 #include "halfs/codec.h"
 #include "halfs/rng.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 
 #define BAND 16
 static inline uint32_t f2u(float f) {
@@ -277,16 +277,10 @@ static void fmt_of(const hs_quant_spec *s, hs_qg_fmt *f) {
 hs_status hs_qg_quantize(const hs_qg_ops *ops, int e2m1, const hs_quant_spec *s, const float *x,
                          int64_t rows, int64_t cols, int64_t ld, int transpose, hs_packed *out) {
     /* anything unusual goes to the reference, which reports it */
-    if (!s || !x || !out || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
+    hs_quant_plan pl;
+    if (hs_quant_plan_init(&pl, s, x, rows, cols, ld, transpose, out) != HS_OK) return HS_ERR_UNSUPPORTED;
     if (s->elem == HS_ELEM_E2M1 && !e2m1) return HS_ERR_UNSUPPORTED;
-    if (rows < 1 || cols < 1 || ld < cols) return HS_ERR_UNSUPPORTED;
-    const int64_t R = transpose ? cols : rows, C = transpose ? rows : cols;
-    const int64_t gpr = hs_groups_per_row(s, C);
-    if (out->rows != R || out->cols != C || !out->codes || out->code_stride != hs_code_stride(s, C) ||
-        out->groups_per_row != gpr || (gpr && !out->scales) || !hs_scale_info(out->spec.scale_fmt) ||
-        hs_scale_info(out->spec.scale_fmt)->bytes != hs_scale_info(s->scale_fmt)->bytes)
-        return HS_ERR_UNSUPPORTED;
-    if (s->rht && C % s->rht != 0) return HS_ERR_UNSUPPORTED;
+    const int64_t R = pl.rows, C = pl.cols, gpr = pl.groups_per_row;
 
     qw q;
     memset(&q, 0, sizeof q);
@@ -375,12 +369,10 @@ hs_status hs_qg_quantize(const hs_qg_ops *ops, int e2m1, const hs_quant_spec *s,
 
 /* ---------------------------------------------------------------- dequantize */
 hs_status hs_qg_dequantize(const hs_qg_ops *ops, const hs_packed *p, float *y, int64_t ldy) {
-    if (!p || !y || hs_quant_spec_validate(&p->spec) != HS_OK) return HS_ERR_UNSUPPORTED;
+    hs_dequant_plan pl;
+    if (hs_dequant_plan_init(&pl, p, y, ldy) != HS_OK) return HS_ERR_UNSUPPORTED;
     const hs_quant_spec *s = &p->spec;
     const int64_t R = p->rows, C = p->cols;
-    if (R < 1 || C < 1 || ldy < C || !p->codes || p->code_stride != hs_code_stride(s, C) ||
-        p->groups_per_row != hs_groups_per_row(s, C) || (p->groups_per_row && !p->scales))
-        return HS_ERR_UNSUPPORTED;
     const int bits = hs_elem_info(s->elem)->bits;
     const int prescale = hs_spec_sr_prescaled(s);
     const int64_t W = s->group == HS_GROUP_BLOCK ? s->block : C, gpr = p->groups_per_row;
