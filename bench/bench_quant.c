@@ -96,7 +96,7 @@ static const struct {
     P(NVFP4, MAX, 0),     P(NVFP4, 4OVER6, 0), P(NVFP4, HALFS, 0),  P(NVFP4, MSE, 0),
     P(NVFP4, MAX, 16),    P(NVFP4, 4OVER6, 16), P(NVFP4, HALFS, 16),
     P(FP4ROW, OCP, 0),    P(FP4ROW, CEIL, 0),  P(FP4ROW, HALFS, 0), P(FP4ROW, HALFS_SIGMA, 0),
-    /* the generic SIMD quantizers (quant_wide.c); outputs allocated per case */
+    /* the generic SIMD quantizers (quant_generic.c); outputs allocated per case */
     P(MXFP8_E4M3, OCP, 0), P(MXFP8_E4M3, CEIL, 0), P(MXFP8_E4M3, HALFS, 0),
     E(MXFP8_E4M3, OCP, "mxfp8-e5m2", E5M2), E(MXFP8_E4M3, CEIL, "mxfp8-e5m2", E5M2),
     E(MXFP8_E4M3, HALFS, "mxfp8-e5m2", E5M2),

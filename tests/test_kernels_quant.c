@@ -25,7 +25,7 @@
 
 #include "halfs/halfs.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 #include "util.h"
 
 static uint64_t rs = 0x9E3779B97F4A7C15ull;

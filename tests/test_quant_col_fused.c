@@ -25,7 +25,7 @@
 
 #include "halfs/quant.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 
 static uint64_t rng_state = 0x1234567;
 static uint32_t next_u32(void) {

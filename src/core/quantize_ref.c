@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/quant_common.h"
 #include "formats_table.h"
 #include "halfs/codec.h"
 #include "halfs/quant.h"
@@ -27,17 +28,7 @@
 #define HS_MAX_DIM ((int64_t)1 << 40) /* a sanity bound on rows and cols */
 
 /* ---------------------------------------------------------------- layout */
-static int64_t code_stride_of(const hs_quant_spec *s, int64_t cols) {
-    int64_t bytes = (cols * hs_elem_info(s->elem)->bits + 7) / 8;
-    return (bytes + 63) / 64 * 64;
-}
-
-static int64_t groups_per_row_of(const hs_quant_spec *s, int64_t cols) {
-    if (s->scale_fmt == HS_SCALE_NONE) return 0;
-    if (s->group == HS_GROUP_BLOCK) return (cols + s->block - 1) / s->block;
-    return 1;
-}
-
+/* (code stride and groups per row: core/quant_common.h) */
 /* group width along a packed row (the last group of a row may be shorter) */
 static int64_t group_width_of(const hs_quant_spec *s, int64_t cols) {
     return s->group == HS_GROUP_BLOCK ? s->block : cols;
@@ -47,8 +38,8 @@ static int layout_sizes(const hs_quant_spec *s, int64_t rows, int64_t cols, size
                         size_t *scales_bytes) {
     if (rows < 1 || cols < 1 || rows > HS_MAX_DIM || cols > HS_MAX_DIM) return 0;
     size_t cb, sb, n;
-    if (__builtin_mul_overflow((size_t)rows, (size_t)code_stride_of(s, cols), &cb)) return 0;
-    if (__builtin_mul_overflow((size_t)rows, (size_t)groups_per_row_of(s, cols), &n)) return 0;
+    if (__builtin_mul_overflow((size_t)rows, (size_t)hs_code_stride(s, cols), &cb)) return 0;
+    if (__builtin_mul_overflow((size_t)rows, (size_t)hs_groups_per_row(s, cols), &n)) return 0;
     if (__builtin_mul_overflow(n, (size_t)hs_scale_info(s->scale_fmt)->bytes, &sb)) return 0;
     sb = (sb + 63) / 64 * 64;
     if (cb + sb < cb || cb + sb > ((size_t)1 << 46)) return 0;
@@ -82,8 +73,8 @@ hs_status hs_packed_alloc(hs_packed *p, const hs_quant_spec *s, int64_t rows, in
     p->spec = *s;
     p->rows = rows;
     p->cols = cols;
-    p->groups_per_row = groups_per_row_of(s, cols);
-    p->code_stride = code_stride_of(s, cols);
+    p->groups_per_row = hs_groups_per_row(s, cols);
+    p->code_stride = hs_code_stride(s, cols);
     p->codes = buf;
     p->scales = p->groups_per_row ? (void *)(buf + cb) : NULL;
     p->tensor_scale = 1.0f;
@@ -254,8 +245,8 @@ hs_status hs_quantize_ref(const hs_quant_spec *s, const float *x, int64_t rows, 
                        "quantize: output is %lld x %lld, need %lld x %lld%s", (long long)out->rows,
                        (long long)out->cols, (long long)R, (long long)C,
                        transpose ? " (transposed)" : "");
-    if (!out->codes || out->code_stride != code_stride_of(s, C) ||
-        out->groups_per_row != groups_per_row_of(s, C) ||
+    if (!out->codes || out->code_stride != hs_code_stride(s, C) ||
+        out->groups_per_row != hs_groups_per_row(s, C) ||
         (out->groups_per_row && !out->scales) || !hs_scale_info(out->spec.scale_fmt) ||
         hs_scale_info(out->spec.scale_fmt)->bytes != hs_scale_info(s->scale_fmt)->bytes)
         return hs_fail(HS_ERR_INVALID_ARG,
@@ -282,7 +273,7 @@ hs_status hs_quantize_ref(const hs_quant_spec *s, const float *x, int64_t rows, 
     out->spec = *s;
     out->tensor_scale = 1.0f;
     out->groups_halved = 0;
-    const int64_t gpr = groups_per_row_of(s, C);
+    const int64_t gpr = hs_groups_per_row(s, C);
     const int64_t nbands = (R + BAND - 1) / BAND;
     const int par = R * C > (1 << 15);
     int nomem = 0;
@@ -372,8 +363,8 @@ hs_status hs_dequantize_ref(const hs_packed *p, float *y, int64_t ldy) {
     if (st != HS_OK) return st;
     const hs_quant_spec *s = &p->spec;
     const int64_t R = p->rows, C = p->cols;
-    if (R < 1 || C < 1 || ldy < C || !p->codes || p->code_stride != code_stride_of(s, C) ||
-        p->groups_per_row != groups_per_row_of(s, C) || (p->groups_per_row && !p->scales))
+    if (R < 1 || C < 1 || ldy < C || !p->codes || p->code_stride != hs_code_stride(s, C) ||
+        p->groups_per_row != hs_groups_per_row(s, C) || (p->groups_per_row && !p->scales))
         return hs_fail(HS_ERR_INVALID_ARG, "dequantize: malformed packed tensor or ldy < cols");
     const int bits = hs_elem_info(s->elem)->bits;
     const int prescale = hs_spec_sr_prescaled(s);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "formats_table.h"
+#include "core/quant_common.h"
 #include "halfs/codec.h"
 
 static inline uint32_t f2u(float f) {
@@ -105,59 +106,20 @@ static double group_sumsq(const float *v, int64_t n) {
 }
 
 /* ---------------------------------------------------------------- E8M0 */
-#define E8M0_EMIN (-127)
-
-/* The group scale of exponent e (already clamped to >= −127; e > 127 is NaN). */
-static hs_group_scale e8m0_scale(int e) {
-    hs_group_scale g = {0};
-    if (e > 127) {
-        g.stored = 0xFF;
-        g.nonfinite = 1;
-        g.enc_mul = 0.0f;
-        g.dec_mul = NAN;
-        return g;
-    }
-    g.stored = (uint32_t)(e + 127);
-    g.enc_mul = ldexpf(1.0f, -e); /* 2^-e exact for e in [−127, 127]: x·2^-e == x/2^e */
-    g.dec_mul = ldexpf(1.0f, e);
-    return g;
-}
-
 static double e8m0_sse(hs_elem el, const float *v, int64_t n, int e) {
-    hs_group_scale g = e8m0_scale(e);
+    hs_group_scale g = hs_e8m0_scale(e, e);
     return hs_group_sse(el, v, n, g.enc_mul, g.dec_mul);
 }
 
-static int clamp_e(int e) { return e < E8M0_EMIN ? E8M0_EMIN : e; }
-
 static hs_group_scale choose_e8m0(const hs_quant_spec *s, const float *v, int64_t n, float a) {
-    const hs_elem_desc *ed = hs_elem_info(s->elem);
-    if (a == 0.0f) return e8m0_scale(E8M0_EMIN); /* all zero: the smallest scale, zero codes */
-    const int emax = ed->emax;
-    const int f = hs_floor_log2(a);
-    /* a's significand in [1, 2): exact power-of-two scaling, subnormal a included */
-    const float sig = ldexpf(a, -f);
-    const int e_ceil = clamp_e(hs_ceil_log2(a) - emax);
-    int e;
+    if (a == 0.0f) /* all zero: the smallest scale, zero codes */
+        return hs_e8m0_scale(HS_E8M0_EMIN, HS_E8M0_EMIN);
+    int e_ceil;
+    int e = hs_e8m0_rule_exp(hs_elem_info(s->elem), s->rule, a, &e_ceil);
     switch (s->rule) {
-    case HS_RULE_OCP: e = f - emax; break;
-    case HS_RULE_CEIL: e = e_ceil; break;
-    case HS_RULE_RCEIL: {
-        /* smallest e with a <= max·2^e: max = msig·2^emax with msig in [1, 2), so e is
-         * floor − emax if a's significand <= msig, else one more. */
-        const float msig = ldexpf(ed->max, -emax);
-        e = f - emax + (sig > msig ? 1 : 0);
-        break;
-    }
-    case HS_RULE_EVEN:
-        /* torchao EVEN: round a's significand to the element's mantissa width (half up); a
-         * carry bumps the exponent, i.e. +1 iff sig >= 2 − 2^−(mbits+1) (1.75 for E2M1). */
-        e = f - emax + (sig >= 2.0f - ldexpf(1.0f, -(ed->mbits + 1)) ? 1 : 0);
-        break;
-    case HS_RULE_HALF: e = e_ceil - 1; break;
     case HS_RULE_HALFS: {
         e = e_ceil;
-        if (e_ceil - 1 >= E8M0_EMIN &&
+        if (e_ceil - 1 >= HS_E8M0_EMIN &&
             e8m0_sse(s->elem, v, n, e_ceil - 1) < e8m0_sse(s->elem, v, n, e_ceil))
             e = e_ceil - 1; /* strictly lower squared error only */
         break;
@@ -175,7 +137,7 @@ static hs_group_scale choose_e8m0(const hs_quant_spec *s, const float *v, int64_
         double best = e8m0_sse(s->elem, v, n, e_ceil);
         for (int k = 1; k <= 3; k++) {
             int ek = e_ceil - k;
-            if (ek < E8M0_EMIN) break; /* clamped candidates repeat the last one */
+            if (ek < HS_E8M0_EMIN) break; /* clamped candidates repeat the last one */
             double sse = e8m0_sse(s->elem, v, n, ek);
             if (sse < best) { /* ties keep the larger scale */
                 best = sse;
@@ -184,12 +146,9 @@ static hs_group_scale choose_e8m0(const hs_quant_spec *s, const float *v, int64_
         }
         break;
     }
-    default: e = e_ceil; break;
+    default: break; /* decided by the amax alone (hs_e8m0_rule_exp) */
     }
-    e = clamp_e(e);
-    hs_group_scale g = e8m0_scale(e);
-    g.halved = !g.nonfinite && e < e_ceil;
-    return g;
+    return hs_e8m0_scale(e, e_ceil);
 }
 
 /* ---------------------------------------------------------------- continuous scales */

@@ -1,11 +1,10 @@
-/* dispatch.c: picks the kernel behind each public entry point (hs_quantize, hs_dequantize here;
- * the GEMM entry points, in gemm_dispatch.c, read the same table).
+/* dispatch.c: picks the ISA level (CPUID, or HALFS_ISA) and fills the kernel table that the GEMM
+ * entry points (gemm_dispatch.c) read; the quantizers walk per-level kernel lists
+ * (quant_dispatch.c) at the level chosen here.
  *
  * The CPU is examined once (CPUID + XGETBV, under pthread_once). One kernel table is filled with
  * the scalar reference kernels, then the slots the CPU supports are overridden (BLIS-style), so
- * every slot is always valid. hs_quantize tries quantize_rows, quantize, then quantize_wide (the
- * generic kernel of every element format), then the reference; hs_dequantize likewise with
- * dequantize and dequantize_wide. HALFS_ISA=ref|avx2|avx512 forces a level; an unknown value, or a
+ * every slot is always valid. HALFS_ISA=ref|avx2|avx512 forces a level; an unknown value, or a
  * level the CPU lacks, falls back to the best supported level not above the one asked for (the
  * library never prints). The tests switch levels with hs_isa_force.
  */
@@ -65,27 +64,14 @@ static void fill_tables(void) {
         t->gemm_e2m1 = hs_gemm_e2m1_ref;
         t->gemm_bf16 = hs_gemm_bf16_ref;
         t->bf16_tile = hs_bf16_tile_ref;
-        t->quantize = NULL; /* NULL: the reference quantizer */
-        t->quantize_rows = NULL;
-        t->dequantize = NULL;
-        t->quantize_wide = NULL;
-        t->dequantize_wide = NULL;
         if (i >= HS_ISA_AVX2) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx2;
             t->gemm_bf16 = hs_gemm_bf16_avx2;
-            t->quantize = hs_quantize_e2m1_avx2;
-            t->quantize_wide = hs_quantize_wide_avx2;
-            t->dequantize_wide = hs_dequantize_wide_avx2; /* E2M1 included at this level */
         }
         if (i >= HS_ISA_AVX512) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;
             t->gemm_bf16 = hs_gemm_bf16_avx512;
             t->bf16_tile = hs_bf16_tile_avx512;
-            t->quantize = hs_quantize_e2m1_avx512;
-            t->quantize_rows = hs_quantize_e2m1_rows_avx512;
-            t->dequantize = hs_dequantize_e2m1_avx512;
-            t->quantize_wide = hs_quantize_wide_avx512;
-            t->dequantize_wide = hs_dequantize_wide_avx512;
         }
     }
 }
@@ -117,34 +103,3 @@ hs_isa hs_isa_force(hs_isa isa) {
 }
 
 const char *hs_isa_name(void) { return hs_kernels()->name; }
-
-hs_status hs_quantize(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
-                      int64_t ld, int transpose, hs_packed *out) {
-    const hs_kernel_table *t = hs_kernels();
-    if (t->quantize_rows) {
-        hs_status st = t->quantize_rows(s, x, rows, cols, ld, transpose, out);
-        if (st != HS_ERR_UNSUPPORTED) return st;
-    }
-    if (t->quantize) {
-        hs_status st = t->quantize(s, x, rows, cols, ld, transpose, out);
-        if (st != HS_ERR_UNSUPPORTED) return st;
-    }
-    if (t->quantize_wide) {
-        hs_status st = t->quantize_wide(s, x, rows, cols, ld, transpose, out);
-        if (st != HS_ERR_UNSUPPORTED) return st;
-    }
-    return hs_quantize_ref(s, x, rows, cols, ld, transpose, out);
-}
-
-hs_status hs_dequantize(const hs_packed *p, float *y, int64_t ldy) {
-    const hs_kernel_table *t = hs_kernels();
-    if (t->dequantize) {
-        hs_status st = t->dequantize(p, y, ldy);
-        if (st != HS_ERR_UNSUPPORTED) return st;
-    }
-    if (t->dequantize_wide) {
-        hs_status st = t->dequantize_wide(p, y, ldy);
-        if (st != HS_ERR_UNSUPPORTED) return st;
-    }
-    return hs_dequantize_ref(p, y, ldy);
-}

@@ -1,4 +1,6 @@
-/* kernels.h: the internal kernel table of halfs and the prototypes of every kernel variant.
+/* kernels.h: ISA levels, the internal kernel table (GEMMs and the bf16 conversion) and the
+ * per-thread workspace; GEMM kernels are declared in gemm_kernels.h, quantizer plans and kernel
+ * lists in quant_kernels.h.
  *
  * Organisation (docs/KERNELS.md): src/kernels/ref/ holds the scalar twins (the contract),
  * src/kernels/avx2/ and src/kernels/avx512/ one file per kernel family and ISA, compiled with
@@ -19,16 +21,7 @@
 /* ---- ISA levels ---- */
 typedef enum { HS_ISA_REF = 0, HS_ISA_AVX2 = 1, HS_ISA_AVX512 = 2, HS_ISA_COUNT } hs_isa;
 
-/* ---- kernel slots ---- */
-/* A quantizer slot: returns HS_ERR_UNSUPPORTED, touching nothing, when it does not cover the
- * spec (the dispatcher then calls hs_quantize_ref). Arguments as hs_quantize, validated. */
-typedef hs_status (*hs_quantize_fn)(const hs_quant_spec *s, const float *x, int64_t rows,
-                                    int64_t cols, int64_t ld, int transpose, hs_packed *out);
-
-/* A dequantizer slot: HS_ERR_UNSUPPORTED, touching nothing, when it does not cover p (the
- * dispatcher then calls hs_dequantize_ref). Arguments as hs_dequantize. */
-typedef hs_status (*hs_dequantize_fn)(const hs_packed *p, float *y, int64_t ldy);
-
+/* ---- the bf16 operand conversion slot ---- */
 /* fp32 → bf16 (RNE, quiet NaN) of one tile of at most 32 rows × 16 columns of x (rows × cols,
  * row stride ld) at rows r0.., columns c0..: into dr (rows × cols) as is and/or into dt (cols ×
  * rows) transposed; either may be NULL. */
@@ -45,14 +38,9 @@ typedef struct hs_kernel_table {
     hs_gemm_e2m1_fn gemm_e2m1;
     hs_gemm_bf16_fn gemm_bf16;
     hs_bf16_tile_fn bf16_tile; /* the bf16 recipe's operand conversion */
-    hs_quantize_fn quantize;
-    hs_quantize_fn quantize_rows; /* NULL, or tried before `quantize` (row-wise fast paths) */
-    hs_dequantize_fn dequantize; /* NULL: the reference */
-    /* NULL, or tried after `quantize` / `dequantize`: the generic kernel of every other element
-     * format (kernels/quant_wide.h), and of the E2M1 specs the E2M1 kernels decline */
-    hs_quantize_fn quantize_wide;
-    hs_dequantize_fn dequantize_wide;
 } hs_kernel_table;
+
+/* The quantizers' kernels are chosen from per-level lists: kernels/quant_kernels.h. */
 
 /* The table in use (chosen once: CPUID, or HALFS_ISA). */
 const hs_kernel_table *hs_kernels(void);
@@ -62,24 +50,7 @@ hs_isa hs_isa_detect(void);
  * the level actually selected. Not thread-safe against concurrent kernel calls. */
 hs_isa hs_isa_force(hs_isa isa);
 
-/* ---- ISA kernels ---- */
-hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
-                                int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                  int64_t cols, int64_t ld, int transpose, hs_packed *out);
-/* Row-wise MXFP4 (E8M0, block 16/32, RNE/SR, rules ocp..halfs, no RHT/2D/tensor scale) only. */
-hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                       int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy);
-/* Generic (every element format; kernels/quant_wide.h): quant_fp8_int_bf16_<isa>.c. */
-hs_status hs_quantize_wide_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
-                                int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_quantize_wide_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                  int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_dequantize_wide_avx2(const hs_packed *p, float *y, int64_t ldy);
-hs_status hs_dequantize_wide_avx512(const hs_packed *p, float *y, int64_t ldy);
-
-/* ---- AVX-512 micro-kernels (avx512/..._ukernel.c; layouts in the matching driver files) ---- */
+/* ---- AVX-512 quantizer micro-kernel (the GEMM ones: gemm_kernels.h) ---- */
 /* Row-wise MXFP4 quantizer (quant_e2m1_rows_avx512*.c): row r, x[0..C), of a spec the driver
  * checked (E8M0, block 16/32, RNE or SR, ocp..halfs), its codes (code_stride bytes, tail zeroed)
  * and ceil(C / block) scale bytes; returns the groups halved. */
@@ -87,8 +58,8 @@ int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t 
                                 uint8_t *codes, int64_t code_stride, uint8_t *scales);
 
 /* ---- workspace ----
- * A per-thread scratch buffer reused across calls (first touch of fresh pages is slow on this
- * VM: DESIGN.md), 64-byte aligned, grown on demand, freed at thread exit. slot 0..3 are
+ * A per-thread scratch buffer reused across calls (the first touch of fresh pages costs a page
+ * fault each), 64-byte aligned, grown on demand, freed at thread exit. slot 0..3 are
  * independent buffers. Returns NULL on allocation failure. */
 void *hs_workspace(int slot, size_t bytes);
 

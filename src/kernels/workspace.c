@@ -1,6 +1,6 @@
 /* workspace.c: per-thread scratch buffers of the kernels (operand repacking), reused across calls.
  *
- * Why: on this VM the first touch of a fresh page costs ~11 µs (DESIGN.md, performance model),
+ * Why: on this VM the first touch of a fresh page costs ~11 µs (a page fault; measured),
  * so a GEMM that mallocs its packed operands every call pays more for page faults than for
  * arithmetic. Each calling thread keeps a few buffers that only grow; they are freed when the
  * thread exits (pthread key destructor). Large buffers are advised as huge pages.

@@ -20,15 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/quant_common.h"
 #include "core/rht_impl.h"
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 #include "kernels/avx2/sr_uniform_avx2.h"
 #include "kernels/avx2/transpose_avx2.h"
 
 enum { LANES = 8, CHUNK = 256, ROW_MAX = 1 << 16 };
-#define E8M0_EMIN (-127)
 
 typedef struct {
     const hs_quant_spec *s;
@@ -172,7 +172,7 @@ typedef struct {
 
 static void choose_e8m0_8(const qk2 *q, const float *t, int64_t n, __m256i amax_bits, gs8 *g) {
     const hs_rule rule = q->s->rule;
-    const __m256i emin = _mm256_set1_epi32(E8M0_EMIN), one = _mm256_set1_epi32(1);
+    const __m256i emin = _mm256_set1_epi32(HS_E8M0_EMIN), one = _mm256_set1_epi32(1);
     __m256 a = I2F(amax_bits);
     __m256i zero = _mm256_cmpeq_epi32(amax_bits, _mm256_setzero_si256());
     __m256i f;
@@ -193,7 +193,7 @@ static void choose_e8m0_8(const qk2 *q, const float *t, int64_t n, __m256i amax_
         double sc[8], sh[8];
         group_sse8(t, n, pow2_8(_mm256_sub_epi32(_mm256_setzero_si256(), e_ceil)), pow2_8(e_ceil), 1, sc);
         group_sse8(t, n, pow2_8(_mm256_sub_epi32(_mm256_setzero_si256(), ehc)), pow2_8(ehc), 1, sh);
-        __m256i take = _mm256_and_si256(sse_less8(sh, sc), _mm256_cmpgt_epi32(eh, _mm256_set1_epi32(E8M0_EMIN - 1)));
+        __m256i take = _mm256_and_si256(sse_less8(sh, sc), _mm256_cmpgt_epi32(eh, _mm256_set1_epi32(HS_E8M0_EMIN - 1)));
         e = _mm256_blendv_epi8(e_ceil, eh, take);
         break;
     }
@@ -225,7 +225,7 @@ static void choose_e8m0_8(const qk2 *q, const float *t, int64_t n, __m256i amax_
         __m256i alive = _mm256_set1_epi32(-1);
         for (int k = 1; k <= 3; k++) {
             __m256i ek = _mm256_sub_epi32(e_ceil, _mm256_set1_epi32(k));
-            alive = _mm256_and_si256(alive, _mm256_cmpgt_epi32(ek, _mm256_set1_epi32(E8M0_EMIN - 1)));
+            alive = _mm256_and_si256(alive, _mm256_cmpgt_epi32(ek, _mm256_set1_epi32(HS_E8M0_EMIN - 1)));
             if (_mm256_testz_si256(alive, alive)) break;
             __m256i ekc = _mm256_max_epi32(ek, emin);
             group_sse8(t, n, pow2_8(_mm256_sub_epi32(_mm256_setzero_si256(), ekc)), pow2_8(ekc), 0, cur);
@@ -475,7 +475,7 @@ static float band8_finite_amax(const qk2 *q, int64_t r0, int nb, float *t) {
     return f;
 }
 
-static int covers8(const hs_quant_spec *s, int64_t C) {
+int hs_quantize_e2m1_avx2_covers(const hs_quant_spec *s, int64_t C) {
     if (s->elem != HS_ELEM_E2M1) return 0;
     if (s->tile2d) /* every rule: the tile's scale is the reference's hs_scale_choose */
         return s->tile2d == 16 && s->group == HS_GROUP_BLOCK && s->block == 16 &&
@@ -506,10 +506,10 @@ hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t 
     if (!s || !x || !out || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
     if (rows < 1 || cols < 1 || ld < cols) return HS_ERR_UNSUPPORTED;
     const int64_t R = transpose ? cols : rows, C = transpose ? rows : cols;
-    if (!covers8(s, C)) return HS_ERR_UNSUPPORTED;
-    const int64_t gpr = s->group == HS_GROUP_BLOCK ? (C + s->block - 1) / s->block : 1;
+    if (!hs_quantize_e2m1_avx2_covers(s, C)) return HS_ERR_UNSUPPORTED;
+    const int64_t gpr = hs_groups_per_row(s, C);
     if (out->rows != R || out->cols != C || !out->codes || !out->scales ||
-        out->code_stride != ((C + 1) / 2 + 63) / 64 * 64 || out->groups_per_row != gpr ||
+        out->code_stride != hs_code_stride_bits(4, C) || out->groups_per_row != gpr ||
         out->spec.scale_fmt != s->scale_fmt || out->spec.elem != s->elem)
         return HS_ERR_UNSUPPORTED;
     qk2 q;

@@ -20,9 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/quant_common.h"
 #include "core/scale_rules.h"
 #include "halfs/codec.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 
 hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy) {
     if (!p || !y || hs_quant_spec_validate(&p->spec) != HS_OK) return HS_ERR_UNSUPPORTED;
@@ -35,7 +36,7 @@ hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy) {
     if (R < 1 || C < 1 || ldy < C || !p->codes || !p->scales) return HS_ERR_UNSUPPORTED;
     const int64_t W = s->group == HS_GROUP_BLOCK ? s->block : C;
     const int64_t gpr = (C + W - 1) / W;
-    if (W < 1 || p->groups_per_row != gpr || p->code_stride != ((C + 1) / 2 + 63) / 64 * 64)
+    if (W < 1 || p->groups_per_row != gpr || p->code_stride != hs_code_stride_bits(4, C))
         return HS_ERR_UNSUPPORTED;
 
     /* m of every byte scale, by the reference's own function */

@@ -29,16 +29,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/quant_common.h"
 #include "core/rht_impl.h"
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 
-static int64_t code_stride_of(int64_t cols) { return ((cols + 1) / 2 + 63) / 64 * 64; }
 
 /* Does this kernel implement spec s exactly? */
-static int covers(const hs_quant_spec *s, int64_t C) {
+int hs_quantize_e2m1_avx512_covers(const hs_quant_spec *s, int64_t C) {
     if (s->elem != HS_ELEM_E2M1) return 0;
     if (s->rounding != HS_ROUND_RNE && s->rounding != HS_ROUND_SR) return 0;
     if (s->group != HS_GROUP_BLOCK && s->group != HS_GROUP_ROW) return 0;
@@ -80,10 +80,10 @@ hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_
         if (cst != HS_ERR_UNSUPPORTED) return cst;
     }
     const int64_t R = transpose ? cols : rows, C = transpose ? rows : cols;
-    if (!covers(s, C)) return HS_ERR_UNSUPPORTED;
-    const int64_t gpr = s->group == HS_GROUP_BLOCK ? (C + s->block - 1) / s->block : 1;
+    if (!hs_quantize_e2m1_avx512_covers(s, C)) return HS_ERR_UNSUPPORTED;
+    const int64_t gpr = hs_groups_per_row(s, C);
     if (out->rows != R || out->cols != C || !out->codes || !out->scales ||
-        out->code_stride != code_stride_of(C) || out->groups_per_row != gpr ||
+        out->code_stride != hs_code_stride_bits(4, C) || out->groups_per_row != gpr ||
         out->spec.scale_fmt != s->scale_fmt || out->spec.elem != s->elem)
         return HS_ERR_UNSUPPORTED;
     if (s->rht && C % s->rht != 0) return HS_ERR_UNSUPPORTED;

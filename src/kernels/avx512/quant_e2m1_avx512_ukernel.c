@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/quant_common.h"
 #include "core/rht_impl.h"
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
@@ -19,7 +20,6 @@ enum {
     LANES = HS_QK_LANES,
     PF_AHEAD = 512, /* software prefetch distance along a row (floats) */
 };
-#define E8M0_EMIN (-127)
 
 typedef hs_qk qk;
 
@@ -331,7 +331,7 @@ static void choose_e8m0(const qk *q, const float *t, int64_t n, int nb, __m512i 
     __m512i f = _mm512_cvtps_epi32(_mm512_getexp_ps(a));
     __m512 sig = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
     __mmask16 notpow2 = _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
-    const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
+    const __m512i emin = _mm512_set1_epi32(HS_E8M0_EMIN), one = _mm512_set1_epi32(1);
     const __m512i emax = _mm512_set1_epi32(2);
     __m512i fm = _mm512_sub_epi32(f, emax);
     __m512i e_ceil = _mm512_max_epi32(_mm512_mask_add_epi32(fm, notpow2, fm, one), emin);

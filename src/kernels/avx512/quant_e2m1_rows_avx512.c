@@ -16,10 +16,10 @@
 #include <omp.h>
 #include <string.h>
 
+#include "core/quant_common.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 
-static int64_t code_stride_of(int64_t cols) { return ((cols + 1) / 2 + 63) / 64 * 64; }
 
 /* Rows whose blocks are all whole but do not fill the kernel's 16-block steps (every shape of
  * the trainer: 256, 704, 768, 1408 columns with block 32) are quantized as runs of rows whose
@@ -29,7 +29,7 @@ static int64_t code_stride_of(int64_t cols) { return ((cols + 1) / 2 + 63) / 64 
 enum { FLAT_ROWS = 32 };
 static int flat_rows(int64_t C, int64_t B) { return C % B == 0 && C % (16 * B) != 0; }
 
-static int covers(const hs_quant_spec *s) {
+int hs_quantize_e2m1_rows_avx512_covers(const hs_quant_spec *s) {
     if (s->elem != HS_ELEM_E2M1 || s->scale_fmt != HS_SCALE_E8M0) return 0;
     if (s->group != HS_GROUP_BLOCK || (s->block != 16 && s->block != 32)) return 0;
     if (s->rounding != HS_ROUND_RNE && s->rounding != HS_ROUND_SR) return 0;
@@ -48,11 +48,11 @@ static int covers(const hs_quant_spec *s) {
 hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                        int64_t cols, int64_t ld, int transpose, hs_packed *out) {
     if (!s || !x || !out || transpose || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
-    if (rows < 1 || cols < 1 || ld < cols || !covers(s)) return HS_ERR_UNSUPPORTED;
+    if (rows < 1 || cols < 1 || ld < cols || !hs_quantize_e2m1_rows_avx512_covers(s)) return HS_ERR_UNSUPPORTED;
     const int64_t R = rows, C = cols, B = s->block;
     const int64_t gpr = (C + B - 1) / B;
     if (out->rows != R || out->cols != C || !out->codes || !out->scales ||
-        out->code_stride != code_stride_of(C) || out->groups_per_row != gpr ||
+        out->code_stride != hs_code_stride_bits(4, C) || out->groups_per_row != gpr ||
         out->spec.scale_fmt != s->scale_fmt || out->spec.elem != s->elem)
         return HS_ERR_UNSUPPORTED;
     int64_t halved = 0;
@@ -84,11 +84,11 @@ hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, i
 hs_status hs_quantize_e2m1_cols_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                        int64_t cols, int64_t ld, int transpose, hs_packed *out) {
     if (!s || !x || !out || !transpose || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
-    if (rows < 1 || cols < 1 || ld < cols || !covers(s)) return HS_ERR_UNSUPPORTED;
+    if (rows < 1 || cols < 1 || ld < cols || !hs_quantize_e2m1_rows_avx512_covers(s)) return HS_ERR_UNSUPPORTED;
     const int64_t R = cols, C = rows, B = s->block;
     const int64_t gpr = (C + B - 1) / B;
     if (out->rows != R || out->cols != C || !out->codes || !out->scales ||
-        out->code_stride != code_stride_of(C) || out->groups_per_row != gpr ||
+        out->code_stride != hs_code_stride_bits(4, C) || out->groups_per_row != gpr ||
         out->spec.scale_fmt != s->scale_fmt || out->spec.elem != s->elem)
         return HS_ERR_UNSUPPORTED;
     /* bytes past the last group stay zero (the kernel writes B/2 bytes per group) */
@@ -119,7 +119,7 @@ hs_status hs_quantize_e2m1_cols_avx512(const hs_quant_spec *s, const float *x, i
 static int packed_fits(const hs_quant_spec *s, const hs_packed *p, int64_t R, int64_t C) {
     const int64_t gpr = (C + s->block - 1) / s->block;
     return p && p->rows == R && p->cols == C && p->codes && p->scales &&
-           p->code_stride == code_stride_of(C) && p->groups_per_row == gpr &&
+           p->code_stride == hs_code_stride_bits(4, C) && p->groups_per_row == gpr &&
            p->spec.scale_fmt == s->scale_fmt && p->spec.elem == s->elem;
 }
 
@@ -133,7 +133,7 @@ hs_status hs_quantize_both_e2m1_avx512(const hs_quant_spec *sr, const hs_quant_s
                                        hs_packed *out_row, hs_packed *out_col) {
     if (!sr || !sc || !x || hs_quant_spec_validate(sr) != HS_OK || hs_quant_spec_validate(sc) != HS_OK)
         return HS_ERR_UNSUPPORTED;
-    if (rows < 1 || cols < 1 || ld < cols || !covers(sr) || !covers(sc)) return HS_ERR_UNSUPPORTED;
+    if (rows < 1 || cols < 1 || ld < cols || !hs_quantize_e2m1_rows_avx512_covers(sr) || !hs_quantize_e2m1_rows_avx512_covers(sc)) return HS_ERR_UNSUPPORTED;
     if (!packed_fits(sr, out_row, rows, cols) || !packed_fits(sc, out_col, cols, rows) ||
         out_row == out_col)
         return HS_ERR_UNSUPPORTED;

@@ -34,13 +34,13 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "core/quant_common.h"
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/avx512/sr_uniform_avx512.h"
 
-#define E8M0_EMIN (-127)
 enum { NBLK = 16 }; /* blocks per step */
 /* software prefetch distance along the row, floats (8 KB: the VM's hardware prefetcher alone
  * left a single row stream at ~60% of copy speed; 4 and 8 KB measured alike, 2 and 16 KB less) */
@@ -185,7 +185,7 @@ static inline __m512i rule_exponent(hs_rule rule, __m512i amax_bits, __mmask16 *
     __m512i f = _mm512_cvtps_epi32(_mm512_getexp_ps(a));
     __m512 sig = _mm512_getmant_ps(a, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src);
     __mmask16 notpow2 = _mm512_cmp_ps_mask(sig, _mm512_set1_ps(1.0f), _CMP_NEQ_OQ);
-    const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
+    const __m512i emin = _mm512_set1_epi32(HS_E8M0_EMIN), one = _mm512_set1_epi32(1);
     __m512i fm = _mm512_sub_epi32(f, _mm512_set1_epi32(2)); /* E2M1 emax = 2 */
     *e_ceil = _mm512_max_epi32(_mm512_mask_add_epi32(fm, notpow2, fm, one), emin);
     switch (rule) {
@@ -304,7 +304,7 @@ step16(const hs_quant_spec *s, const int B, const int mode, const float *v, int6
     __mmask16 zero, finite;
     __m512i e_ceil;
     __m512i e = rule_exponent(s->rule, amax_bits, &zero, &finite, &e_ceil);
-    const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
+    const __m512i emin = _mm512_set1_epi32(HS_E8M0_EMIN), one = _mm512_set1_epi32(1);
     __mmask16 patch = 0; /* close halfs calls: decided by the reference */
     if (s->rule == HS_RULE_HALFS) {
         __m512i eh = _mm512_sub_epi32(e_ceil, one);
@@ -586,7 +586,7 @@ colstep(const hs_quant_spec *s, const int B, const int mode, const float *x, int
     __mmask16 zero, finite;
     __m512i e_ceil;
     __m512i e = rule_exponent(s->rule, amax_bits, &zero, &finite, &e_ceil);
-    const __m512i emin = _mm512_set1_epi32(E8M0_EMIN), one = _mm512_set1_epi32(1);
+    const __m512i emin = _mm512_set1_epi32(HS_E8M0_EMIN), one = _mm512_set1_epi32(1);
     __mmask16 patch = 0;
     /* halfs with RNE: the decision pass also builds both candidates' codes (C0: ceil, C1:
      * halved) from the magnitudes it rounds anyway, and the sign nibbles SG once; the codes of

@@ -1,5 +1,5 @@
-/* test_quant_wide_simd.c: the generic SIMD quantizer / dequantizer (kernels/quant_wide.h: E4M3,
- * E5M2, INT4, INT8, BF16, FP32, and the E2M1 specs the E2M1 kernels decline) against the
+/* test_quant_generic_simd.c: the generic SIMD quantizer / dequantizer (kernels/quant_generic.h:
+ * E4M3, E5M2, INT4, INT8, BF16, FP32, and the E2M1 specs the E2M1 kernels decline) against the
  * reference, byte for byte.
  *
  * For every element format × scale format × rule the reference accepts, every group kind (blocks
@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "halfs/halfs.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 #include "util.h"
 
 static uint64_t rs = 0x2545F4914F6CDD1Dull;
@@ -101,10 +101,10 @@ static void setup_kernels(void) {
     nk = 0;
     hs_isa best = hs_isa_detect();
     if (best >= HS_ISA_AVX2) {
-        kq[nk] = hs_quantize_wide_avx2; kd[nk] = hs_dequantize_wide_avx2; kisa[nk++] = HS_ISA_AVX2;
+        kq[nk] = hs_quantize_generic_avx2; kd[nk] = hs_dequantize_generic_avx2; kisa[nk++] = HS_ISA_AVX2;
     }
     if (best >= HS_ISA_AVX512) {
-        kq[nk] = hs_quantize_wide_avx512; kd[nk] = hs_dequantize_wide_avx512; kisa[nk++] = HS_ISA_AVX512;
+        kq[nk] = hs_quantize_generic_avx512; kd[nk] = hs_dequantize_generic_avx512; kisa[nk++] = HS_ISA_AVX512;
     }
 }
 

@@ -1,11 +1,11 @@
-/* quant_fp8_int_bf16_avx512.c: AVX-512 vector operations of the generic quantizer / dequantizer
- * (kernels/quant_wide.h, driver in kernels/quant_wide.c) — E4M3, E5M2, INT4, INT8 with E8M0 or
+/* quant_generic_avx512.c: AVX-512 vector operations of the generic quantizer / dequantizer
+ * (kernels/quant_generic.h, driver in kernels/quant_generic.c) — E4M3, E5M2, INT4, INT8 with E8M0 or
  * FP32 scales, BF16 and FP32 rows, and the E2M1 specs the AVX-512 E2M1 kernels decline
  * (RNA/RTS, per-tensor groups, rows over 65 536) — and the dequantizer of every packed format the
  * E2M1 dequantizer declines. Byte-identical to hs_quantize_ref / hs_dequantize_ref; every spec
  * the reference accepts is covered.
  *
- * The arithmetic is the AVX2 file's (avx2/quant_fp8_int_bf16_avx2.c) at 16 lanes, with masks for
+ * The arithmetic is the AVX2 file's (avx2/quant_generic_avx2.c) at 16 lanes, with masks for
  * the tails: a = min(|fl(v·enc)|, max), r = a·2^(mbits−e) exact, RNE by vrndscaleps (ties to
  * even), RNA/RTS/SR against the exact fraction r − floor(r); 16 codes narrowed with vpmovdb (and
  * two nibbles per byte for 4-bit elements). Squared errors: elements i..i+7 then i+8..i+15 into
@@ -18,8 +18,8 @@
 
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
-#include "kernels/kernels.h"
-#include "kernels/quant_wide.h"
+#include "kernels/quant_kernels.h"
+#include "kernels/quant_generic.h"
 #include "kernels/avx512/sr_uniform_avx512.h"
 
 static inline __mmask16 tail16(int64_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
@@ -33,7 +33,7 @@ static uint32_t amax_avx512(const float *v, int64_t n) {
 }
 
 /* a (≥ 0, ≤ max) divided by its grid quantum (exact); e the quantum's binade (floats) */
-static inline __m512 grid_r(const hs_qw_fmt *f, __m512 a, __m512i *e) {
+static inline __m512 grid_r(const hs_qg_fmt *f, __m512 a, __m512i *e) {
     if (f->is_int) return a;
     __m512i ex = _mm512_sub_epi32(_mm512_srli_epi32(_mm512_castps_si512(a), 23), _mm512_set1_epi32(127));
     *e = _mm512_max_epi32(ex, _mm512_set1_epi32(f->emin)); /* zero/subnormal a: −127 < emin */
@@ -45,7 +45,7 @@ static inline __m512 abs16(__m512 z) {
     return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(0x7FFFFFFF)));
 }
 
-static double sse_avx512(const hs_qw_fmt *f, const float *v, int64_t n, float enc, float dec) {
+static double sse_avx512(const hs_qg_fmt *f, const float *v, int64_t n, float enc, float dec) {
     const __m512 ve = _mm512_set1_ps(enc), vd = _mm512_set1_ps(dec), mx = _mm512_set1_ps(f->max);
     const __m512i sgn = _mm512_set1_epi32((int)0x80000000u);
     __m512d acc = _mm512_setzero_pd();
@@ -70,7 +70,7 @@ static double sse_avx512(const hs_qw_fmt *f, const float *v, int64_t n, float en
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-static void encode_avx512(const hs_qw_fmt *f, const float *v, int64_t n, float enc, uint64_t idx0, uint8_t *dst) {
+static void encode_avx512(const hs_qg_fmt *f, const float *v, int64_t n, float enc, uint64_t idx0, uint8_t *dst) {
     const __m512 ve = _mm512_set1_ps(enc), mx = _mm512_set1_ps(f->max), half = _mm512_set1_ps(0.5f);
     const int sr = f->rounding == HS_ROUND_SR;
     const __m512i emin = _mm512_set1_epi32(f->emin), sign = _mm512_set1_epi32((int)f->sign);
@@ -142,23 +142,23 @@ static void decode_avx512(int bits, const float *vtab, const uint8_t *src, int64
     }
 }
 
-static const hs_qw_ops ops_avx512 = {
-    .load_t = hs_qw_load_t_avx2,
+static const hs_qg_ops ops_avx512 = {
+    .load_t = hs_qg_load_t_avx2,
     .amax = amax_avx512,
-    .finite_amax = hs_qw_finite_amax_avx2,
+    .finite_amax = hs_qg_finite_amax_avx2,
     .sse = sse_avx512,
-    .sumsq = hs_qw_sumsq_avx2,
+    .sumsq = hs_qg_sumsq_avx2,
     .encode = encode_avx512,
-    .plain = hs_qw_plain_avx2,
+    .plain = hs_qg_plain_avx2,
     .decode = decode_avx512,
-    .decode_plain = hs_qw_decode_plain_avx2,
+    .decode_plain = hs_qg_decode_plain_avx2,
 };
 
-hs_status hs_quantize_wide_avx512(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
+hs_status hs_quantize_generic_avx512(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                                   int64_t ld, int transpose, hs_packed *out) {
-    return hs_qw_quantize(&ops_avx512, 1, s, x, rows, cols, ld, transpose, out);
+    return hs_qg_quantize(&ops_avx512, 1, s, x, rows, cols, ld, transpose, out);
 }
 
-hs_status hs_dequantize_wide_avx512(const hs_packed *p, float *y, int64_t ldy) {
-    return hs_qw_dequantize(&ops_avx512, p, y, ldy);
+hs_status hs_dequantize_generic_avx512(const hs_packed *p, float *y, int64_t ldy) {
+    return hs_qg_dequantize(&ops_avx512, p, y, ldy);
 }

@@ -1,12 +1,12 @@
-/* quant_fp8_int_bf16_avx2.c: AVX2 vector operations of the generic quantizer / dequantizer
- * (kernels/quant_wide.h, driver in kernels/quant_wide.c) — E4M3, E5M2, INT4, INT8 with E8M0 or
+/* quant_generic_avx2.c: AVX2 vector operations of the generic quantizer / dequantizer
+ * (kernels/quant_generic.h, driver in kernels/quant_generic.c) — E4M3, E5M2, INT4, INT8 with E8M0 or
  * FP32 scales, BF16 and FP32 rows, and the E2M1 specs the E2M1 kernels decline (at this level:
  * RNA/RTS, per-tensor groups, the continuous `mse` on 1D groups, rows over 65 536) — plus the
  * AVX2 dequantizer of every packed format, E2M1 included. Byte-identical to hs_quantize_ref /
  * hs_dequantize_ref; every spec the reference accepts is covered (nothing returns
  * HS_ERR_UNSUPPORTED for a well-formed call).
  *
- * Elements, 8 at a time in element order (quant_wide.h states the grid): z = fl(v·enc) (then
+ * Elements, 8 at a time in element order (quant_generic.h states the grid): z = fl(v·enc) (then
  * fl(z·0.75) with the SR pre-scale), a = min(|z|, max); e from the exponent bits (zero and
  * subnormal a give −127, below every emin), r = a·2^(mbits−e) exact; RNE rounds r with
  * vroundps (ties to even), RNA/RTS compare r − floor(r) with 0.5, SR with u from the
@@ -23,8 +23,8 @@
 #include "core/scale_rules.h"
 #include "halfs/codec.h"
 #include "halfs/rng.h"
-#include "kernels/kernels.h"
-#include "kernels/quant_wide.h"
+#include "kernels/quant_kernels.h"
+#include "kernels/quant_generic.h"
 #include "kernels/avx2/sr_uniform_avx2.h"
 #include "kernels/avx2/transpose_avx2.h"
 
@@ -39,7 +39,7 @@ static inline __m256 load8(const float *v, int64_t n) {
 }
 
 /* ------------------------------------------------------------------ load, amax, sums */
-void hs_qw_load_t_avx2(const float *x, int64_t ld, int64_t r0, int nb, int64_t C, float *band) {
+void hs_qg_load_t_avx2(const float *x, int64_t ld, int64_t r0, int nb, int64_t C, float *band) {
     int64_t c0 = 0;
     if (nb == 16 || nb == 8)
         for (; c0 + 8 <= C; c0 += 8)
@@ -67,7 +67,7 @@ static uint32_t amax_avx2(const float *v, int64_t n) {
     return r;
 }
 
-float hs_qw_finite_amax_avx2(const float *v, int64_t n) {
+float hs_qg_finite_amax_avx2(const float *v, int64_t n) {
     const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
     __m256i m = _mm256_setzero_si256();
     for (int64_t i = 0; i < n; i += 8) {
@@ -90,7 +90,7 @@ static inline double combine8(__m256d lo, __m256d hi) {
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-double hs_qw_sumsq_avx2(const float *v, int64_t n) {
+double hs_qg_sumsq_avx2(const float *v, int64_t n) {
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
     for (int64_t i = 0; i < n; i += 8) { /* zeros past n add +0 */
         __m256 x = load8(v + i, n - i);
@@ -103,7 +103,7 @@ double hs_qw_sumsq_avx2(const float *v, int64_t n) {
 
 /* ------------------------------------------------------------------ element grid */
 /* a (≥ 0, ≤ max) on the format's grid: r = a / quantum (exact) and the quantum's exponent. */
-static inline __m256 grid_r(const hs_qw_fmt *f, __m256 a, __m256i *e) {
+static inline __m256 grid_r(const hs_qg_fmt *f, __m256 a, __m256i *e) {
     if (f->is_int) return a;
     __m256i ex = _mm256_sub_epi32(_mm256_srli_epi32(F2I(a), 23), _mm256_set1_epi32(127));
     *e = _mm256_max_epi32(ex, _mm256_set1_epi32(f->emin));
@@ -112,7 +112,7 @@ static inline __m256 grid_r(const hs_qw_fmt *f, __m256 a, __m256i *e) {
     return _mm256_mul_ps(a, I2F(sc));
 }
 
-static double sse_avx2(const hs_qw_fmt *f, const float *v, int64_t n, float enc, float dec) {
+static double sse_avx2(const hs_qg_fmt *f, const float *v, int64_t n, float enc, float dec) {
     const __m256 ve = _mm256_set1_ps(enc), vd = _mm256_set1_ps(dec), mx = _mm256_set1_ps(f->max);
     const __m256 sgn = _mm256_set1_ps(-0.0f);
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
@@ -136,7 +136,7 @@ static double sse_avx2(const hs_qw_fmt *f, const float *v, int64_t n, float enc,
 /* hs_rng_uniform_key for 8 lanes: b0, b1 hold key + (index + 1)·γ of lanes 0..3, 4..7 */
 
 /* codes of 8 elements as dwords (hs_elem_encode) */
-static inline __m256i codes8(const hs_qw_fmt *f, __m256 x, __m256 ve, __m256 u) {
+static inline __m256i codes8(const hs_qg_fmt *f, __m256 x, __m256 ve, __m256 u) {
     const __m256 sgn = _mm256_set1_ps(-0.0f);
     __m256 z = _mm256_mul_ps(x, ve);
     if (f->prescale) z = _mm256_mul_ps(z, _mm256_set1_ps(HS_SR_PRESCALE));
@@ -161,7 +161,7 @@ static inline __m256i codes8(const hs_qw_fmt *f, __m256 x, __m256 ve, __m256 u) 
     return _mm256_or_si256(mag, _mm256_and_si256(neg, _mm256_set1_epi32((int)f->sign)));
 }
 
-static void encode_avx2(const hs_qw_fmt *f, const float *v, int64_t n, float enc, uint64_t idx0, uint8_t *dst) {
+static void encode_avx2(const hs_qg_fmt *f, const float *v, int64_t n, float enc, uint64_t idx0, uint8_t *dst) {
     const __m256 ve = _mm256_set1_ps(enc);
     const int sr = f->rounding == HS_ROUND_SR;
     __m256i b0 = _mm256_setzero_si256(), b1 = b0;
@@ -201,7 +201,7 @@ static void encode_avx2(const hs_qw_fmt *f, const float *v, int64_t n, float enc
     }
 }
 
-void hs_qw_plain_avx2(hs_elem e, const float *v, int64_t n, uint8_t *dst) {
+void hs_qg_plain_avx2(hs_elem e, const float *v, int64_t n, uint8_t *dst) {
     if (e == HS_ELEM_FP32) {
         memcpy(dst, v, (size_t)n * 4); /* little-endian bits */
         return;
@@ -254,7 +254,7 @@ static void decode_avx2(int bits, const float *vtab, const uint8_t *src, int64_t
     }
 }
 
-void hs_qw_decode_plain_avx2(hs_elem e, const uint8_t *src, int64_t n, float *y) {
+void hs_qg_decode_plain_avx2(hs_elem e, const uint8_t *src, int64_t n, float *y) {
     if (e == HS_ELEM_FP32) {
         memcpy(y, src, (size_t)n * 4);
         return;
@@ -266,23 +266,23 @@ void hs_qw_decode_plain_avx2(hs_elem e, const uint8_t *src, int64_t n, float *y)
     for (; i < n; i++) y[i] = hs_bf16_decode((uint16_t)(src[2 * i] | (src[2 * i + 1] << 8)));
 }
 
-static const hs_qw_ops ops_avx2 = {
-    .load_t = hs_qw_load_t_avx2,
+static const hs_qg_ops ops_avx2 = {
+    .load_t = hs_qg_load_t_avx2,
     .amax = amax_avx2,
-    .finite_amax = hs_qw_finite_amax_avx2,
+    .finite_amax = hs_qg_finite_amax_avx2,
     .sse = sse_avx2,
-    .sumsq = hs_qw_sumsq_avx2,
+    .sumsq = hs_qg_sumsq_avx2,
     .encode = encode_avx2,
-    .plain = hs_qw_plain_avx2,
+    .plain = hs_qg_plain_avx2,
     .decode = decode_avx2,
-    .decode_plain = hs_qw_decode_plain_avx2,
+    .decode_plain = hs_qg_decode_plain_avx2,
 };
 
-hs_status hs_quantize_wide_avx2(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
+hs_status hs_quantize_generic_avx2(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                                 int64_t ld, int transpose, hs_packed *out) {
-    return hs_qw_quantize(&ops_avx2, 1, s, x, rows, cols, ld, transpose, out);
+    return hs_qg_quantize(&ops_avx2, 1, s, x, rows, cols, ld, transpose, out);
 }
 
-hs_status hs_dequantize_wide_avx2(const hs_packed *p, float *y, int64_t ldy) {
-    return hs_qw_dequantize(&ops_avx2, p, y, ldy);
+hs_status hs_dequantize_generic_avx2(const hs_packed *p, float *y, int64_t ldy) {
+    return hs_qg_dequantize(&ops_avx2, p, y, ldy);
 }

@@ -1,5 +1,5 @@
-/* quant_wide.c: the ISA-independent driver of the generic SIMD quantizer / dequantizer
- * (quant_wide.h): E4M3, E5M2, INT4, INT8 with E8M0 or FP32 scales, BF16 and FP32 rows, and the
+/* quant_generic.c: the ISA-independent driver of the generic SIMD quantizer / dequantizer
+ * (quant_generic.h): E4M3, E5M2, INT4, INT8 with E8M0 or FP32 scales, BF16 and FP32 rows, and the
  * E2M1 specs the E2M1 band kernels decline (RNA/RTS, per-tensor groups, the AVX2 continuous
  * `mse`, very long rows). Byte-identical to hs_quantize_ref / hs_dequantize_ref.
  *
@@ -9,15 +9,15 @@
  * RHT) or gathered into a per-thread buffer (column-wise, or RHT: the reference's hs_rht_vec).
  * Per group: amax (vector op), then the scale:
  *  - rules fixed by the amax alone (ocp, ceil, rceil, even, half, max) are computed from it:
- *    E8M0 and FP32 here, in a few exact integer/float steps (the reference's choose_e8m0 /
- *    cont_scale, without ldexpf calls); UE4M3 by hs_scale_choose on the one-element group {amax};
+ *    E8M0 by the reference's own decision (core/quant_common.h), FP32 in a few exact float steps
+ *    (the reference's cont_scale); UE4M3 by hs_scale_choose on the one-element group {amax};
  *  - halfs, halfs-sigma, mse build their candidates the same way and compare exact double error
  *    sums from the vector op `sse` (the reference's summation order), in the reference's order
  *    with its tie rules; 4over6 calls hs_scale_choose on the group itself.
  * 2D tiles gather the tile in its canonical order (row-major over x) only for the rules that
  * sum over it. Elements are encoded by the vector op `encode`.
  */
-#include "kernels/quant_wide.h"
+#include "kernels/quant_generic.h"
 
 #include <float.h>
 #include <math.h>
@@ -25,15 +25,14 @@
 #include <string.h>
 
 #include "core/formats_table.h"
+#include "core/quant_common.h"
 #include "core/rht_impl.h"
 #include "core/scale_rules.h"
 #include "halfs/codec.h"
 #include "halfs/rng.h"
-#include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
 
 #define BAND 16
-#define E8M0_EMIN (-127)
-
 static inline uint32_t f2u(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -45,20 +44,11 @@ static inline float u2f(uint32_t u) {
     return f;
 }
 
-static int64_t code_stride_of(const hs_quant_spec *s, int64_t cols) {
-    int64_t bytes = (cols * hs_elem_info(s->elem)->bits + 7) / 8;
-    return (bytes + 63) / 64 * 64;
-}
-static int64_t groups_per_row_of(const hs_quant_spec *s, int64_t cols) {
-    if (s->scale_fmt == HS_SCALE_NONE) return 0;
-    return s->group == HS_GROUP_BLOCK ? (cols + s->block - 1) / s->block : 1;
-}
-
 typedef struct {
-    const hs_qw_ops *ops;
+    const hs_qg_ops *ops;
     const hs_quant_spec *s;
     hs_quant_spec s_top, s_half; /* s with rule ceil/max and half (one-element groups) */
-    hs_qw_fmt f;
+    hs_qg_fmt f;
     const float *x;
     int64_t ld, R, C, W, gpr;
     int transpose, bits;
@@ -67,46 +57,15 @@ typedef struct {
 } qw;
 
 /* ---------------------------------------------------------------- scales */
-/* 2^e for e in [−127, 127], exact (2^-127 is subnormal) */
-static inline float pow2f(int e) { return e >= -126 ? u2f((uint32_t)(e + 127) << 23) : u2f(0x00400000u); }
-
-/* the reference's e8m0_scale(e) with halved = e < e_ceil (e ≥ −127 after clamping) */
-static hs_group_scale e8m0_of(int e, int e_ceil) {
-    hs_group_scale g = {0};
-    if (e < E8M0_EMIN) e = E8M0_EMIN;
-    if (e > 127) { /* unreachable for finite amax (e ≤ 128 − emax); kept as the reference */
-        g.stored = 0xFF;
-        g.nonfinite = 1;
-        g.dec_mul = NAN;
-        return g;
-    }
-    g.stored = (uint32_t)(e + 127);
-    g.enc_mul = pow2f(-e);
-    g.dec_mul = pow2f(e);
-    g.halved = e < e_ceil;
-    return g;
-}
-
 /* A rule decided by the amax a (finite) alone: ocp, ceil, rceil, even, half (E8M0);
  * max, half (FP32, UE4M3). Mirrors choose_e8m0 / choose_cont of core/scale_rules.c. */
 static hs_group_scale scale_of_amax(const qw *q, hs_rule rule, float a) {
     const hs_quant_spec *s = q->s;
     if (s->scale_fmt == HS_SCALE_E8M0) {
-        if (a == 0.0f) return e8m0_of(E8M0_EMIN, E8M0_EMIN);
-        const hs_elem_desc *ed = hs_elem_info(s->elem);
-        const int emax = ed->emax, f = hs_floor_log2(a);
-        int e_ceil = hs_ceil_log2(a) - emax, e;
-        if (e_ceil < E8M0_EMIN) e_ceil = E8M0_EMIN;
-        switch (rule) {
-        case HS_RULE_OCP: e = f - emax; break;
-        case HS_RULE_RCEIL: e = f - emax + (ldexpf(a, -f) > ldexpf(ed->max, -emax) ? 1 : 0); break;
-        case HS_RULE_EVEN:
-            e = f - emax + (ldexpf(a, -f) >= 2.0f - ldexpf(1.0f, -(ed->mbits + 1)) ? 1 : 0);
-            break;
-        case HS_RULE_HALF: e = e_ceil - 1; break;
-        default: e = e_ceil; break; /* ceil */
-        }
-        return e8m0_of(e, e_ceil);
+        if (a == 0.0f) return hs_e8m0_scale(HS_E8M0_EMIN, HS_E8M0_EMIN);
+        int e_ceil;
+        int e = hs_e8m0_rule_exp(hs_elem_info(s->elem), rule, a, &e_ceil);
+        return hs_e8m0_scale(e, e_ceil);
     }
     if (s->scale_fmt == HS_SCALE_FP32) {
         /* cont_scale(a, T) with T = max (or 2·max for half): X = a/T, at least FLT_MIN */
@@ -155,8 +114,8 @@ static hs_group_scale choose(const qw *q, const float *v, int64_t n, uint32_t am
             const int e_ceil = (int)g.stored - 127;
             double best = sse_of(q, v, n, &g);
             for (int k = 1; k <= 3; k++) {
-                if (e_ceil - k < E8M0_EMIN) break; /* clamped candidates repeat the last one */
-                hs_group_scale c = e8m0_of(e_ceil - k, e_ceil);
+                if (e_ceil - k < HS_E8M0_EMIN) break; /* clamped candidates repeat the last one */
+                hs_group_scale c = hs_e8m0_scale(e_ceil - k, e_ceil);
                 double e = sse_of(q, v, n, &c);
                 if (e < best) { /* ties keep the larger scale */
                     best = e;
@@ -298,7 +257,7 @@ static float band_finite_amax(const void *ctx, int64_t b, float *t) {
 
 /* The element format of spec s as an encoding grid (core/codec.c: E2M1 emin 0 (0.5 steps below
  * 1), E4M3 bias 7 (emin −6), E5M2 bias 15 (emin −14)). */
-static void fmt_of(const hs_quant_spec *s, hs_qw_fmt *f) {
+static void fmt_of(const hs_quant_spec *s, hs_qg_fmt *f) {
     memset(f, 0, sizeof *f);
     f->elem = s->elem;
     f->bits = hs_elem_info(s->elem)->bits;
@@ -315,19 +274,13 @@ static void fmt_of(const hs_quant_spec *s, hs_qw_fmt *f) {
     }
 }
 
-hs_status hs_qw_quantize(const hs_qw_ops *ops, int e2m1, const hs_quant_spec *s, const float *x,
+hs_status hs_qg_quantize(const hs_qg_ops *ops, int e2m1, const hs_quant_spec *s, const float *x,
                          int64_t rows, int64_t cols, int64_t ld, int transpose, hs_packed *out) {
     /* anything unusual goes to the reference, which reports it */
-    if (!s || !x || !out || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
+    hs_quant_plan pl;
+    if (hs_quant_plan_init(&pl, s, x, rows, cols, ld, transpose, out) != HS_OK) return HS_ERR_UNSUPPORTED;
     if (s->elem == HS_ELEM_E2M1 && !e2m1) return HS_ERR_UNSUPPORTED;
-    if (rows < 1 || cols < 1 || ld < cols) return HS_ERR_UNSUPPORTED;
-    const int64_t R = transpose ? cols : rows, C = transpose ? rows : cols;
-    const int64_t gpr = groups_per_row_of(s, C);
-    if (out->rows != R || out->cols != C || !out->codes || out->code_stride != code_stride_of(s, C) ||
-        out->groups_per_row != gpr || (gpr && !out->scales) || !hs_scale_info(out->spec.scale_fmt) ||
-        hs_scale_info(out->spec.scale_fmt)->bytes != hs_scale_info(s->scale_fmt)->bytes)
-        return HS_ERR_UNSUPPORTED;
-    if (s->rht && C % s->rht != 0) return HS_ERR_UNSUPPORTED;
+    const int64_t R = pl.rows, C = pl.cols, gpr = pl.groups_per_row;
 
     qw q;
     memset(&q, 0, sizeof q);
@@ -415,13 +368,11 @@ hs_status hs_qw_quantize(const hs_qw_ops *ops, int e2m1, const hs_quant_spec *s,
 }
 
 /* ---------------------------------------------------------------- dequantize */
-hs_status hs_qw_dequantize(const hs_qw_ops *ops, const hs_packed *p, float *y, int64_t ldy) {
-    if (!p || !y || hs_quant_spec_validate(&p->spec) != HS_OK) return HS_ERR_UNSUPPORTED;
+hs_status hs_qg_dequantize(const hs_qg_ops *ops, const hs_packed *p, float *y, int64_t ldy) {
+    hs_dequant_plan pl;
+    if (hs_dequant_plan_init(&pl, p, y, ldy) != HS_OK) return HS_ERR_UNSUPPORTED;
     const hs_quant_spec *s = &p->spec;
     const int64_t R = p->rows, C = p->cols;
-    if (R < 1 || C < 1 || ldy < C || !p->codes || p->code_stride != code_stride_of(s, C) ||
-        p->groups_per_row != groups_per_row_of(s, C) || (p->groups_per_row && !p->scales))
-        return HS_ERR_UNSUPPORTED;
     const int bits = hs_elem_info(s->elem)->bits;
     const int prescale = hs_spec_sr_prescaled(s);
     const int64_t W = s->group == HS_GROUP_BLOCK ? s->block : C, gpr = p->groups_per_row;

@@ -1,15 +1,15 @@
-/* quant_wide.h (internal): the generic SIMD quantizer and dequantizer ("wide": every element
- * format — E4M3, E5M2, INT4, INT8, BF16, FP32, and the E2M1 cases the E2M1 band kernels decline).
+/* quant_generic.h (internal): the generic SIMD quantizer and dequantizer of every element format
+ * (E4M3, E5M2, INT4, INT8, BF16, FP32, and the E2M1 cases the E2M1 band kernels decline).
  *
- * One ISA-independent driver (quant_wide.c: checks, bands of 16 packed rows with OpenMP, the
+ * One ISA-independent driver (quant_generic.c: checks, bands of 16 packed rows with OpenMP, the
  * scale rules, per-tensor groups, 2D tiles, the NVFP4 tensor scale) calls a small table of
- * vector operations that each ISA file fills (avx2/quant_fp8_int_bf16_avx2.c,
- * avx512/quant_fp8_int_bf16_avx512.c). Groups are processed along the packed row, so
+ * vector operations that each ISA file fills (avx2/quant_generic_avx2.c,
+ * avx512/quant_generic_avx512.c). Groups are processed along the packed row, so
  * consecutive elements lie in consecutive lanes: the reference's error sums (term i into
  * accumulator i mod 8) map onto 8 double lanes directly.
  */
-#ifndef HALFS_KERNELS_QUANT_WIDE_H
-#define HALFS_KERNELS_QUANT_WIDE_H
+#ifndef HALFS_KERNELS_QUANT_GENERIC_H
+#define HALFS_KERNELS_QUANT_GENERIC_H
 
 #include <stdint.h>
 
@@ -20,7 +20,7 @@
  * quantum 1; n = a / quantum rounded (RNE, RNA, RTS, or SR against u); code magnitude
  * ((e − emin) << mbits) + n for floats, n for integers. Floats put the sign in bit `sign`
  * (0x8 or 0x80); integers store the two's complement of ±n in `bits` bits. */
-typedef struct hs_qw_fmt {
+typedef struct hs_qg_fmt {
     hs_elem elem;
     int bits;          /* 4 or 8 (scaled elements) */
     int is_int;
@@ -30,9 +30,9 @@ typedef struct hs_qw_fmt {
     hs_rounding rounding;
     int prescale;      /* SR 3/4 pre-scale: z = fl(fl(v·enc)·0.75) */
     uint64_t key;      /* SR key of (seed, stream): u = hs_rng_uniform_key(key, index) */
-} hs_qw_fmt;
+} hs_qg_fmt;
 
-typedef struct hs_qw_ops {
+typedef struct hs_qg_ops {
     /* band[i·C + c] = x[c·ld + r0 + i] for i < nb (nb ≤ 16), c < C */
     void (*load_t)(const float *x, int64_t ld, int64_t r0, int nb, int64_t C, float *band);
     /* max |v_i| as float bits (integer max; ≥ 0x7F800000 when Inf/NaN is present) */
@@ -40,13 +40,13 @@ typedef struct hs_qw_ops {
     /* max |v_i| over the finite v_i (0 if none) */
     float (*finite_amax)(const float *v, int64_t n);
     /* hs_group_sse(f->elem, v, n, enc, dec), same bits */
-    double (*sse)(const hs_qw_fmt *f, const float *v, int64_t n, float enc, float dec);
+    double (*sse)(const hs_qg_fmt *f, const float *v, int64_t n, float enc, float dec);
     /* Σ v_i² in the reference's 8-lane order (halfs-sigma) */
     double (*sumsq)(const float *v, int64_t n);
     /* codes of v[0..n) scaled by enc, element i with SR index idx0 + i, into dst (4-bit: two per
      * byte from a byte boundary, a trailing odd element in the low nibble; bytes written only
      * for these elements) */
-    void (*encode)(const hs_qw_fmt *f, const float *v, int64_t n, float enc, uint64_t idx0,
+    void (*encode)(const hs_qg_fmt *f, const float *v, int64_t n, float enc, uint64_t idx0,
                    uint8_t *dst);
     /* unscaled rows: BF16 (RNE, little-endian) or FP32 bits */
     void (*plain)(hs_elem e, const float *v, int64_t n, uint8_t *dst);
@@ -56,20 +56,20 @@ typedef struct hs_qw_ops {
                    int prescale, float *y);
     /* unscaled rows: BF16 or FP32 values */
     void (*decode_plain)(hs_elem e, const uint8_t *src, int64_t n, float *y);
-} hs_qw_ops;
+} hs_qg_ops;
 
 /* The driver: hs_quantize / hs_dequantize semantics with the given vector operations.
  * HS_ERR_UNSUPPORTED (touching nothing) for anything malformed (the reference then reports it)
  * and for E2M1 specs when e2m1 = 0. */
-hs_status hs_qw_quantize(const hs_qw_ops *ops, int e2m1, const hs_quant_spec *s, const float *x,
+hs_status hs_qg_quantize(const hs_qg_ops *ops, int e2m1, const hs_quant_spec *s, const float *x,
                          int64_t rows, int64_t cols, int64_t ld, int transpose, hs_packed *out);
-hs_status hs_qw_dequantize(const hs_qw_ops *ops, const hs_packed *p, float *y, int64_t ldy);
+hs_status hs_qg_dequantize(const hs_qg_ops *ops, const hs_packed *p, float *y, int64_t ldy);
 
 /* The AVX2 operations (also used by the AVX-512 table where AVX2 suffices). */
-void hs_qw_load_t_avx2(const float *x, int64_t ld, int64_t r0, int nb, int64_t C, float *band);
-float hs_qw_finite_amax_avx2(const float *v, int64_t n);
-double hs_qw_sumsq_avx2(const float *v, int64_t n);
-void hs_qw_plain_avx2(hs_elem e, const float *v, int64_t n, uint8_t *dst);
-void hs_qw_decode_plain_avx2(hs_elem e, const uint8_t *src, int64_t n, float *y);
+void hs_qg_load_t_avx2(const float *x, int64_t ld, int64_t r0, int nb, int64_t C, float *band);
+float hs_qg_finite_amax_avx2(const float *v, int64_t n);
+double hs_qg_sumsq_avx2(const float *v, int64_t n);
+void hs_qg_plain_avx2(hs_elem e, const float *v, int64_t n, uint8_t *dst);
+void hs_qg_decode_plain_avx2(hs_elem e, const uint8_t *src, int64_t n, float *y);
 
 #endif
