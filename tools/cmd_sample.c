@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "halfs/rng.h"
 #include "cli.h"
 #include "nn/model.h"
 #include "train/checkpoint.h"
@@ -71,12 +72,6 @@ static void sample_help(FILE *out) {
         "example: halfs sample runs/nano --prompt 'And God said' --tokens 100\n");
 }
 
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* Choose the next token from logits (V) at temperature temp among the top k (0 = all). */
 static int32_t pick(const float *logits, int V, double temp, int k, uint64_t seed, int64_t i,
                     double *prob, int32_t *idx) {
@@ -102,7 +97,7 @@ static int32_t pick(const float *logits, int V, double temp, int k, uint64_t see
         prob[j] = exp(((double)logits[idx[j]] - mx) / temp);
         sum += prob[j];
     }
-    double u = (double)(mix64(mix64(seed) ^ (uint64_t)i) >> 11) * 0x1.0p-53 * sum, acc = 0;
+    double u = (double)(hs_rng_mix(hs_rng_mix(seed) ^ (uint64_t)i) >> 11) * 0x1.0p-53 * sum, acc = 0;
     for (int j = 0; j < n; j++) {
         acc += prob[j];
         if (u < acc) return idx[j];

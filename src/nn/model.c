@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "halfs/rng.h"
 #include "nn/ops.h"
 #include "nn/recipe.h"
 
@@ -254,12 +255,8 @@ const hs_param_tensor *hs_model_find_tensor(const hs_model *m, const char *name)
 }
 
 /* SplitMix64 finaliser: counter-based normal numbers for initialisation. */
-static uint64_t mix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
+/* SplitMix64's output function after one step of its counter (halfs/rng.h). */
+static uint64_t mix64(uint64_t x) { return hs_rng_mix(x + HS_RNG_GAMMA); }
 
 void hs_model_init_weights(hs_model *m, uint64_t seed) {
     double resid_std = 0.02 / sqrt(2.0 * m->cfg.n_layers);

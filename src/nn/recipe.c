@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "halfs/rng.h"
 static const char *const role_names[HS_ROLE_COUNT] = {"fwd.x",    "fwd.w",    "dgrad.dy",
                                                       "dgrad.w",  "wgrad.dy", "wgrad.x"};
 
@@ -53,12 +54,8 @@ hs_status hs_recipe_validate(const hs_recipe *r) {
 }
 
 /* SplitMix64 finaliser: the seed mixer for (run seed, step, layer, linear, role). */
-static uint64_t mix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
+/* SplitMix64's output function after one step of its counter (halfs/rng.h). */
+static uint64_t mix64(uint64_t x) { return hs_rng_mix(x + HS_RNG_GAMMA); }
 
 static uint64_t derive(uint64_t seed, uint64_t step, int layer, int linear, int what) {
     uint64_t h = mix64(seed);

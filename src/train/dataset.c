@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "halfs/rng.h"
 #include "train/fileio.h"
 
 struct hs_dataset {
@@ -241,19 +242,13 @@ const uint16_t *hs_dataset_tokens(const hs_dataset *d) { return d ? d->tokens : 
 int hs_dataset_max_token(const hs_dataset *d) { return d ? d->max_token : 0; }
 
 /* SplitMix64's finaliser: a bijective 64-bit mixer. */
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* The start of row `row` of micro-batch `micro` at `step`: chained mixing so that nearby
  * (step, micro, row) triples give unrelated starts. */
 static uint64_t window_hash(uint64_t seed, int64_t step, int micro, int row) {
-    uint64_t h = mix64(seed ^ 0x6a09e667f3bcc909ULL);
-    h = mix64(h ^ (uint64_t)step);
-    h = mix64(h ^ (uint64_t)(uint32_t)micro);
-    h = mix64(h ^ (uint64_t)(uint32_t)row);
+    uint64_t h = hs_rng_mix(seed ^ 0x6a09e667f3bcc909ULL);
+    h = hs_rng_mix(h ^ (uint64_t)step);
+    h = hs_rng_mix(h ^ (uint64_t)(uint32_t)micro);
+    h = hs_rng_mix(h ^ (uint64_t)(uint32_t)row);
     return h;
 }
 

@@ -23,18 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "halfs/rng.h"
 #include "train/fileio.h"
 
 /* ------------------------------------------------------------------ hash maps */
 
 static uint64_t hash_bytes(const unsigned char *p, size_t n) {
     return hs_fnv1a(HS_FNV_INIT, p, n);
-}
-
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 /* u64 key -> int32 value, open addressing; the key UINT64_MAX marks an empty slot. */
@@ -62,7 +57,7 @@ static void u64map_free(u64map *m) {
 }
 
 static int32_t u64map_get(const u64map *m, uint64_t key) {
-    size_t mask = m->cap - 1, i = (size_t)mix64(key) & mask;
+    size_t mask = m->cap - 1, i = (size_t)hs_rng_mix(key) & mask;
     while (m->keys[i] != UINT64_MAX) {
         if (m->keys[i] == key) return m->vals[i];
         i = (i + 1) & mask;
@@ -81,7 +76,7 @@ static int32_t u64map_put(u64map *m, uint64_t key, int32_t val) {
         }
         for (size_t i = 0; i < m->cap; i++)
             if (m->keys[i] != UINT64_MAX) {
-                size_t j = (size_t)mix64(m->keys[i]) & (bigger.cap - 1);
+                size_t j = (size_t)hs_rng_mix(m->keys[i]) & (bigger.cap - 1);
                 while (bigger.keys[j] != UINT64_MAX) j = (j + 1) & (bigger.cap - 1);
                 bigger.keys[j] = m->keys[i];
                 bigger.vals[j] = m->vals[i];
@@ -90,7 +85,7 @@ static int32_t u64map_put(u64map *m, uint64_t key, int32_t val) {
         u64map_free(m);
         *m = bigger;
     }
-    size_t mask = m->cap - 1, i = (size_t)mix64(key) & mask;
+    size_t mask = m->cap - 1, i = (size_t)hs_rng_mix(key) & mask;
     while (m->keys[i] != UINT64_MAX) {
         if (m->keys[i] == key) return m->vals[i];
         i = (i + 1) & mask;
