@@ -38,17 +38,10 @@ hs_status hs_gemm_packed_dequant(const hs_packed *a, const hs_packed *b, float b
     int64_t m = a->rows, n = b->rows, k = a->cols;
     if (m == 0 || n == 0) return HS_OK;
     if (k == 0) return hs_gemm_packed_dequant_ref(a, b, beta, c, ldc); // C = beta·C: no products
-    float *fa = malloc((size_t)(m * k + 1) * sizeof(float)); /* (M, K) dequantized A */
-    float *fb = malloc((size_t)(n * k + 1) * sizeof(float)); /* (N, K) dequantized B */
-    hs_status st = HS_OK;
-    if (!fa || !fb) {
-        st = hs_fail(HS_ERR_NOMEM, "gemm_packed: out of memory dequantizing operands");
-        goto done;
-    }
-    if ((st = hs_dequantize(a, fa, k)) != HS_OK) goto done;
-    if ((st = hs_dequantize(b, fb, k)) != HS_OK) goto done;
+    float *fa, *fb;
+    hs_status st = hs_gemm_dequant_operands(a, b, &fa, &fb);
+    if (st != HS_OK) return st;
     st = hs_gemm_f32(0, 1, m, n, k, fa, k, fb, k, beta, c, ldc);
-done:
     free(fa);
     free(fb);
     return st;

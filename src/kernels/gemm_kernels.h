@@ -40,6 +40,10 @@ float hs_packed_scale_f32(const hs_packed *p, int64_t r, int64_t g);
 /* 4/3 if p was quantized with the SR 3/4 pre-scale (its dequantized value is q·s·4/3), else 1. */
 double hs_packed_prescale_factor(const hs_packed *p);
 
+/* Both operands dequantized to fp32 into fresh buffers *fa (M × K) and *fb (N × K), row stride K,
+ * for the two fallback GEMMs below; the caller frees them. On failure nothing is left allocated. */
+hs_status hs_gemm_dequant_operands(const hs_packed *a, const hs_packed *b, float **fa, float **fb);
+
 /* The dequantize-then-fp32-GEMM path of hs_gemm_packed for pairs with no direct kernel: both
  * operands dequantized to fp32 (in their stored basis: an RHT the two share cancels in the
  * product), then OpenBLAS sgemm (gemm_dispatch.c). */

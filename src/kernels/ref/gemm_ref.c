@@ -151,21 +151,30 @@ hs_status hs_gemm_e2m1_ref(const hs_e2m1_plan *plan, const hs_packed *a, const h
     return HS_OK;
 }
 
+hs_status hs_gemm_dequant_operands(const hs_packed *a, const hs_packed *b, float **fa, float **fb) {
+    int64_t m = a->rows, n = b->rows, k = a->cols;
+    *fa = malloc((size_t)(m * k + 1) * sizeof(float));
+    *fb = malloc((size_t)(n * k + 1) * sizeof(float));
+    hs_status st = HS_OK;
+    if (!*fa || !*fb)
+        st = hs_fail(HS_ERR_NOMEM, "gemm_packed: out of memory dequantizing operands");
+    else if (k > 0 && (st = hs_dequantize(a, *fa, k)) == HS_OK)
+        st = hs_dequantize(b, *fb, k);
+    if (st != HS_OK) {
+        free(*fa);
+        free(*fb);
+        *fa = *fb = NULL;
+    }
+    return st;
+}
+
 hs_status hs_gemm_packed_dequant_ref(const hs_packed *a, const hs_packed *b, float beta, float *c,
                                      int64_t ldc) {
     int64_t m = a->rows, n = b->rows, k = a->cols;
     if (m == 0 || n == 0) return HS_OK;
-    float *fa = malloc((size_t)(m * k + 1) * sizeof(float)); /* (M, K) dequantized A */
-    float *fb = malloc((size_t)(n * k + 1) * sizeof(float)); /* (N, K) dequantized B */
-    hs_status st = HS_OK;
-    if (!fa || !fb) {
-        st = hs_fail(HS_ERR_NOMEM, "gemm_packed: out of memory dequantizing operands");
-        goto done;
-    }
-    if (k > 0) {
-        if ((st = hs_dequantize(a, fa, k)) != HS_OK) goto done;
-        if ((st = hs_dequantize(b, fb, k)) != HS_OK) goto done;
-    }
+    float *fa, *fb;
+    hs_status st = hs_gemm_dequant_operands(a, b, &fa, &fb);
+    if (st != HS_OK) return st;
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             float acc = 0.0f;
@@ -173,10 +182,9 @@ hs_status hs_gemm_packed_dequant_ref(const hs_packed *a, const hs_packed *b, flo
             float *cij = c + i * ldc + j;
             *cij = beta == 0.0f ? acc : fmaf(beta, *cij, acc);
         }
-done:
     free(fa);
     free(fb);
-    return st;
+    return HS_OK;
 }
 
 hs_status hs_gemm_packed_ref(const hs_packed *a, const hs_packed *b, float beta, float *c,
