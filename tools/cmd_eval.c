@@ -177,8 +177,9 @@ int cmd_eval(int argc, char **argv) {
         if (!isfinite(loss)) {
             cli_error("the loss is %s: the model's outputs are not finite in recipe %s",
                       isnan(loss) ? "NaN" : "Inf", ro.name);
-            cli_hint("try --recipe fp32; a checkpoint whose weights are finite can still "
-                     "overflow in a low-precision recipe");
+            if (strcmp(ro.name, "fp32"))
+                cli_hint("try --recipe fp32: finite weights can still overflow in a "
+                         "low-precision recipe");
             rc = CLI_USAGE;
         }
     }

@@ -203,7 +203,7 @@ int cmd_sample(int argc, char **argv) {
                     fputc('\n', stdout);
                     cli_error("the model's output at token %lld is not finite (recipe %s)",
                               (long long)(n - n_prompt + 1), ro.name);
-                    cli_hint("try --recipe fp32");
+                    if (strcmp(ro.name, "fp32")) cli_hint("try --recipe fp32");
                     rc = CLI_USAGE;
                     break;
                 }
