@@ -483,8 +483,9 @@ static void rm_rf(const char *dir) {
     assert_int_equal(system(cmd), 0);
 }
 
-/* Start `halfs train ARGS` (split on spaces) in the background; stdout and stderr to log. */
-static pid_t spawn_train(const char *args, const char *log) {
+/* Start `halfs train ARGS` (split on spaces) in the background; stdout and stderr to log.
+ * default_env: without OMP_WAIT_POLICY and HALFS_NO_REEXEC in its environment. */
+static pid_t spawn_train(const char *args, const char *log, int default_env) {
     static char buf[4096];
     snprintf(buf, sizeof buf, "%s", args);
     char *argv[64];
@@ -498,6 +499,10 @@ static pid_t spawn_train(const char *args, const char *log) {
     if (pid == 0) {
         FILE *f = freopen(log, "w", stdout);
         if (!f || dup2(1, 2) < 0) _exit(126);
+        if (default_env) { /* as a user runs it: no wait policy chosen */
+            unsetenv("OMP_WAIT_POLICY");
+            unsetenv("HALFS_NO_REEXEC");
+        }
         execv(argv[0], argv);
         _exit(127);
     }
@@ -541,9 +546,23 @@ static void test_cli_run_dir(void **state) {
              "--model nano --vocab %d --data %s --steps 100000 --batch 1 --seq 8 "
              "--eval-every 0 --save-every 0 --threads 1 --quiet --out %s/run", V, shard, dir);
     snprintf(log, sizeof log, "%s/a.log", dir);
-    pid_t a = spawn_train(args, log);
+    pid_t a = spawn_train(args, log, 1);
     snprintf(path, sizeof path, "%s/run/metrics.csv", dir);
     assert_true(wait_rows(path, 3, a)); /* the first trainer holds the directory */
+    /* halfs chose the passive OpenMP wait policy itself (tools/halfs.c, every command) */
+    char envp[64], *env;
+    size_t en = 0;
+    snprintf(envp, sizeof envp, "/proc/%d/environ", (int)a);
+    FILE *ef = fopen(envp, "rb");
+    assert_non_null(ef);
+    env = calloc(1, 1 << 20);
+    en = fread(env, 1, (1 << 20) - 1, ef);
+    fclose(ef);
+    int passive = 0;
+    for (size_t k = 0; k < en; k += strlen(env + k) + 1)
+        passive |= !strcmp(env + k, "OMP_WAIT_POLICY=passive");
+    free(env);
+    assert_true(passive);
     int rc = run_cli(args, out, sizeof out);
     char pid[32];
     snprintf(pid, sizeof pid, "pid %d", (int)a);
@@ -718,7 +737,7 @@ static void test_cli_sigterm(void **state) {
     snprintf(args, sizeof args, "%s --vocab %d --data %s --val %s --out %s/part", common, V,
              shard, shard, dir);
     snprintf(log, sizeof log, "%s/part.log", dir);
-    pid_t pid = spawn_train(args, log);
+    pid_t pid = spawn_train(args, log, 0);
     snprintf(path, sizeof path, "%s/part/metrics.csv", dir);
     assert_true(wait_rows(path, 20, pid));
     kill(pid, SIGTERM);
