@@ -23,8 +23,6 @@
 #include "halfs/gemm.h"
 #include "train/trainer.h"
 
-void train_omp_passive_reexec(char **full_argv); /* tools/cmd_train.c */
-
 typedef struct {
     int ok;
     double tokens_per_s, ms_per_step;
@@ -148,7 +146,6 @@ fail:
 }
 
 int bench_train_main(int argc, char **argv) {
-    train_omp_passive_reexec(argv - 2); // argv = process argv + 2 ("halfs bench train ...")
     train_args ta;
     cli_opt opts[TRAIN_NOPTS];
     train_table(&ta, opts);

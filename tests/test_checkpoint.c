@@ -2,7 +2,9 @@
  * weights, optimizer state and next-step loss; config.json is a LlamaConfig; keep-K pruning;
  * a corrupt or half-written checkpoint is rejected and the previous one stays usable; shape
  * mismatches between config.json and model.safetensors are clear errors; a resumed run equals
- * an uninterrupted one. */
+ * an uninterrupted one; non-finite weights or moments are refused naming the tensor; pruning
+ * keeps the best-validation and pinned checkpoints; fields added to the run state later read
+ * as their defaults from an older trainer_state.json. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +38,8 @@ static hs_model *nano(int tied, uint64_t seed) {
 }
 
 static void fill_state(hs_train_state *s, const hs_model *m, int64_t step) {
+    memset(s, 0, sizeof *s);
+    s->val_loss = NAN;
     s->step = step;
     s->tokens = step * 4096;
     s->n_params = m->n_params;
@@ -421,6 +425,118 @@ static void test_resume_equals_uninterrupted(void **state) {
     hs_dataset_close(val);
 }
 
+/* A NaN or Inf in the weights or the AdamW moments: loading is an error naming the tensor, and
+ * the model and state are left as they were. */
+static void test_nonfinite_rejected(void **state) {
+    (void)state;
+    hs_train_config c;
+    hs_train_state s;
+    hs_model *m = nano_run(0, 7, 4, &c, &s);
+    char run[512], ck[4096];
+    util_path(run, sizeof run, "nonfinite");
+    const hs_param_tensor *t = hs_model_find_tensor(m, "model.layers.1.mlp.up_proj.weight");
+    assert_non_null(t);
+    m->params[t->offset + 5] = NAN;
+    assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 3, ck, sizeof ck), HS_OK);
+    hs_model *m2 = nano(0, 1);
+    assert_int_equal(hs_checkpoint_load(ck, m2, NULL), HS_ERR_CORRUPT);
+    assert_non_null(strstr(hs_last_error(), "model.layers.1.mlp.up_proj.weight"));
+    assert_non_null(strstr(hs_last_error(), "NaN"));
+    /* finite weights, an Inf in the second moment */
+    m->params[t->offset + 5] = 0.5f;
+    s.step = 5;
+    s.v[t->offset + 2] = INFINITY;
+    assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 3, ck, sizeof ck), HS_OK);
+    assert_int_equal(hs_checkpoint_load(ck, m2, NULL), HS_OK); /* the weights alone are fine */
+    hs_train_state s2;
+    fill_state(&s2, m2, 0);
+    assert_int_equal(hs_checkpoint_load(ck, m2, &s2), HS_ERR_CORRUPT);
+    assert_non_null(strstr(hs_last_error(), "exp_avg_sq.model.layers.1.mlp.up_proj.weight"));
+    assert_int_equal(s2.step, 0);
+    free(s2.m);
+    free(s2.v);
+    free(s.m);
+    free(s.v);
+    hs_model_free(m2);
+    hs_model_free(m);
+}
+
+/* Pruning keeps the newest `keep`, plus the checkpoint with the lowest recorded validation loss
+ * and every checkpoint named in run_dir/pinned. */
+static void test_prune_keeps_best_and_pinned(void **state) {
+    (void)state;
+    hs_train_config c;
+    hs_train_state s;
+    hs_model *m = nano_run(1, 3, 0, &c, &s);
+    char run[512], p[700];
+    util_path(run, sizeof run, "prunebest");
+    const double val[8] = {5.0, 4.0, 2.5, 3.0, NAN, 3.5, 4.5, NAN};
+    for (int step = 1; step <= 8; step++) {
+        s.step = step;
+        s.val_loss = val[step - 1];
+        if (step == 4) assert_int_equal(hs_checkpoint_pin(run, 2), HS_OK);
+        assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 2, NULL, 0), HS_OK);
+    }
+    for (int step = 1; step <= 8; step++) {
+        snprintf(p, sizeof p, "%s/ckpt-%06d", run, step);
+        /* 7, 8 newest; 3 lowest val_loss; 2 pinned */
+        if (hs_is_dir(p) != (step >= 7 || step == 3 || step == 2))
+            fail_msg("ckpt-%06d: present %d", step, hs_is_dir(p));
+    }
+    free(s.m);
+    free(s.v);
+    hs_model_free(m);
+}
+
+/* A trainer_state.json of a run recorded before the schedule's horizon and the divergence
+ * guard existed: those fields read as their defaults (horizon 0: the run's steps). */
+static void test_optional_fields(void **state) {
+    (void)state;
+    hs_train_config c;
+    hs_train_state s;
+    hs_model *m = nano_run(0, 3, 6, &c, &s);
+    c.horizon = 6;
+    c.guard_loss_ratio = 3;
+    char run[512], ck[4096], p[4200];
+    util_path(run, sizeof run, "optional");
+    assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 1, ck, sizeof ck), HS_OK);
+    snprintf(p, sizeof p, "%s/trainer_state.json", ck);
+    size_t n;
+    char *text = util_read_file(p, &n);
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    cJSON *cfg = cJSON_GetObjectItem(j, "config");
+    cJSON_DeleteItemFromObject(cfg, "horizon");
+    cJSON_DeleteItemFromObject(cfg, "guard_loss_ratio");
+    cJSON_DeleteItemFromObject(cfg, "guard_grad_norm");
+    char *out = cJSON_Print(j);
+    cJSON_Delete(j);
+    assert_int_equal(hs_file_write_atomic(p, out, strlen(out)), HS_OK);
+    free(out);
+    hs_train_config r, d;
+    hs_train_config_defaults(&d);
+    assert_int_equal(hs_checkpoint_read_train_config(ck, &r), HS_OK);
+    assert_int_equal(r.horizon, 0);
+    assert_true(r.guard_loss_ratio == d.guard_loss_ratio);
+    assert_true(r.guard_grad_norm == d.guard_grad_norm);
+    assert_int_equal(r.steps, c.steps);
+    /* a required field missing is still an error */
+    assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 1, ck, sizeof ck), HS_OK);
+    text = util_read_file(p, &n);
+    j = cJSON_Parse(text);
+    free(text);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(j, "config"), "seed");
+    out = cJSON_Print(j);
+    cJSON_Delete(j);
+    assert_int_equal(hs_file_write_atomic(p, out, strlen(out)), HS_OK);
+    free(out);
+    assert_int_equal(hs_checkpoint_read_train_config(ck, &r), HS_ERR_CORRUPT);
+    assert_non_null(strstr(hs_last_error(), "seed"));
+    free(s.m);
+    free(s.v);
+    hs_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_load_identical),
@@ -428,6 +544,9 @@ int main(void) {
         cmocka_unit_test(test_corrupt_and_interrupted),
         cmocka_unit_test(test_config_mismatch),
         cmocka_unit_test(test_resume_equals_uninterrupted),
+        cmocka_unit_test(test_nonfinite_rejected),
+        cmocka_unit_test(test_prune_keeps_best_and_pinned),
+        cmocka_unit_test(test_optional_fields),
     };
     return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
 }

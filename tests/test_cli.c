@@ -416,6 +416,10 @@ static void test_help(void **state) {
                    "zero_collapse", "halved_fraction", "default", NULL}},
         {"theory", {"--dist", "--group", "--format", "--samples", "--seed", "--json", "--curve",
                     "opt_clip_over_sigma", "mse_at_opt", "group,ratio,rel_mse", "default", NULL}},
+        {"eval", {"--data", "--batches", "--recipe", "--json", "--threads", NULL}},
+        {"sample", {"--prompt", "--tokens", "--recipe", "--tokenizer", "--threads", NULL}},
+        {"train", {"--resume", "--replan-decay", "--force", "--guard-loss-ratio",
+                   "--guard-grad-norm", "interrupted", "diverged", "docs/RUNS.md", NULL}},
     };
     for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
         char *out = NULL, *err = NULL;

@@ -1,5 +1,6 @@
 /* test_train.c: the training loop: it learns, it is deterministic across thread counts, it
- * refuses impossible configurations, and it stops cleanly on a NaN.
+ * refuses impossible configurations, and it stops cleanly on a NaN; the CLI's run-directory
+ * contract (docs/RUNS.md): the lock, resume rules and schedule, the divergence guard, SIGTERM.
  *
  * "Learns": nano on a short repeated text reaches a loss far below the text's unigram entropy
  * (what a model that ignores context can reach at best), in fp32 and in mxfp4-halfs.
@@ -10,16 +11,20 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "nn/ops.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
+#include "train/fileio.h"
 #include "train/trainer.h"
 
 static const char TEXT[] =
@@ -447,6 +452,385 @@ static void test_cli_resume_given(void **state) {
     assert_int_equal(system(args), 0);
 }
 
+/* ---- run integrity (docs/RUNS.md): lock, fresh runs, resume rules, guard, signals ---- */
+
+/* Run a shell command line; its stdout and stderr into out; the exit status (-1: no exit). */
+static int run_sh(const char *cmdline, char *out, size_t n) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s 2>&1", cmdline);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A scratch directory with a nano-sized training shard (its vocabulary into *V). */
+static void cli_scratch(const char *tag, char *dir, size_t dn, char *shard, size_t sn, int *V) {
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, dn, "%s/halfs-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    assert_non_null(mkdtemp(dir));
+    double H;
+    hs_dataset *d = make_data(3000, V, &H);
+    snprintf(shard, sn, "%s/data.bin", dir);
+    assert_int_equal(hs_shard_write(shard, hs_dataset_tokens(d), hs_dataset_size(d)), HS_OK);
+    hs_dataset_close(d);
+}
+
+static void rm_rf(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Start `halfs train ARGS` (split on spaces) in the background; stdout and stderr to log.
+ * default_env: without OMP_WAIT_POLICY and HALFS_NO_REEXEC in its environment. */
+static pid_t spawn_train(const char *args, const char *log, int default_env) {
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", args);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)getenv("HALFS_BIN");
+    argv[n++] = "train";
+    for (char *tok = strtok(buf, " "); tok && n < 63; tok = strtok(NULL, " ")) argv[n++] = tok;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = freopen(log, "w", stdout);
+        if (!f || dup2(1, 2) < 0) _exit(126);
+        if (default_env) { /* as a user runs it: no wait policy chosen */
+            unsetenv("OMP_WAIT_POLICY");
+            unsetenv("HALFS_NO_REEXEC");
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Rows of path (0 if missing). */
+static int count_lines(const char *path) {
+    char *m = read_file(path);
+    int rows = 0;
+    for (char *q = m; q && *q; q++) rows += *q == '\n';
+    free(m);
+    return rows;
+}
+
+/* Wait (≤ 60 s) until path has at least `rows` lines, or pid exits (then returns 0). */
+static int wait_rows(const char *path, int rows, pid_t pid) {
+    for (int k = 0; k < 60000; k++) {
+        if (count_lines(path) >= rows) return 1;
+        if (waitpid(pid, NULL, WNOHANG) == pid) return 0;
+        sleep_ms(1);
+    }
+    return 0;
+}
+
+/* One writer per run directory: a second trainer is refused at once, naming the first one's
+ * pid; a new run into a directory that holds a run is refused, --force clears it; --out '' is
+ * refused. */
+static void test_cli_run_dir(void **state) {
+    (void)state;
+    if (!getenv("HALFS_BIN")) skip();
+    char dir[256], shard[300], args[4096], out[8192], path[700], log[700];
+    int V;
+    cli_scratch("lock", dir, sizeof dir, shard, sizeof shard, &V);
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --steps 100000 --batch 1 --seq 8 "
+             "--eval-every 0 --save-every 0 --threads 1 --quiet --out %s/run", V, shard, dir);
+    snprintf(log, sizeof log, "%s/a.log", dir);
+    pid_t a = spawn_train(args, log, 1);
+    snprintf(path, sizeof path, "%s/run/metrics.csv", dir);
+    assert_true(wait_rows(path, 3, a)); /* the first trainer holds the directory */
+    /* halfs chose the passive OpenMP wait policy itself (tools/halfs.c, every command) */
+    char envp[64], *env;
+    size_t en = 0;
+    snprintf(envp, sizeof envp, "/proc/%d/environ", (int)a);
+    FILE *ef = fopen(envp, "rb");
+    assert_non_null(ef);
+    env = calloc(1, 1 << 20);
+    en = fread(env, 1, (1 << 20) - 1, ef);
+    fclose(ef);
+    int passive = 0;
+    for (size_t k = 0; k < en; k += strlen(env + k) + 1)
+        passive |= !strcmp(env + k, "OMP_WAIT_POLICY=passive");
+    free(env);
+    assert_true(passive);
+    int rc = run_cli(args, out, sizeof out);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %d", (int)a);
+    if (rc != 1 || !strstr(out, "in use") || !strstr(out, pid))
+        fail_msg("second trainer: exit %d, want 1 naming %s: %s", rc, pid, out);
+    kill(a, SIGTERM);
+    int st;
+    assert_int_equal(waitpid(a, &st, 0), a);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 3); /* interrupted, checkpoint saved */
+    snprintf(path, sizeof path, "%s/run/latest", dir);
+    assert_int_equal(access(path, F_OK), 0);
+
+    /* a new run into it: refused, nothing changed; --force clears the old run first */
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --steps 2 --batch 1 --seq 8 --eval-every 0 "
+             "--threads 1 --quiet --out %s/run", V, shard, dir);
+    snprintf(path, sizeof path, "%s/run/metrics.csv", dir);
+    int before = count_lines(path);
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 1 || !strstr(out, "holds a run") || !strstr(out, "--force"))
+        fail_msg("fresh run into a run directory: exit %d: %s", rc, out);
+    assert_int_equal(count_lines(path), before);
+    strcat(args, " --force");
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 0) fail_msg("--force: exit %d: %s", rc, out);
+    assert_int_equal(count_lines(path), 3); /* header + 2 steps: the new run only */
+    snprintf(path, sizeof path, "%s/run", dir);
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -c ckpt-", path);
+    assert_int_equal(run_sh(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "1\n"); /* ckpt-000002 only */
+
+    /* --out '' and an unusable --out */
+    snprintf(args, sizeof args, "--model nano --vocab %d --data %s --steps 2 --quiet --out ''",
+             V, shard);
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 1 || !strstr(out, "--out")) fail_msg("--out '': exit %d: %s", rc, out);
+    snprintf(args, sizeof args, "--model nano --vocab %d --data %s --steps 2 --quiet --out %s",
+             V, shard, shard); /* a file */
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 1 || !strstr(out, "halfs: error:")) fail_msg("--out FILE: exit %d: %s", rc, out);
+    rm_rf(dir);
+}
+
+/* Metrics rows' value of column col (0-based) on the row of step `step`. */
+static double metric(const char *csv, int64_t step, int col) {
+    char key[32];
+    snprintf(key, sizeof key, "\n%lld,", (long long)step);
+    const char *p = strstr(csv, key);
+    assert_non_null(p);
+    p++;
+    for (int c = 0; c < col; c++) p = strchr(p, ',') + 1;
+    return strtod(p, NULL);
+}
+
+/* --resume keeps the run's schedule when --steps extends it (lr stays min_lr past the first
+ * run's end) and says so; --replan-decay decays to the new end; options that would make it a
+ * different run are refused naming the option; those that may change are recorded. */
+static void test_cli_resume_schedule(void **state) {
+    (void)state;
+    if (!getenv("HALFS_BIN")) skip();
+    char dir[256], shard[300], args[4096], out[8192], path[700];
+    int V;
+    cli_scratch("sched", dir, sizeof dir, shard, sizeof shard, &V);
+    for (int r = 0; r < 2; r++) {
+        snprintf(args, sizeof args,
+                 "--model nano --vocab %d --data %s --steps 10 --batch 1 --seq 8 "
+                 "--eval-every 0 --threads 1 --quiet --out %s/run%d", V, shard, dir, r);
+        int rc = run_cli(args, out, sizeof out);
+        if (rc != 0) fail_msg("train: exit %d: %s", rc, out);
+    }
+    snprintf(args, sizeof args, "--resume %s/run0 --steps 20 --eval-every 5 --threads 1 --quiet",
+             dir);
+    int rc = run_cli(args, out, sizeof out);
+    if (rc != 0 || !strstr(out, "schedule is kept") || !strstr(out, "--eval-every 5"))
+        fail_msg("resume: exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/run0/metrics.csv", dir);
+    char *m = read_file(path);
+    double lr10 = metric(m, 10, 4), lr11 = metric(m, 11, 4), lr20 = metric(m, 20, 4);
+    assert_true(lr10 > 3.5e-4 && lr10 < 4.5e-4); /* near the end of the first run's decay */
+    assert_true(fabs(lr11 - 3e-4) < 1e-12 && fabs(lr20 - 3e-4) < 1e-12);
+    free(m);
+    hs_train_config c;
+    snprintf(path, sizeof path, "%s/run0/ckpt-000020", dir);
+    assert_int_equal(hs_checkpoint_read_train_config(path, &c), HS_OK);
+    assert_int_equal(c.horizon, 10);
+    assert_int_equal(c.steps, 20);
+    assert_int_equal(c.eval_every, 5);
+
+    snprintf(args, sizeof args, "--resume %s/run1 --steps 20 --replan-decay --threads 1 --quiet",
+             dir);
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 0 || !strstr(out, "--replan-decay")) fail_msg("replan: exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/run1/metrics.csv", dir);
+    m = read_file(path);
+    assert_true(metric(m, 11, 4) > 1e-3); /* the decay restarts towards step 20 */
+    assert_true(fabs(metric(m, 20, 4) - 3e-4) < 5e-5);
+    free(m);
+    snprintf(path, sizeof path, "%s/run1/ckpt-000020", dir);
+    assert_int_equal(hs_checkpoint_read_train_config(path, &c), HS_OK);
+    assert_int_equal(c.horizon, 20);
+
+    const char *refused[] = {"--lr 0.01", "--seed 3", "--batch 2", "--recipe fp32", "--sr",
+                             "--warmup 2", "--min-lr 0.0001", "--seq 4", "--accum 2",
+                             "--model tiny", "--force"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(args, sizeof args, "--resume %s/run0 --steps 30 --quiet %s", dir, refused[i]);
+        rc = run_cli(args, out, sizeof out);
+        char opt[32];
+        snprintf(opt, sizeof opt, "%s", refused[i]);
+        *strchrnul(opt, ' ') = '\0';
+        if (rc != 1 || !strstr(out, opt)) fail_msg("'%s': exit %d: %s", refused[i], rc, out);
+    }
+    snprintf(path, sizeof path, "%s/run0/metrics.csv", dir);
+    assert_int_equal(count_lines(path), 21); /* nothing ran */
+    rm_rf(dir);
+}
+
+/* The divergence guard: --lr 10 --clip 0 stops with the guard's message and exit 4, and the
+ * last checkpoint before it is pinned; with the gradient-norm guard off the loss guard fires. */
+static void test_cli_guard(void **state) {
+    (void)state;
+    if (!getenv("HALFS_BIN")) skip();
+    char dir[256], shard[300], args[4096], out[8192], path[700];
+    int V;
+    cli_scratch("guard", dir, sizeof dir, shard, sizeof shard, &V);
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --steps 30 --batch 2 --seq 32 --lr 10 --clip 0 "
+             "--save-every 1 --eval-every 0 --threads 1 --quiet --out %s/run", V, shard, dir);
+    int rc = run_cli(args, out, sizeof out);
+    if (rc != 4 || !strstr(out, "divergence guard")) fail_msg("exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/run/pinned", dir);
+    char *pin = read_file(path);
+    assert_non_null(pin);
+    assert_int_equal(strncmp(pin, "ckpt-", 5), 0);
+    snprintf(path, sizeof path, "%s/run/%.11s", dir, pin);
+    assert_true(hs_is_dir(path));
+    free(pin);
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --steps 30 --batch 2 --seq 32 --lr 10 --clip 0 "
+             "--guard-grad-norm 0 --eval-every 0 --threads 1 --quiet --out %s/run2", V, shard,
+             dir);
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 4 || !strstr(out, "smoothed training loss")) fail_msg("exit %d: %s", rc, out);
+    /* a ratio that would fire on any noise is refused */
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --steps 2 --batch 2 --seq 32 --guard-loss-ratio 1"
+             " --quiet --out %s/run3", V, shard, dir);
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 1 || !strstr(out, "--guard-loss-ratio")) fail_msg("ratio 1: exit %d: %s", rc, out);
+    rm_rf(dir);
+}
+
+/* SIGTERM finishes the step, saves, exits 3; --resume then reproduces the uninterrupted run's
+ * metrics line for line. */
+static void test_cli_sigterm(void **state) {
+    (void)state;
+    if (!getenv("HALFS_BIN")) skip();
+    char dir[256], shard[300], args[4096], out[8192], path[700], log[700];
+    int V;
+    cli_scratch("term", dir, sizeof dir, shard, sizeof shard, &V);
+    const char *common = "--model nano --batch 2 --seq 16 --steps 300 --eval-every 7 "
+                         "--eval-batches 2 --save-every 0 --threads 1 --quiet";
+    snprintf(args, sizeof args, "%s --vocab %d --data %s --val %s --out %s/full", common, V,
+             shard, shard, dir);
+    int rc = run_cli(args, out, sizeof out);
+    if (rc != 0) fail_msg("train: exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/full/metrics.csv", dir);
+    char *want = read_file(path);
+    strip_timing(want);
+    snprintf(args, sizeof args, "%s --vocab %d --data %s --val %s --out %s/part", common, V,
+             shard, shard, dir);
+    snprintf(log, sizeof log, "%s/part.log", dir);
+    pid_t pid = spawn_train(args, log, 0);
+    snprintf(path, sizeof path, "%s/part/metrics.csv", dir);
+    assert_true(wait_rows(path, 20, pid));
+    kill(pid, SIGTERM);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    char *lg = read_file(log);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 3 || !strstr(lg, "SIGTERM"))
+        fail_msg("SIGTERM: status %d: %s", st, lg);
+    free(lg);
+    snprintf(path, sizeof path, "%s/part/latest", dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(args, sizeof args, "--resume %s/part --steps 300 --quiet", dir);
+    rc = run_cli(args, out, sizeof out);
+    if (rc != 0) fail_msg("resume: exit %d: %s", rc, out);
+    snprintf(path, sizeof path, "%s/part/metrics.csv", dir);
+    char *got = read_file(path);
+    strip_timing(got);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    rm_rf(dir);
+}
+
+/* Non-finite state: eval of a model whose loss is not finite exits 1 and its --json stays JSON
+ * (null); NaN weights are refused naming the tensor; a corrupt or missing trainer_state.json
+ * is an error naming the file. --threads for eval gives the same numbers. */
+static void test_cli_nonfinite(void **state) {
+    (void)state;
+    if (!getenv("HALFS_BIN")) skip();
+    const char *bin = getenv("HALFS_BIN");
+    char dir[256], shard[300], args[4096], out[8192], out2[8192], cmd[8192], ck[4096];
+    int V;
+    cli_scratch("nonfinite", dir, sizeof dir, shard, sizeof shard, &V);
+    snprintf(args, sizeof args,
+             "--model nano --vocab %d --data %s --steps 2 --batch 2 --seq 16 --recipe fp32 "
+             "--eval-every 0 --quiet --out %s/run", V, shard, dir);
+    int rc = run_cli(args, out, sizeof out);
+    if (rc != 0) fail_msg("train: exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "'%s' eval %s/run --data %s --json --threads 1", bin, dir, shard);
+    assert_int_equal(run_sh(cmd, out, sizeof out), 0);
+    snprintf(cmd, sizeof cmd, "'%s' eval %s/run --data %s --json --threads 2", bin, dir, shard);
+    assert_int_equal(run_sh(cmd, out2, sizeof out2), 0);
+    assert_string_equal(out, out2);
+
+    /* lm_head scaled to overflow: finite weights, a NaN loss */
+    hs_model *m;
+    assert_int_equal(hs_checkpoint_open_model(dir, &m, ck, sizeof ck), HS_ERR_IO);
+    snprintf(args, sizeof args, "%s/run", dir);
+    assert_int_equal(hs_checkpoint_open_model(args, &m, ck, sizeof ck), HS_OK);
+    const hs_param_tensor *t = hs_model_find_tensor(m, "lm_head.weight");
+    assert_non_null(t);
+    for (int64_t i = 0; i < t->numel; i++) m->params[t->offset + i] = i % 2 ? 3e38f : -3e38f;
+    snprintf(args, sizeof args, "%s/big", dir);
+    assert_int_equal(hs_checkpoint_save(args, m, NULL, NULL, NULL, 1, NULL, 0), HS_OK);
+    snprintf(cmd, sizeof cmd, "{ '%s' eval %s/big --data %s --recipe fp32 --json 2>/dev/null; }",
+             bin, dir, shard);
+    rc = run_sh(cmd, out, sizeof out);
+    cJSON *j = cJSON_Parse(out);
+    if (rc != 1 || !j || !cJSON_IsNull(cJSON_GetObjectItem(j, "loss")))
+        fail_msg("eval of a non-finite loss: exit %d: %s", rc, out);
+    cJSON_Delete(j);
+    snprintf(cmd, sizeof cmd, "'%s' eval %s/big --data %s --recipe fp32", bin, dir, shard);
+    rc = run_sh(cmd, out, sizeof out);
+    if (rc != 1 || !strstr(out, "not finite")) fail_msg("eval: exit %d: %s", rc, out);
+
+    /* a NaN weight: refused on load, naming the tensor */
+    m->params[t->offset + 1] = NAN;
+    snprintf(args, sizeof args, "%s/nan", dir);
+    assert_int_equal(hs_checkpoint_save(args, m, NULL, NULL, NULL, 1, NULL, 0), HS_OK);
+    hs_model_free(m);
+    snprintf(cmd, sizeof cmd, "'%s' eval %s/nan --data %s --recipe fp32 --json", bin, dir, shard);
+    rc = run_sh(cmd, out, sizeof out);
+    if (rc != 1 || !strstr(out, "lm_head.weight") || !strstr(out, "NaN"))
+        fail_msg("eval of NaN weights: exit %d: %s", rc, out);
+
+    /* trainer_state.json corrupt, then missing: an error naming it */
+    snprintf(args, sizeof args, "%s/run/ckpt-000002/trainer_state.json", dir);
+    FILE *f = fopen(args, "w");
+    fputs("{\"format\": ", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' sample %s/run --prompt ab --tokens 2", bin, dir);
+    rc = run_sh(cmd, out, sizeof out);
+    if (rc != 1 || !strstr(out, "trainer_state.json")) fail_msg("sample: exit %d: %s", rc, out);
+    unlink(args);
+    rc = run_sh(cmd, out, sizeof out);
+    if (rc != 1 || !strstr(out, "trainer_state.json")) fail_msg("sample: exit %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "'%s' eval %s/run --data %s", bin, dir, shard);
+    rc = run_sh(cmd, out, sizeof out);
+    if (rc != 1 || !strstr(out, "trainer_state.json")) fail_msg("eval: exit %d: %s", rc, out);
+    rm_rf(dir);
+}
+
 /* Schedule: warmup ramps linearly, cosine ends at min_lr. */
 static void test_schedule(void **state) {
     (void)state;
@@ -461,6 +845,15 @@ static void test_schedule(void **state) {
     assert_true(fabs(hs_train_lr(&c, 10) - 1.0) < 1e-12);
     assert_true(fabs(hs_train_lr(&c, 60) - 0.55) < 1e-12);
     assert_true(fabs(hs_train_lr(&c, 110) - 0.1) < 1e-12);
+    /* a horizon before the total: min_lr from it on; at horizon = steps, the same values */
+    c.steps = 200;
+    c.horizon = 110;
+    assert_true(fabs(hs_train_lr(&c, 60) - 0.55) < 1e-12);
+    assert_true(fabs(hs_train_lr(&c, 150) - 0.1) < 1e-12);
+    c.horizon = 200;
+    hs_train_config d = c;
+    d.horizon = 0;
+    for (int s = 0; s < 200; s += 7) assert_true(hs_train_lr(&c, s) == hs_train_lr(&d, s));
 }
 
 int main(int argc, char **argv) {
@@ -474,7 +867,9 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule),         cmocka_unit_test(test_refuses),
         cmocka_unit_test(test_accumulation),     cmocka_unit_test(test_cli),
-        cmocka_unit_test(test_cli_resume_given),
+        cmocka_unit_test(test_cli_resume_given), cmocka_unit_test(test_cli_run_dir),
+        cmocka_unit_test(test_cli_resume_schedule), cmocka_unit_test(test_cli_guard),
+        cmocka_unit_test(test_cli_sigterm),      cmocka_unit_test(test_cli_nonfinite),
         cmocka_unit_test(test_nan_stops),        cmocka_unit_test(test_deterministic_threads),
         cmocka_unit_test(test_learns_fp32),      cmocka_unit_test(test_learns_mxfp4_halfs),
     };

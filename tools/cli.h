@@ -15,7 +15,9 @@
 #include "halfs/quant.h"
 #include "halfs/status.h"
 
-enum { CLI_OK = 0, CLI_USAGE = 1, CLI_INTERNAL = 2 };
+/* `halfs train` adds CLI_INTERRUPTED (SIGINT/SIGTERM: it saved a checkpoint; --resume goes on)
+ * and CLI_DIVERGED (a NaN/Inf loss or the divergence guard; docs/RUNS.md). */
+enum { CLI_OK = 0, CLI_USAGE = 1, CLI_INTERNAL = 2, CLI_INTERRUPTED = 3, CLI_DIVERGED = 4 };
 
 /* Subcommands: each takes argc/argv starting at its own name and returns an exit status. */
 int cmd_qdq(int argc, char **argv);
@@ -28,6 +30,11 @@ int cmd_corpus(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
+
+/* OpenMP's passive wait policy for every command (tools/halfs.c): unless OMP_WAIT_POLICY is
+ * set, set it to passive and re-execute the program once with full_argv (the process's argv).
+ * Returns only when nothing is to be done or exec fails. */
+void cli_omp_passive_reexec(char **full_argv);
 
 /* Print "halfs: error: <msg>" (and optionally a "hint: ..." line) to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

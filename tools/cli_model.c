@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "nn/model.h"
@@ -44,11 +45,30 @@ int cli_model_open(const char *dir, cli_model *cm) {
         cli_model_close(cm);
         return CLI_INTERNAL;
     }
-    /* A weights-only checkpoint has no trainer state: not an error, just no run defaults. */
-    if (hs_checkpoint_read_train_config(cm->ckpt, tc) == HS_OK)
+    /* A checkpoint of a run (it has optimizer.safetensors) must have a readable
+     * trainer_state.json: its recipe and seed are the model's defaults. A weights-only
+     * checkpoint has neither: no run defaults (cli_model_recipe says so). */
+    char p[4200], q[4200];
+    snprintf(p, sizeof p, "%s/trainer_state.json", cm->ckpt);
+    snprintf(q, sizeof q, "%s/optimizer.safetensors", cm->ckpt);
+    if (access(p, F_OK) == 0 || access(q, F_OK) == 0) {
+        if (access(p, F_OK) != 0) {
+            cli_error("'%s' is missing: the checkpoint holds a run's optimizer state but not its "
+                      "training state", p);
+            free(tc);
+            cli_model_close(cm);
+            return CLI_USAGE;
+        }
+        st = hs_checkpoint_read_train_config(cm->ckpt, tc);
+        if (st != HS_OK) {
+            free(tc);
+            cli_model_close(cm);
+            return cli_fail_status(st, "reading the run's training state");
+        }
         cm->run = tc;
-    else
+    } else {
         free(tc);
+    }
     return CLI_OK;
 }
 
@@ -62,6 +82,8 @@ int cli_model_recipe(const cli_model *cm, const char *name, uint64_t seed, hs_re
         *opts = cm->run->recipe;
     } else {
         snprintf(opts->name, sizeof opts->name, "fp32");
+        fprintf(stderr, "halfs: note: '%s' is a weights-only checkpoint (no trainer_state.json): "
+                "recipe fp32 (--recipe chooses another)\n", cm->ckpt);
     }
     hs_status st = hs_recipe_build(opts, cm->run ? cm->run->seed : seed, recipe);
     return st == HS_OK ? CLI_OK : cli_fail_status(st, "--recipe");

@@ -4,6 +4,7 @@
  * checkpoint) or a checkpoint directory. Data with token ids the model cannot take exits 1.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,11 @@
 /* What the options set. */
 typedef struct {
     const char *data, *recipe;
-    int64_t batches, batch, seq;
+    int64_t batches, batch, seq, threads;
     int json;
 } eval_args;
 
-enum { EVAL_NOPTS = 7 };
+enum { EVAL_NOPTS = 8 };
 
 /* Defaults into *t and the option table over it into opts[EVAL_NOPTS]. */
 static void eval_table(eval_args *t, cli_opt *opts) {
@@ -43,7 +44,10 @@ static void eval_table(eval_args *t, cli_opt *opts) {
          .help = "forward-pass recipe (default: the run's training recipe when the\n"
                  "checkpoint records it, else fp32)"},
         {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
-         .help = "print {\"loss\": ..., \"perplexity\": ..., \"tokens\": ...}"},
+         .help = "print {\"loss\": ..., \"perplexity\": ..., \"tokens\": ...} (null for\n"
+                 "a loss that is not finite)"},
+        {.name = "--threads", .type = CLI_I64, .dst = &t->threads, .lo = 0, .hi = 1024,
+         .arg = "N", .help = "threads, 0 = all cores (default: 0)"},
         {.name = NULL},
     };
     memcpy(opts, o, sizeof o);
@@ -52,7 +56,7 @@ static void eval_table(eval_args *t, cli_opt *opts) {
 static void eval_help(FILE *out) {
     fprintf(out,
         "usage: halfs eval DIR [--data PATH] [--batches N] [--batch B] [--seq T] [--recipe R]\n"
-        "                  [--json]\n"
+        "                  [--json] [--threads N]\n"
         "\n"
         "Loss (mean cross-entropy, nats per token) and perplexity of a trained model on\n"
         "llm.c token shards. DIR is a run directory (its latest checkpoint is used) or a\n"
@@ -65,7 +69,8 @@ static void eval_help(FILE *out) {
     cli_opts_help(out, opts);
     fprintf(out,
         "\n"
-        "exit status: 0 ok; 1 usage or input error; 2 internal error.\n"
+        "exit status: 0 ok; 1 usage or input error, or a loss that is not finite (NaN/Inf);\n"
+        "2 internal error.\n"
         "example: halfs eval runs/nano --data val.bin\n");
 }
 
@@ -79,6 +84,7 @@ int cmd_eval(int argc, char **argv) {
     const char *data = t.data, *recipe_name = t.recipe;
     int64_t batches = t.batches, B = t.batch, T = t.seq;
     int json = t.json;
+    if (t.threads > 0) omp_set_num_threads((int)t.threads);
     cli_model cm;
     rc = cli_model_open(dir, &cm);
     if (rc != CLI_OK) return rc;
@@ -152,9 +158,13 @@ int cmd_eval(int argc, char **argv) {
     if (rc == CLI_OK) {
         double loss = sum / (double)tokens;
         if (json) {
-            printf("{\"loss\": %.6f, \"perplexity\": %.4f, \"tokens\": %lld, \"windows\": %lld, "
+            /* JSON has no NaN or Inf: a loss that is not finite (or its perplexity) is null */
+            char ls[32] = "null", ps[32] = "null";
+            if (isfinite(loss)) snprintf(ls, sizeof ls, "%.6f", loss);
+            if (isfinite(exp(loss))) snprintf(ps, sizeof ps, "%.4f", exp(loss));
+            printf("{\"loss\": %s, \"perplexity\": %s, \"tokens\": %lld, \"windows\": %lld, "
                    "\"seq\": %lld, \"recipe\": ",
-                   loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T);
+                   ls, ps, (long long)tokens, (long long)n_windows, (long long)T);
             cli_json_put_string(ro.name);
             printf(", \"checkpoint\": ");
             cli_json_put_string(cm.ckpt);
@@ -164,6 +174,14 @@ int cmd_eval(int argc, char **argv) {
                    "recipe %s; %s)\n",
                    loss, exp(loss), (long long)tokens, (long long)n_windows, (long long)T, ro.name,
                    cm.ckpt);
+        if (!isfinite(loss)) {
+            cli_error("the loss is %s: the model's outputs are not finite in recipe %s",
+                      isnan(loss) ? "NaN" : "Inf", ro.name);
+            if (strcmp(ro.name, "fp32"))
+                cli_hint("try --recipe fp32: finite weights can still overflow in a "
+                         "low-precision recipe");
+            rc = CLI_USAGE;
+        }
     }
     free(in);
     free(tg);

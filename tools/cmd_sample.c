@@ -6,6 +6,7 @@
  * model cannot take (ids ≥ its vocabulary, or more tokens than its context) exit 1.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,12 @@
 /* What the options set. */
 typedef struct {
     const char *prompt, *recipe, *tokenizer;
-    int64_t tokens, top_k;
+    int64_t tokens, top_k, threads;
     double temp;
     uint64_t seed;
 } sample_args;
 
-enum { SAMPLE_NOPTS = 8 };
+enum { SAMPLE_NOPTS = 9 };
 
 /* Defaults into *t and the option table over it into opts[SAMPLE_NOPTS]. */
 static void sample_table(sample_args *t, cli_opt *opts) {
@@ -48,6 +49,8 @@ static void sample_table(sample_args *t, cli_opt *opts) {
                  "run's training recipe when the checkpoint records it, else fp32)"},
         {.name = "--tokenizer", .type = CLI_STR, .dst = &t->tokenizer, .arg = "PATH",
          .help = "tokenizer.json (default: the checkpoint's)"},
+        {.name = "--threads", .type = CLI_I64, .dst = &t->threads, .lo = 0, .hi = 1024,
+         .arg = "N", .help = "threads, 0 = all cores (default: 0)"},
         {.name = NULL},
     };
     memcpy(opts, o, sizeof o);
@@ -56,7 +59,7 @@ static void sample_table(sample_args *t, cli_opt *opts) {
 static void sample_help(FILE *out) {
     fprintf(out,
         "usage: halfs sample DIR --prompt TEXT [--tokens N] [--temperature T] [--top-k K]\n"
-        "                    [--seed S] [--recipe R] [--tokenizer PATH]\n"
+        "                    [--seed S] [--recipe R] [--tokenizer PATH] [--threads N]\n"
         "\n"
         "Continue TEXT with a trained model and print prompt and continuation to stdout.\n"
         "DIR is a run directory (its latest checkpoint is used) or a checkpoint directory.\n"
@@ -116,6 +119,7 @@ int cmd_sample(int argc, char **argv) {
     int64_t n_tokens = t.tokens, top_k = t.top_k;
     double temp = t.temp;
     uint64_t seed = t.seed;
+    if (t.threads > 0) omp_set_num_threads((int)t.threads);
     if (!prompt || !*prompt) {
         cli_error("--prompt TEXT is required and must not be empty");
         cli_hint("e.g. halfs sample %s --prompt 'In the beginning'", dir);
@@ -189,6 +193,16 @@ int cmd_sample(int argc, char **argv) {
                 break;
             }
             const float *logits = hs_model_logits(m) + (size_t)(T - 1) * V;
+            for (int v = 0; v < V; v++)
+                if (!isfinite(logits[v])) {
+                    fputc('\n', stdout);
+                    cli_error("the model's output at token %lld is not finite (recipe %s)",
+                              (long long)(n - n_prompt + 1), ro.name);
+                    if (strcmp(ro.name, "fp32")) cli_hint("try --recipe fp32");
+                    rc = CLI_USAGE;
+                    break;
+                }
+            if (rc != CLI_OK) break;
             int32_t next = pick(logits, V, temp, (int)top_k, seed, n, prob, idx);
             seq[n] = next;
             int len;

@@ -2,12 +2,14 @@
  * (src/train/trainer.h, src/nn/recipe.h, src/nn/model.h).
  *
  * The options and their --help lines come from the training config's field table
- * (src/train/train_config.h), plus --resume, --init and --quiet. Three steps: parse (argv into
- * a config and a "given" mark per field), resolve (a new run: preset, dimensions, data, run
- * directory; --resume: the run's saved config with the options given that may change applied,
- * whatever their value), run. Every option has a default; impossible configurations are
- * refused before any work (exit 1). A NaN/Inf loss stops the run with a message, keeps the
- * last good checkpoint, exits 1. Progress: a \r-updated line on a terminal, plain periodic lines otherwise (stderr).
+ * (src/train/train_config.h), plus --resume, --init, --replan-decay, --force and --quiet. Three
+ * steps: parse (argv into a config and a "given" mark per field), resolve (a new run: preset,
+ * dimensions, data, run directory; --resume: the run's saved config with the options given
+ * that may change applied, whatever their value, and those that may not refused), run (lock
+ * the run directory, train). Every option has a default; impossible configurations are refused
+ * before any work (exit 1). The run directory's contract (lock, resume, exit statuses, signals,
+ * divergence guard) is docs/RUNS.md. Progress: a \r-updated line on a terminal, plain periodic
+ * lines otherwise (stderr).
  */
 #include <math.h>
 #include <signal.h>
@@ -20,17 +22,18 @@
 #include "train/checkpoint.h"
 #include "train/corpus.h"
 #include "train/dataset.h"
+#include "train/fileio.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
 
-enum { TRAIN_MAX_FIELDS = 64, TRAIN_MAX_OPTS = TRAIN_MAX_FIELDS + 4 };
+enum { TRAIN_MAX_FIELDS = 64, TRAIN_MAX_OPTS = TRAIN_MAX_FIELDS + 6 };
 
 /* Everything the command line said. */
 typedef struct {
     hs_train_config cfg; /* the defaults, with every option given applied */
     unsigned char given[TRAIN_MAX_FIELDS]; /* per field of the table: its option was given */
     const char *resume, *init;
-    int quiet;
+    int quiet, force, replan;
 } train_args;
 
 /* What to run: the resolved configuration and where its state comes from. */
@@ -40,7 +43,9 @@ typedef struct {
     char ckpt[4096];       /* the checkpoint directory of --resume or --init */
     hs_corpus corpus;      /* the embedded corpus, when the run trains on it */
     const char *tokenizer; /* tokenizer.json for the checkpoints (NULL: found by them) */
-    int quiet;
+    int quiet, force, replan;
+    int64_t saved_steps;   /* --resume: the run's --steps before this invocation */
+    char changed[512];     /* --resume: the options applied, "--eval-every 50, ..." */
 } train_plan;
 
 static const char *const sections[] = {"model", "recipe", "data", "schedule", "run"};
@@ -93,9 +98,16 @@ static void train_table(train_args *a, cli_opt *opts, int *field_of, char (*help
     const cli_opt extra[] = {
         {.name = "--resume", .type = CLI_STR, .dst = &a->resume, .arg = "DIR", .section = "run",
          .help = "continue the run in DIR up to --steps (total); of its settings,\n"
-                 "--steps, --eval-every, --save-every and --threads may change"},
+                 "--steps, --eval-every, --eval-batches, --save-every, --threads and\n"
+                 "the --guard-* thresholds may change; the others are refused"},
+        {.name = "--replan-decay", .type = CLI_FLAG, .dst = &a->replan, .section = "run",
+         .help = "with --resume: the cosine decay ends at the new --steps (default:\n"
+                 "the run's schedule is kept, lr stays min_lr past its end)"},
         {.name = "--init", .type = CLI_STR, .dst = &a->init, .arg = "DIR", .section = "run",
          .help = "start a new run from the weights of a checkpoint"},
+        {.name = "--force", .type = CLI_FLAG, .dst = &a->force, .section = "run",
+         .help = "a new run into a run directory that holds a run: remove that run's\n"
+                 "files (metrics.csv, latest, pinned, ckpt-*) first"},
         {.name = "--quiet", .type = CLI_FLAG, .dst = &a->quiet, .section = "run",
          .help = "no progress line"},
         {.name = NULL},
@@ -125,27 +137,17 @@ static void train_help(FILE *out) {
     cli_opts_help(out, opts);
     fprintf(out,
         "\n"
-        "exit status: 0 ok; 1 usage/input error or a NaN/Inf loss; 2 internal error.\n"
+        "exit status: 0 ok; 1 usage or input error (a run directory in use included);\n"
+        "2 internal error; 3 interrupted by SIGINT or SIGTERM after saving a checkpoint\n"
+        "(continue with --resume); 4 diverged: a NaN/Inf loss or the divergence guard\n"
+        "(the last checkpoint is the last good state). The run directory's contract:\n"
+        "docs/RUNS.md.\n"
         "example: halfs train --model nano --recipe mxfp4-halfs --steps 200 --out runs/nano\n");
 }
 
-/* OpenMP's default wait policy spins idle threads; on a machine whose cores are shared (this
- * 2-core VM with other jobs) that made a training step up to 7× slower than sleeping waits
- * (measured: nano 85 → 12 ms/step). libgomp reads OMP_WAIT_POLICY once, at program load, so
- * when the user has not chosen one we set `passive` and re-execute ourselves, once.
- * full_argv is the process's argv (argv[0] = the program). Returns only if exec fails. */
-void train_omp_passive_reexec(char **full_argv) {
-    if (getenv("OMP_WAIT_POLICY") || getenv("HALFS_NO_REEXEC")) return;
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    setenv("HALFS_NO_REEXEC", "1", 1);
-    execv("/proc/self/exe", full_argv);
-}
-
+/* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none has. */
 static volatile sig_atomic_t interrupted = 0;
-static void on_sigint(int sig) {
-    (void)sig;
-    interrupted = 1;
-}
+static void on_signal(int sig) { interrupted = sig; }
 
 typedef struct {
     int tty, quiet;
@@ -163,7 +165,7 @@ static void fmt_eta(double s, char *buf, size_t n) {
 
 static int on_progress(void *vctx, const hs_step_metrics *r, int64_t total, double eta) {
     progress_ctx *p = vctx;
-    if (p->quiet) return interrupted;
+    if (p->quiet) return interrupted != 0;
     char e[32], val[48] = "";
     fmt_eta(eta, e, sizeof e);
     if (!isnan(r->val_loss)) snprintf(val, sizeof val, " | val %.4f", r->val_loss);
@@ -182,12 +184,13 @@ static int on_progress(void *vctx, const hs_step_metrics *r, int64_t total, doub
                 r->tokens_per_s, e);
     }
     fflush(stderr);
-    return interrupted;
+    return interrupted != 0;
 }
 
 typedef struct {
     progress_ctx *progress;
     const char *tokenizer; // tokenizer.json to copy into checkpoints (NULL: let it find one)
+    int64_t last_saved;    // step of the run's newest checkpoint; -1: none
 } hooks_ctx;
 
 static int hook_progress(void *ctx, const hs_step_metrics *r, int64_t total, double eta) {
@@ -195,7 +198,10 @@ static int hook_progress(void *ctx, const hs_step_metrics *r, int64_t total, dou
 }
 
 static hs_status hook_save(void *ctx, hs_trainer *t) {
-    return hs_checkpoint_save_trainer(t, ((hooks_ctx *)ctx)->tokenizer, 0);
+    hooks_ctx *h = ctx;
+    hs_status st = hs_checkpoint_save_trainer(t, h->tokenizer, 0);
+    if (st == HS_OK) h->last_saved = hs_trainer_state(t)->step;
+    return st;
 }
 
 /* The config table's index of the field at offset off of hs_train_config. */
@@ -238,10 +244,17 @@ static int resolve_resume(const train_args *a, train_plan *p) {
     hs_status st;
     for (int i = 0; i < hs_train_config_n_fields; i++)
         if (a->given[i] && hs_train_config_fields[i].resume == HS_CFG_REFUSE) {
-            cli_error("--resume continues the run with its own model, data and directory; do "
-                      "not pass --model, --data, --val, --out or dimension options");
+            cli_error("--resume continues the run as it was set up: %s cannot change (model, "
+                      "recipe, data, seed, batch shape, learning-rate schedule and directory "
+                      "are the run's own)", hs_train_config_fields[i].opt);
+            cli_hint("to train with other settings, start a new run from its weights: halfs "
+                     "train --init %s --out NEW_DIR ...", a->resume);
             return CLI_USAGE;
         }
+    if (a->force) {
+        cli_error("--force clears a run directory for a new run; it does not go with --resume");
+        return CLI_USAGE;
+    }
     if ((st = hs_checkpoint_resolve(a->resume, p->ckpt, sizeof p->ckpt)) != HS_OK)
         return cli_fail_status(st, "--resume");
     if ((st = hs_checkpoint_read_train_config(p->ckpt, &p->c)) != HS_OK) {
@@ -249,11 +262,22 @@ static int resolve_resume(const train_args *a, train_plan *p) {
         cli_hint("a run directory written by `halfs train` holds the trainer state");
         return rc;
     }
+    // a run recorded before the horizon was saved decays to its own --steps
+    if (p->c.horizon == 0) p->c.horizon = p->c.steps;
+    p->saved_steps = p->c.steps;
+    size_t used = 0;
     for (int i = 0; i < hs_train_config_n_fields; i++) {
-        hs_cfg_resume r = hs_train_config_fields[i].resume;
-        if ((r == HS_CFG_CHANGE && a->given[i]) || r == HS_CFG_EACH_RUN)
+        const hs_cfg_field *f = &hs_train_config_fields[i];
+        if ((f->resume == HS_CFG_CHANGE && a->given[i]) || f->resume == HS_CFG_EACH_RUN)
             copy_field(i, &p->c, &a->cfg);
+        if (f->resume == HS_CFG_CHANGE && a->given[i] && used < sizeof p->changed) {
+            char v[64];
+            hs_cfg_field_format(f, &p->c, v, sizeof v);
+            used += (size_t)snprintf(p->changed + used, sizeof p->changed - used, "%s%s %s",
+                                     used ? ", " : "", f->opt, v);
+        }
     }
+    if (a->replan) p->c.horizon = p->c.steps;
     // a run directory, or one of its checkpoints (then the run is its parent)
     const char *run = a->resume;
     char parent[4096];
@@ -332,8 +356,17 @@ static int resolve_new(const train_args *a, train_plan *p) {
     if (vocab > 0) c->model.vocab = vocab;
     if (!GIVEN(a, out_dir))
         snprintf(c->out_dir, sizeof c->out_dir, "runs/%s-%s", c->model_preset, c->recipe.name);
+    if (!c->out_dir[0]) {
+        cli_error("--out '' names no directory; a run needs one for its metrics and checkpoints");
+        return CLI_USAGE;
+    }
+    if (a->replan) {
+        cli_error("--replan-decay re-plans a resumed run's schedule; it needs --resume");
+        return CLI_USAGE;
+    }
     // a short run still reaches its peak learning rate: warmup defaults to at most steps/5
     if (!GIVEN(a, warmup) && c->warmup > c->steps / 5) c->warmup = c->steps / 5;
+    c->horizon = c->steps;
     return CLI_OK;
 }
 
@@ -342,6 +375,8 @@ static int resolve_new(const train_args *a, train_plan *p) {
 static int train_resolve(const train_args *a, train_plan *p) {
     memset(p, 0, sizeof *p);
     p->quiet = a->quiet;
+    p->force = a->force;
+    p->replan = a->replan;
     if (a->resume && a->init) {
         cli_error("--resume and --init exclude each other");
         cli_hint("--resume continues a run; --init starts a new run from a checkpoint's weights");
@@ -358,37 +393,88 @@ static int train_resolve(const train_args *a, train_plan *p) {
     return CLI_OK;
 }
 
-/* Run: open the data, build the trainer (loading the checkpoint of --resume or --init), train
- * with progress and checkpoints. Returns the exit code. */
+/* The one line that says what a resumed run will do: where it continues, the schedule (kept or
+ * re-planned) and the options applied. */
+static void say_resume(const train_plan *p, int64_t step) {
+    const hs_train_config *c = &p->c;
+    char sched[400];
+    if (c->steps <= p->saved_steps)
+        snprintf(sched, sizeof sched, "the schedule is the run's (decay to min_lr %g at step "
+                 "%lld)", c->min_lr, (long long)c->horizon);
+    else if (p->replan)
+        snprintf(sched, sizeof sched, "extending %lld -> %lld steps; --replan-decay: the cosine "
+                 "decay now ends at step %lld (lr at step %lld: %.3e)", (long long)p->saved_steps,
+                 (long long)c->steps, (long long)c->horizon, (long long)step + 1,
+                 hs_train_lr(c, step));
+    else
+        snprintf(sched, sizeof sched, "extending %lld -> %lld steps; the schedule is kept: lr "
+                 "reaches min_lr %g at step %lld and stays there (--replan-decay decays to step "
+                 "%lld instead)", (long long)p->saved_steps, (long long)c->steps, c->min_lr,
+                 (long long)c->horizon, (long long)c->steps);
+    fprintf(stderr, "halfs train: resuming %s at step %lld; %s%s%s\n", c->out_dir,
+            (long long)step, sched, p->changed[0] ? "; applied: " : "", p->changed);
+}
+
+/* Take the run directory's lock; for a new run, refuse a directory that holds a run (or clear
+ * it with --force). Returns CLI_OK with *lock_fd held, or the exit code after printing why. */
+static int claim_run_dir(const train_plan *p, int *lock_fd) {
+    const char *dir = p->c.out_dir;
+    hs_status st = hs_dir_lock(dir, lock_fd);
+    if (st != HS_OK) {
+        int rc = cli_fail_status(st, "--out");
+        if (strstr(hs_last_error(), "in use"))
+            cli_hint("one writer per run directory: wait for that process, or choose another --out");
+        return rc;
+    }
+    if (p->resume) return CLI_OK;
+    char found[300];
+    st = hs_checkpoint_run_files(dir, p->force, found, sizeof found);
+    if (st != HS_OK) {
+        hs_dir_unlock(*lock_fd);
+        return cli_fail_status(st, p->force ? "--force" : "--out");
+    }
+    if (found[0] && !p->force) {
+        hs_dir_unlock(*lock_fd);
+        cli_error("'%s' holds a run already (%s); a new run would mix with it", dir, found);
+        cli_hint("continue it with --resume %s, remove it with --force, or choose another --out",
+                 dir);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* Run: lock the run directory, open the data, build the trainer (loading the checkpoint of
+ * --resume or --init), train with progress and checkpoints. Returns the exit code. */
 static int train_run(const train_plan *p) {
     const hs_train_config *c = &p->c;
     const int quiet = p->quiet;
     const char *data = c->data_path, *val = c->val_path[0] ? c->val_path : NULL;
     hs_status st;
+    int lock_fd = -1;
+    int rc = claim_run_dir(p, &lock_fd);
+    if (rc != CLI_OK) return rc;
     hs_dataset *dtrain = NULL, *dval = NULL;
-    if ((st = hs_dataset_open(data, &dtrain)) != HS_OK)
-        return cli_fail_status(st, "opening --data");
-    if (val && (st = hs_dataset_open(val, &dval)) != HS_OK) {
-        hs_dataset_close(dtrain);
-        return cli_fail_status(st, "opening --val");
+    hs_trainer *t = NULL;
+    if ((st = hs_dataset_open(data, &dtrain)) != HS_OK) {
+        rc = cli_fail_status(st, "opening --data");
+        goto done;
     }
-    hs_trainer *t;
+    if (val && (st = hs_dataset_open(val, &dval)) != HS_OK) {
+        rc = cli_fail_status(st, "opening --val");
+        goto done;
+    }
     if ((st = hs_trainer_create(c, dtrain, dval, &t)) != HS_OK) {
-        int rc = cli_fail_status(st, "cannot train");
+        rc = cli_fail_status(st, "cannot train");
         if (strstr(hs_last_error(), "vocabulary")) cli_hint("pass --vocab N with N > the largest token id");
-        hs_dataset_close(dtrain);
-        hs_dataset_close(dval);
-        return rc;
+        goto done;
     }
     if (p->resume || p->init) {
         st = hs_checkpoint_load(p->ckpt, hs_trainer_model(t), p->resume ? hs_trainer_state(t) : NULL);
         if (st != HS_OK) {
-            int rc = cli_fail_status(st, p->resume ? "--resume" : "--init");
-            hs_trainer_free(t);
-            hs_dataset_close(dtrain);
-            hs_dataset_close(dval);
-            return rc;
+            rc = cli_fail_status(st, p->resume ? "--resume" : "--init");
+            goto done;
         }
+        if (p->resume) say_resume(p, hs_trainer_state(t)->step);
         if (p->resume && hs_trainer_state(t)->step >= c->steps && !quiet)
             fprintf(stderr, "halfs train: the run is already at step %lld of %lld\n",
                     (long long)hs_trainer_state(t)->step, (long long)c->steps);
@@ -409,21 +495,41 @@ static int train_run(const train_plan *p) {
                 (long long)c->steps, c->accum, c->batch, c->seq, c->out_dir);
     }
     progress_ctx pc = {isatty(2), quiet, c->steps / 50 > 0 ? c->steps / 50 : 1, 0};
-    struct sigaction sa, old;
+    /* SIGINT and SIGTERM (a scheduler's notice) finish the step, save and exit 3. */
+    struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
-    hooks_ctx hc = {&pc, p->tokenizer};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    hooks_ctx hc = {&pc, p->tokenizer, p->resume ? hs_trainer_state(t)->step : -1};
     hs_train_hooks hooks = {hook_progress, c->out_dir[0] ? hook_save : NULL, &hc};
     st = hs_trainer_run(t, &hooks);
-    sigaction(SIGINT, &old, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (pc.printed_cr) fputc('\n', stderr);
-    int rc = CLI_OK;
-    if (st != HS_OK) {
+    int64_t at = hs_trainer_state(t)->step;
+    if (st == HS_ERR_NUMERIC) {
+        cli_error("training stopped: %s", hs_last_error());
+        if (hc.last_saved >= 0) {
+            /* pruning must never remove the last good state */
+            if (hs_checkpoint_pin(c->out_dir, hc.last_saved) != HS_OK)
+                cli_error("cannot pin the last checkpoint: %s", hs_last_error());
+            cli_hint("the last good state is %s/ckpt-%06lld (kept from pruning); lower --lr, "
+                     "raise --warmup or use a more precise recipe", c->out_dir,
+                     (long long)hc.last_saved);
+        } else {
+            cli_hint("no checkpoint was taken before; lower --lr, raise --warmup or use a more "
+                     "precise recipe");
+        }
+        rc = CLI_DIVERGED;
+    } else if (st != HS_OK) {
         rc = cli_fail_status(st, "training stopped");
-        if (st == HS_ERR_NUMERIC)
-            cli_hint("lower --lr, raise --warmup or use a more precise recipe; the last "
-                     "checkpoint in %s is the last good state", c->out_dir);
+    } else if (interrupted && at < c->steps) {
+        fprintf(stderr, "halfs train: interrupted by %s after step %lld of %lld; checkpoint "
+                "saved in %s; continue with `halfs train --resume %s`\n",
+                interrupted == SIGTERM ? "SIGTERM" : "SIGINT", (long long)at, (long long)c->steps,
+                c->out_dir, c->out_dir);
+        rc = CLI_INTERRUPTED;
     } else if (!quiet) {
         hs_model_timers *tm = &m->timers;
         fprintf(stderr,
@@ -431,17 +537,17 @@ static int train_run(const train_plan *p) {
                 "%.1fs, attention %.1fs); metrics in %s/metrics.csv\n",
                 (long long)hs_trainer_state(t)->step, (long long)hs_trainer_state(t)->tokens,
                 tm->total, tm->gemm, tm->quant, tm->attention, c->out_dir);
-        if (interrupted) fprintf(stderr, "interrupted: stopped early\n");
     }
+done:
     hs_trainer_free(t);
     hs_dataset_close(dtrain);
     hs_dataset_close(dval);
+    hs_dir_unlock(lock_fd);
     return rc;
 }
 
+
 int cmd_train(int argc, char **argv) {
-    // argv is the process's argv shifted by one (tools/halfs.c passes argv + 1)
-    train_omp_passive_reexec(argv - 1);
     static train_args a; /* large (paths): static */
     static train_plan p;
     int rc = train_parse(argc, argv, &a);

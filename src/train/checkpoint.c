@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,8 +248,11 @@ static cJSON *train_config_json(const hs_train_config *c) {
     return j;
 }
 
-/* Read every field of the table from the "config" object j (all are required). */
+/* Read every field of the table from the "config" object j: all are required but the optional
+ * ones, which take their default when absent (a run recorded before they existed). */
 static hs_status parse_train_config(const cJSON *j, const char *path, hs_train_config *c) {
+    hs_train_config d;
+    hs_train_config_defaults(&d);
     memset(c, 0, sizeof *c);
     for (int i = 0; i < hs_train_config_n_fields; i++) {
         const hs_cfg_field *f = &hs_train_config_fields[i];
@@ -260,6 +264,10 @@ static hs_status parse_train_config(const cJSON *j, const char *path, hs_train_c
         }
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f->key);
         void *p = hs_cfg_field_ptr(f, c);
+        if (!v && f->optional) {
+            memcpy(p, hs_cfg_field_cptr(f, &d), f->size);
+            continue;
+        }
         int ok;
         if (f->type == HS_CFG_STR || f->type == HS_CFG_LIST || f->type == HS_CFG_U64) {
             ok = cJSON_IsString(v) && strlen(v->valuestring) < (f->type == HS_CFG_U64 ? 32 : f->size);
@@ -354,7 +362,60 @@ static int cmp_ll(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Remove old checkpoints beyond the newest `keep`, and stale temporary directories. */
+/* The validation loss a checkpoint recorded (its trainer_state.json "val_loss"), else NAN. */
+static double ckpt_val_loss(const char *ckpt) {
+    char p[PATH_N + 400];
+    snprintf(p, sizeof p, "%s/trainer_state.json", ckpt);
+    cJSON *j = NULL;
+    double v = NAN;
+    if (hs_is_file(p) && read_json(p, &j) == HS_OK) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "val_loss");
+        if (cJSON_IsNumber(x)) v = x->valuedouble;
+    }
+    cJSON_Delete(j);
+    hs_clear_error();
+    return v;
+}
+
+/* 1 if run_dir/pinned names the checkpoint of this step. */
+static int is_pinned(const char *run_dir, long long step) {
+    char p[PATH_N + 16], want[64];
+    snprintf(p, sizeof p, "%.4000s/pinned", run_dir);
+    snprintf(want, sizeof want, "ckpt-%06lld", step);
+    char *text;
+    size_t n;
+    if (!hs_is_file(p) || hs_file_read_all(p, (size_t)1 << 20, &text, &n) != HS_OK) {
+        hs_clear_error();
+        return 0;
+    }
+    int found = 0;
+    for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n"))
+        found = !strcmp(line, want);
+    free(text);
+    return found;
+}
+
+hs_status hs_checkpoint_pin(const char *run_dir, long long step) {
+    if (is_pinned(run_dir, step)) return HS_OK;
+    char p[PATH_N + 16], line[64];
+    snprintf(p, sizeof p, "%.4000s/pinned", run_dir);
+    char *old = NULL;
+    size_t n = 0;
+    if (hs_is_file(p)) {
+        hs_status st = hs_file_read_all(p, (size_t)1 << 20, &old, &n);
+        if (st != HS_OK) return st;
+    }
+    int k = snprintf(line, sizeof line, "ckpt-%06lld\n", step);
+    const void *parts[2] = {old ? old : "", line};
+    size_t sizes[2] = {n, (size_t)k};
+    hs_status st = hs_file_write_atomic_parts(p, parts, sizes, 2);
+    free(old);
+    return st;
+}
+
+/* Remove old checkpoints beyond the newest `keep`, and stale temporary directories; never the
+ * current one, those run_dir/pinned names, nor the one with the lowest recorded validation
+ * loss. */
 static void prune(const char *run_dir, int keep, long long current) {
     DIR *d = opendir(run_dir);
     if (!d) return;
@@ -382,8 +443,15 @@ static void prune(const char *run_dir, int keep, long long current) {
     }
     closedir(d);
     if (steps) qsort(steps, n, sizeof *steps, cmp_ll);
+    long long best = -1;
+    double best_v = INFINITY;
+    for (size_t i = 0; n > (size_t)keep && i < n; i++) {
+        snprintf(p, sizeof p, "%s/ckpt-%06lld", run_dir, steps[i]);
+        double v = ckpt_val_loss(p);
+        if (v < best_v) best_v = v, best = steps[i];
+    }
     for (size_t i = 0; n > (size_t)keep && i < n - (size_t)keep; i++) {
-        if (steps[i] == current) continue;
+        if (steps[i] == current || steps[i] == best || is_pinned(run_dir, steps[i])) continue;
         snprintf(p, sizeof p, "%s/ckpt-%06lld", run_dir, steps[i]);
         remove_flat_dir(p);
     }
@@ -464,6 +532,11 @@ hs_status hs_checkpoint_save(const char *run_dir, const hs_model *m, const hs_tr
         cJSON_AddNumberToObject(j, "step", (double)s->step);
         cJSON_AddNumberToObject(j, "tokens", (double)s->tokens);
         cJSON_AddNumberToObject(j, "n_params", (double)s->n_params);
+        if (isfinite(s->loss_ema) && isfinite(s->loss_best)) {
+            cJSON_AddItemToObject(j, "loss_ema", json_double(s->loss_ema));
+            cJSON_AddItemToObject(j, "loss_best", json_double(s->loss_best));
+        }
+        if (isfinite(s->val_loss)) cJSON_AddItemToObject(j, "val_loss", json_double(s->val_loss));
         cJSON_AddItemToObject(j, "config", train_config_json(c));
         snprintf(p, sizeof p, "%s/trainer_state.json", tmp);
         st = write_json(p, j);
@@ -506,6 +579,38 @@ hs_status hs_checkpoint_save_trainer(hs_trainer *t, const char *tokenizer_json, 
     if (!c->out_dir[0]) return HS_OK;
     return hs_checkpoint_save(c->out_dir, hs_trainer_model(t), c, hs_trainer_state(t),
                               tokenizer_json, keep, NULL, 0);
+}
+
+/* A run's own entries of a run directory: metrics.csv, latest, pinned, ckpt-* (complete or
+ * not). The lock file and anything else are not the run's. */
+static int is_run_entry(const char *name) {
+    return !strcmp(name, "metrics.csv") || !strcmp(name, "latest") || !strcmp(name, "pinned") ||
+           !strncmp(name, "ckpt-", 5);
+}
+
+hs_status hs_checkpoint_run_files(const char *run_dir, int clear, char *found, size_t n) {
+    if (found && n) found[0] = '\0';
+    DIR *d = opendir(run_dir);
+    if (!d) {
+        if (errno == ENOENT) return HS_OK;
+        return hs_fail(HS_ERR_IO, "cannot read the directory '%s': %s", run_dir, strerror(errno));
+    }
+    struct dirent *e;
+    char p[PATH_N + 300];
+    hs_status st = HS_OK;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_run_entry(e->d_name)) continue;
+        if (found && n && !found[0]) snprintf(found, n, "%s", e->d_name);
+        if (!clear) continue;
+        snprintf(p, sizeof p, "%.4000s/%s", run_dir, e->d_name);
+        if (hs_is_dir(p)) remove_flat_dir(p);
+        else unlink(p);
+        if (access(p, F_OK) == 0 && st == HS_OK)
+            st = hs_fail(HS_ERR_IO, "cannot remove '%s'", p);
+    }
+    closedir(d);
+    if (st == HS_OK && clear) st = hs_dir_fsync(run_dir);
+    return st;
 }
 
 /* ------------------------------------------------------------------ resolve and load */
@@ -563,6 +668,16 @@ hs_status hs_checkpoint_tokenizer(const char *ckpt, char *out, size_t n) {
     return HS_OK;
 }
 
+/* A NaN or Inf in a stored tensor is an error naming the tensor (file and index): training
+ * on, evaluating or sampling from it would only spread it. */
+static hs_status check_finite(const char *file, const char *name, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return hs_fail(HS_ERR_CORRUPT, "'%s': tensor '%s' holds a non-finite value (%s at "
+                           "index %lld)", file, name, isnan(x[i]) ? "NaN" : "Inf", (long long)i);
+    return HS_OK;
+}
+
 /* Read every tensor of m's table, named prefix+name, from st into dst (params layout), and
  * refuse tensors the table does not know. */
 static hs_status load_tensors(const hs_safetensors *st, const char *file, const hs_model *m,
@@ -578,6 +693,7 @@ static hs_status load_tensors(const hs_safetensors *st, const char *file, const 
             snprintf(msg, sizeof msg, "%s", hs_last_error());
             return hs_fail(HS_ERR_CORRUPT, "'%s' does not match config.json: %s", file, msg);
         }
+        if ((s = check_finite(file, name, dst + p->offset, p->numel)) != HS_OK) return s;
     }
     size_t np = strlen(prefix);
     for (int i = 0; i < hs_safetensors_count(st); i++) {
@@ -625,6 +741,7 @@ hs_status hs_checkpoint_load(const char *ckpt, hs_model *m, hs_train_state *s) {
     hs_safetensors_close(sf);
     sf = NULL;
     int64_t step = 0, tokens = 0;
+    double loss_ema = 0, loss_best = 0;
     if (st == HS_OK && s) {
         snprintf(p, sizeof p, "%s/trainer_state.json", ckpt);
         cJSON *j = NULL;
@@ -642,6 +759,15 @@ hs_status hs_checkpoint_load(const char *ckpt, hs_model *m, hs_train_state *s) {
             else {
                 step = (int64_t)js->valuedouble;
                 tokens = (int64_t)jt->valuedouble;
+            }
+            /* The guard's memory (absent in a run recorded before the guard: it starts over) */
+            const cJSON *je = cJSON_GetObjectItemCaseSensitive(j, "loss_ema");
+            const cJSON *jb = cJSON_GetObjectItemCaseSensitive(j, "loss_best");
+            if (st == HS_OK && ((je && !cJSON_IsNumber(je)) || (jb && !cJSON_IsNumber(jb))))
+                st = hs_fail(HS_ERR_CORRUPT, "'%s': loss_ema or loss_best is not a number", p);
+            else {
+                loss_ema = cJSON_IsNumber(je) ? je->valuedouble : 0;
+                loss_best = cJSON_IsNumber(jb) ? jb->valuedouble : 0;
             }
         }
         cJSON_Delete(j);
@@ -667,6 +793,14 @@ hs_status hs_checkpoint_load(const char *ckpt, hs_model *m, hs_train_state *s) {
                     snprintf(msg, sizeof msg, "%s", hs_last_error());
                     st = hs_fail(HS_ERR_CORRUPT, "'%s' does not match the model: %s", p, msg);
                 }
+                if (st == HS_OK) {
+                    snprintf(name, sizeof name, "exp_avg.%s", t->name);
+                    st = check_finite(p, name, mm + t->offset, t->numel);
+                }
+                if (st == HS_OK) {
+                    snprintf(name, sizeof name, "exp_avg_sq.%s", t->name);
+                    st = check_finite(p, name, vv + t->offset, t->numel);
+                }
             }
             if (st == HS_OK && hs_safetensors_count(sf) != 2 * m->n_tensors)
                 st = hs_fail(HS_ERR_CORRUPT, "'%s' has %d tensors, expected %d", p,
@@ -681,6 +815,9 @@ hs_status hs_checkpoint_load(const char *ckpt, hs_model *m, hs_train_state *s) {
             memcpy(s->v, vv, bytes);
             s->step = step;
             s->tokens = tokens;
+            s->loss_ema = loss_ema;
+            s->loss_best = loss_best;
+            s->val_loss = NAN;
         }
     }
     free(w);

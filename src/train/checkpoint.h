@@ -15,14 +15,17 @@
  *   optimizer.safetensors    AdamW moments, F32, named exp_avg.<tensor> / exp_avg_sq.<tensor>
  *                            (torch.optim's state names), same shapes as the weights
  *   trainer_state.json       {"format": "halfs-trainer-state-1", "step", "tokens", "n_params",
- *                            "config"}: config holds every field of hs_train_config under
- *                            the keys of its table (src/train/train_config.h; "model" and
- *                            "recipe" as nested objects), enough to resume exactly
+ *                            "loss_ema", "loss_best" (the divergence guard's memory),
+ *                            "val_loss" (when these weights were evaluated), "config"}:
+ *                            config holds every field of hs_train_config under the keys of
+ *                            its table (src/train/train_config.h; "model" and "recipe" as
+ *                            nested objects), enough to resume exactly
  * The last two are present only when the trainer state was given.
  *
  * Atomicity: the files are written into DIR/ckpt-NNNNNN.tmp, each fsync'ed, the directory is
  * fsync'ed and renamed to DIR/ckpt-NNNNNN, then DIR/latest is replaced atomically (temp +
- * rename), then older checkpoints beyond the newest `keep` are removed. A kill at any moment
+ * rename), then older checkpoints beyond the newest `keep` are removed, except the one with the
+ * lowest recorded val_loss and those named in DIR/pinned (hs_checkpoint_pin). A kill at any moment
  * leaves the previous complete checkpoint intact and `latest` pointing at a complete one; the
  * resolver also falls back to the newest complete ckpt-* when `latest` is missing or stale.
  */
@@ -50,6 +53,16 @@ hs_status hs_checkpoint_save(const char *run_dir, const hs_model *m, const hs_tr
  * out_dir; a no-op when that is ""), as hs_checkpoint_save. For hs_train_hooks.save. */
 hs_status hs_checkpoint_save_trainer(hs_trainer *t, const char *tokenizer_json, int keep);
 
+/* Add run_dir/ckpt-<step> to run_dir/pinned (one checkpoint name a line): pruning never
+ * removes it. The trainer's CLI pins the last checkpoint taken before the divergence guard
+ * fired. */
+hs_status hs_checkpoint_pin(const char *run_dir, long long step);
+
+/* The run's files in run_dir (metrics.csv, latest, pinned and ckpt-* directories): found (may
+ * be NULL) receives the name of one of them, "" when there is none (a missing run_dir has
+ * none). With clear, they are removed (other files stay). */
+hs_status hs_checkpoint_run_files(const char *run_dir, int clear, char *found, size_t n);
+
 /* Resolve dir, a checkpoint directory or a run directory (its latest complete checkpoint),
  * to a checkpoint directory path. HS_ERR_IO with a clear message when there is none. */
 hs_status hs_checkpoint_resolve(const char *dir, char *out, size_t n);
@@ -62,8 +75,9 @@ hs_status hs_checkpoint_read_model_config(const char *ckpt, hs_model_config *out
 hs_status hs_checkpoint_read_train_config(const char *ckpt, hs_train_config *out);
 
 /* Load the weights of ckpt into m, whose config must equal config.json's; every tensor's shape
- * is checked against it (HS_ERR_CORRUPT naming the tensor). If s is non-NULL, also load step,
- * tokens and the AdamW moments into s (s->n_params must equal m->n_params; m and v allocated). */
+ * is checked against it, and every value must be finite (HS_ERR_CORRUPT naming the tensor). If
+ * s is non-NULL, also load step, tokens, the guard's memory and the AdamW moments (checked the
+ * same way) into s (s->n_params must equal m->n_params; m and v allocated). */
 hs_status hs_checkpoint_load(const char *ckpt, hs_model *m, hs_train_state *s);
 
 /* Resolve dir (as hs_checkpoint_resolve), create the model of its config.json and load its

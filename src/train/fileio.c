@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,4 +176,40 @@ uint64_t hs_fnv1a(uint64_t h, const void *data, size_t n) {
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+hs_status hs_dir_lock(const char *dir, int *fd_out) {
+    *fd_out = -1;
+    hs_status st = hs_mkdir_p(dir);
+    if (st != HS_OK) return st;
+    char p[4200];
+    if (snprintf(p, sizeof p, "%s/lock", dir) >= (int)sizeof p)
+        return hs_fail(HS_ERR_IO, "'%s': path too long", dir);
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return hs_fail(HS_ERR_IO, "cannot open the lock file '%s': %s", p, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[32] = "";
+        ssize_t n = e == EWOULDBLOCK ? pread(fd, pid, sizeof pid - 1, 0) : -1;
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return hs_fail(HS_ERR_IO, "cannot lock '%s': %s", p, strerror(e));
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return hs_fail(HS_ERR_IO, "'%s' is in use by another halfs process (pid %s, holding %s)",
+                       dir, pid[0] ? pid : "unknown", p);
+    }
+    char line[32];
+    int k = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)k, 0) != k) {
+        int e = errno;
+        close(fd);
+        return hs_fail(HS_ERR_IO, "cannot write the lock file '%s': %s", p, strerror(e));
+    }
+    *fd_out = fd;
+    return HS_OK;
+}
+
+void hs_dir_unlock(int fd) {
+    if (fd >= 0) close(fd);
 }

@@ -27,6 +27,14 @@ hs_status hs_dir_fsync(const char *dir);
 /* mkdir -p; existing directories are fine. */
 hs_status hs_mkdir_p(const char *path);
 
+/* Take the advisory lock of directory dir (created if needed): flock(LOCK_EX | LOCK_NB) on
+ * dir/lock, which then holds the holder's pid as text. The lock lasts while *fd stays open
+ * (hs_dir_unlock, or the process's exit, even by kill -9). A directory locked by another
+ * process is refused at once: HS_ERR_IO naming that process's pid; a directory that cannot be
+ * created or a lock file that cannot be opened is HS_ERR_IO too. */
+hs_status hs_dir_lock(const char *dir, int *fd);
+void hs_dir_unlock(int fd);
+
 /* 1 if path exists and is a directory / a regular file. */
 int hs_is_dir(const char *path);
 int hs_is_file(const char *path);

@@ -26,8 +26,9 @@ typedef enum {
 
 /* What `halfs train --resume DIR` does with a field: the run's saved config is the start. */
 typedef enum {
-    HS_CFG_KEEP,     /* the saved value stays; the option, if given, is not applied */
-    HS_CFG_REFUSE,   /* the option is refused (the run's model, data and directory) */
+    HS_CFG_KEEP,     /* the saved value stays (fields without an option) */
+    HS_CFG_REFUSE,   /* the option is refused: it would make the run a different run (model,
+                        recipe, data, seed, batch shape, schedule, directory) */
     HS_CFG_CHANGE,   /* the option, when given, replaces the saved value */
     HS_CFG_EACH_RUN, /* this invocation's value, given or default, never the saved one */
 } hs_cfg_resume;
@@ -45,6 +46,8 @@ typedef struct hs_cfg_field {
     const char *section; /* --help section: "model", "recipe", "data", "schedule", "run" */
     const char *help;    /* --help text, lines separated by '\n' */
     hs_cfg_resume resume;
+    int optional;        /* a trainer_state.json without the key (an older run's) reads as the
+                            default; every other field is required */
 } hs_cfg_field;
 
 /* The fields, in the order of trainer_state.json ("model" and "recipe" groups contiguous). */

@@ -87,6 +87,12 @@ hs_status hs_train_config_validate(const hs_train_config *c) {
     if (c->eval_batches < 1)
         return hs_fail(HS_ERR_INVALID_ARG, "--eval-batches must be ≥ 1");
     if (c->threads < 0) return hs_fail(HS_ERR_INVALID_ARG, "--threads must be ≥ 0");
+    if (c->horizon < 0) return hs_fail(HS_ERR_INVALID_ARG, "the schedule's horizon must be ≥ 0");
+    if (!(c->guard_loss_ratio >= 0) || !isfinite(c->guard_loss_ratio) ||
+        (c->guard_loss_ratio > 0 && c->guard_loss_ratio <= 1))
+        return hs_fail(HS_ERR_INVALID_ARG, "--guard-loss-ratio must be > 1, or 0 (off)");
+    if (!(c->guard_grad_norm >= 0) || !isfinite(c->guard_grad_norm))
+        return hs_fail(HS_ERR_INVALID_ARG, "--guard-grad-norm must be ≥ 0 (0 = off)");
     hs_recipe r;
     if ((st = hs_recipe_build(&c->recipe, c->seed, &r)) != HS_OK) return st;
     if (c->model.n_layers < HS_RECIPE_MAX_LAYERS && (r.hp_layers >> c->model.n_layers))
@@ -97,7 +103,7 @@ hs_status hs_train_config_validate(const hs_train_config *c) {
 
 double hs_train_lr(const hs_train_config *c, int64_t s) {
     if (s < c->warmup) return c->lr * (double)(s + 1) / (double)c->warmup;
-    int64_t span = c->steps - c->warmup;
+    int64_t span = (c->horizon > 0 ? c->horizon : c->steps) - c->warmup;
     if (span < 1) span = 1;
     double frac = (double)(s - c->warmup) / (double)span;
     if (frac > 1) frac = 1;
@@ -136,6 +142,7 @@ hs_status hs_trainer_create(const hs_train_config *c, const hs_dataset *train,
     hs_model_init_weights(t->model, c->seed);
     int64_t n = t->model->n_params;
     t->state.n_params = n;
+    t->state.val_loss = NAN;
     t->state.m = calloc((size_t)n, sizeof(float));
     t->state.v = calloc((size_t)n, sizeof(float));
     int64_t bt = (int64_t)c->batch * c->seq;
@@ -241,6 +248,21 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
         return hs_fail(HS_ERR_NUMERIC,
                        "gradient norm is %s at step %lld; stopping without updating the weights",
                        isnan(norm) ? "NaN" : "Inf", (long long)s + 1);
+    double loss = loss_sum / c->accum;
+    if (c->guard_grad_norm > 0 && norm > c->guard_grad_norm)
+        return hs_fail(HS_ERR_NUMERIC,
+                       "divergence guard: the gradient norm is %.4g at step %lld, above "
+                       "--guard-grad-norm %g; stopping without updating the weights",
+                       norm, (long long)s + 1, c->guard_grad_norm);
+    double ema = s > 0 && t->state.loss_ema > 0 ? 0.9 * t->state.loss_ema + 0.1 * loss : loss;
+    double best = t->state.loss_best > 0 && t->state.loss_best < ema ? t->state.loss_best : ema;
+    if (c->guard_loss_ratio > 0 && s >= c->warmup && t->state.loss_best > 0 &&
+        ema > c->guard_loss_ratio * t->state.loss_best)
+        return hs_fail(HS_ERR_NUMERIC,
+                       "divergence guard: the smoothed training loss is %.4f at step %lld "
+                       "(this step %.4f), above --guard-loss-ratio %g times its best %.4f; "
+                       "stopping without updating the weights",
+                       ema, (long long)s + 1, loss, c->guard_loss_ratio, t->state.loss_best);
     // torch.nn.utils.clip_grad_norm_: coef = max_norm / (norm + 1e-6), applied if < 1; the
     // update then multiplies each gradient by (float)coef before using it and stores it back
     // (hs_adamw_update_scaled), the same values as a separate scaling pass.
@@ -258,11 +280,14 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
     }
     t->state.step = s + 1;
     t->state.tokens += (int64_t)c->accum * c->batch * c->seq;
+    t->state.loss_ema = ema;
+    t->state.loss_best = best;
+    t->state.val_loss = NAN;
     double dt = omp_get_wtime() - t0;
     if (out) {
         out->step = t->state.step;
         out->tokens = t->state.tokens;
-        out->train_loss = loss_sum / c->accum;
+        out->train_loss = loss;
         out->val_loss = NAN;
         out->lr = lr;
         out->grad_norm = norm;
@@ -380,6 +405,7 @@ hs_status hs_trainer_run(hs_trainer *t, const hs_train_hooks *hooks) {
                 break;
             }
             row.val_loss = vl;
+            t->state.val_loss = vl;
         }
         if (mf) {
             write_row(mf, &row);

@@ -9,9 +9,19 @@
  * Nothing else is needed: batches are a pure function of (seed, step, micro-batch), and the
  * recipe's SR/RHT seeds a pure function of (seed, step, layer, role).
  *
- * Schedule (step s = 0, 1, ... counts optimizer steps; `steps` is the total):
+ * Schedule (step s = 0, 1, ... counts optimizer steps; H = horizon, or `steps` when 0):
  *   s < warmup:  lr · (s+1) / warmup
- *   otherwise:   min_lr + (lr − min_lr) · ½(1 + cos(π · (s − warmup) / max(1, steps − warmup)))
+ *   otherwise:   min_lr + (lr − min_lr) · ½(1 + cos(π · min(1, (s − warmup) / max(1, H − warmup))))
+ * so past the horizon (a resumed run extended beyond its first --steps) lr stays min_lr.
+ *
+ * Divergence guard (checked in hs_trainer_step after the backward pass, before the update, so a
+ * step it refuses leaves the weights as they were): the step fails with HS_ERR_NUMERIC when
+ *   - guard_grad_norm > 0 and the gradient norm before clipping exceeds it, or
+ *   - guard_loss_ratio > 0, s ≥ warmup, and the smoothed training loss (an exponential moving
+ *     average, ema ← 0.9·ema + 0.1·loss, started at the first step's loss) exceeds
+ *     guard_loss_ratio × the lowest smoothed loss of the run so far.
+ * The moving average and its lowest value are run state (hs_train_state, saved in checkpoints),
+ * so a resumed run guards exactly as the uninterrupted one.
  * metrics.csv: one row per step: step,tokens,train_loss,val_loss,lr,grad_norm,ms_per_step,
  * tokens_per_s (val_loss empty on steps without evaluation). step is 1-based (the number of
  * optimizer steps completed), tokens the total training tokens consumed after it.
@@ -38,12 +48,15 @@ typedef struct hs_train_config {
     int32_t accum;          /* micro-batches per optimizer step */
     double lr, min_lr;      /* peak and final learning rate */
     int64_t warmup;         /* warmup steps */
+    int64_t horizon;        /* step where the decay reaches min_lr; 0 = steps */
     double wd;              /* decoupled weight decay (matrices only) */
     double beta1, beta2, eps; /* AdamW */
     double clip;            /* global gradient-norm clip; 0 = off */
     int64_t eval_every;     /* evaluate every N steps (and at the last); 0 = only at the end */
     int32_t eval_batches;   /* batches of B×T validation tokens per evaluation */
     int64_t save_every;     /* checkpoint every N steps (and at the end); 0 = only at the end */
+    double guard_loss_ratio; /* divergence guard on the smoothed loss; 0 = off */
+    double guard_grad_norm;  /* divergence guard on the gradient norm; 0 = off */
     uint64_t seed;          /* weights, batches, SR and RHT streams */
     int32_t threads;        /* OpenMP threads; 0 = the OpenMP default */
     char out_dir[4096];     /* run directory (metrics.csv, checkpoints); "" = write nothing */
@@ -66,6 +79,10 @@ typedef struct hs_train_state {
     int64_t n_params; /* length of m and v */
     float *m;         /* (n_params) AdamW first moment, params layout */
     float *v;         /* (n_params) AdamW second moment */
+    double loss_ema;  /* the guard's smoothed training loss; 0 before the first step */
+    double loss_best; /* its lowest value so far; 0 before the first step */
+    double val_loss;  /* validation loss of the current weights, NAN when they were not
+                         evaluated: a checkpoint records it, for pruning to keep the best */
 } hs_train_state;
 
 /* One metrics row. */
@@ -98,7 +115,9 @@ const hs_train_config *hs_trainer_config(const hs_trainer *t);
 const hs_recipe *hs_trainer_recipe(const hs_trainer *t);
 
 /* One optimizer step (accum micro-batches, clip, AdamW). Fills *out (val_loss NAN).
- * A non-finite loss or gradient norm returns HS_ERR_NUMERIC without updating the weights. */
+ * A non-finite loss or gradient norm, or a step the divergence guard refuses, returns
+ * HS_ERR_NUMERIC without updating the weights (the message starts "divergence guard:" for
+ * the guard). */
 hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out);
 
 /* Mean validation loss over c->eval_batches batches (in the run's recipe). */
@@ -117,8 +136,9 @@ typedef struct hs_train_hooks {
 
 /* The loop: from the current state up to c->steps, evaluating and checkpointing as configured,
  * appending rows to out_dir/metrics.csv (rewritten up to the current step when resuming).
- * On a non-finite loss or gradient: stops before touching the weights (the last checkpoint
- * stays the last good one) and returns HS_ERR_NUMERIC with a message naming the step. */
+ * On a non-finite loss or gradient, or when the divergence guard fires: stops before touching
+ * the weights (the last checkpoint stays the last good one) and returns HS_ERR_NUMERIC with a
+ * message naming the step. */
 hs_status hs_trainer_run(hs_trainer *t, const hs_train_hooks *hooks);
 
 #endif
