@@ -227,16 +227,17 @@ recipe_flags() {
         *) echo "--recipe $1" ;;
     esac
 }
-# Check a finished run: exit 0 ok, 1 (NaN/Inf stop: a result, recorded as nan), else abort.
+# Check a finished run: exit 0 ok, 4 (diverged: a NaN/Inf loss or the divergence guard; a
+# result, recorded as nan), else abort.
 run_ok() {
     [ -f "$1.rc" ] || die "$(basename "$1") did not run (see $1.log)"
     rc=$(cat "$1.rc")
-    if [ "$rc" = 1 ] && grep -q -e "is NaN" -e "is Inf" "$1.log"; then
-        say "$(basename "$1"): stopped on a non-finite loss (recorded as nan)"
+    if [ "$rc" = 4 ]; then
+        say "$(basename "$1"): stopped as diverged (recorded as nan): $(grep -m1 'error:' "$1.log")"
         return 0
     fi
     [ "$rc" = 0 ] || { tail -n 5 "$1.log" >&2; die "$(basename "$1") failed (exit $rc, log $1.log)"; }
-    # An interrupted trainer exits 0 after a partial run: that is not a result.
+    # A run that stopped early (interrupted: exit 3) is not a result.
     [ "$(last_step "$1")" = "$2" ] || die "$(basename "$1") stopped at step $(last_step "$1") of $2 (interrupted?); rerun"
 }
 # Summary of one run's metrics.csv: recipe,seed,tokens,final_train_loss,final_val_loss,
