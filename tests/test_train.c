@@ -351,19 +351,24 @@ static int run_cli(const char *args, char *err, size_t n) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* A scratch directory with a nano-sized training shard (its vocabulary into *V). */
+static void cli_scratch(const char *tag, char *dir, size_t dn, char *shard, size_t sn, int *V) {
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, dn, "%s/halfs-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    assert_non_null(mkdtemp(dir));
+    double H;
+    hs_dataset *d = make_data(3000, V, &H);
+    snprintf(shard, sn, "%s/data.bin", dir);
+    assert_int_equal(hs_shard_write(shard, hs_dataset_tokens(d), hs_dataset_size(d)), HS_OK);
+    hs_dataset_close(d);
+}
+
 static void test_cli(void **state) {
     (void)state;
     if (!getenv("HALFS_BIN")) skip();
     char dir[256], shard[300], args[4096], out[8192];
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/halfs-cli-XXXXXX", base && *base ? base : "/tmp");
-    assert_non_null(mkdtemp(dir));
     int V;
-    double H;
-    hs_dataset *d = make_data(3000, &V, &H);
-    snprintf(shard, sizeof shard, "%s/data.bin", dir);
-    assert_int_equal(hs_shard_write(shard, hs_dataset_tokens(d), hs_dataset_size(d)), HS_OK);
-    hs_dataset_close(d);
+    cli_scratch("cli", dir, sizeof dir, shard, sizeof shard, &V);
     snprintf(args, sizeof args,
              "--model nano --vocab %d --data %s --val %s --steps 3 --batch 2 --seq 32 "
              "--eval-every 2 --out %s/run --quiet", V, shard, shard, dir);
@@ -412,15 +417,8 @@ static void test_cli_resume_given(void **state) {
     assert_int_equal(d.steps, 1000); /* the case: the values given equal the defaults */
     assert_int_equal(d.save_every, 500);
     char dir[256], shard[300], args[4096], out[8192], path[700];
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/halfs-resume-XXXXXX", base && *base ? base : "/tmp");
-    assert_non_null(mkdtemp(dir));
     int V;
-    double H;
-    hs_dataset *ds = make_data(3000, &V, &H);
-    snprintf(shard, sizeof shard, "%s/data.bin", dir);
-    assert_int_equal(hs_shard_write(shard, hs_dataset_tokens(ds), hs_dataset_size(ds)), HS_OK);
-    hs_dataset_close(ds);
+    cli_scratch("resume", dir, sizeof dir, shard, sizeof shard, &V);
     snprintf(args, sizeof args,
              "--model nano --vocab %d --data %s --steps 3 --batch 1 --seq 8 --eval-every 0 "
              "--eval-batches 1 --save-every 2 --threads 1 --out %s/run --quiet", V, shard, dir);
@@ -464,18 +462,6 @@ static int run_sh(const char *cmdline, char *out, size_t n) {
     out[got] = '\0';
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* A scratch directory with a nano-sized training shard (its vocabulary into *V). */
-static void cli_scratch(const char *tag, char *dir, size_t dn, char *shard, size_t sn, int *V) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, dn, "%s/halfs-%s-XXXXXX", base && *base ? base : "/tmp", tag);
-    assert_non_null(mkdtemp(dir));
-    double H;
-    hs_dataset *d = make_data(3000, V, &H);
-    snprintf(shard, sn, "%s/data.bin", dir);
-    assert_int_equal(hs_shard_write(shard, hs_dataset_tokens(d), hs_dataset_size(d)), HS_OK);
-    hs_dataset_close(d);
 }
 
 static void rm_rf(const char *dir) {
