@@ -115,4 +115,13 @@ typedef struct hs_bf16_out {
 void hs_ukernel_bf16_avx512(const void *ap, int64_t arow, const uint32_t *bp, int64_t steps,
                             float *acc, int nv, int first, const hs_bf16_out *out);
 
+/* ---- AVX2 micro-kernel (avx2/gemm_e2m1_avx2_ukernel.c; layouts in avx2/gemm_e2m1_avx2.c) ---- */
+#define HS_E2M1_AVX2_MR 6  /* rows of A per packed panel */
+#define HS_E2M1_AVX2_NB 16 /* columns of B per packed panel */
+/* One A panel ap (k4, MR) × one B panel bp (k4, NB) over all G groups of gs k-steps (the last
+ * may hold fewer); sa, ca (G, MR) and sb (G, NB) the panels' scales and offset corrections; f
+ * (MR, NB) receives the fp32 results (not read). */
+void hs_ukernel_e2m1_avx2(const int32_t *ap, const int32_t *bp, int64_t k4, int64_t G, int64_t gs,
+                          const float *sa, const int32_t *ca, const float *sb, float *f);
+
 #endif

@@ -2,20 +2,22 @@
  * bit-identical to hs_gemm_e2m1_ref (kernels.h states the formula).
  *
  * Same scheme as avx512/gemm_e2m1_avx512.c at half the width: nibbles are decoded to doubled int8
- * values with vpshufb; A is repacked in panels of MR = 2 rows stored [k/4][MR] (int32 words of 4
+ * values with vpshufb; A is repacked in panels of MR = 6 rows stored [k/4][MR] (int32 words of 4
  * signed bytes), B in panels of NB = 16 columns stored [k/4][NB] with bytes offset by +12
- * (unsigned). The int8 dot product is vpmaddubsw (u8 × s8 → pairs summed in int16: at most
- * 2·24·12 = 576, no saturation) then vpmaddwd by 1 (→ int32); the per-(row, group) correction
- * −12·Σa starts each group's int32 sums. Group epilogue: t = cvt(isum)·sb; acc = fma(t, sa, acc).
+ * (unsigned). The micro-kernel (gemm_e2m1_avx2_ukernel.c) multiplies one A panel by one B panel:
+ * vpmaddubsw (u8 × s8 → pairs summed in int16) accumulated in int16 within a group, widened to
+ * int32 by vpmaddwd; the per-(row, group) correction −12·Σa starts each group's int32 sums.
+ * Group epilogue: t = cvt(isum)·sb; acc = fma(t, sa, acc).
  * OpenMP over tasks of MC rows × one B panel; each element is computed by one task in a fixed
  * order, so the result does not depend on the thread count.
  */
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
 
-enum { MR = 2, NB = 16, MC = 64, B_OFFSET = 12 };
+enum { MR = HS_E2M1_AVX2_MR, NB = HS_E2M1_AVX2_NB, MC = 10 * MR, B_OFFSET = 12 };
 
 static const int8_t dbl_tab[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
@@ -80,39 +82,32 @@ static void pack_b(const ctx *x, const hs_packed *b, int64_t q, uint8_t *tmp) {
     }
 }
 
-/* MR × NB outputs of panel p × panel q over all K. */
-static void kernel(const ctx *x, int64_t p, int64_t q, float out[MR][NB]) {
-    const int64_t k4 = x->k4, G = x->groups, gs = x->gs;
-    const int32_t *ap = x->pa + p * k4 * MR, *bp = x->pb + q * k4 * NB;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 f00 = _mm256_setzero_ps(), f01 = _mm256_setzero_ps();
-    __m256 f10 = _mm256_setzero_ps(), f11 = _mm256_setzero_ps();
-    for (int64_t g = 0; g < G; g++) {
-        int64_t s0 = g * gs, s1 = s0 + gs < k4 ? s0 + gs : k4;
-        __m256i i00 = _mm256_set1_epi32(x->ca[(p * G + g) * MR + 0]), i01 = i00;
-        __m256i i10 = _mm256_set1_epi32(x->ca[(p * G + g) * MR + 1]), i11 = i10;
-        for (int64_t s = s0; s < s1; s++) {
-            __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + s * NB));
-            __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + s * NB + 8));
-            __m256i a0 = _mm256_set1_epi32(ap[s * MR + 0]), a1 = _mm256_set1_epi32(ap[s * MR + 1]);
-            i00 = _mm256_add_epi32(i00, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a0), ones));
-            i01 = _mm256_add_epi32(i01, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a0), ones));
-            i10 = _mm256_add_epi32(i10, _mm256_madd_epi16(_mm256_maddubs_epi16(b0, a1), ones));
-            i11 = _mm256_add_epi32(i11, _mm256_madd_epi16(_mm256_maddubs_epi16(b1, a1), ones));
+/* MR × NB outputs of panel p × panel q over all K, into f (the micro-kernel). */
+static void kernel(const ctx *x, int64_t p, int64_t q, float f[MR][NB]) {
+    const int64_t G = x->groups;
+    hs_ukernel_e2m1_avx2(x->pa + p * x->k4 * MR, x->pb + q * x->k4 * NB, x->k4, G, x->gs,
+                         x->sa + p * G * MR, x->ca + p * G * MR, x->sb + q * G * NB, &f[0][0]);
+}
+
+/* C tile of panel p × panel q: v = out·post, then C = v (beta = 0) or fma(beta, C, v). */
+static void store_tile(float out[MR][NB], int64_t p, int64_t q, int64_t m, int64_t n, float post,
+                       float beta, float *c, int64_t ldc) {
+    const int rows = m - p * MR < MR ? (int)(m - p * MR) : MR;
+    const int cols = n - q * NB < NB ? (int)(n - q * NB) : NB;
+    const __m256 vp = _mm256_set1_ps(post), vb = _mm256_set1_ps(beta);
+    for (int r = 0; r < rows; r++) {
+        float *cr = c + (p * MR + r) * ldc + q * NB;
+        int j = 0;
+        for (; j + 8 <= cols; j += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(out[r] + j), vp);
+            if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + j), v);
+            _mm256_storeu_ps(cr + j, v);
         }
-        const float *sb = x->sb + (q * G + g) * NB;
-        __m256 s0v = _mm256_loadu_ps(sb), s1v = _mm256_loadu_ps(sb + 8);
-        __m256 r0 = _mm256_set1_ps(x->sa[(p * G + g) * MR + 0]), r1 = _mm256_set1_ps(x->sa[(p * G + g) * MR + 1]);
-        /* t = (float)isum · sb; acc = fma(t, sa, acc): the reference's two roundings */
-        f00 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i00), s0v), r0, f00);
-        f01 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i01), s1v), r0, f01);
-        f10 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i10), s0v), r1, f10);
-        f11 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(i11), s1v), r1, f11);
+        for (; j < cols; j++) {
+            float v = out[r][j] * post;
+            cr[j] = beta == 0.0f ? v : __builtin_fmaf(beta, cr[j], v);
+        }
     }
-    _mm256_storeu_ps(out[0], f00);
-    _mm256_storeu_ps(out[0] + 8, f01);
-    _mm256_storeu_ps(out[1], f10);
-    _mm256_storeu_ps(out[1] + 8, f11);
 }
 
 hs_status hs_gemm_e2m1_avx2(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,
@@ -160,12 +155,7 @@ hs_status hs_gemm_e2m1_avx2(const hs_e2m1_plan *plan, const hs_packed *a, const 
                 for (int64_t p = m0 / MR; p < (m0 + MC) / MR && p < x.mp; p++) {
                     float out[MR][NB];
                     kernel(&x, p, q, out);
-                    for (int r = 0; r < MR && p * MR + r < m; r++)
-                        for (int j = 0; j < NB && q * NB + j < n; j++) {
-                            float v = out[r][j] * plan->post;
-                            float *cij = c + (p * MR + r) * ldc + q * NB + j;
-                            *cij = beta == 0.0f ? v : __builtin_fmaf(beta, *cij, v);
-                        }
+                    store_tile(out, p, q, m, n, plan->post, beta, c, ldc);
                 }
             }
         }
