@@ -124,4 +124,11 @@ void hs_ukernel_bf16_avx512(const void *ap, int64_t arow, const uint32_t *bp, in
 void hs_ukernel_e2m1_avx2(const int32_t *ap, const int32_t *bp, int64_t k4, int64_t G, int64_t gs,
                           const float *sa, const int32_t *ca, const float *sb, float *f);
 
+#define HS_BF16_AVX2_MR 6  /* rows of A per fp32 panel of the AVX2 bf16 GEMM */
+#define HS_BF16_AVX2_NB 16 /* columns of B per fp32 panel */
+/* One A panel ap (kc, MR) × one B panel bp (kc, NB) of fp32: tile (MR rows, stride ldt) =
+ * fma chain over the kc steps, starting from +0 (first) or from the tile's values. */
+void hs_ukernel_bf16_avx2(const float *ap, const float *bp, int64_t kc, float *tile, int64_t ldt,
+                          int first);
+
 #endif
