@@ -45,7 +45,7 @@ static void train_table(train_args *t, cli_opt *opts) {
     *t = (train_args){.model = "small", .steps = 5, .batch = 16, .seq = 256, .rounds = 1};
     const cli_opt o[TRAIN_NOPTS] = {
         {.name = "--model", .type = CLI_STR, .dst = &t->model, .arg = "CFG",
-         .help = "nano | tiny | small | medium (default: small)"},
+         .help = "nano | tiny | small | medium | base (default: small)"},
         {.name = "--recipes", .type = CLI_STR, .dst = &t->recipes, .arg = "LIST",
          .help = "comma-separated recipe names (default: every preset)"},
         {.name = "--steps", .type = CLI_I64, .dst = &t->steps, .lo = 1, .hi = 256, .arg = "N",
@@ -174,7 +174,7 @@ int bench_train_main(int argc, char **argv) {
     hs_train_config c;
     hs_train_config_defaults(&c);
     if (hs_model_config_preset(model, &c.model) != HS_OK) {
-        cli_error("--model '%s': unknown model (nano, tiny, small, medium)", model);
+        cli_error("--model '%s': unknown model (nano, tiny, small, medium, base)", model);
         return CLI_USAGE;
     }
     c.batch = (int32_t)B;

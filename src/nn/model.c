@@ -19,7 +19,7 @@
 
 /* ---------------------------------------------------------------- presets + config */
 
-const char *const hs_model_preset_names[] = {"nano", "tiny", "small", "medium", NULL};
+const char *const hs_model_preset_names[] = {"nano", "tiny", "small", "medium", "base", NULL};
 
 hs_status hs_model_config_preset(const char *name, hs_model_config *c) {
     memset(c, 0, sizeof *c);
@@ -36,8 +36,11 @@ hs_status hs_model_config_preset(const char *name, hs_model_config *c) {
         *c = (hs_model_config){4096, 256, 6, 8, 704, 512, 10000.0f, 1e-5f, 0};
     } else if (!strcmp(name, "medium")) {
         *c = (hs_model_config){4096, 512, 8, 8, 1376, 1024, 10000.0f, 1e-5f, 0};
+    } else if (!strcmp(name, "base")) { // GPT-2 small / BERT-base shape: 12 × 768, SwiGLU 2048
+        *c = (hs_model_config){4096, 768, 12, 12, 2048, 1024, 10000.0f, 1e-5f, 0};
     } else {
-        return hs_fail(HS_ERR_INVALID_ARG, "unknown model '%s' (nano, tiny, small, medium)", name);
+        return hs_fail(HS_ERR_INVALID_ARG, "unknown model '%s' (nano, tiny, small, medium, base)",
+                       name);
     }
     return HS_OK;
 }

@@ -41,7 +41,9 @@ typedef struct hs_model_config {
 } hs_model_config;
 
 /* Names of the presets, NULL-terminated: "nano" (dim 64, 2 layers: trains in seconds), "tiny"
- * (128, 4), "small" (256, 6: ≈ 4.8M non-embedding parameters), "medium" (512, 8: ≈ 25M).
+ * (128, 4), "small" (256, 6: ≈ 4.8M non-embedding parameters), "medium" (512, 8: ≈ 25M),
+ * "base" (768, 12 layers, 12 heads, SwiGLU 2048: ≈ 85M non-embedding, 91M in all with V = 4096:
+ * the size where the linear layers begin to dominate a step, as in real LLM training).
  * A preset's vocab is a default; the trainer sets it from the tokenizer/data when known. */
 extern const char *const hs_model_preset_names[];
 hs_status hs_model_config_preset(const char *name, hs_model_config *out);
