@@ -25,5 +25,19 @@ int bench_check_memory(double bytes, const char *what);
 /* Set OpenMP and OpenBLAS thread counts (t > 0), or leave the defaults (t = 0). Returns the
  * number of OpenMP threads that will run. */
 int bench_set_threads(int t);
+/* --isa LEVEL (ref, avx2, avx512; "" = leave the environment as it is): runs the process again
+ * with HALFS_ISA=LEVEL and OpenBLAS on kernels of the same width (avx2, ref:
+ * OPENBLAS_CORETYPE=Haswell; avx512: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, OpenBLAS's
+ * own choice), so each ratio is one ISA level against the same. Returns 0 once the process runs
+ * at that level, 1 after printing an error (unknown level, a level this CPU lacks). */
+int bench_apply_isa(const char *isa);
+/* The --isa entry of every benchmark's option table (where: a const char **). */
+#define BENCH_ISA_OPT(where)                                                                    \
+    {.name = "--isa", .type = CLI_STR, .dst = (where), .arg = "LEVEL",                          \
+     .help = "ref | avx2 | avx512: halfs' kernels at that level and the fp32 baseline\n"      \
+             "on OpenBLAS kernels of the same width (avx2: OPENBLAS_CORETYPE=Haswell;\n"     \
+             "avx512: OpenBLAS's own choice); default: the environment as it is"}
+/* The name of the OpenBLAS kernels that the fp32 baseline runs ("Haswell", "SkylakeX", ...). */
+const char *bench_blas_core(void);
 
 #endif

@@ -1,13 +1,18 @@
-/* bench_common.c: timing, medians, memory checks and thread setup shared by the benchmarks. */
+/* bench_common.c: timing, medians, memory checks, thread setup and the --isa level shared by the
+ * benchmarks. */
 #include "bench.h"
 
 #include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../tools/cli.h"
+#include "halfs/halfs.h"
 
 double bench_now(void) {
     struct timespec ts;
@@ -44,4 +49,56 @@ int bench_set_threads(int t) {
         openblas_set_num_threads(t);
     }
     return omp_get_max_threads();
+}
+
+/* Why a re-execution: OpenBLAS chooses its kernels once, when the library is loaded, from
+ * OPENBLAS_CORETYPE, and the kernel level is fixed at the first call; so the benchmark sets both
+ * in the environment and runs itself again (HALFS_BENCH_ISA marks the second run). */
+int bench_apply_isa(const char *isa) {
+    if (!isa || !isa[0]) return 0;
+    if (strcmp(isa, "ref") && strcmp(isa, "avx2") && strcmp(isa, "avx512")) {
+        cli_error("--isa '%s': unknown level", isa);
+        cli_hint("levels: ref, avx2, avx512");
+        return 1;
+    }
+    const char *done = getenv("HALFS_BENCH_ISA");
+    if (done && !strcmp(done, isa)) {
+        if (strcmp(hs_isa_name(), isa)) {
+            cli_error("--isa %s: this CPU cannot run it (its best level is %s)", isa, hs_isa_name());
+            cli_hint("run `grep -o 'avx512[a-z_0-9]*' /proc/cpuinfo | sort -u` to see what it has");
+            return 1;
+        }
+        return 0;
+    }
+    // Read this process's own argument vector back (execv needs all of it, `halfs` included).
+    static char buf[1 << 16];
+    char *argv[512];
+    int fd = open("/proc/self/cmdline", O_RDONLY), argc = 0;
+    ssize_t len = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (len <= 0 || (size_t)len >= sizeof buf - 1) {
+        cli_error("--isa: cannot read /proc/self/cmdline to run again at level %s", isa);
+        return 1;
+    }
+    buf[len] = 0;
+    for (char *p = buf; p < buf + len && argc < 511; p += strlen(p) + 1) argv[argc++] = p;
+    argv[argc] = NULL;
+    setenv("HALFS_ISA", isa, 1);
+    setenv("HALFS_BENCH_ISA", isa, 1);
+    if (!strcmp(isa, "avx512")) { // OpenBLAS's own choice: its AVX-512 kernels on such a CPU
+        unsetenv("OPENBLAS_CORETYPE");
+        unsetenv("OPENBLAS_L2_SIZE");
+    } else { // AVX2 sgemm, so that the ratio is AVX2 against AVX2 on any machine
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+        unsetenv("OPENBLAS_L2_SIZE");
+    }
+    fflush(NULL);
+    execv("/proc/self/exe", argv);
+    cli_error("--isa: cannot run again at level %s: %s", isa, strerror(errno));
+    return 1;
+}
+
+const char *bench_blas_core(void) {
+    const char *name = openblas_get_corename();
+    return name ? name : "unknown";
 }

@@ -31,9 +31,10 @@ typedef struct {
     int64_t m, n, k, threads, reps;
     const char *shapes;
     int json;
+    const char *isa;
 } gemm_args;
 
-enum { GEMM_NOPTS = 8 };
+enum { GEMM_NOPTS = 9 };
 enum { OPT_M, OPT_N, OPT_K }; /* their entries in the table */
 
 /* Defaults into *t and the option table over it into opts[GEMM_NOPTS]. */
@@ -53,6 +54,7 @@ static void gemm_table(gemm_args *t, cli_opt *opts) {
         {.name = "--reps", .type = CLI_I64, .dst = &t->reps, .lo = 1, .hi = 10000, .arg = "R",
          .help = "timed runs, the median reported (default: 10)"},
         {.name = "--json", .type = CLI_FLAG, .dst = &t->json, .help = "print one JSON object"},
+        BENCH_ISA_OPT(&t->isa),
         {.name = NULL},
     };
     memcpy(opts, o, sizeof o);
@@ -213,9 +215,9 @@ static int run_trainer_shapes(int64_t reps, int json, int nthreads) {
         tot[i].gflops = flop / (tot[i].ms * 1e-3) * 1e-9;
     }
     if (json) {
-        printf("{\"shapes\": \"trainer\", \"threads\": %d, \"reps\": %lld, \"isa\": \"%s\",\n"
+        printf("{\"shapes\": \"trainer\", \"threads\": %d, \"reps\": %lld, \"isa\": \"%s\", \"openblas_core\": \"%s\",\n"
                " \"per_shape\": [\n",
-               nthreads, (long long)reps, hs_isa_name());
+               nthreads, (long long)reps, hs_isa_name(), bench_blas_core());
         for (int s = 0; s < NSHAPES; s++) {
             printf("  {\"name\": \"%s\", \"m\": %lld, \"n\": %lld, \"k\": %lld, \"beta\": %d,\n  ",
                    trainer_shapes[s].name, (long long)trainer_shapes[s].m,
@@ -234,8 +236,8 @@ static int run_trainer_shapes(int64_t reps, int json, int nthreads) {
         return CLI_OK;
     }
     printf("bench gemm --shapes trainer: one block of `small` (M = 4096 tokens), %d threads, "
-           "kernels %s, median of %lld runs; GFLOP/s (ratio to sgemm_openblas)\n",
-           nthreads, hs_isa_name(), (long long)reps);
+           "kernels %s, fp32 on OpenBLAS %s, median of %lld runs; GFLOP/s (ratio to sgemm_openblas)\n",
+           nthreads, hs_isa_name(), bench_blas_core(), (long long)reps);
     printf("%-14s %5s %5s %5s", "shape", "M", "N", "K");
     for (int i = 0; i < NKERN; i++) printf(" %17s", res[0][i].name);
     printf("\n");
@@ -263,6 +265,7 @@ int bench_gemm_main(int argc, char **argv) {
     const cli_command cmd = {"bench gemm", opts, usage, 0, "bench gemm takes only options"};
     int st = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (st != CLI_OK) return st == CLI_HELP ? CLI_OK : st;
+    if (bench_apply_isa(t.isa)) return CLI_USAGE;
     int64_t m = t.m, n = t.n, k = t.k, threads = t.threads, reps = t.reps;
     int json = t.json, trainer = t.shapes != NULL;
     int sized = opts[OPT_M].given || opts[OPT_N].given || opts[OPT_K].given;
@@ -293,9 +296,9 @@ int bench_gemm_main(int argc, char **argv) {
     double base = res[0].gflops;
     if (json) {
         printf("{\"m\": %lld, \"n\": %lld, \"k\": %lld, \"threads\": %d, \"reps\": %lld, "
-               "\"isa\": \"%s\",\n \"gflops\": {",
+               "\"isa\": \"%s\", \"openblas_core\": \"%s\",\n \"gflops\": {",
                (long long)m, (long long)n, (long long)k, nthreads, (long long)reps,
-               hs_isa_name());
+               hs_isa_name(), bench_blas_core());
         for (int i = 0; i < NKERN; i++)
             printf("%s\"%s\": %.2f", i ? ", " : "", res[i].name, res[i].gflops);
         printf("},\n \"ms\": {");
@@ -306,10 +309,10 @@ int bench_gemm_main(int argc, char **argv) {
             printf("%s\"%s\": %.3f", i ? ", " : "", res[i].name, res[i].gflops / base);
         printf("}}\n");
     } else {
-        printf("bench gemm: C[%lld,%lld] = A[%lld,%lld]*B[%lld,%lld]^T, %d threads, kernels %s, "
+        printf("bench gemm: C[%lld,%lld] = A[%lld,%lld]*B[%lld,%lld]^T, %d threads, kernels %s, fp32 on OpenBLAS %s, "
                "median of %lld runs\n",
                (long long)m, (long long)n, (long long)m, (long long)k, (long long)n,
-               (long long)k, nthreads, hs_isa_name(), (long long)reps);
+               (long long)k, nthreads, hs_isa_name(), bench_blas_core(), (long long)reps);
         printf("%-16s %10s %10s %9s\n", "kernel", "ms", "GFLOP/s", "vs sgemm");
         for (int i = 0; i < NKERN; i++)
             printf("%-16s %10.3f %10.1f %8.2fx\n", res[i].name, res[i].ms, res[i].gflops,

@@ -31,9 +31,10 @@
 typedef struct {
     int64_t rows, cols, threads, reps;
     int json;
+    const char *isa;
 } quant_args;
 
-enum { QUANT_NOPTS = 6 };
+enum { QUANT_NOPTS = 7 };
 
 /* Defaults into *t and the option table over it into opts[QUANT_NOPTS]. */
 static void quant_table(quant_args *t, cli_opt *opts) {
@@ -48,6 +49,7 @@ static void quant_table(quant_args *t, cli_opt *opts) {
         {.name = "--reps", .type = CLI_I64, .dst = &t->reps, .lo = 1, .hi = 10000, .arg = "N",
          .help = "timed runs, the median reported (default: 5)"},
         {.name = "--json", .type = CLI_FLAG, .dst = &t->json, .help = "print one JSON object"},
+        BENCH_ISA_OPT(&t->isa),
         {.name = NULL},
     };
     memcpy(opts, o, sizeof o);
@@ -130,6 +132,7 @@ int bench_quant_main(int argc, char **argv) {
     const cli_command cmd = {"bench quant", opts, usage, 0, "bench quant takes only options"};
     int st = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (st != CLI_OK) return st == CLI_HELP ? CLI_OK : st;
+    if (bench_apply_isa(t.isa)) return CLI_USAGE;
     int64_t rows = t.rows, cols = t.cols, threads = t.threads, reps = t.reps;
     int json = t.json;
     double nel = (double)rows * (double)cols;
@@ -226,8 +229,8 @@ int bench_quant_main(int argc, char **argv) {
         static const char *const orient[3] = {"row", "col", "both"};
         if (json) {
             printf("{\"rows\": %lld, \"cols\": %lld, \"threads\": %d, \"reps\": %lld, "
-                   "\"isa\": \"%s\", \"copy_gbps\": %.3f,\n \"gbps\": {",
-                   (long long)rows, (long long)cols, nthreads, (long long)reps, hs_isa_name(),
+                   "\"isa\": \"%s\", \"openblas_core\": \"%s\", \"copy_gbps\": %.3f,\n \"gbps\": {",
+                   (long long)rows, (long long)cols, nthreads, (long long)reps, hs_isa_name(), bench_blas_core(),
                    copy_gbps);
             for (int pass = 0; pass < 2; pass++) { /* gbps, then fraction_of_copy */
                 if (pass) printf("},\n \"fraction_of_copy\": {");
@@ -246,9 +249,9 @@ int bench_quant_main(int argc, char **argv) {
                 printf("%s\"%s\": %.3f", f ? ", " : "", hs_format_name(fmts[f]), dq_gbps[f]);
             printf("}}\n");
         } else {
-            printf("bench quant: %lld x %lld float32 (%.1f MB), %d threads, kernels %s, median of "
+            printf("bench quant: %lld x %lld float32 (%.1f MB), %d threads, kernels %s, fp32 on OpenBLAS %s, median of "
                    "%lld runs\n",
-                   (long long)rows, (long long)cols, 4.0 * nel / 1e6, nthreads, hs_isa_name(),
+                   (long long)rows, (long long)cols, 4.0 * nel / 1e6, nthreads, hs_isa_name(), bench_blas_core(),
                    (long long)reps);
             printf("copy: %.2f GB/s\n", copy_gbps);
             printf("(both: row + column in one hs_quantize_both call, GB/s of input; x2: its speed\n"

@@ -36,9 +36,10 @@ typedef struct {
     const char *model, *recipes;
     int64_t steps, batch, seq, threads, rounds;
     int json, act_only;
+    const char *isa;
 } train_args;
 
-enum { TRAIN_NOPTS = 10 };
+enum { TRAIN_NOPTS = 11 };
 
 /* Defaults into *t and the option table over it into opts[TRAIN_NOPTS]. */
 static void train_table(train_args *t, cli_opt *opts) {
@@ -65,6 +66,7 @@ static void train_table(train_args *t, cli_opt *opts) {
         {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
          .help = "JSON: tokens_per_s, peak_rss_mb, ms_per_step and breakdown_ms,\n"
                  "each an object keyed by recipe name"},
+        BENCH_ISA_OPT(&t->isa),
         {.name = NULL},
     };
     memcpy(opts, o, sizeof o);
@@ -152,6 +154,7 @@ int bench_train_main(int argc, char **argv) {
     const cli_command cmd = {"bench train", opts, help, 0, "bench train takes only options"};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
+    if (bench_apply_isa(ta.isa)) return CLI_USAGE;
     const char *model = ta.model, *recipes = ta.recipes;
     int64_t steps = ta.steps, B = ta.batch, T = ta.seq, threads = ta.threads, rounds = ta.rounds;
     int json = ta.json, act_only = ta.act_only;
@@ -241,9 +244,9 @@ int bench_train_main(int argc, char **argv) {
     int threads_run = threads > 0 ? (int)threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (json) {
         printf("{\"model\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"steps\": %lld, "
-               "\"threads\": %d, \"act_only\": %s, \"kernels\": \"%s\",\n",
+               "\"threads\": %d, \"act_only\": %s, \"kernels\": \"%s\", \"openblas_core\": \"%s\",\n",
                model, (long long)B, (long long)T, (long long)steps, threads_run,
-               act_only ? "true" : "false", hs_isa_name());
+               act_only ? "true" : "false", hs_isa_name(), bench_blas_core());
         const char *keys[] = {"tokens_per_s", "peak_rss_mb", "ms_per_step"};
         for (int k = 0; k < 3; k++) {
             printf(" \"%s\": {", keys[k]);
@@ -279,9 +282,9 @@ int bench_train_main(int argc, char **argv) {
         }
         printf("}}\n");
     } else {
-        printf("bench train: model %s, B=%lld T=%lld, %lld timed steps, %d threads%s, kernels %s\n",
+        printf("bench train: model %s, B=%lld T=%lld, %lld timed steps, %d threads%s, kernels %s, fp32 on OpenBLAS %s\n",
                model, (long long)B, (long long)T, (long long)steps, threads_run,
-               act_only ? ", act-only" : "", hs_isa_name());
+               act_only ? ", act-only" : "", hs_isa_name(), bench_blas_core());
         printf("%-14s %10s %8s %9s %8s | %8s %8s %8s %8s  (ms/step)\n", "recipe", "tokens/s",
                "vs fp32", "ms/step", "RSS MB", "GEMM", "quant", "attn", "rest");
         for (int i = 0; i < nr; i++) {
