@@ -364,6 +364,36 @@ static void test_theory_json(void **state) {
     unlink(p);
 }
 
+/* ---------------------------------------------------------------- bench --isa */
+
+/* `bench gemm --isa LEVEL` runs at that level with OpenBLAS's AVX2 kernels for ref/avx2, and says
+ * so in its JSON; an unknown level is a usage error. (avx512 is refused or runs, depending on
+ * the CPU: not asserted here.) */
+static void test_bench_isa(void **state) {
+    (void)state;
+    UTIL_NEED_CLI();
+    const char *levels[] = {"ref", "avx2"};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        int rc = util_run(&out, NULL, "bench", "gemm", "--m", "16", "--n", "16", "--k", "64",
+                          "--reps", "1", "--threads", "1", "--json", "--isa", levels[i], NULL);
+        if (rc == 1 && i == 1) { /* a CPU without AVX2: refused with a message */
+            free(out);
+            continue;
+        }
+        util_expect_exit_ok(rc);
+        cJSON *root = cJSON_Parse(out);
+        assert_non_null(root);
+        cJSON *isa = cJSON_GetObjectItem(root, "isa"), *core = cJSON_GetObjectItem(root, "openblas_core");
+        assert_true(cJSON_IsString(isa) && cJSON_IsString(core));
+        assert_string_equal(isa->valuestring, levels[i]);
+        assert_string_equal(core->valuestring, "Haswell");
+        cJSON_Delete(root);
+        free(out);
+    }
+    UTIL_EXPECT_USAGE_ERROR("unknown level", "bench", "gemm", "--isa", "avx1024");
+}
+
 /* ---------------------------------------------------------------- bench quant */
 
 /* `bench quant --json` on a small matrix: every documented key family is there with a positive
@@ -563,6 +593,7 @@ int main(void) {
         cmocka_unit_test(test_qdq_nonfinite),
         cmocka_unit_test(test_stats_json),
         cmocka_unit_test(test_theory_json),
+        cmocka_unit_test(test_bench_isa),
         cmocka_unit_test(test_bench_quant_json),
         cmocka_unit_test(test_bad_input),
     };
