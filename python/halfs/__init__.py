@@ -324,23 +324,42 @@ class QTensor:
         return "QTensor(shape=%s, axis=%d, %s)" % (self.shape, self.axis, self.spec)
 
 
+def _same_layout(a, b):
+    return all(getattr(a, f) == getattr(b, f) for f in
+               ("elem", "scale_fmt", "group", "block", "tile2d", "two_level"))
+
+
 def quantize(x, format, rule=None, block=None, axis=-1, rounding=None, seed=None, stream=None,
-             group=None, tile2d=None, two_level=None, rht=None, rht_seed=None, sr_prescale=None):
+             group=None, tile2d=None, two_level=None, rht=None, rht_seed=None, sr_prescale=None,
+             out=None):
     """Quantize x (float32 array or CPU tensor) with a named format and its options (see
-    make_spec), scale groups along `axis` (-1, or 0 of a 2-d x). Returns a QTensor."""
+    make_spec), scale groups along `axis` (-1, or 0 of a 2-d x). Returns a QTensor.
+    out: a QTensor of the same packed shape and layout (element and scale format, grouping) to
+    quantize into, instead of allocating a new one (its arrays are overwritten; returned)."""
     spec = _spec_from(format, dict(rule=rule, block=block, rounding=rounding, seed=seed,
                                    stream=stream, group=group, tile2d=tile2d,
                                    two_level=two_level, rht=rht, rht_seed=rht_seed,
                                    sr_prescale=sr_prescale))
     shape = _as_array(x).shape
     m, rows, cols, ld, tr = _as_matrix(x, axis)
-    owner = _Owner()
     pr, pc = (cols, rows) if tr else (rows, cols)
-    _lib.check(_L.hs_packed_alloc(ctypes.byref(owner.p), ctypes.byref(spec._c), pr, pc),
-               "quantize")
-    owner.live = True
+    if out is not None:
+        if not isinstance(out, QTensor):
+            raise TypeError("out must be a QTensor, got %s" % type(out).__name__)
+        if out.packed_shape != (pr, pc) or not _same_layout(out._owner.p.spec, spec._c):
+            raise ValueError("out: packed shape %s with a different layout; this needs %s %s"
+                             % (out.packed_shape, (pr, pc), spec))
+        owner = out._owner
+    else:
+        owner = _Owner()
+        _lib.check(_L.hs_packed_alloc(ctypes.byref(owner.p), ctypes.byref(spec._c), pr, pc),
+                   "quantize")
+        owner.live = True
     _lib.check(_L.hs_quantize(ctypes.byref(spec._c), _ptr(m), rows, cols, ld, tr,
                               ctypes.byref(owner.p)), "quantize")
+    if out is not None:
+        out.spec, out.shape, out.transpose = spec, tuple(shape), tr
+        return out
     return QTensor(owner, spec, shape, tr)
 
 

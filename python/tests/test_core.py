@@ -196,3 +196,18 @@ def test_bad_input_raises(i):
     with pytest.raises(exc, match=msg) as e:
         fn(x)
     assert str(e.value)
+
+
+def test_quantize_into_out():
+    x = heavy(32, 64, seed=8)
+    q = halfs.quantize(x, "mxfp4", rule="ocp")
+    codes = q.codes
+    r = halfs.quantize(x * 2, "mxfp4", rule="halfs", out=q)
+    assert r is q and q.spec.rule == "halfs" and np.shares_memory(codes, q.codes)
+    assert np.array_equal(q.dequantize(), halfs.qdq(x * 2, "mxfp4"))
+    with pytest.raises(ValueError, match="layout"):
+        halfs.quantize(x, "nvfp4", out=q)
+    with pytest.raises(ValueError, match="layout"):
+        halfs.quantize(x[:16], "mxfp4", out=q)
+    with pytest.raises(TypeError, match="QTensor"):
+        halfs.quantize(x, "mxfp4", out=x)
