@@ -408,7 +408,17 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
-static void vectors_help(FILE *out, cli_opt *t) {
+/* The option table over *out_dir into t[2]. */
+static void vectors_table(const char **out_dir, cli_opt *t) {
+    t[0] = (cli_opt){.name = "--out", .type = CLI_STR, .dst = out_dir, .arg = "DIR", .alias = "-o",
+                     .help = "directory to create (required; must not exist)"};
+    t[1] = (cli_opt){0};
+}
+
+static void vectors_help(FILE *out) {
+    const char *d = NULL;
+    cli_opt t[2];
+    vectors_table(&d, t);
     fprintf(out,
         "usage: halfs vectors --out DIR\n"
         "\n"
@@ -424,21 +434,11 @@ static void vectors_help(FILE *out, cli_opt *t) {
     fprintf(out, "\nexample: halfs vectors --out vectors/\n");
 }
 
-static const char *out_dir;
-static void help_thunk(FILE *out) {
-    const char *d = NULL;
-    cli_opt t[2] = {{.name = "--out", .type = CLI_STR, .dst = &d, .arg = "DIR", .alias = "-o",
-                     .help = "directory to create (required; must not exist)"},
-                    {0}};
-    vectors_help(out, t);
-}
-
 int cmd_vectors(int argc, char **argv) {
-    out_dir = NULL;
-    cli_opt t[2] = {{.name = "--out", .type = CLI_STR, .dst = &out_dir, .arg = "DIR", .alias = "-o",
-                     .help = "directory to create (required; must not exist)"},
-                    {0}};
-    const cli_command cmd = {"vectors", t, help_thunk, 0, "vectors takes no operands"};
+    const char *out_dir = NULL;
+    cli_opt t[2];
+    vectors_table(&out_dir, t);
+    const cli_command cmd = {"vectors", t, vectors_help, 0, "vectors takes no operands"};
     int rc = cli_parse(&cmd, argc, argv, NULL, NULL);
     if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
     if (!out_dir || !out_dir[0]) {

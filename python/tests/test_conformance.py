@@ -86,3 +86,18 @@ def test_wrong_quantizer_fails_readably(vectors):
     assert "shape" in str(hc.check(lambda x, c: x[:, :8], "mxfp4", "ocp", vectors=vectors))
     with pytest.raises(ValueError, match="unknown scale rule"):
         hc.check(own, "mxfp4", "oc", vectors=vectors)
+
+
+def test_vectors_cli_errors(cli, tmp_path):
+    import os
+    for args, msg in ((["vectors"], "missing --out"),
+                      (["vectors", "--out", tmp_path], "already exists"),
+                      (["vectors", "--out", tmp_path / "no" / "such"], "cannot create"),
+                      (["vectors", "--out", tmp_path / "v", "extra"], "unexpected operand")):
+        r = cli(*args, check=False)
+        assert r.returncode == 1 and r.stderr.startswith("halfs: error: ") and msg in r.stderr
+        assert "hint: " in r.stderr
+    assert sorted(os.listdir(tmp_path)) == []  # nothing left behind
+    r = cli("vectors", "--out", tmp_path / "v")
+    assert "cases" in r.stdout and sorted(os.listdir(tmp_path)) == ["v"]
+    assert sorted(os.listdir(tmp_path / "v")) == ["cases", "inputs", "manifest.json"]
