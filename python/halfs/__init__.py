@@ -229,6 +229,26 @@ class _Owner:
             _L.hs_packed_free(ctypes.byref(self.p))
             self.live = False
 
+    def copy(self):
+        """A new allocation holding the same packed tensor."""
+        o = _Owner()
+        p = self.p
+        _lib.check(_L.hs_packed_alloc(ctypes.byref(o.p), ctypes.byref(p.spec), p.rows, p.cols),
+                   "copy")
+        o.live = True
+        nc = int(p.rows * p.code_stride)
+        ctypes.memmove(o.p.codes, p.codes, nc)
+        if p.scales and p.spec.scale_fmt != _lib.SCALE_NONE:
+            sb = 4 if p.spec.scale_fmt == _lib.SCALE_FP32 else 1
+            ctypes.memmove(o.p.scales, p.scales, int(p.rows * p.groups_per_row) * sb)
+        o.p.spec = p.spec
+        o.p.tensor_scale, o.p.groups_halved, o.p.groups_total = (p.tensor_scale, p.groups_halved,
+                                                                 p.groups_total)
+        return o
+
+    def __reduce__(self):
+        raise TypeError("a QTensor cannot be pickled; save q.codes, q.scales and q.tensor_scale")
+
 
 def _view(owner, addr, nbytes, dtype, shape, strides=None):
     buf = (ctypes.c_uint8 * nbytes).from_address(addr)
@@ -319,6 +339,12 @@ class QTensor:
 
     def __matmul__(self, other):
         return matmul(self, other)
+
+    def __deepcopy__(self, memo):
+        return QTensor(self._owner.copy(), self.spec, self.shape, self.transpose)
+
+    def __reduce__(self):
+        return self._owner.__reduce__()
 
     def __repr__(self):
         return "QTensor(shape=%s, axis=%d, %s)" % (self.shape, self.axis, self.spec)

@@ -62,6 +62,10 @@ class Recipe:
         self._h = h
         self._lock = threading.Lock()
 
+    def __reduce__(self):
+        # copy.deepcopy and pickle rebuild the recipe (a new handle), never share the handle
+        return (_recipe, (self.options,))
+
     def __del__(self):
         h = getattr(self, "_h", None)
         if h is not None and h.value:
@@ -105,6 +109,10 @@ class Recipe:
                 dw.ctypes.data, dy.ctypes.data, x.ctypes.data, w.ctypes.data, M, K, N),
                 "halfs.torch.Linear backward")
         return dx, dw
+
+
+def _recipe(options):
+    return Recipe(**options)
 
 
 def _f32(t, what):

@@ -211,3 +211,18 @@ def test_quantize_into_out():
         halfs.quantize(x[:16], "mxfp4", out=q)
     with pytest.raises(TypeError, match="QTensor"):
         halfs.quantize(x, "mxfp4", out=x)
+
+
+def test_qtensor_copy_and_pickle():
+    import copy
+    import pickle
+    x = heavy(32, 64, seed=9)
+    for fmt in ("mxfp4", "nvfp4", "fp4", "bf16"):
+        q = halfs.quantize(x, fmt)
+        c = copy.deepcopy(q)
+        assert not np.shares_memory(c.codes, q.codes) and np.array_equal(c.codes, q.codes)
+        assert c.tensor_scale == q.tensor_scale
+        del q
+        assert np.array_equal(c.dequantize(), halfs.qdq(x, fmt))
+        with pytest.raises(TypeError, match="pickle"):
+            pickle.dumps(c)

@@ -158,6 +158,14 @@ def test_convert_and_train():
     assert model.fc1.step == 60
     ht.set_step(model, 3)
     assert model.fc2.step == 3
+    import copy
+    import pickle
+    twin = copy.deepcopy(model)  # a new handle per layer, the same numbers
+    assert twin.fc1.recipe is not model.fc1.recipe and twin.fc1.recipe._h.value != model.fc1.recipe._h.value
+    twin.eval(), model.eval()
+    assert torch.equal(twin(x), model(x))
+    assert torch.equal(pickle.loads(pickle.dumps(model))(x), model(x))
+    del twin
 
 
 # ---------------------------------------------------------------- the trainer's nano model
