@@ -74,19 +74,10 @@ static int elem_grid(hs_elem e, float *g) {
     return n;
 }
 
-/* Up to `max` tie points (midpoints of neighbouring grid values), spread over the grid: the
- * lowest ones, the highest ones and every k-th between. */
-static int tie_points(const float *g, int ng, float *t, int max) {
-    int nm = ng - 1, n = 0;
-    if (nm <= 0) return 0;
-    if (nm <= max) {
-        for (int i = 0; i < nm; i++) t[n++] = 0.5f * (g[i] + g[i + 1]);
-        return n;
-    }
-    for (int j = 0; j < max; j++) {
-        int i = (int)((int64_t)j * (nm - 1) / (max - 1));
-        t[n++] = 0.5f * (g[i] + g[i + 1]);
-    }
+/* The tie points of a grid: the midpoints of neighbouring values (ng − 1 of them). */
+static int tie_points(const float *g, int ng, float *t) {
+    int n = 0;
+    for (int i = 0; i + 1 < ng; i++) t[n++] = 0.5f * (g[i] + g[i + 1]);
     return n;
 }
 
@@ -113,21 +104,23 @@ static double block_gap(const float *x) {
 
 /* Row r of the `finite` input of element e into x (VCOLS values). */
 static void finite_row(hs_elem e, int r, float *x) {
-    float g[260], t[16];
+    float g[260], t[260];
     int ng = elem_grid(e, g);
     float gmax = g[ng - 1];
-    int nt = tie_points(g, ng, t, 15);
+    int nt = tie_points(g, ng, t);
     int k = (r % 5) - 2; /* the anchor's binade moves with the row: 2^-2 .. 2^2 */
     float anchor = ldexpf(gmax, k);
     for (int c = 0; c < VCOLS; c += CHUNK) {
         float *ch = x + c;
         int ci = c / CHUNK;
         for (int i = 0; i < CHUNK; i++) ch[i] = 0.0f;
-        if (r < 16) { /* ties at the anchor's scale and at ½, ¼, 2× of it */
+        if (r < 16) { /* ties at the anchor's scale and at ½, ¼, 2× of it; the 15 values of a
+                         chunk walk through the grid's ties, so every tie appears at every shift */
             static const int shift[8] = {0, -1, 0, -2, 0, 1, -1, 0};
             ch[0] = ci & 1 ? -anchor : anchor;
             for (int i = 1; i < CHUNK; i++) {
-                float v = nt ? ldexpf(t[(i - 1 + ci + r) % nt], k + shift[ci]) : 0.0f;
+                int j = r * 15 + (i - 1); /* 16 rows × 15: every tie of grids up to 240 */
+                float v = nt ? ldexpf(t[j % nt], k + shift[ci]) : 0.0f;
                 ch[i] = (i + r) & 1 ? -v : v;
             }
         } else if (r < 20) { /* saturation: amax 1.5–1.99 × the grid's top at the scale */
