@@ -178,7 +178,7 @@ class Linear(torch.nn.Linear):
             recipe, roles=roles, block=block, sr=sr, rht=rht, act_only=act_only,
             hp_layers=hp_layers, quant_lm_head=quant_lm_head, seed=seed)
         self.layer, self.linear, self.step = int(layer), int(linear), 0
-        self.recipe.specs(self.layer, self.linear, 0)  # checks the ids now
+        self.recipe.specs(self.layer, self.linear, 0)  # refuses bad ids at construction
 
     def forward(self, x):
         step = self.step
