@@ -39,10 +39,13 @@ def scratch(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def vectors(cli, scratch):
+    """`halfs vectors` written once (45 MB), removed at the end of the session."""
+    import shutil
     import halfs.conformance as hc
     d = scratch / "vectors"
     cli("vectors", "--out", d)
-    return hc.load(str(d))
+    yield hc.load(str(d))
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
