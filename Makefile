@@ -7,6 +7,7 @@
 #   make check-layers    only the layer check
 #   make SAN=1 test      the same under AddressSanitizer + UBSan (into build-san/)
 #   make BUILD=dir ...   build somewhere else (parallel work trees)
+#   make BUILD/libhalfs.so  the shared library the Python package loads (python/, docs/PYTHON.md)
 #
 # Sources are found by wildcard: a new file under src/<module>/ joins the library, a new
 # tests/test_*.c becomes a test program, tools/*.c and bench/*.c make up the CLI. The modules are
@@ -31,6 +32,10 @@ endif
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -fopenmp -fno-math-errno \
               -Iinclude -Isrc $(OPT)
 CFLAGS  += $(CFLAGS_BASE)
+# PIC=1: the position-independent objects of libhalfs.so (a sub-make into $(BUILD)/pic, below).
+ifeq ($(PIC),1)
+CFLAGS  += -fPIC
+endif
 # -lz: the embedded corpus (data/*.txt.gz) is read with zlib's gzread (src/train/corpus.c).
 LDLIBS  += -lopenblas -lcjson -lz -lm
 comma := ,
@@ -60,7 +65,7 @@ CORE_TEST := $(BUILD)/core-tests/test_codec $(BUILD)/core-tests/test_rht
 LAYERS    := $(BUILD)/tests/test_layers
 
 .PHONY: all test tests clean core check-layers
-all: $(CLI) tests
+all: $(CLI) tests $(BUILD)/libhalfs.so
 
 $(BUILD)/obj/src/kernels/avx2/%.o: src/kernels/avx2/%.c
 	@mkdir -p $(dir $@)
@@ -120,10 +125,33 @@ $(LAYERS): tests/check_layers.sh $(LIB_OBJ) $(TOOL_OBJ) $(CORE_TEST)
 check-layers: $(LAYERS)
 	$(LAYERS)
 
+# libhalfs.so, for the Python package (python/halfs loads it with ctypes): the library's sources
+# compiled a second time with -fPIC by a sub-make into $(BUILD)/pic, so the objects of
+# libhalfs.a, the CLI and the tests stay exactly as they are; the sub-make links
+# $(BUILD)/pic/libhalfs.so and it is copied here when it changed.
+ifeq ($(PIC),1)
+$(BUILD)/libhalfs.so: $(LIB)
+	$(CC) -shared $(LDFLAGS) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS) -o $@
+else
+$(BUILD)/libhalfs.so: FORCE
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/pic PIC=1 $(BUILD)/pic/libhalfs.so
+	cmp -s $(BUILD)/pic/libhalfs.so $@ || cp $(BUILD)/pic/libhalfs.so $@
+endif
+.PHONY: FORCE
+FORCE:
+
+# The Python package's pytest suite (python/tests) as a test program of tests/run.sh, like the
+# layer check: tests/python_tests.sh prints cmocka-style counts, skipped without numpy/pytest.
+PYTEST_T := $(BUILD)/tests/test_python
+$(PYTEST_T): tests/python_tests.sh $(BUILD)/libhalfs.so $(CLI)
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec sh "%s" "%s" "%s"\n' $(abspath tests/python_tests.sh) $(abspath $(BUILD)/libhalfs.so) $(abspath $(CLI)) >$@
+	chmod +x $@
+
 tests: $(TEST_BIN) $(LAYERS)
 
 # The tests find the CLI through HALFS_BIN and scratch space through HALFS_TMP.
-test: $(CLI) $(TEST_BIN) $(LAYERS)
+test: $(CLI) $(TEST_BIN) $(LAYERS) $(PYTEST_T)
 	HALFS_BIN=$(abspath $(CLI)) sh tests/run.sh $(BUILD)/tests
 
 clean:

@@ -30,6 +30,7 @@ int cmd_corpus(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
+int cmd_vectors(int argc, char **argv);
 
 /* OpenMP's passive wait policy for every command (tools/halfs.c): unless OMP_WAIT_POLICY is
  * set, set it to passive and re-execute the program once with full_argv (the process's argv).

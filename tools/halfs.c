@@ -25,6 +25,7 @@ static const subcommand commands[] = {
     {"eval", cmd_eval, "loss and perplexity of a checkpoint on token shards"},
     {"corpus", cmd_corpus, "prepare and locate the embedded corpus: tokenizer and token shards"},
     {"capture", cmd_capture, "dump a model's linear-layer weights, inputs and output gradients"},
+    {"vectors", cmd_vectors, "conformance vectors: expected codes and scales of every quantizer case"},
     {"bench", cmd_bench, "benchmarks: quantizer GB/s and GEMM GFLOP/s against copy and sgemm"},
 };
 
