@@ -4,7 +4,10 @@
  * an MXFP4 export evaluates bit-identically to the checkpoint run with only fwd.w quantized by
  * the same rule; q/k rows are in llama.cpp's order; bf16/f16 exports; bad input (dimensions
  * that do not fit 32-blocks, f16 overflow, unwritable output, every truncation and corrupted
- * fields of a file) is a clear error, never a crash, and leaves no file; the CLI end to end. */
+ * fields of a file) is a clear error, never a crash, and leaves no file; the CLI end to end;
+ * llama.cpp's Python reader (the `gguf` package) on every export type (tests/gguf_check.py, run
+ * with pytest by /usr/bin/python3 or $HALFS_PYTHON; skipped where gguf, numpy or pytest is
+ * missing). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "halfs/codec.h"
@@ -543,6 +547,105 @@ static void test_cli(void **state) {
     free(tj);
 }
 
+/* ---- llama.cpp's Python reader (tests/gguf_check.py) ---- */
+
+static const char *python(void) {
+    const char *p = getenv("HALFS_PYTHON");
+    return p && *p ? p : "/usr/bin/python3";
+}
+
+/* tests/gguf_check.py: next to the executable's ../../tests/, or from the working directory. */
+static int find_check_script(char *out, size_t n) {
+    char exe[PATH_MAX / 2];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = '\0';
+        char *s = strrchr(exe, '/');
+        if (s) {
+            *s = '\0';
+            if (snprintf(out, n, "%s/../../tests/gguf_check.py", exe) < (int)n &&
+                access(out, R_OK) == 0)
+                return 1;
+        }
+    }
+    snprintf(out, n, "tests/gguf_check.py");
+    return access(out, R_OK) == 0;
+}
+
+static void write_f32(const char *dir, const char *name, const char *ext, const float *x,
+                      int64_t n) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/%s%s", dir, name, ext);
+    util_write_file(p, x, (size_t)n * sizeof *x);
+}
+
+static void test_gguf_python(void **state) {
+    (void)state;
+    char cmd[9000], script[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "'%s' -c 'import gguf, numpy, pytest' >/dev/null 2>&1", python());
+    if (system(cmd) != 0) {
+        print_message("%s cannot import gguf, numpy and pytest; skipping\n", python());
+        skip();
+    }
+    assert_true(find_check_script(script, sizeof script));
+    char dir[4200];
+    util_path(dir, sizeof dir, "pycheck");
+    assert_int_equal(hs_mkdir_p(dir), HS_OK);
+    char *tj = tok_json();
+    hs_model *m = nano(64, 192, 0);
+    hs_quant_spec spec = mxfp4_spec(HS_RULE_HALFS, HS_ROUND_RNE);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const hs_param_tensor *t = &m->tensors[i];
+        const float *w = m->params + t->offset;
+        write_f32(dir, t->name, ".f32", w, t->numel);
+        if (t->ndim == 2 && t->layer >= 0) {
+            float *q = malloc((size_t)t->numel * sizeof *q);
+            assert_int_equal(hs_qdq(&spec, w, t->shape[0], t->shape[1], t->shape[1], 0, q,
+                                    t->shape[1]),
+                             HS_OK);
+            write_f32(dir, t->name, ".qdq.f32", q, t->numel);
+            free(q);
+        }
+    }
+    static const hs_gguf_type types[] = {HS_GGUF_MXFP4, HS_GGUF_F32, HS_GGUF_BF16, HS_GGUF_F16};
+    char js[2048];
+    int off = snprintf(js, sizeof js,
+                       "{\"dim\": %d, \"layers\": %d, \"heads\": %d, \"ffn\": %d, \"vocab\": %d, "
+                       "\"max_seq\": %d, \"eps\": %.9g, \"theta\": %.9g, \"n_merges\": %d, "
+                       "\"exports\": {",
+                       m->cfg.dim, m->cfg.n_layers, m->cfg.n_heads, m->cfg.ffn_dim, m->cfg.vocab,
+                       m->cfg.max_seq, (double)m->cfg.norm_eps, (double)m->cfg.rope_theta,
+                       300 - 256);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char p[4400];
+        snprintf(p, sizeof p, "%s/m-%s.gguf", dir, hs_gguf_type_name(types[i]));
+        hs_gguf_export_opts o = {.weights = types[i], .other = HS_GGUF_F32, .spec = spec};
+        assert_int_equal(hs_gguf_export(m, tj, &o, p), HS_OK);
+        off += snprintf(js + off, sizeof js - (size_t)off, "%s\"m-%s.gguf\": \"%s\"",
+                        i ? ", " : "", hs_gguf_type_name(types[i]), hs_gguf_type_name(types[i]));
+    }
+    snprintf(js + off, sizeof js - (size_t)off, "}}\n");
+    char p[4400];
+    snprintf(p, sizeof p, "%s/model.json", dir);
+    util_write_file(p, js, strlen(js));
+    snprintf(cmd, sizeof cmd,
+             "HALFS_GGUF_DIR='%s' '%s' -m pytest -q -p no:cacheprovider '%s' 2>&1", dir, python(),
+             script);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    char line[4096];
+    int passed = 0;
+    while (fgets(line, sizeof line, f)) {
+        fputs(line, stdout);
+        if (strstr(line, " passed") && !strstr(line, "failed")) passed = atoi(line);
+    }
+    int rc = pclose(f);
+    assert_int_equal(rc, 0);
+    assert_int_equal(passed, 8); /* keys and tensors of the four exports */
+    hs_model_free(m);
+    free(tj);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mxfp4_table),
@@ -553,6 +656,7 @@ int main(void) {
         cmocka_unit_test(test_export_errors),
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_gguf_python),
     };
     return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
 }
