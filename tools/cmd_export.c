@@ -90,6 +90,9 @@ static int export_spec(const cli_model *cm, const char *rule, hs_quant_spec *spe
                     "blocks of 32: quantizing with rule halfs\n", cm->run->recipe.name);
         }
     }
+    if (!rule && !cm->run)
+        fprintf(stderr, "halfs: note: '%s' records no training recipe: quantizing with rule "
+                "halfs\n", cm->ckpt);
     hs_quant_spec_init(spec, HS_FMT_MXFP4);
     spec->block = HS_GGUF_MXFP4_BLOCK;
     spec->rounding = HS_ROUND_RNE;
