@@ -155,6 +155,8 @@ int cmd_export(int argc, char **argv) {
             rc = cli_fail_status(st, "writing the GGUF file");
             if (st == HS_ERR_IO) cli_hint("check that the directory of '%s' exists and is writable",
                                           t.out);
+            else if (st == HS_ERR_INVALID_ARG && eo.weights == HS_GGUF_MXFP4)
+                cli_hint("--weights bf16, f16 or f32 take any dimensions");
         } else {
             fprintf(stderr, "halfs: wrote %s (%s linear weights, %s embedding/output) from %s\n",
                     t.out, hs_gguf_type_name(eo.weights), hs_gguf_type_name(eo.other), cm.ckpt);
