@@ -30,6 +30,7 @@
 #include "train/fileio.h"
 #include "train/gguf.h"
 #include "train/tokenizer.h"
+#include "train/trainer.h"
 #include "util.h"
 
 /* ---- ggml's reference quantizer, transcribed from ggml/src/ggml-quants.c (llama.cpp
@@ -547,6 +548,58 @@ static void test_cli(void **state) {
     free(tj);
 }
 
+/* `halfs export` of a run's checkpoint takes the run's forward-weight quantizer when it is MXFP4
+ * in blocks of 32 (mxfp4-ocp: rule ocp; mxfp4-halfs: halfs), and rule halfs otherwise (nvfp4, or
+ * --block 16); --rule overrides it. The GGUF's linears hold exactly hs_qdq of that quantizer. */
+static void test_cli_run_rule(void **state) {
+    (void)state;
+    UTIL_NEED_CLI();
+    char *tj = tok_json();
+    char tokp[4200];
+    util_path(tokp, sizeof tokp, "tokenizer.json");
+    util_write_file(tokp, tj, strlen(tj));
+    static const struct { const char *recipe; int block; const char *rule; hs_rule want; } cases[] = {
+        {"mxfp4-ocp", 0, NULL, HS_RULE_OCP},      {"mxfp4-halfs", 0, NULL, HS_RULE_HALFS},
+        {"mxfp4-max", 0, NULL, HS_RULE_CEIL},     {"nvfp4", 0, NULL, HS_RULE_HALFS},
+        {"mxfp4-ocp", 16, NULL, HS_RULE_HALFS},   {"mxfp4-ocp", 0, "halfs", HS_RULE_HALFS},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char run[4200], out[4200];
+        snprintf(out, sizeof out, "run-%zu", c);
+        util_path(run, sizeof run, out);
+        util_path(out, sizeof out, "r.gguf");
+        hs_model *m = nano(64, 192, 0);
+        hs_train_config tc;
+        hs_train_config_defaults(&tc);
+        tc.model = m->cfg;
+        snprintf(tc.recipe.name, sizeof tc.recipe.name, "%s", cases[c].recipe);
+        tc.recipe.block = cases[c].block;
+        hs_train_state ts = {.step = 1, .n_params = m->n_params, .val_loss = NAN};
+        ts.m = calloc((size_t)m->n_params, sizeof(float));
+        ts.v = calloc((size_t)m->n_params, sizeof(float));
+        assert_int_equal(hs_checkpoint_save(run, m, &tc, &ts, tokp, 1, NULL, 0), HS_OK);
+        free(ts.m), free(ts.v);
+        if (cases[c].rule)
+            util_expect_exit_ok(util_run(NULL, NULL, "export", run, "-o", out, "--rule",
+                                         cases[c].rule, NULL));
+        else
+            util_expect_exit_ok(util_run(NULL, NULL, "export", run, "-o", out, NULL));
+        hs_model *r = load(out);
+        hs_quant_spec spec = mxfp4_spec(cases[c].want, HS_ROUND_RNE);
+        const hs_param_tensor *t = hs_model_find_tensor(m, "model.layers.0.mlp.down_proj.weight");
+        float *q = malloc((size_t)t->numel * sizeof *q);
+        assert_int_equal(hs_qdq(&spec, m->params + t->offset, t->shape[0], t->shape[1],
+                                t->shape[1], 0, q, t->shape[1]),
+                         HS_OK);
+        for (int64_t i = 0; i < t->numel; i++) /* equal values (−0 is written as +0) */
+            assert_true(q[i] == r->params[t->offset + i]);
+        free(q);
+        hs_model_free(r);
+        hs_model_free(m);
+    }
+    free(tj);
+}
+
 /* ---- llama.cpp's Python reader (tests/gguf_check.py) ---- */
 
 static const char *python(void) {
@@ -656,6 +709,7 @@ int main(void) {
         cmocka_unit_test(test_export_errors),
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_cli_run_rule),
         cmocka_unit_test(test_gguf_python),
     };
     return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
