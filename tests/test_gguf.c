@@ -4,7 +4,8 @@
  * an MXFP4 export evaluates bit-identically to the checkpoint run with only fwd.w quantized by
  * the same rule; q/k rows are in llama.cpp's order; bf16/f16 exports; bad input (dimensions
  * that do not fit 32-blocks, f16 overflow, unwritable output, every truncation and corrupted
- * fields of a file) is a clear error, never a crash, and leaves no file; the CLI end to end;
+ * fields of a file) is a clear error, never a crash, and leaves no file; the CLI end to end,
+ * and which quantizer the export of a run takes;
  * llama.cpp's Python reader (the `gguf` package) on every export type (tests/gguf_check.py, run
  * with pytest by /usr/bin/python3 or $HALFS_PYTHON; skipped where gguf, numpy or pytest is
  * missing). */
