@@ -136,8 +136,8 @@ typedef struct {
     char *tokenizer_json;        /* a GGUF file's tokenizer.json text, or NULL */
 } cli_model;
 /* Open DIR, a run directory (its latest checkpoint), a checkpoint directory or a GGUF file
- * (src/train/gguf.h): the model with its weights and, when recorded, the run's training config. Returns CLI_OK, or the exit code
- * after printing why (then nothing is left to close). */
+ * (src/train/gguf.h): the model with its weights and, when recorded, the run's training config.
+ * Returns CLI_OK, or the exit code after printing why (then nothing is left to close). */
 int cli_model_open(const char *dir, cli_model *cm);
 /* The forward-pass recipe: `name` when given, else the run's training recipe, else fp32; built
  * with the run's seed, else with `seed`. *opts receives what it was built from. Returns CLI_OK,
