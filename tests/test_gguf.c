@@ -263,9 +263,12 @@ static void test_f32_roundtrip(void **state) {
         const hs_gguf_tensor *k = hs_gguf_find_tensor(g, "blk.1.attn_k.weight");
         const hs_gguf_tensor *v = hs_gguf_find_tensor(g, "blk.1.attn_v.weight");
         assert_true(q && k && v && q->ne[0] == 64 && q->ne[1] == 64 && q->type == HS_GGUF_F32);
-        const hs_param_tensor *hq = hs_model_find_tensor(m, "model.layers.1.self_attn.q_proj.weight");
-        const hs_param_tensor *hk = hs_model_find_tensor(m, "model.layers.1.self_attn.k_proj.weight");
-        const hs_param_tensor *hv = hs_model_find_tensor(m, "model.layers.1.self_attn.v_proj.weight");
+        const hs_param_tensor *hq =
+            hs_model_find_tensor(m, "model.layers.1.self_attn.q_proj.weight");
+        const hs_param_tensor *hk =
+            hs_model_find_tensor(m, "model.layers.1.self_attn.k_proj.weight");
+        const hs_param_tensor *hv =
+            hs_model_find_tensor(m, "model.layers.1.self_attn.v_proj.weight");
         const int rows[][2] = {{0, 0}, {1, 8}, {2, 1}, {3, 9}, {15, 15}, {16, 16}, {17, 24},
                                {50, 16 * 3 + 1}, {63, 63}};
         for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -559,7 +562,12 @@ static void test_cli_run_rule(void **state) {
     char tokp[4200];
     util_path(tokp, sizeof tokp, "tokenizer.json");
     util_write_file(tokp, tj, strlen(tj));
-    static const struct { const char *recipe; int block; const char *rule; hs_rule want; } cases[] = {
+    static const struct {
+        const char *recipe;
+        int block;
+        const char *rule;
+        hs_rule want;
+    } cases[] = {
         {"mxfp4-ocp", 0, NULL, HS_RULE_OCP},      {"mxfp4-halfs", 0, NULL, HS_RULE_HALFS},
         {"mxfp4-max", 0, NULL, HS_RULE_CEIL},     {"nvfp4", 0, NULL, HS_RULE_HALFS},
         {"mxfp4-ocp", 16, NULL, HS_RULE_HALFS},   {"mxfp4-ocp", 0, "halfs", HS_RULE_HALFS},

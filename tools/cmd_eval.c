@@ -2,7 +2,8 @@
  * of a checkpoint on token shards, over consecutive non-overlapping windows of T+1 tokens (every
  * window once, in order; --batches limits the count). DIR is a run directory (its latest
  * checkpoint), a checkpoint directory, or a GGUF file written by `halfs export` (run in fp32 by
- * default: its weights are the exported values, MXFP4 codes decoded). Data with token ids the model cannot take exits 1.
+ * default: its weights are the exported values, MXFP4 codes decoded). Data with token ids the
+ * model cannot take exits 1.
  */
 #include <math.h>
 #include <omp.h>
