@@ -16,8 +16,9 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 fi
 flags="-std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I$root/include -I$root/src"
 lib="$root/src/train/safetensors.c $root/src/train/dataset.c $root/src/train/tokenizer.c $root/src/train/fileio.c $root/src/core/status.c"
+lib="$lib $root/src/train/gguf_read.c"
 status=0
-for name in safetensors shard tokenizer; do
+for name in safetensors shard tokenizer gguf; do
     if ! $CC $flags "$here/fuzz_$name.c" $lib -lcjson -lm -o "$out/fuzz_$name"; then
         echo "fuzz: building fuzz_$name failed" >&2
         status=1

@@ -31,6 +31,7 @@ int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_vectors(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* OpenMP's passive wait policy for every command (tools/halfs.c): unless OMP_WAIT_POLICY is
  * set, set it to passive and re-execute the program once with full_argv (the process's argv).
@@ -131,11 +132,13 @@ struct hs_recipe;
 typedef struct {
     struct hs_model *model;
     struct hs_train_config *run; /* the run's training config; NULL when the checkpoint has none */
-    char ckpt[4096];             /* the checkpoint directory DIR resolved to */
+    char ckpt[4096];             /* the checkpoint directory DIR resolved to, or the GGUF file */
+    int gguf;                    /* 1: DIR is a GGUF file (no run config) */
+    char *tokenizer_json;        /* a GGUF file's tokenizer.json text, or NULL */
 } cli_model;
-/* Open DIR, a run directory (its latest checkpoint) or a checkpoint directory: the model with
- * its weights and, when recorded, the run's training config. Returns CLI_OK, or the exit code
- * after printing why (then nothing is left to close). */
+/* Open DIR, a run directory (its latest checkpoint), a checkpoint directory or a GGUF file
+ * (src/train/gguf.h): the model with its weights and, when recorded, the run's training config.
+ * Returns CLI_OK, or the exit code after printing why (then nothing is left to close). */
 int cli_model_open(const char *dir, cli_model *cm);
 /* The forward-pass recipe: `name` when given, else the run's training recipe, else fp32; built
  * with the run's seed, else with `seed`. *opts receives what it was built from. Returns CLI_OK,

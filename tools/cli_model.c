@@ -2,7 +2,8 @@
  * their arguments (`halfs CMD DIR [--name value]...`, options from a cli_opt table) and opening
  * the model. DIR is a run directory (its latest complete checkpoint) or a checkpoint directory;
  * the run's training config, when the checkpoint records one, supplies the default forward-pass
- * recipe and its seed.
+ * recipe and its seed. DIR may also be a GGUF file (`halfs export`): its weights run in fp32 by
+ * default, and its tokenizer.json comes with it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "cli.h"
 #include "nn/model.h"
 #include "train/checkpoint.h"
+#include "train/gguf.h"
 #include "nn/recipe.h"
 #include "train/trainer.h"
 
@@ -37,6 +39,16 @@ int cli_model_args(int argc, char **argv, const char *cmd, const char *usage, cl
 int cli_model_open(const char *dir, cli_model *cm) {
     cm->model = NULL;
     cm->run = NULL;
+    cm->gguf = 0;
+    cm->tokenizer_json = NULL;
+    if (hs_gguf_is_file(dir)) {
+        /* A GGUF model: its weights as stored (MXFP4 codes decoded), no run config. */
+        hs_status st = hs_gguf_open_model(dir, &cm->model, &cm->tokenizer_json);
+        if (st != HS_OK) return cli_fail_status(st, "loading the GGUF model");
+        snprintf(cm->ckpt, sizeof cm->ckpt, "%s", dir);
+        cm->gguf = 1;
+        return CLI_OK;
+    }
     hs_status st = hs_checkpoint_open_model(dir, &cm->model, cm->ckpt, sizeof cm->ckpt);
     if (st != HS_OK) return cli_fail_status(st, "loading the model");
     hs_train_config *tc = malloc(sizeof *tc);
@@ -80,6 +92,9 @@ int cli_model_recipe(const cli_model *cm, const char *name, uint64_t seed, hs_re
         snprintf(opts->name, sizeof opts->name, "%.*s", (int)sizeof opts->name - 1, name);
     } else if (cm->run) {
         *opts = cm->run->recipe;
+    } else if (cm->gguf) {
+        /* the weights hold what the export wrote (MXFP4 values, bf16, ...): run them as they are */
+        snprintf(opts->name, sizeof opts->name, "fp32");
     } else {
         snprintf(opts->name, sizeof opts->name, "fp32");
         fprintf(stderr, "halfs: note: '%s' is a weights-only checkpoint (no trainer_state.json): "
@@ -92,6 +107,8 @@ int cli_model_recipe(const cli_model *cm, const char *name, uint64_t seed, hs_re
 void cli_model_close(cli_model *cm) {
     hs_model_free(cm->model);
     free(cm->run);
+    free(cm->tokenizer_json);
+    cm->tokenizer_json = NULL;
     cm->model = NULL;
     cm->run = NULL;
 }

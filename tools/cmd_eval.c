@@ -1,7 +1,9 @@
 /* cmd_eval.c: `halfs eval DIR [--data PATH]`: mean cross-entropy (nats per token) and perplexity
  * of a checkpoint on token shards, over consecutive non-overlapping windows of T+1 tokens (every
  * window once, in order; --batches limits the count). DIR is a run directory (its latest
- * checkpoint) or a checkpoint directory. Data with token ids the model cannot take exits 1.
+ * checkpoint), a checkpoint directory, or a GGUF file written by `halfs export` (run in fp32 by
+ * default: its weights are the exported values, MXFP4 codes decoded). Data with token ids the
+ * model cannot take exits 1.
  */
 #include <math.h>
 #include <omp.h>
@@ -17,12 +19,12 @@
 
 /* What the options set. */
 typedef struct {
-    const char *data, *recipe;
+    const char *data, *recipe, *role;
     int64_t batches, batch, seq, threads;
     int json;
 } eval_args;
 
-enum { EVAL_NOPTS = 8 };
+enum { EVAL_NOPTS = 9 };
 
 /* Defaults into *t and the option table over it into opts[EVAL_NOPTS]. */
 static void eval_table(eval_args *t, cli_opt *opts) {
@@ -43,6 +45,9 @@ static void eval_table(eval_args *t, cli_opt *opts) {
         {.name = "--recipe", .type = CLI_STR, .dst = &t->recipe, .arg = "R",
          .help = "forward-pass recipe (default: the run's training recipe when the\n"
                  "checkpoint records it, else fp32)"},
+        {.name = "--role", .type = CLI_STR, .dst = &t->role, .arg = "ITEMS",
+         .help = "role overrides on top of the recipe, e.g. fwd.w=mxfp4:halfs\n"
+                 "(`halfs train --help`, --role)"},
         {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
          .help = "print {\"loss\": ..., \"perplexity\": ..., \"tokens\": ...} (null for\n"
                  "a loss that is not finite)"},
@@ -56,11 +61,12 @@ static void eval_table(eval_args *t, cli_opt *opts) {
 static void eval_help(FILE *out) {
     fprintf(out,
         "usage: halfs eval DIR [--data PATH] [--batches N] [--batch B] [--seq T] [--recipe R]\n"
-        "                  [--json] [--threads N]\n"
+        "                  [--role ITEMS] [--json] [--threads N]\n"
         "\n"
         "Loss (mean cross-entropy, nats per token) and perplexity of a trained model on\n"
-        "llm.c token shards. DIR is a run directory (its latest checkpoint is used) or a\n"
-        "checkpoint directory.\n"
+        "llm.c token shards. DIR is a run directory (its latest checkpoint is used), a\n"
+        "checkpoint directory, or a GGUF file written by `halfs export` (recipe fp32 by\n"
+        "default: the weights as exported).\n"
         "\n"
         "options:\n");
     eval_args t;
@@ -113,6 +119,20 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_model_recipe(&cm, recipe_name, 0, &ro, &recipe)) != CLI_OK) {
         cli_model_close(&cm);
         return rc;
+    }
+    if (t.role) { /* the overrides after the recipe's own, then the recipe built again */
+        size_t used = strlen(ro.roles);
+        if (used + 1 + strlen(t.role) >= sizeof ro.roles) {
+            cli_error("--role is too long (at most %zu characters)", sizeof ro.roles - 2 - used);
+            cli_model_close(&cm);
+            return CLI_USAGE;
+        }
+        snprintf(ro.roles + used, sizeof ro.roles - used, "%s%s", used ? "," : "", t.role);
+        hs_status rs = hs_recipe_build(&ro, cm.run ? cm.run->seed : 0, &recipe);
+        if (rs != HS_OK) {
+            cli_model_close(&cm);
+            return cli_fail_status(rs, "--role");
+        }
     }
     hs_dataset *d = NULL;
     hs_status st = hs_dataset_open(data, &d);

@@ -1,5 +1,6 @@
 /* cmd_sample.c: `halfs sample DIR --prompt TEXT`: generate text from a checkpoint (DIR is a run
- * directory, meaning its latest checkpoint, or a checkpoint directory). Sampling: the logits of
+ * directory, meaning its latest checkpoint, a checkpoint directory, or a GGUF file written by
+ * `halfs export`, whose tokenizer it uses). Sampling: the logits of
  * the last position divided by the temperature, restricted to the top-k, softmax in double,
  * one draw from a counter-based generator seeded by --seed (temperature 0 = greedy). The model
  * sees at most its context (max_position_embeddings) of the latest tokens. Prompt tokens the
@@ -62,7 +63,8 @@ static void sample_help(FILE *out) {
         "                    [--seed S] [--recipe R] [--tokenizer PATH] [--threads N]\n"
         "\n"
         "Continue TEXT with a trained model and print prompt and continuation to stdout.\n"
-        "DIR is a run directory (its latest checkpoint is used) or a checkpoint directory.\n"
+        "DIR is a run directory (its latest checkpoint is used), a checkpoint directory,\n"
+        "or a GGUF file written by `halfs export` (its tokenizer comes with it).\n"
         "\n"
         "options:\n");
     sample_args t;
@@ -130,7 +132,17 @@ int cmd_sample(int argc, char **argv) {
     if (rc != CLI_OK) return rc;
     hs_model *m = cm.model;
     char tp[4200];
-    if (!tok_path) {
+    hs_tokenizer *tok = NULL;
+    hs_status st = HS_OK;
+    if (!tok_path && cm.gguf) { /* a GGUF file carries its tokenizer.json */
+        if (!cm.tokenizer_json) {
+            cli_error("'%s' holds no tokenizer.huggingface.json", cm.ckpt);
+            cli_hint("pass --tokenizer PATH (the tokenizer the model was trained with)");
+            cli_model_close(&cm);
+            return CLI_USAGE;
+        }
+        st = hs_tokenizer_from_json(cm.tokenizer_json, strlen(cm.tokenizer_json), &tok);
+    } else if (!tok_path) {
         if (hs_checkpoint_tokenizer(cm.ckpt, tp, sizeof tp) != HS_OK) {
             cli_error("'%s' has no tokenizer.json", cm.ckpt);
             cli_hint("pass --tokenizer PATH (the tokenizer the training shards were encoded with)");
@@ -139,8 +151,7 @@ int cmd_sample(int argc, char **argv) {
         }
         tok_path = tp;
     }
-    hs_tokenizer *tok = NULL;
-    hs_status st = hs_tokenizer_load(tok_path, &tok);
+    if (tok_path) st = hs_tokenizer_load(tok_path, &tok);
     if (st != HS_OK) {
         cli_model_close(&cm);
         return cli_fail_status(st, "loading the tokenizer");

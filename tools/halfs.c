@@ -24,6 +24,7 @@ static const subcommand commands[] = {
     {"sample", cmd_sample, "generate text from a checkpoint (run directory or checkpoint)"},
     {"eval", cmd_eval, "loss and perplexity of a checkpoint on token shards"},
     {"corpus", cmd_corpus, "prepare and locate the embedded corpus: tokenizer and token shards"},
+    {"export", cmd_export, "write a trained model as a GGUF file for llama.cpp (MXFP4 weights)"},
     {"capture", cmd_capture, "dump a model's linear-layer weights, inputs and output gradients"},
     {"vectors", cmd_vectors, "conformance vectors: expected codes and scales of every quantizer case"},
     {"bench", cmd_bench, "benchmarks: quantizer GB/s and GEMM GFLOP/s against copy and sgemm"},
