@@ -7,6 +7,8 @@
 #   make check-layers    only the layer check
 #   make SAN=1 test      the same under AddressSanitizer + UBSan (into build-san/)
 #   make BUILD=dir ...   build somewhere else (parallel work trees)
+#   make MPI=0           without Open MPI even where mpicc is installed (src/train/dist.c then
+#                        builds its single-process side; `mpirun` runs of it are refused)
 #
 # Sources are found by wildcard: a new file under src/<module>/ joins the library, a new
 # tests/test_*.c becomes a test program, tools/*.c and bench/*.c make up the CLI. The modules are
@@ -40,6 +42,14 @@ ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni \
              -mavx512bf16 -mavx512vbmi
 
+# Open MPI (data-parallel training, src/train/dist.c): found through mpicc's wrapper flags; the
+# build works without it. Only dist.c includes mpi.h; everything links libmpi.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DHS_HAVE_MPI $(shell mpicc --showme:compile)
+LDLIBS     += $(shell mpicc --showme:link)
+endif
+
 LIB_SRC   := $(sort $(wildcard src/*/*.c src/kernels/*/*.c))
 TOOL_SRC  := $(sort $(wildcard tools/*.c bench/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
@@ -59,7 +69,7 @@ CORE_LIB  := $(BUILD)/libhalfs_core.a
 CORE_TEST := $(BUILD)/core-tests/test_codec $(BUILD)/core-tests/test_rht
 LAYERS    := $(BUILD)/tests/test_layers
 
-.PHONY: all test tests clean core check-layers
+.PHONY: all test tests clean core check-layers FORCE
 all: $(CLI) tests
 
 $(BUILD)/obj/src/kernels/avx2/%.o: src/kernels/avx2/%.c
@@ -86,6 +96,16 @@ $(BUILD)/obj/src/kernels/avx2/%_ukernel.o: src/kernels/avx2/%_ukernel.c
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Rebuilt when MPI=0/1 changes (the stamp holds the flags).
+$(BUILD)/obj/src/train/dist.o: src/train/dist.c $(BUILD)/mpi-flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/mpi-flags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(MPI_CFLAGS)' | cmp -s - $@ || echo '$(MPI_CFLAGS)' >$@
+FORCE:
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -120,10 +140,17 @@ $(LAYERS): tests/check_layers.sh $(LIB_OBJ) $(TOOL_OBJ) $(CORE_TEST)
 check-layers: $(LAYERS)
 	$(LAYERS)
 
-tests: $(TEST_BIN) $(LAYERS)
+# The data-parallel tests (tests/test_mpi.sh, under mpirun) as a test program of tests/run.sh.
+MPITEST := $(BUILD)/tests/test_mpi
+$(MPITEST): tests/test_mpi.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec sh "%s"\n' $(abspath tests/test_mpi.sh) >$@
+	chmod +x $@
+
+tests: $(TEST_BIN) $(LAYERS) $(MPITEST)
 
 # The tests find the CLI through HALFS_BIN and scratch space through HALFS_TMP.
-test: $(CLI) $(TEST_BIN) $(LAYERS)
+test: $(CLI) $(TEST_BIN) $(LAYERS) $(MPITEST)
 	HALFS_BIN=$(abspath $(CLI)) sh tests/run.sh $(BUILD)/tests
 
 clean:
