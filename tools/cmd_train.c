@@ -511,7 +511,7 @@ static int train_run(const train_plan *p) {
             rc = cli_fail_status(st, p->resume ? "--resume" : "--init");
             goto ready;
         }
-        if (p->resume) say_resume(p, hs_trainer_state(t)->step);
+        if (p->resume && hs_dist_rank() == 0) say_resume(p, hs_trainer_state(t)->step);
         if (p->resume && hs_trainer_state(t)->step >= c->steps && !quiet)
             fprintf(stderr, "halfs train: the run is already at step %lld of %lld\n",
                     (long long)hs_trainer_state(t)->step, (long long)c->steps);
