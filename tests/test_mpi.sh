@@ -137,7 +137,7 @@ job=$!
 i=0
 while [ ! -e "$TMP/kill/ckpt-000004" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 victim=""
-mpid=$(ps -o pid= --ppid "$job" | head -1) # timeout's child: mpirun, whose children are the ranks
+mpid=$(ps -o pid= --ppid "$job" | tr -d ' ' | head -1) # timeout's child: mpirun, whose children are the ranks
 for p in $(ps -o pid= --ppid "${mpid:-0}"); do
     if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
         victim=$p

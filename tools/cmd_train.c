@@ -575,11 +575,12 @@ ready: // every rank has the same trainer, or every rank stops here
         rc = CLI_DIVERGED;
     } else if (st != HS_OK) {
         rc = cli_fail_status(st, "training stopped");
-    } else if (interrupted && at < c->steps) {
-        fprintf(stderr, "halfs train: interrupted by %s after step %lld of %lld; checkpoint "
+    } else if (at < c->steps) { // stopped early: a signal here or, under mpirun, on a rank
+        if (hs_dist_rank() == 0)
+            fprintf(stderr, "halfs train: interrupted by %s after step %lld of %lld; checkpoint "
                 "saved in %s; continue with `halfs train --resume %s`\n",
-                interrupted == SIGTERM ? "SIGTERM" : "SIGINT", (long long)at, (long long)c->steps,
-                c->out_dir, c->out_dir);
+                interrupted == SIGTERM ? "SIGTERM" : interrupted ? "SIGINT" : "a signal to a rank",
+                (long long)at, (long long)c->steps, c->out_dir, c->out_dir);
         rc = CLI_INTERRUPTED;
     } else if (!quiet) {
         hs_model_timers *tm = &m->timers;
