@@ -13,7 +13,7 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_joined = 0;
+static int g_rank = 0, g_size = 1;
 
 int hs_dist_rank(void) { return g_rank; }
 int hs_dist_size(void) { return g_size; }
@@ -29,6 +29,8 @@ static int launched_size(void) {
 #ifdef HS_HAVE_MPI
 
 int hs_dist_with_mpi(void) { return 1; }
+
+static int g_joined = 0; // MPI_Init done, MPI_Finalize not yet
 
 static hs_status mpi_fail(int err, const char *what) {
     char msg[MPI_MAX_ERROR_STRING];
