@@ -310,6 +310,10 @@ static int resolve_resume(const train_args *a, train_plan *p) {
         cli_hint("resume with a number of ranks that divides %lld", (long long)global);
         return CLI_USAGE;
     }
+    if (p->c.ranks != n && used < sizeof p->changed)
+        used += (size_t)snprintf(p->changed + used, sizeof p->changed - used,
+                                 "%s%d ranks (was %d) with accum %lld, the same global batch",
+                                 used ? ", " : "", n, p->c.ranks, (long long)(global / n));
     p->c.accum = (int32_t)(global / n);
     p->c.ranks = n;
     // a run directory, or one of its checkpoints (then the run is its parent)
