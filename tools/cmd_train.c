@@ -312,7 +312,7 @@ static int resolve_resume(const train_args *a, train_plan *p) {
     }
     if (p->c.ranks != n && used < sizeof p->changed)
         used += (size_t)snprintf(p->changed + used, sizeof p->changed - used,
-                                 "%s%d ranks (was %d) with accum %lld, the same global batch",
+                                 "%s%d rank(s) (was %d) with accum %lld, the same global batch",
                                  used ? ", " : "", n, p->c.ranks, (long long)(global / n));
     p->c.accum = (int32_t)(global / n);
     p->c.ranks = n;
