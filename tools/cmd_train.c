@@ -595,9 +595,13 @@ ready: // every rank has the same trainer, or every rank stops here
                 tm->total, tm->gemm, tm->quant, tm->attention, c->out_dir);
         if (hs_dist_size() > 1 && hc.steps > 0)
             fprintf(stderr, "ranks: %d; gradient exchange %.1f%% of the step time (%.1f of %.1f "
-                    "ms per step), %.3f MB sent per step per rank (gradient %.3f MB)\n",
+                    "ms per step), %.3f MB sent per step per rank (gradient %.3f MB); AdamW "
+                    "state %.3f MB on rank 0 (%.3f MB in all)\n",
                     hs_dist_size(), 100.0 * hc.comm_ms / hc.ms, hc.comm_ms / hc.steps,
-                    hc.ms / hc.steps, hc.comm_bytes / 1e6 / hc.steps, m->n_params * 4 / 1e6);
+                    hc.ms / hc.steps, hc.comm_bytes / 1e6 / hc.steps, m->n_params * 4 / 1e6,
+                    (hs_trainer_state(t)->sharded ? hs_trainer_state(t)->shard_n : m->n_params) *
+                        8 / 1e6,
+                    m->n_params * 8 / 1e6);
     }
 done:
     // an error only this rank met: the others may be waiting for it inside MPI
