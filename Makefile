@@ -8,6 +8,8 @@
 #   make SAN=1 test      the same under AddressSanitizer + UBSan (into build-san/)
 #   make BUILD=dir ...   build somewhere else (parallel work trees)
 #   make BUILD/libhalfs.so  the shared library the Python package loads (python/, docs/PYTHON.md)
+#   make MPI=0           without Open MPI even where mpicc is installed (src/train/dist.c then
+#                        builds its single-process side; `mpirun` runs of it are refused)
 #
 # Sources are found by wildcard: a new file under src/<module>/ joins the library, a new
 # tests/test_*.c becomes a test program, tools/*.c and bench/*.c make up the CLI. The modules are
@@ -45,6 +47,14 @@ ISA_avx2   = -mavx2 -mfma -mf16c
 ISA_avx512 = -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni \
              -mavx512bf16 -mavx512vbmi
 
+# Open MPI (data-parallel training, src/train/dist.c): found through mpicc's wrapper flags; the
+# build works without it. Only dist.c includes mpi.h; everything links libmpi.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := -DHS_HAVE_MPI $(shell mpicc --showme:compile)
+LDLIBS     += $(shell mpicc --showme:link)
+endif
+
 LIB_SRC   := $(sort $(wildcard src/*/*.c src/kernels/*/*.c))
 TOOL_SRC  := $(sort $(wildcard tools/*.c bench/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
@@ -64,7 +74,7 @@ CORE_LIB  := $(BUILD)/libhalfs_core.a
 CORE_TEST := $(BUILD)/core-tests/test_codec $(BUILD)/core-tests/test_rht
 LAYERS    := $(BUILD)/tests/test_layers
 
-.PHONY: all test tests clean core check-layers
+.PHONY: all test tests clean core check-layers FORCE
 all: $(CLI) tests $(BUILD)/libhalfs.so
 
 $(BUILD)/obj/src/kernels/avx2/%.o: src/kernels/avx2/%.c
@@ -91,6 +101,16 @@ $(BUILD)/obj/src/kernels/avx2/%_ukernel.o: src/kernels/avx2/%_ukernel.c
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# Rebuilt when MPI=0/1 changes (the stamp holds the flags).
+$(BUILD)/obj/src/train/dist.o: src/train/dist.c $(BUILD)/mpi-flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/mpi-flags: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(MPI_CFLAGS)' | cmp -s - $@ || echo '$(MPI_CFLAGS)' >$@
+FORCE:
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -137,7 +157,6 @@ $(BUILD)/libhalfs.so: FORCE
 	$(MAKE) --no-print-directory BUILD=$(BUILD)/pic PIC=1 $(BUILD)/pic/libhalfs.so
 	cmp -s $(BUILD)/pic/libhalfs.so $@ || cp $(BUILD)/pic/libhalfs.so $@
 endif
-.PHONY: FORCE
 FORCE:
 
 # The Python package's pytest suite (python/tests) as a test program of tests/run.sh, like the
@@ -148,10 +167,17 @@ $(PYTEST_T): tests/python_tests.sh $(BUILD)/libhalfs.so $(CLI)
 	printf '#!/bin/sh\nexec sh "%s" "%s" "%s"\n' $(abspath tests/python_tests.sh) $(abspath $(BUILD)/libhalfs.so) $(abspath $(CLI)) >$@
 	chmod +x $@
 
-tests: $(TEST_BIN) $(LAYERS)
+# The data-parallel tests (tests/test_mpi.sh, under mpirun) as a test program of tests/run.sh.
+MPITEST := $(BUILD)/tests/test_mpi
+$(MPITEST): tests/test_mpi.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec sh "%s"\n' $(abspath tests/test_mpi.sh) >$@
+	chmod +x $@
+
+tests: $(TEST_BIN) $(LAYERS) $(MPITEST)
 
 # The tests find the CLI through HALFS_BIN and scratch space through HALFS_TMP.
-test: $(CLI) $(TEST_BIN) $(LAYERS) $(PYTEST_T)
+test: $(CLI) $(TEST_BIN) $(LAYERS) $(MPITEST) $(PYTEST_T)
 	HALFS_BIN=$(abspath $(CLI)) sh tests/run.sh $(BUILD)/tests
 
 clean:

@@ -10,6 +10,12 @@
  * before any work (exit 1). The run directory's contract (lock, resume, exit statuses, signals,
  * divergence guard) is docs/RUNS.md. Progress: a \r-updated line on a terminal, plain periodic
  * lines otherwise (stderr).
+ *
+ * Under mpirun (src/train/dist.h, docs/DISTRIBUTED.md) every rank resolves the same
+ * configuration (rank 0 first: it may prepare the embedded corpus), the ranks check that they
+ * agree on it, and rank 0 alone takes the lock, writes and prints. An error every rank meets
+ * before training ends them all the same way; one that a single rank meets during training ends
+ * the job (MPI_Abort) so that no rank waits for it forever.
  */
 #include <math.h>
 #include <signal.h>
@@ -22,6 +28,7 @@
 #include "train/checkpoint.h"
 #include "train/corpus.h"
 #include "train/dataset.h"
+#include "train/dist.h"
 #include "train/fileio.h"
 #include "train/train_config.h"
 #include "train/trainer.h"
@@ -145,6 +152,13 @@ static void train_help(FILE *out) {
         "example: halfs train --model nano --recipe mxfp4-halfs --steps 200 --out runs/nano\n");
 }
 
+/* Several ranks: *rc becomes the largest of the ranks' codes. Returns nonzero when that is an
+ * error (a rank that met none returns it silently: the rank that met it said why). */
+static int agree(int *rc) {
+    *rc = hs_dist_max_int(*rc);
+    return *rc != CLI_OK;
+}
+
 /* The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none has. */
 static volatile sig_atomic_t interrupted = 0;
 static void on_signal(int sig) { interrupted = sig; }
@@ -191,10 +205,18 @@ typedef struct {
     progress_ctx *progress;
     const char *tokenizer; // tokenizer.json to copy into checkpoints (NULL: let it find one)
     int64_t last_saved;    // step of the run's newest checkpoint; -1: none
+    int64_t steps;         // steps of this invocation
+    double ms, comm_ms;    // their time, and its part inside the ranks' exchanges
+    int64_t comm_bytes;    // bytes this rank sent to the others
 } hooks_ctx;
 
 static int hook_progress(void *ctx, const hs_step_metrics *r, int64_t total, double eta) {
-    return on_progress(((hooks_ctx *)ctx)->progress, r, total, eta);
+    hooks_ctx *h = ctx;
+    h->steps++;
+    h->ms += r->ms_per_step;
+    h->comm_ms += r->comm_ms;
+    h->comm_bytes += r->comm_bytes;
+    return on_progress(h->progress, r, total, eta);
 }
 
 static hs_status hook_save(void *ctx, hs_trainer *t) {
@@ -278,6 +300,22 @@ static int resolve_resume(const train_args *a, train_plan *p) {
         }
     }
     if (a->replan) p->c.horizon = p->c.steps;
+    // the global batch (ranks × accum micro-batches) is the run's; split it over this job
+    int64_t global = (int64_t)p->c.ranks * p->c.accum;
+    int n = hs_dist_size();
+    if (p->c.ranks < 1 || global % n) {
+        cli_error("--resume: the run's global batch of %lld micro-batches (%d rank(s) × accum "
+                  "%d) does not divide over %d ranks", (long long)global, p->c.ranks,
+                  p->c.accum, n);
+        cli_hint("resume with a number of ranks that divides %lld", (long long)global);
+        return CLI_USAGE;
+    }
+    if (p->c.ranks != n && used < sizeof p->changed)
+        used += (size_t)snprintf(p->changed + used, sizeof p->changed - used,
+                                 "%s%d rank(s) (was %d) with accum %lld, the same global batch",
+                                 used ? ", " : "", n, p->c.ranks, (long long)(global / n));
+    p->c.accum = (int32_t)(global / n);
+    p->c.ranks = n;
     // a run directory, or one of its checkpoints (then the run is its parent)
     const char *run = a->resume;
     char parent[4096];
@@ -367,6 +405,7 @@ static int resolve_new(const train_args *a, train_plan *p) {
     // a short run still reaches its peak learning rate: warmup defaults to at most steps/5
     if (!GIVEN(a, warmup) && c->warmup > c->steps / 5) c->warmup = c->steps / 5;
     c->horizon = c->steps;
+    c->ranks = hs_dist_size();
     return CLI_OK;
 }
 
@@ -419,6 +458,7 @@ static void say_resume(const train_plan *p, int64_t step) {
  * it with --force). Returns CLI_OK with *lock_fd held, or the exit code after printing why. */
 static int claim_run_dir(const train_plan *p, int *lock_fd) {
     const char *dir = p->c.out_dir;
+    if (hs_dist_rank() != 0) return CLI_OK; // rank 0 writes the run directory
     hs_status st = hs_dir_lock(dir, lock_fd);
     if (st != HS_OK) {
         int rc = cli_fail_status(st, "--out");
@@ -452,32 +492,44 @@ static int train_run(const train_plan *p) {
     hs_status st;
     int lock_fd = -1;
     int rc = claim_run_dir(p, &lock_fd);
-    if (rc != CLI_OK) return rc;
+    if (agree(&rc)) return rc;
     hs_dataset *dtrain = NULL, *dval = NULL;
     hs_trainer *t = NULL;
+    int agreed = 0; // rc, when set, is every rank's
     if ((st = hs_dataset_open(data, &dtrain)) != HS_OK) {
         rc = cli_fail_status(st, "opening --data");
-        goto done;
+        goto ready;
     }
     if (val && (st = hs_dataset_open(val, &dval)) != HS_OK) {
         rc = cli_fail_status(st, "opening --val");
-        goto done;
+        goto ready;
     }
     if ((st = hs_trainer_create(c, dtrain, dval, &t)) != HS_OK) {
         rc = cli_fail_status(st, "cannot train");
         if (strstr(hs_last_error(), "vocabulary")) cli_hint("pass --vocab N with N > the largest token id");
-        goto done;
+        goto ready;
     }
     if (p->resume || p->init) {
         st = hs_checkpoint_load(p->ckpt, hs_trainer_model(t), p->resume ? hs_trainer_state(t) : NULL);
         if (st != HS_OK) {
             rc = cli_fail_status(st, p->resume ? "--resume" : "--init");
-            goto done;
+            goto ready;
         }
-        if (p->resume) say_resume(p, hs_trainer_state(t)->step);
+        if (p->resume && hs_dist_rank() == 0) say_resume(p, hs_trainer_state(t)->step);
         if (p->resume && hs_trainer_state(t)->step >= c->steps && !quiet)
             fprintf(stderr, "halfs train: the run is already at step %lld of %lld\n",
                     (long long)hs_trainer_state(t)->step, (long long)c->steps);
+    }
+ready: // every rank has the same trainer, or every rank stops here
+    if (hs_dist_size() > 1 && agree(&rc)) agreed = 1;
+    if (rc != CLI_OK) goto done;
+    if (hs_dist_size() > 1) {
+        st = hs_dist_check_same((uint64_t)hs_trainer_state(t)->step, "the checkpoint's step");
+        if (st != HS_OK) {
+            rc = cli_fail_status(st, "--resume");
+            agreed = 1;
+            goto done;
+        }
     }
     char desc[1024];
     hs_recipe_describe(hs_trainer_recipe(t), desc, sizeof desc);
@@ -501,14 +553,17 @@ static int train_run(const train_plan *p) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    hooks_ctx hc = {&pc, p->tokenizer, p->resume ? hs_trainer_state(t)->step : -1};
+    hooks_ctx hc = {&pc, p->tokenizer, p->resume ? hs_trainer_state(t)->step : -1, 0, 0, 0, 0};
     hs_train_hooks hooks = {hook_progress, c->out_dir[0] ? hook_save : NULL, &hc};
     st = hs_trainer_run(t, &hooks);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (pc.printed_cr) fputc('\n', stderr);
     int64_t at = hs_trainer_state(t)->step;
-    if (st == HS_ERR_NUMERIC) {
+    agreed = st == HS_OK || st == HS_ERR_NUMERIC; // the same numbers on every rank
+    if (st == HS_ERR_NUMERIC && hs_dist_rank() != 0) {
+        rc = CLI_DIVERGED; // rank 0 says why
+    } else if (st == HS_ERR_NUMERIC) {
         cli_error("training stopped: %s", hs_last_error());
         if (hc.last_saved >= 0) {
             /* pruning must never remove the last good state */
@@ -524,11 +579,12 @@ static int train_run(const train_plan *p) {
         rc = CLI_DIVERGED;
     } else if (st != HS_OK) {
         rc = cli_fail_status(st, "training stopped");
-    } else if (interrupted && at < c->steps) {
-        fprintf(stderr, "halfs train: interrupted by %s after step %lld of %lld; checkpoint "
+    } else if (at < c->steps) { // stopped early: a signal here or, under mpirun, on a rank
+        if (hs_dist_rank() == 0)
+            fprintf(stderr, "halfs train: interrupted by %s after step %lld of %lld; checkpoint "
                 "saved in %s; continue with `halfs train --resume %s`\n",
-                interrupted == SIGTERM ? "SIGTERM" : "SIGINT", (long long)at, (long long)c->steps,
-                c->out_dir, c->out_dir);
+                interrupted == SIGTERM ? "SIGTERM" : interrupted ? "SIGINT" : "a signal to a rank",
+                (long long)at, (long long)c->steps, c->out_dir, c->out_dir);
         rc = CLI_INTERRUPTED;
     } else if (!quiet) {
         hs_model_timers *tm = &m->timers;
@@ -537,8 +593,19 @@ static int train_run(const train_plan *p) {
                 "%.1fs, attention %.1fs); metrics in %s/metrics.csv\n",
                 (long long)hs_trainer_state(t)->step, (long long)hs_trainer_state(t)->tokens,
                 tm->total, tm->gemm, tm->quant, tm->attention, c->out_dir);
+        if (hs_dist_size() > 1 && hc.steps > 0)
+            fprintf(stderr, "ranks: %d; gradient exchange %.1f%% of the step time (%.1f of %.1f "
+                    "ms per step), %.3f MB sent per step per rank (gradient %.3f MB); AdamW "
+                    "state %.3f MB on rank 0 (%.3f MB in all)\n",
+                    hs_dist_size(), 100.0 * hc.comm_ms / hc.ms, hc.comm_ms / hc.steps,
+                    hc.ms / hc.steps, hc.comm_bytes / 1e6 / hc.steps, m->n_params * 4 / 1e6,
+                    (hs_trainer_state(t)->sharded ? hs_trainer_state(t)->shard_n : m->n_params) *
+                        8 / 1e6,
+                    m->n_params * 8 / 1e6);
     }
 done:
+    // an error only this rank met: the others may be waiting for it inside MPI
+    if (rc != CLI_OK && !agreed && hs_dist_size() > 1) hs_dist_abort(rc);
     hs_trainer_free(t);
     hs_dataset_close(dtrain);
     hs_dataset_close(dval);
@@ -547,11 +614,50 @@ done:
 }
 
 
+/* FNV-1a of the resolved configuration (every field but the per-process ones: threads) and of
+ * where its state comes from: what the ranks of one run must agree on. */
+static uint64_t plan_hash(const train_plan *p) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < hs_train_config_n_fields; i++) {
+        const hs_cfg_field *f = &hs_train_config_fields[i];
+        if (f->resume == HS_CFG_EACH_RUN) continue;
+        const unsigned char *b = hs_cfg_field_cptr(f, &p->c);
+        size_t n = f->type == HS_CFG_STR || f->type == HS_CFG_LIST ? strnlen((const char *)b, f->size)
+                                                                   : f->size;
+        for (size_t k = 0; k < n; k++) h = (h ^ b[k]) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull; // field separator
+    }
+    const int flags[2] = {p->resume, p->init};
+    for (int k = 0; k < 2; k++) h = (h ^ (unsigned)flags[k]) * 1099511628211ull;
+    return h;
+}
+
 int cmd_train(int argc, char **argv) {
     static train_args a; /* large (paths): static */
     static train_plan p;
     int rc = train_parse(argc, argv, &a);
     if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
-    rc = train_resolve(&a, &p);
-    return rc != CLI_OK ? rc : train_run(&p);
+    hs_status st = hs_dist_init();
+    if (st != HS_OK) {
+        rc = cli_fail_status(st, "mpirun");
+        cli_hint("run `halfs train` without mpirun, or build halfs where mpicc is installed");
+        return rc;
+    }
+    if (hs_dist_size() > 1 && hs_dist_rank() != 0) a.quiet = 1; // rank 0 prints
+    /* rank 0 resolves first (it may prepare the embedded corpus's cache), then the others */
+    rc = hs_dist_rank() == 0 ? train_resolve(&a, &p) : CLI_OK;
+    if (!agree(&rc)) {
+        if (hs_dist_rank() != 0) rc = train_resolve(&a, &p);
+        agree(&rc);
+    }
+    if (rc == CLI_OK && hs_dist_size() > 1) {
+        st = hs_dist_check_same(plan_hash(&p), "the training configuration");
+        if (st != HS_OK) {
+            rc = cli_fail_status(st, "mpirun");
+            cli_hint("start every rank with the same command line and the same files");
+        }
+    }
+    if (rc == CLI_OK) rc = train_run(&p);
+    hs_dist_finalize();
+    return rc;
 }

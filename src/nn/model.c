@@ -474,6 +474,14 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, uint64_t step,
 
 /* ---------------------------------------------------------------- backward */
 
+/* The backward observer (hs_model.grad_ready), if any: tensors [t0, t1) of the table are final. */
+static void grads_ready(hs_model *m, int t0, int t1) {
+    if (!m->grad_ready || t1 <= t0) return;
+    int64_t off = m->tensors[t0].offset;
+    int64_t end = m->tensors[t1 - 1].offset + m->tensors[t1 - 1].numel;
+    m->grad_ready(m->grad_ready_ctx, off, end - off);
+}
+
 hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, uint64_t step,
                             float loss_scale) {
     struct hs_model_acts *a = m->acts;
@@ -503,6 +511,7 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, uint64_t step,
     memset(a->dres, 0, sizeof(float) * (size_t)(N * C));
     hs_rmsnorm_backward(a->dres, G(m, tidx_norm(c)), a->norm_scratch, a->dbuf, xlast,
                         P(m, tidx_norm(c)), a->lnf_rstd, N, C);
+    grads_ready(m, tidx_norm(c), m->n_tensors); // model.norm (and lm_head unless tied)
     for (int l = L - 1; l >= 0; l--) {
         const float *xin = l == 0 ? a->encoded : a->res2 + (int64_t)(l - 1) * N * C;
         float *ln1 = a->ln1 + l * N * C, *qkv = a->qkv + l * N * 3 * C;
@@ -548,8 +557,10 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, uint64_t step,
             return st;
         hs_rmsnorm_backward(a->dres, G(m, tidx_layer(l, P_LN1)), a->norm_scratch, a->dbuf, xin,
                             P(m, tidx_layer(l, P_LN1)), a->ln1_rstd + l * N, N, C);
+        grads_ready(m, tidx_layer(l, 0), tidx_layer(l + 1, 0));
     }
     hs_embedding_backward(G(m, 0), a->dres, a->inputs, N, C);
+    grads_ready(m, 0, 1);
     tm->total += omp_get_wtime() - t0;
     return HS_OK;
 }

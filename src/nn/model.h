@@ -87,6 +87,14 @@ struct hs_model_acts; /* private: activations and workspaces */
 typedef void (*hs_model_capture_fn)(void *ctx, int layer, int which, const char *role,
                                     const float *data, int64_t rows, int64_t cols);
 
+/* Optional observer of the backward pass's progress (used by the data-parallel trainer to start
+ * each bucket's gradient exchange while the pass goes on): called once the gradients
+ * grads[offset, offset + count) of the pass are final, in the order the pass finishes them:
+ * model.norm and lm_head, then each block from the last to the first (its nine tensors), then
+ * embed_tokens (which the tied lm_head also writes). It only reads the gradients' positions;
+ * the pass computes the same bits with or without it. NULL (the default): no calls. */
+typedef void (*hs_model_grad_fn)(void *ctx, int64_t offset, int64_t count);
+
 typedef struct hs_model {
     hs_model_config cfg;
     int32_t n_tensors;
@@ -98,6 +106,8 @@ typedef struct hs_model {
     struct hs_model_acts *acts;
     hs_model_capture_fn capture; /* NULL, or the operand observer above */
     void *capture_ctx;           /* its first argument */
+    hs_model_grad_fn grad_ready; /* NULL, or the backward observer above */
+    void *grad_ready_ctx;        /* its first argument */
 } hs_model;
 
 /* Create a model (parameters zero; call hs_model_init_weights or load a checkpoint). */

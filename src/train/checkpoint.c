@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "train/dist.h"
 #include "train/fileio.h"
 #include "train/safetensors.h"
 #include "train/train_config.h"
@@ -207,8 +208,13 @@ hs_status hs_checkpoint_read_model_config(const char *ckpt, hs_model_config *out
 static cJSON *train_config_json(const hs_train_config *c) {
     cJSON *j = cJSON_CreateObject(), *grp = NULL;
     const char *gname = NULL;
+    hs_train_config d;
+    hs_train_config_defaults(&d);
     for (int i = 0; i < hs_train_config_n_fields; i++) {
         const hs_cfg_field *f = &hs_train_config_fields[i];
+        if (f->omit_default &&
+            !memcmp(hs_cfg_field_cptr(f, c), hs_cfg_field_cptr(f, &d), f->size))
+            continue;
         cJSON *o = j;
         if (f->group) {
             if (!gname || strcmp(gname, f->group)) {
@@ -465,7 +471,7 @@ hs_status hs_checkpoint_save(const char *run_dir, const hs_model *m, const hs_tr
         return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save: no run directory or model");
     if ((c == NULL) != (s == NULL))
         return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save: give both config and state, or neither");
-    if (s && (s->n_params != m->n_params || !s->m || !s->v))
+    if (s && (s->n_params != m->n_params || !s->m || !s->v || s->sharded))
         return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save: the optimizer state does not match the model");
     if (keep <= 0) keep = HS_CHECKPOINT_KEEP;
     hs_status st = hs_mkdir_p(run_dir);
@@ -577,8 +583,49 @@ hs_status hs_checkpoint_save_trainer(hs_trainer *t, const char *tokenizer_json, 
     if (!t) return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_save_trainer: NULL trainer");
     const hs_train_config *c = hs_trainer_config(t);
     if (!c->out_dir[0]) return HS_OK;
-    return hs_checkpoint_save(c->out_dir, hs_trainer_model(t), c, hs_trainer_state(t),
-                              tokenizer_json, keep, NULL, 0);
+    const hs_train_state *s = hs_trainer_state(t);
+    const int N = hs_dist_size(), rank = hs_dist_rank();
+    if (N == 1 && !s->sharded)
+        return hs_checkpoint_save(c->out_dir, hs_trainer_model(t), c, s, tokenizer_json, keep,
+                                  NULL, 0);
+    /* Several ranks: every rank comes here; the AdamW shards (ZeRO-1) are gathered to rank 0,
+     * which alone writes, then tells the others how it went. */
+    hs_train_state full = *s;
+    hs_status st = HS_OK;
+    float *fm = NULL, *fv = NULL;
+    if (s->sharded) {
+        int *counts = malloc(sizeof(int) * (size_t)N), *displs = malloc(sizeof(int) * (size_t)N);
+        if (rank == 0) {
+            fm = malloc(sizeof(float) * (size_t)(s->n_params ? s->n_params : 1));
+            fv = malloc(sizeof(float) * (size_t)(s->n_params ? s->n_params : 1));
+        }
+        int bad = !counts || !displs || (rank == 0 && (!fm || !fv));
+        if (hs_dist_max_int(bad)) {
+            st = hs_fail(HS_ERR_NOMEM, "checkpoint: out of memory gathering the optimizer state");
+        } else {
+            hs_trainer_shards(t, counts, displs);
+            st = hs_dist_gatherv_f32(s->m, fm, counts, displs);
+            if (st == HS_OK) st = hs_dist_gatherv_f32(s->v, fv, counts, displs);
+        }
+        free(counts);
+        free(displs);
+        full.m = fm;
+        full.v = fv;
+        full.sharded = 0;
+        full.shard_lo = full.shard_n = 0;
+    }
+    if (st == HS_OK && rank == 0)
+        st = hs_checkpoint_save(c->out_dir, hs_trainer_model(t), c, &full, tokenizer_json, keep,
+                                NULL, 0);
+    free(fm);
+    free(fv);
+    int32_t code = st;
+    hs_status bst = hs_dist_bcast_i32(&code, 1);
+    if (bst != HS_OK) return bst;
+    if (rank != 0 && code != HS_OK && st == HS_OK)
+        return hs_fail((hs_status)code, "rank 0 could not save the checkpoint (its message says "
+                       "why)");
+    return st;
 }
 
 /* A run's own entries of a run directory: metrics.csv, latest, pinned, ckpt-* (complete or
@@ -727,7 +774,7 @@ hs_status hs_checkpoint_load(const char *ckpt, hs_model *m, hs_train_state *s) {
     const char *diff = config_diff(&mc, &m->cfg);
     if (diff)
         return hs_fail(HS_ERR_INVALID_ARG, "'%s/config.json' differs from the model in %s", ckpt, diff);
-    if (s && (s->n_params != m->n_params || !s->m || !s->v))
+    if (s && (s->n_params != m->n_params || !s->m || !s->v || s->sharded))
         return hs_fail(HS_ERR_INVALID_ARG, "hs_checkpoint_load: the optimizer state does not match the model");
     /* Everything is read and checked into scratch first: on any error m and s are unchanged. */
     size_t bytes = (size_t)m->n_params * sizeof(float);

@@ -146,6 +146,14 @@ const hs_cfg_field hs_train_config_fields[] = {
     {FIELD(NULL, threads, "threads", I32), .dflt = "0", .opt = "--threads", .arg = "N", .lo = 0,
      .hi = 1024, .section = "run", .help = "threads, 0 = all cores",
      .resume = HS_CFG_EACH_RUN},
+    /* Data parallelism (docs/DISTRIBUTED.md). ranks is the job's size, set by the trainer; a
+     * resumed run keeps the global batch ranks × accum and splits it over the new job's ranks. */
+    {FIELD(NULL, ranks, "ranks", I32), .dflt = "1", .optional = 1, .omit_default = 1},
+    {FIELD(NULL, zero, "zero", I32), .dflt = "0", .opt = "--zero", .arg = "N", .lo = 0, .hi = 1,
+     .section = "run",
+     .help = "under mpirun: 1 shards the AdamW state across the ranks (ZeRO-1;\n"
+             "the same numbers, 1/ranks of its memory each), 0 = every rank holds it",
+     .resume = HS_CFG_CHANGE, .optional = 1, .omit_default = 1},
     {FIELD(NULL, out_dir, "out_dir", STR), .opt = "--out", .arg = "DIR", .section = "run",
      .help = "run directory (default: runs/MODEL-RECIPE)", .resume = HS_CFG_REFUSE},
     {FIELD(NULL, data_path, "data_path", STR), .opt = "--data", .arg = "PATH",

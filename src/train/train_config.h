@@ -48,6 +48,8 @@ typedef struct hs_cfg_field {
     hs_cfg_resume resume;
     int optional;        /* a trainer_state.json without the key (an older run's) reads as the
                             default; every other field is required */
+    int omit_default;    /* written to trainer_state.json only when it differs from the default
+                            (with optional: so single-process runs' files stay as they were) */
 } hs_cfg_field;
 
 /* The fields, in the order of trainer_state.json ("model" and "recipe" groups contiguous). */

@@ -15,7 +15,10 @@
 #include <string.h>
 
 #include "nn/ops.h"
+#include "train/dist.h"
 #include "train/fileio.h"
+
+enum { CHUNK = 1 << 16 }; // elements per partial sum of the gradient norm; shards align to it
 
 struct hs_trainer {
     hs_train_config cfg;
@@ -24,6 +27,20 @@ struct hs_trainer {
     hs_train_state state;
     const hs_dataset *train, *val;
     int32_t *inputs, *targets; // (B, T)
+    int rank, nranks;
+    int64_t *shard;          // (nranks + 1) chunk-aligned bounds: rank r owns [shard[r], shard[r+1])
+    float *gsum;             // the model's gradient buffer: the step's sum
+    float *gscratch;         // (n_params) when accum > 1: one micro-batch's gradient
+    hs_dist_xchg *xchg;      // nranks > 1: the gradient exchange
+    int64_t (*bucket)[2];    // the exchange's buckets, in the order backward finishes them
+    int n_buckets, next_bucket;
+    int adding;              // the hook adds gscratch into gsum before starting a bucket
+    hs_status hook_st;       // the first failure inside the backward hook
+    float *losses;           // (nranks · accum) the step's micro-batch losses, global order
+    float *eval_losses;      // (eval_batches)
+    int *counts, *displs;    // (nranks) scratch for the gathers
+    double comm_s;           // this step's seconds inside the exchanges
+    int64_t comm_bytes;      // this step's bytes sent
 };
 
 /* Every reduction axis a role with an RHT of size d transforms must be a multiple of d. */
@@ -87,6 +104,9 @@ hs_status hs_train_config_validate(const hs_train_config *c) {
     if (c->eval_batches < 1)
         return hs_fail(HS_ERR_INVALID_ARG, "--eval-batches must be ≥ 1");
     if (c->threads < 0) return hs_fail(HS_ERR_INVALID_ARG, "--threads must be ≥ 0");
+    if (c->ranks < 1) return hs_fail(HS_ERR_INVALID_ARG, "ranks must be ≥ 1, got %d", c->ranks);
+    if (c->zero < 0 || c->zero > 1)
+        return hs_fail(HS_ERR_INVALID_ARG, "--zero must be 0 or 1, got %d", c->zero);
     if (c->horizon < 0) return hs_fail(HS_ERR_INVALID_ARG, "the schedule's horizon must be ≥ 0");
     if (!(c->guard_loss_ratio >= 0) || !isfinite(c->guard_loss_ratio) ||
         (c->guard_loss_ratio > 0 && c->guard_loss_ratio <= 1))
@@ -131,11 +151,17 @@ hs_status hs_trainer_create(const hs_train_config *c, const hs_dataset *train,
                            "%d entries (--vocab must be ≥ %d)",
                            what[i], mx, c->model.vocab, mx + 1);
     }
+    if (c->ranks != hs_dist_size())
+        return hs_fail(HS_ERR_INVALID_ARG,
+                       "the configuration is for %d rank(s) but this job has %d", c->ranks,
+                       hs_dist_size());
     hs_trainer *t = calloc(1, sizeof *t);
     if (!t) return hs_fail(HS_ERR_NOMEM, "trainer: out of memory");
     t->cfg = *c;
     t->train = train;
     t->val = val;
+    t->rank = hs_dist_rank();
+    t->nranks = c->ranks;
     if (c->threads > 0) omp_set_num_threads(c->threads); // OpenBLAS runs 1-threaded (hs_gemm_ctx_create)
     if ((st = hs_recipe_build(&c->recipe, c->seed, &t->recipe)) != HS_OK) goto fail;
     if ((st = hs_model_create(&c->model, &t->model)) != HS_OK) goto fail;
@@ -148,9 +174,46 @@ hs_status hs_trainer_create(const hs_train_config *c, const hs_dataset *train,
     int64_t bt = (int64_t)c->batch * c->seq;
     t->inputs = malloc(sizeof(int32_t) * (size_t)bt);
     t->targets = malloc(sizeof(int32_t) * (size_t)bt);
-    if (!t->state.m || !t->state.v || !t->inputs || !t->targets) {
+    int N = t->nranks;
+    t->gsum = t->model->grads;
+    t->losses = malloc(sizeof(float) * (size_t)N * (size_t)c->accum);
+    t->eval_losses = malloc(sizeof(float) * (size_t)c->eval_batches);
+    t->counts = malloc(sizeof(int) * (size_t)N);
+    t->displs = malloc(sizeof(int) * (size_t)N);
+    t->shard = malloc(sizeof(int64_t) * (size_t)(N + 1));
+    if (!t->state.m || !t->state.v || !t->inputs || !t->targets || !t->losses ||
+        !t->eval_losses || !t->counts || !t->displs || !t->shard) {
         st = hs_fail(HS_ERR_NOMEM, "trainer: out of memory");
         goto fail;
+    }
+    if (c->accum > 1 && !(t->gscratch = malloc(sizeof(float) * (size_t)n))) {
+        st = hs_fail(HS_ERR_NOMEM, "trainer: out of memory");
+        goto fail;
+    }
+    // shards: whole chunks of the gradient norm's partial sums, split evenly
+    int64_t nch = (n + CHUNK - 1) / CHUNK;
+    for (int r = 0; r <= N; r++) {
+        int64_t e = nch * r / N * CHUNK;
+        t->shard[r] = e < n ? e : n;
+    }
+    if (N > 1) {
+        // buckets: model.norm + lm_head, each block from the last, embed_tokens (model.h)
+        const hs_model *m = t->model;
+        int L = c->model.n_layers, nb = 0;
+        t->bucket = malloc(sizeof *t->bucket * (size_t)(L + 2));
+        if (!t->bucket) {
+            st = hs_fail(HS_ERR_NOMEM, "trainer: out of memory");
+            goto fail;
+        }
+        int norm = 1 + L * 9;
+        t->bucket[nb][0] = m->tensors[norm].offset, t->bucket[nb++][1] = n;
+        for (int l = L - 1; l >= 0; l--)
+            t->bucket[nb][0] = m->tensors[1 + l * 9].offset,
+            t->bucket[nb++][1] = m->tensors[1 + (l + 1) * 9].offset;
+        t->bucket[nb][0] = 0, t->bucket[nb++][1] = m->tensors[0].numel;
+        t->n_buckets = nb;
+        if ((st = hs_dist_xchg_create(n, t->shard, nb, c->zero == 0, &t->xchg)) != HS_OK)
+            goto fail;
     }
     if ((st = hs_model_reserve(t->model, c->batch, c->seq)) != HS_OK) goto fail;
     *out = t;
@@ -162,12 +225,28 @@ fail:
 
 void hs_trainer_free(hs_trainer *t) {
     if (!t) return;
+    if (t->model) t->model->grads = t->gsum ? t->gsum : t->model->grads;
     hs_model_free(t->model);
     free(t->state.m);
     free(t->state.v);
     free(t->inputs);
     free(t->targets);
+    free(t->gscratch);
+    free(t->losses);
+    free(t->eval_losses);
+    free(t->counts);
+    free(t->displs);
+    free(t->shard);
+    free(t->bucket);
+    hs_dist_xchg_free(t->xchg);
     free(t);
+}
+
+void hs_trainer_shards(const hs_trainer *t, int *counts, int *displs) {
+    for (int r = 0; r < t->nranks; r++) {
+        counts[r] = (int)(t->shard[r + 1] - t->shard[r]);
+        displs[r] = (int)t->shard[r];
+    }
 }
 
 hs_model *hs_trainer_model(hs_trainer *t) { return t->model; }
@@ -175,16 +254,16 @@ hs_train_state *hs_trainer_state(hs_trainer *t) { return &t->state; }
 const hs_train_config *hs_trainer_config(const hs_trainer *t) { return &t->cfg; }
 const hs_recipe *hs_trainer_recipe(const hs_trainer *t) { return &t->recipe; }
 
-/* Σ g² over n values in double, over fixed 64K-element chunks summed in order. */
-static double sumsq_fixed(const float *g, int64_t n) {
-    enum { CH = 1 << 16 };
-    int64_t nch = (n + CH - 1) / CH;
-    double *part = malloc(sizeof(double) * (size_t)(nch ? nch : 1));
-    if (!part) { // fall back to one serial pass (same value, slower)
-        double s = 0;
-        for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
-        return s;
-    }
+/* part[c] = Σ g² in double over chunk c (elements [c·CHUNK, min((c+1)·CHUNK, n))), one serial
+ * sum per chunk, for the chunks c0 ≤ c < c1. */
+static void sumsq_chunks(const float *g, int64_t n, int64_t c0, int64_t c1, double *part) {
+    enum { CH = CHUNK };
+    g += c0 * CH;
+    part += c0;
+    n -= c0 * CH;
+    int64_t nch = c1 - c0;
+    if (nch <= 0) return;
+    if (n > nch * CH) n = nch * CH;
     // Why four chunks at a time: each chunk's sum is one serial chain of dependent double adds
     // (its order is fixed), so a lone chain waits on the add latency; four independent chains
     // interleaved keep the adder busy. Each chunk's sum is computed exactly as before.
@@ -211,22 +290,112 @@ static double sumsq_fixed(const float *g, int64_t n) {
             part[c] = s;
         }
     }
+}
+
+/* Σ g² over n values in double, over fixed 64K-element chunks summed in order. */
+static double sumsq_fixed(const float *g, int64_t n) {
+    int64_t nch = (n + CHUNK - 1) / CHUNK;
+    double *part = malloc(sizeof(double) * (size_t)(nch ? nch : 1));
+    if (!part) { // fall back to one serial pass (same value, slower)
+        double s = 0;
+        for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+        return s;
+    }
+    sumsq_chunks(g, n, 0, nch, part);
     double s = 0;
     for (int64_t c = 0; c < nch; c++) s += part[c];
     free(part);
     return s;
 }
 
-hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
+/* The backward observer (hs_model.grad_ready) of the last micro-batch when nranks > 1: start
+ * the exchange of each bucket the pass has finished (with the micro-batch's gradient added into
+ * the sum first when accumulating). Buckets come in backward order; one the pass did not
+ * report (a micro-batch without targets skips it) is started when the pass ends. */
+static void start_bucket(hs_trainer *t, int k) {
+    int64_t b0 = t->bucket[k][0], b1 = t->bucket[k][1];
+    if (t->adding) {
+        float *dst = t->gsum, *src = t->gscratch;
+#pragma omp parallel for schedule(static) if (b1 - b0 > 65536)
+        for (int64_t i = b0; i < b1; i++) dst[i] += src[i];
+    }
+    hs_status st = hs_dist_xchg_start(t->xchg, t->gsum, b0, b1);
+    if (st != HS_OK && t->hook_st == HS_OK) t->hook_st = st;
+}
+
+static void on_grads_ready(void *ctx, int64_t offset, int64_t count) {
+    hs_trainer *t = ctx;
+    (void)count;
+    // the bucket starting at offset, and any before it the pass did not report
+    int k = t->next_bucket;
+    while (k < t->n_buckets && t->bucket[k][0] != offset) k++;
+    if (k == t->n_buckets) return;
+    for (; t->next_bucket <= k; t->next_bucket++) start_bucket(t, t->next_bucket);
+}
+
+/* The AdamW update of the elements [lo, hi) of the parameters (m, v hold [mlo, ...)). */
+static void update_range(hs_trainer *t, int64_t lo, int64_t hi, int64_t mlo, double coef,
+                         double lr, int64_t s) {
     const hs_train_config *c = &t->cfg;
     hs_model *m = t->model;
-    int64_t s = t->state.step; // 0-based index of this step
-    double t0 = omp_get_wtime();
-    double lr = hs_train_lr(c, s);
-    hs_model_zero_grad(m);
-    double loss_sum = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const hs_param_tensor *pt = &m->tensors[i];
+        int64_t a = pt->offset > lo ? pt->offset : lo;
+        int64_t b = pt->offset + pt->numel < hi ? pt->offset + pt->numel : hi;
+        if (b <= a) continue;
+        float *p = m->params + a, *g = m->grads + a;
+        float *mo = t->state.m + (a - mlo), *vo = t->state.v + (a - mlo);
+        double wd = pt->decay ? c->wd : 0.0;
+        if (coef < 1.0)
+            hs_adamw_update_scaled(p, g, mo, vo, b - a, (float)coef, lr, c->beta1, c->beta2,
+                                   c->eps, wd, s + 1);
+        else
+            hs_adamw_update(p, g, mo, vo, b - a, lr, c->beta1, c->beta2, c->eps, wd, s + 1);
+    }
+}
+
+/* counts/displs (in elements) of every rank's shard, for the gathers. */
+static void shard_layout(hs_trainer *t, int64_t unit) {
+    for (int r = 0; r < t->nranks; r++) {
+        t->counts[r] = (int)((t->shard[r + 1] - t->shard[r] + unit - 1) / unit);
+        t->displs[r] = (int)(t->shard[r] / unit);
+    }
+}
+
+/* ZeRO-1 with several ranks: keep only this rank's shard of the AdamW state. */
+static hs_status shard_state(hs_trainer *t) {
+    hs_train_state *st = &t->state;
+    if (t->cfg.zero != 1 || t->nranks == 1 || st->sharded) return HS_OK;
+    int64_t lo = t->shard[t->rank], n = t->shard[t->rank + 1] - lo;
+    float *m = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    float *v = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+    if (!m || !v) {
+        free(m);
+        free(v);
+        return hs_fail(HS_ERR_NOMEM, "trainer: out of memory");
+    }
+    memcpy(m, st->m + lo, sizeof(float) * (size_t)n);
+    memcpy(v, st->v + lo, sizeof(float) * (size_t)n);
+    free(st->m);
+    free(st->v);
+    st->m = m;
+    st->v = v;
+    st->sharded = 1;
+    st->shard_lo = lo;
+    st->shard_n = n;
+    return HS_OK;
+}
+
+/* The micro-batches of this step on this rank: forward, backward into a zeroed buffer, summed in
+ * order; with several ranks, the exchange of the last one's buckets started by the hook. */
+static hs_status run_micro_batches(hs_trainer *t, int64_t s) {
+    const hs_train_config *c = &t->cfg;
+    hs_model *m = t->model;
+    const int N = t->nranks, A = c->accum;
+    const float scale = 1.0f / (float)(N * A);
     hs_status st;
-    for (int micro = 0; micro < c->accum; micro++) {
+    for (int j = 0; j < A; j++) {
+        int micro = t->rank * A + j; // the global micro-batch index
         if ((st = hs_dataset_batch(t->train, c->seed, s, micro, c->batch, c->seq, t->inputs,
                                    t->targets)) != HS_OK)
             return st;
@@ -234,21 +403,92 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
         if ((st = hs_model_forward(m, &t->recipe, (uint64_t)s, t->inputs, t->targets, c->batch,
                                    c->seq, &loss)) != HS_OK)
             return st;
-        if (!isfinite(loss))
+        t->losses[micro] = loss;
+        // alone, stop at once; with several ranks, every rank must reach the exchange first
+        if (!isfinite(loss) && N == 1)
             return hs_fail(HS_ERR_NUMERIC,
                            "training loss is %s at step %lld (micro-batch %d); stopping without "
                            "updating the weights",
                            isnan(loss) ? "NaN" : "Inf", (long long)s + 1, micro);
-        if ((st = hs_model_backward(m, &t->recipe, (uint64_t)s, 1.0f / (float)c->accum)))
-            return st;
-        loss_sum += loss;
+        int last = j == A - 1;
+        m->grads = j > 0 ? t->gscratch : t->gsum;
+        hs_model_zero_grad(m);
+        if (last && N > 1) {
+            t->adding = j > 0;
+            t->next_bucket = 0;
+            t->hook_st = HS_OK;
+            m->grad_ready = on_grads_ready;
+            m->grad_ready_ctx = t;
+        }
+        st = hs_model_backward(m, &t->recipe, (uint64_t)s, scale);
+        m->grad_ready = NULL;
+        if (st == HS_OK && last && N > 1) {
+            while (t->next_bucket < t->n_buckets) start_bucket(t, t->next_bucket++);
+            st = t->hook_st;
+        } else if (st == HS_OK && j > 0) {
+            float *dst = t->gsum, *src = t->gscratch;
+            int64_t n = m->n_params;
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+        }
+        m->grads = t->gsum;
+        if (st != HS_OK) return st;
     }
-    double norm = sqrt(sumsq_fixed(m->grads, m->n_params));
+    return HS_OK;
+}
+
+hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
+    const hs_train_config *c = &t->cfg;
+    hs_model *m = t->model;
+    int64_t s = t->state.step; // 0-based index of this step
+    const int N = t->nranks, A = c->accum, zero1 = c->zero == 1 && N > 1;
+    double t0 = omp_get_wtime();
+    double lr = hs_train_lr(c, s);
+    hs_status st = shard_state(t);
+    if (st != HS_OK) return st;
+    t->comm_s = 0;
+    t->comm_bytes = 0;
+    if ((st = run_micro_batches(t, s)) != HS_OK) return st;
+    if (N > 1) {
+        if ((st = hs_dist_xchg_finish(t->xchg, &t->comm_s, &t->comm_bytes)) != HS_OK) return st;
+        double tc = omp_get_wtime();
+        if ((st = hs_dist_allgather_f32(t->losses + t->rank * A, A, t->losses)) != HS_OK)
+            return st;
+        t->comm_s += omp_get_wtime() - tc;
+    }
+    double loss_sum = 0;
+    for (int g = 0; g < N * A; g++) {
+        if (!isfinite(t->losses[g]))
+            return hs_fail(HS_ERR_NUMERIC,
+                           "training loss is %s at step %lld (micro-batch %d); stopping without "
+                           "updating the weights",
+                           isnan(t->losses[g]) ? "NaN" : "Inf", (long long)s + 1, g);
+        loss_sum += t->losses[g];
+    }
+    double norm;
+    if (zero1) { // the owners' chunk sums, gathered, added in chunk order
+        int64_t n = m->n_params, nch = (n + CHUNK - 1) / CHUNK;
+        double *part = malloc(sizeof(double) * (size_t)(nch ? nch : 1));
+        if (!part) return hs_fail(HS_ERR_NOMEM, "trainer: out of memory");
+        int64_t c0 = t->shard[t->rank] / CHUNK, c1 = (t->shard[t->rank + 1] + CHUNK - 1) / CHUNK;
+        sumsq_chunks(m->grads, n, c0, c1, part);
+        shard_layout(t, CHUNK);
+        double tc = omp_get_wtime();
+        st = hs_dist_allgatherv_f64(part, t->counts, t->displs);
+        t->comm_s += omp_get_wtime() - tc;
+        double sum = 0;
+        for (int64_t k = 0; k < nch; k++) sum += part[k];
+        free(part);
+        if (st != HS_OK) return st;
+        norm = sqrt(sum);
+    } else {
+        norm = sqrt(sumsq_fixed(m->grads, m->n_params));
+    }
     if (!isfinite(norm))
         return hs_fail(HS_ERR_NUMERIC,
                        "gradient norm is %s at step %lld; stopping without updating the weights",
                        isnan(norm) ? "NaN" : "Inf", (long long)s + 1);
-    double loss = loss_sum / c->accum;
+    double loss = loss_sum / (N * A);
     if (c->guard_grad_norm > 0 && norm > c->guard_grad_norm)
         return hs_fail(HS_ERR_NUMERIC,
                        "divergence guard: the gradient norm is %.4g at step %lld, above "
@@ -267,19 +507,20 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
     // update then multiplies each gradient by (float)coef before using it and stores it back
     // (hs_adamw_update_scaled), the same values as a separate scaling pass.
     double coef = c->clip > 0 ? c->clip / (norm + 1e-6) : 1.0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const hs_param_tensor *pt = &m->tensors[i];
-        float *p = m->params + pt->offset, *g = m->grads + pt->offset;
-        float *mo = t->state.m + pt->offset, *vo = t->state.v + pt->offset;
-        double wd = pt->decay ? c->wd : 0.0;
-        if (coef < 1.0)
-            hs_adamw_update_scaled(p, g, mo, vo, pt->numel, (float)coef, lr, c->beta1, c->beta2,
-                                   c->eps, wd, s + 1);
-        else
-            hs_adamw_update(p, g, mo, vo, pt->numel, lr, c->beta1, c->beta2, c->eps, wd, s + 1);
+    if (zero1) { // update the own shard, then every rank's shard to every rank
+        update_range(t, t->shard[t->rank], t->shard[t->rank + 1], t->state.shard_lo, coef, lr,
+                     s);
+        shard_layout(t, 1);
+        double tc = omp_get_wtime();
+        st = hs_dist_allgatherv_f32(m->params, t->counts, t->displs);
+        t->comm_s += omp_get_wtime() - tc;
+        t->comm_bytes += (int64_t)sizeof(float) * t->counts[t->rank] * (N - 1);
+        if (st != HS_OK) return st;
+    } else {
+        update_range(t, 0, m->n_params, 0, coef, lr, s);
     }
     t->state.step = s + 1;
-    t->state.tokens += (int64_t)c->accum * c->batch * c->seq;
+    t->state.tokens += (int64_t)N * A * c->batch * c->seq;
     t->state.loss_ema = ema;
     t->state.loss_best = best;
     t->state.val_loss = NAN;
@@ -292,7 +533,9 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
         out->lr = lr;
         out->grad_norm = norm;
         out->ms_per_step = dt * 1e3;
-        out->tokens_per_s = (double)c->accum * c->batch * c->seq / (dt > 0 ? dt : 1e-9);
+        out->tokens_per_s = (double)N * A * c->batch * c->seq / (dt > 0 ? dt : 1e-9);
+        out->comm_ms = t->comm_s * 1e3;
+        out->comm_bytes = t->comm_bytes;
     }
     return HS_OK;
 }
@@ -300,9 +543,15 @@ hs_status hs_trainer_step(hs_trainer *t, hs_step_metrics *out) {
 hs_status hs_trainer_eval(hs_trainer *t, double *val_loss) {
     const hs_train_config *c = &t->cfg;
     if (!t->val) return hs_fail(HS_ERR_INVALID_ARG, "trainer: no validation data");
-    double sum = 0;
     hs_status st;
-    for (int k = 0; k < c->eval_batches; k++) {
+    // rank r evaluates the batches [E·r/N, E·(r+1)/N); the losses are added in batch order
+    const int N = t->nranks, E = c->eval_batches;
+    for (int r = 0; r < N; r++) {
+        t->displs[r] = (int)((int64_t)E * r / N);
+        t->counts[r] = (int)((int64_t)E * (r + 1) / N) - t->displs[r];
+    }
+    int k0 = t->displs[t->rank], k1 = k0 + t->counts[t->rank];
+    for (int k = k0; k < k1; k++) {
         if ((st = hs_dataset_eval_batch(t->val, k, c->batch, c->seq, t->inputs, t->targets)))
             return st;
         float loss;
@@ -311,8 +560,11 @@ hs_status hs_trainer_eval(hs_trainer *t, double *val_loss) {
         if ((st = hs_model_forward(t->model, &t->recipe, step, t->inputs, t->targets, c->batch,
                                    c->seq, &loss)) != HS_OK)
             return st;
-        sum += loss;
+        t->eval_losses[k] = loss;
     }
+    if ((st = hs_dist_allgatherv_f32(t->eval_losses, t->counts, t->displs)) != HS_OK) return st;
+    double sum = 0;
+    for (int k = 0; k < E; k++) sum += t->eval_losses[k];
     *val_loss = sum / c->eval_batches;
     return HS_OK;
 }
@@ -333,7 +585,7 @@ static void write_row(FILE *f, const hs_step_metrics *r) {
 static hs_status open_metrics(hs_trainer *t, FILE **out) {
     *out = NULL;
     const hs_train_config *c = &t->cfg;
-    if (!c->out_dir[0]) return HS_OK;
+    if (!c->out_dir[0] || t->rank != 0) return HS_OK; // rank 0 alone writes it
     hs_status st = hs_mkdir_p(c->out_dir);
     if (st != HS_OK) return st;
     char path[4200];
@@ -414,6 +666,7 @@ hs_status hs_trainer_run(hs_trainer *t, const hs_train_hooks *hooks) {
         double el = omp_get_wtime() - t_start;
         double eta = el / (double)(s - first) * (double)(c->steps - s);
         if (hooks->progress) stop = hooks->progress(hooks->ctx, &row, c->steps, eta);
+        if (t->nranks > 1) stop = hs_dist_max_int(stop); // the ranks stop at the same step
         if (hooks->save && ((c->save_every > 0 && s % c->save_every == 0) || last || stop))
             if ((st = hooks->save(hooks->ctx, t)) != HS_OK) break;
     }

@@ -59,6 +59,9 @@ typedef struct hs_train_config {
     double guard_grad_norm;  /* divergence guard on the gradient norm; 0 = off */
     uint64_t seed;          /* weights, batches, SR and RHT streams */
     int32_t threads;        /* OpenMP threads; 0 = the OpenMP default */
+    int32_t ranks;          /* processes of the data-parallel run (mpirun -np); 1 alone. A step
+                               is ranks × accum micro-batches of batch × seq tokens */
+    int32_t zero;           /* ZeRO stage: 0, or 1 = the AdamW state sharded across the ranks */
     char out_dir[4096];     /* run directory (metrics.csv, checkpoints); "" = write nothing */
     char data_path[4096];   /* training shards (for the record) */
     char val_path[4096];    /* validation shards (for the record) */
@@ -79,6 +82,9 @@ typedef struct hs_train_state {
     int64_t n_params; /* length of m and v */
     float *m;         /* (n_params) AdamW first moment, params layout */
     float *v;         /* (n_params) AdamW second moment */
+    int32_t sharded;  /* 1 (ZeRO-1 with several ranks, from the first step on): m and v hold */
+    int64_t shard_lo; /* only the elements [shard_lo, shard_lo + shard_n) of that layout, */
+    int64_t shard_n;  /* this rank's shard (checkpoints gather them); 0: all n_params */
     double loss_ema;  /* the guard's smoothed training loss; 0 before the first step */
     double loss_best; /* its lowest value so far; 0 before the first step */
     double val_loss;  /* validation loss of the current weights, NAN when they were not
@@ -95,9 +101,16 @@ typedef struct hs_step_metrics {
     double grad_norm;  /* before clipping */
     double ms_per_step;
     double tokens_per_s;
+    double comm_ms;     /* of ms_per_step, the time inside the ranks' exchanges (not in
+                           metrics.csv); 0 alone */
+    int64_t comm_bytes; /* bytes this rank handed MPI for the other ranks in the step */
 } hs_step_metrics;
 
 typedef struct hs_trainer hs_trainer;
+
+/* counts[r], displs[r] (r < ranks): the elements of the parameter layout rank r's shard holds
+ * (ZeRO-1's AdamW state), for gathering it. */
+void hs_trainer_shards(const hs_trainer *t, int *counts, int *displs);
 
 /* Learning rate of optimizer step s (0-based) under c's schedule. */
 double hs_train_lr(const hs_train_config *c, int64_t s);
@@ -113,6 +126,18 @@ hs_model *hs_trainer_model(hs_trainer *t);
 hs_train_state *hs_trainer_state(hs_trainer *t);
 const hs_train_config *hs_trainer_config(const hs_trainer *t);
 const hs_recipe *hs_trainer_recipe(const hs_trainer *t);
+
+/* Data parallelism (docs/DISTRIBUTED.md): with c->ranks = N > 1 (it must equal hs_dist_size(),
+ * src/train/dist.h) every rank calls every function below in the same order. Rank r runs the
+ * micro-batches r·accum .. r·accum + accum − 1 of the step's global sequence of N·accum, each
+ * backward with loss scale 1/(N·accum) into a zeroed buffer; a rank's micro-batch gradients are
+ * summed in order, then the ranks' sums in rank order ((S_0 + S_1) + S_2) + ..., bucket by
+ * bucket while the last backward pass runs. So N ranks with accum 1 compute the bits of one
+ * process with accum N. Alone with accum > 1, the micro-batch gradients are summed the same way
+ * (g_0 + g_1) + g_2 ... The gradient norm is a sum over fixed 64K-element chunks added in chunk
+ * order and the shards are chunk-aligned, so it is the same for any N and either ZeRO stage;
+ * evaluation splits its batches over the ranks and adds their losses in batch order.
+ * Only rank 0 writes metrics.csv; checkpoints gather the AdamW state (checkpoint.h). */
 
 /* One optimizer step (accum micro-batches, clip, AdamW). Fills *out (val_loss NAN).
  * A non-finite loss or gradient norm, or a step the divergence guard refuses, returns
