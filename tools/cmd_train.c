@@ -341,7 +341,7 @@ static int resolve_new(const train_args *a, train_plan *p) {
     if (GIVEN(a, model_preset) &&
         hs_model_config_preset(c->model_preset, &c->model) != HS_OK) {
         cli_error("--model '%s': unknown model", c->model_preset);
-        cli_hint("models: nano, tiny, small, medium");
+        cli_hint("models: nano, tiny, small, medium, base");
         return CLI_USAGE;
     }
     int dims_given = 0; /* an architecture option (model group) was given */

@@ -15,7 +15,7 @@
 
 const hs_cfg_field hs_train_config_fields[] = {
     {FIELD(NULL, model_preset, "model_preset", STR), .dflt = "nano", .opt = "--model",
-     .arg = "CFG", .section = "model", .help = "nano | tiny | small | medium",
+     .arg = "CFG", .section = "model", .help = "nano | tiny | small | medium | base",
      .resume = HS_CFG_REFUSE},
     /* The architecture: the preset's, then each dimension given overrides it. */
     {FIELD("model", model.vocab, "vocab", I32), .opt = "--vocab", .arg = "N", .lo = 2,
