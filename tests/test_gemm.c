@@ -477,6 +477,26 @@ static void test_errors(void **st) {
 }
 
 /* K = 0: C = beta·C (the empty sum is +0). */
+/* One scale per row over K = 70 001 with every A code negative of the largest magnitude (−6,
+ * doubled −12): the longest integer sums the kernels form (the AVX2 kernel's int16 lanes are
+ * widened every 48 steps, its −12·Σa correction sums 70 001 bytes), against the reference. */
+static void test_long_rows(void **st) {
+    (void)st;
+    operand a, b;
+    const int64_t k = 70001;
+    make_operand(&a, 7, k, 0, HS_SCALE_E8M0, -3, 3);
+    make_operand(&b, 9, k, 0, HS_SCALE_E8M0, -3, 3);
+    for (int64_t r = 0; r < 7; r++)
+        for (int64_t e = 0; e < k; e++) {
+            uint8_t *byte = &a.p.codes[r * a.p.code_stride + e / 2];
+            *byte = (uint8_t)(e & 1 ? (*byte & 0x0F) | 0xF0 : (*byte & 0xF0) | 0x0F);
+        }
+    float *c = check_all_isas(&a.p, &b.p, 0.0f, 1);
+    free(c);
+    free_operand(&a);
+    free_operand(&b);
+}
+
 static void test_empty_k(void **st) {
     (void)st;
     operand a, b;
@@ -836,6 +856,7 @@ int main(void) {
         cmocka_unit_test(test_task_split),
         cmocka_unit_test(test_scale_codes_all),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_long_rows),
         cmocka_unit_test(test_empty_k),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_bf16_exact_sequence),

@@ -14,6 +14,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "halfs/codec.h"
 #include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
 
@@ -47,7 +48,48 @@ typedef struct {
     int32_t *ca; /* (mp, groups, MR) */
     int32_t *pb; /* (np, k4, NB) */
     float *sb;   /* (np, groups, NB) */
+    float tab_a[256], tab_b[256]; /* byte-coded scales decoded (scale_of) */
 } ctx;
+
+/* Σ of n signed bytes in −12..12: vpmaddubsw by 1 into int16 lanes (each adds at most 24 per 32
+ * bytes, so 1024 blocks stay below 32767), widened to int32 every 1024 blocks. */
+static int32_t sum_i8(const uint8_t *v, int64_t n) {
+    const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
+    __m256i w = _mm256_setzero_si256();
+    int64_t i = 0;
+    while (i + 32 <= n) {
+        __m256i acc = _mm256_setzero_si256();
+        for (int j = 0; j < 1024 && i + 32 <= n; j++, i += 32)
+            acc = _mm256_add_epi16(acc, _mm256_maddubs_epi16(one8, _mm256_loadu_si256((const __m256i *)(v + i))));
+        w = _mm256_add_epi32(w, _mm256_madd_epi16(acc, one16));
+    }
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    int32_t sum = _mm_cvtsi128_si32(h);
+    for (; i < n; i++) sum += (int8_t)v[i];
+    return sum;
+}
+
+/* The decoded scale of group g of row r: hs_packed_scale_f32's value, byte-coded scales through
+ * the operand's 256-entry table (filled from the same decoders). */
+static inline float scale_of(const hs_packed *p, const float *tab, int64_t r, int64_t g) {
+    const int64_t i = r * p->groups_per_row + g;
+    switch (p->spec.scale_fmt) {
+    case HS_SCALE_E8M0:
+    case HS_SCALE_UE4M3:
+        return tab[((const uint8_t *)p->scales)[i]];
+    default:
+        return hs_packed_scale_f32(p, r, g);
+    }
+}
+
+static void fill_tab(const hs_packed *p, float tab[256]) {
+    for (int e = 0; e < 256; e++)
+        tab[e] = p->spec.scale_fmt == HS_SCALE_E8M0    ? hs_e8m0_decode((uint8_t)e)
+                 : p->spec.scale_fmt == HS_SCALE_UE4M3 ? hs_ue4m3_decode((uint8_t)e)
+                                                       : 0.0f;
+}
 
 static void pack_a(const ctx *x, const hs_packed *a, int64_t p, uint8_t *tmp) {
     const int64_t k = x->plan->k, k4 = x->k4, G = x->groups, glen = x->plan->glen;
@@ -60,10 +102,8 @@ static void pack_a(const ctx *x, const hs_packed *a, int64_t p, uint8_t *tmp) {
         for (int64_t s = 0; s < k4; s++) x->pa[(p * k4 + s) * MR + r] = w[s];
         for (int64_t g = 0; g < G; g++) {
             int64_t k0 = g * glen, k1 = k0 + glen < k ? k0 + glen : k;
-            int32_t sum = 0;
-            for (int64_t e = k0; live && e < k1; e++) sum += (int8_t)tmp[e];
-            x->ca[(p * G + g) * MR + r] = -B_OFFSET * sum;
-            x->sa[(p * G + g) * MR + r] = live ? hs_packed_scale_f32(a, row, g) : 0.0f;
+            x->ca[(p * G + g) * MR + r] = live ? -B_OFFSET * sum_i8(tmp + k0, k1 - k0) : 0;
+            x->sa[(p * G + g) * MR + r] = live ? scale_of(a, x->tab_a, row, g) : 0.0f;
         }
     }
 }
@@ -78,7 +118,7 @@ static void pack_b(const ctx *x, const hs_packed *b, int64_t q, uint8_t *tmp) {
         const int32_t *w = (const int32_t *)tmp;
         for (int64_t s = 0; s < k4; s++) x->pb[(q * k4 + s) * NB + c] = w[s];
         for (int64_t g = 0; g < G; g++)
-            x->sb[(q * G + g) * NB + c] = live ? hs_packed_scale_f32(b, col, g) : 0.0f;
+            x->sb[(q * G + g) * NB + c] = live ? scale_of(b, x->tab_b, col, g) : 0.0f;
     }
 }
 
@@ -121,6 +161,8 @@ hs_status hs_gemm_e2m1_avx2(const hs_e2m1_plan *plan, const hs_packed *a, const 
     x.k4 = (k + 3) / 4;
     x.groups = plan->groups;
     x.gs = plan->groups > 1 ? plan->glen / 4 : x.k4;
+    fill_tab(a, x.tab_a);
+    fill_tab(b, x.tab_b);
     x.mp = (m + MR - 1) / MR;
     x.np = (n + NB - 1) / NB;
     const int64_t G = x.groups;
