@@ -213,3 +213,21 @@ hs_status hs_dir_lock(const char *dir, int *fd_out) {
 void hs_dir_unlock(int fd) {
     if (fd >= 0) close(fd);
 }
+
+void hs_buf_put(hs_buf *b, const void *data, size_t bytes) {
+    if (b->oom) return;
+    if (b->n + bytes + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + bytes + 1) cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, bytes);
+    b->n += bytes;
+    b->p[b->n] = 0;
+}

@@ -21,6 +21,17 @@ hs_status hs_file_write_atomic_parts(const char *path, const void *const *parts,
                                      const size_t *sizes, int n_parts);
 hs_status hs_file_write_atomic(const char *path, const void *data, size_t bytes);
 
+/* A growing byte buffer for writers that build a file in memory (safetensors header, GGUF),
+ * kept NUL-terminated one byte past n so text can be read as a string. oom is sticky: after a
+ * failed allocation appends do nothing, and the writer checks oom once at the end. Start from
+ * {0}; free(p) when done. */
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+    int oom;
+} hs_buf;
+void hs_buf_put(hs_buf *b, const void *data, size_t bytes);
+
 /* fsync a directory (after a rename inside it). */
 hs_status hs_dir_fsync(const char *dir);
 

@@ -16,29 +16,9 @@
 enum { GV_U32 = 4, GV_I32 = 5, GV_F32 = 6, GV_BOOL = 7, GV_STR = 8, GV_ARR = 9 };
 enum { ALIGN = 32 };
 
-/* A growing byte buffer; oom is sticky and checked once at the end. */
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-    int oom;
-} buf;
+typedef hs_buf buf;
 
-static void put(buf *b, const void *d, size_t k) {
-    if (b->oom) return;
-    if (b->n + k > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + k) cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, d, k);
-    b->n += k;
-}
+static void put(buf *b, const void *d, size_t k) { hs_buf_put(b, d, k); }
 static void put_u32(buf *b, uint32_t v) { put(b, &v, 4); }
 static void put_u64(buf *b, uint64_t v) { put(b, &v, 8); }
 static void put_strn(buf *b, const char *s, size_t n) {

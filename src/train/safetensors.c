@@ -41,29 +41,9 @@ hs_status hs_dtype_parse(const char *name, hs_dtype *out) {
 
 /* ------------------------------------------------------------------ writer */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} sbuf;
+typedef hs_buf sbuf;
 
-static void sb_put(sbuf *b, const char *p, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->s, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->s = q;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, p, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
+static void sb_put(sbuf *b, const char *p, size_t n) { hs_buf_put(b, p, n); }
 
 static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
@@ -146,7 +126,7 @@ hs_status hs_safetensors_write(const char *path, const hs_st_tensor *tensors, in
     sb_str(&h, "}");
     while (h.n % 8) sb_str(&h, " "); /* pad with spaces so the buffer starts 8-aligned */
     if (h.oom) {
-        free(h.s);
+        free(h.p);
         return hs_fail(HS_ERR_NOMEM, "out of memory writing '%s'", path);
     }
     unsigned char len8[8];
@@ -156,12 +136,12 @@ hs_status hs_safetensors_write(const char *path, const hs_st_tensor *tensors, in
     if (!parts || !sizes) {
         free(parts);
         free(sizes);
-        free(h.s);
+        free(h.p);
         return hs_fail(HS_ERR_NOMEM, "out of memory writing '%s'", path);
     }
     parts[0] = len8;
     sizes[0] = 8;
-    parts[1] = h.s;
+    parts[1] = h.p;
     sizes[1] = h.n;
     for (int i = 0; i < n; i++) {
         uint64_t bytes = 0;
@@ -172,7 +152,7 @@ hs_status hs_safetensors_write(const char *path, const hs_st_tensor *tensors, in
     hs_status st = hs_file_write_atomic_parts(path, parts, sizes, n + 2);
     free(parts);
     free(sizes);
-    free(h.s);
+    free(h.p);
     return st;
 }
 
