@@ -4,7 +4,6 @@
 
 #include <cblas.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,19 +69,6 @@ int bench_apply_isa(const char *isa) {
         }
         return 0;
     }
-    // Read this process's own argument vector back (execv needs all of it, `halfs` included).
-    static char buf[1 << 16];
-    char *argv[512];
-    int fd = open("/proc/self/cmdline", O_RDONLY), argc = 0;
-    ssize_t len = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0) close(fd);
-    if (len <= 0 || (size_t)len >= sizeof buf - 1) {
-        cli_error("--isa: cannot read /proc/self/cmdline to run again at level %s", isa);
-        return 1;
-    }
-    buf[len] = 0;
-    for (char *p = buf; p < buf + len && argc < 511; p += strlen(p) + 1) argv[argc++] = p;
-    argv[argc] = NULL;
     setenv("HALFS_ISA", isa, 1);
     setenv("HALFS_BENCH_ISA", isa, 1);
     if (!strcmp(isa, "avx512")) { // OpenBLAS's own choice: its AVX-512 kernels on such a CPU
@@ -93,7 +79,7 @@ int bench_apply_isa(const char *isa) {
         unsetenv("OPENBLAS_L2_SIZE");
     }
     fflush(NULL);
-    execv("/proc/self/exe", argv);
+    execv("/proc/self/exe", cli_full_argv);
     cli_error("--isa: cannot run again at level %s: %s", isa, strerror(errno));
     return 1;
 }

@@ -37,6 +37,9 @@ int cmd_export(int argc, char **argv);
  * set, set it to passive and re-execute the program once with full_argv (the process's argv).
  * Returns only when nothing is to be done or exec fails. */
 void cli_omp_passive_reexec(char **full_argv);
+/* The process's whole argv, NULL-terminated (main sets it first), for a command that
+ * re-executes itself with a changed environment (`bench --isa`). */
+extern char **cli_full_argv;
 
 /* Print "halfs: error: <msg>" (and optionally a "hint: ..." line) to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -52,7 +52,10 @@ void cli_omp_passive_reexec(char **full_argv) {
     execv("/proc/self/exe", full_argv);
 }
 
+char **cli_full_argv;
+
 int main(int argc, char **argv) {
+    cli_full_argv = argv;
     cli_omp_passive_reexec(argv);
     if (argc < 2) {
         usage(stderr);
