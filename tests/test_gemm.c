@@ -546,10 +546,9 @@ static void run_bf16(int64_t m, int64_t n, int64_t k, int pad) {
                 s += 0.75; /* beta · C_old */
                 double bound = (double)(k + 3) * 0x1p-24 * (sa + 0.75);
                 float g = c1[i * ldc + j];
-                /* ref and AVX2 run fmaf over k in order: bitwise equal to the reference */
-                int exact = isa <= HS_ISA_AVX2;
+                /* every level computes the reference's sequence: bitwise equal */
                 if (fabs((double)g - s) > bound || !bits_equal(g, c2[i * ldc + j]) ||
-                    (exact && !bits_equal(g, cr[i * ldc + j]))) {
+                    !bits_equal(g, cr[i * ldc + j])) {
                     print_error("bf16 %s %lldx%lldx%lld C[%lld,%lld] = %.9g (2 threads %.9g), double %.9g\n",
                                 hs_isa_name(), (long long)m, (long long)n, (long long)k,
                                 (long long)i, (long long)j, g, c2[i * ldc + j], s);
@@ -614,9 +613,9 @@ static void run_bf16_exact(int64_t m, int64_t n, int64_t k, int pad, int pad2, f
     memcpy(c1, c0, sizeof(float) * (size_t)(m * ldc));
     memcpy(c2, c0, sizeof(float) * (size_t)(m * ldc));
     omp_set_num_threads(1);
-    assert_int_equal(hs_gemm_bf16(m, n, k, a, lda, b, ldb, beta, c1, ldc), HS_OK);
+    assert_int_equal(hs_gemm_bf16_avx512(m, n, k, a, lda, b, ldb, beta, c1, ldc), HS_OK);
     omp_set_num_threads(2);
-    assert_int_equal(hs_gemm_bf16(m, n, k, a, lda, b, ldb, beta, c2, ldc), HS_OK);
+    assert_int_equal(hs_gemm_bf16_avx512(m, n, k, a, lda, b, ldb, beta, c2, ldc), HS_OK);
     for (int64_t i = 0; i < m; i++) {
         for (int64_t j = 0; j < n; j++) {
             float want = bf16_dp_model(a + i * lda, b + j * ldb, k, beta, c0[i * ldc + j]);
@@ -666,6 +665,95 @@ static void test_bf16_exact_sequence(void **st) {
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
         run_bf16_exact(cs[i].m, cs[i].n, cs[i].k, cs[i].pad, cs[i].pad2, cs[i].beta);
+    hs_isa_force(hs_isa_detect());
+}
+
+static uint16_t bfv(float f) { /* the bf16 of a value exact in bf16 */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
+/* The bf16 contract's edge cases (ref/gemm_ref.c), as 1 × 1 × 4 GEMMs at every level: the first
+ * pair sets the accumulator (element 0's product), the second is the case (element 3's product
+ * first, then element 2's). Each expected value is worked out by hand in the comment. */
+static void test_bf16_contract_edges(void **st) {
+    (void)st;
+    static const struct {
+        float acc, a2, a3, b2, b3, want;
+        uint16_t a3_bits; /* non-zero: a3's bits (a subnormal or −0) */
+    } cs[] = {
+        {1.0f, 0x1p-30f, -1.0f, 1.0f, 1.0f, 0x1p-30f, 0},        /* (1 − 1) + 2⁻³⁰: 3 before 2 */
+        {1.0f, 0x1.8p-25f, 0x1.8p-25f, 1.0f, 1.0f, 1.0f, 0},     /* two roundings, each down */
+        {0.0f, 0.0f, 0.0f, 0.0f, 0x1p100f, 0.0f, 0x0001},        /* subnormal input: zero */
+        {0.0f, 0.0f, 0x1p-70f, 0.0f, 0x1p-70f, 0.0f, 0},         /* 2⁻¹⁴⁰ flushed */
+        {0x1p-125f, 0.0f, 0x1p-65f, 0.0f, 0x1p-65f, 0x1.08p-125f, 0}, /* tiny product fused */
+        {0x1p-126f, 0.0f, -0x1.8p-76f, 0.0f, 0x1p-75f, 0.0f, 0}, /* tiny after rounding */
+        {0x1p-126f, 0.0f, -0x1p-76f, 0.0f, 0x1p-76f, 0x1p-126f, 0}, /* rounds up to 2⁻¹²⁶ */
+        {0.0f, -1.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0x8000},           /* +0 + −0·1 + −1·0 = +0 */
+    };
+    for (int isa = HS_ISA_REF; isa < HS_ISA_COUNT; isa++) {
+        if ((int)hs_isa_force((hs_isa)isa) != isa) continue;
+        for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+            /* acc = a0·b0: 1 = 1·1, 2⁻¹²⁵ = 2⁻⁶³·2⁻⁶², 2⁻¹²⁶ = 2⁻⁶³·2⁻⁶³, 0 = 0·0 */
+            float a0 = cs[i].acc == 0.0f ? 0.0f : cs[i].acc == 1.0f ? 1.0f : 0x1p-63f;
+            float b0 = cs[i].acc == 0.0f ? 0.0f : cs[i].acc == 1.0f ? 1.0f
+                     : cs[i].acc == 0x1p-125f ? 0x1p-62f : 0x1p-63f;
+            uint16_t a[4] = {bfv(a0), 0, bfv(cs[i].a2), cs[i].a3_bits ? cs[i].a3_bits : bfv(cs[i].a3)};
+            uint16_t b[4] = {bfv(b0), 0, bfv(cs[i].b2), bfv(cs[i].b3)};
+            float c = 7.0f;
+            assert_int_equal(hs_gemm_bf16(1, 1, 4, a, 4, b, 4, 0.0f, &c, 1), HS_OK);
+            if (!bits_equal(c, cs[i].want)) {
+                print_error("bf16 contract %s case %zu: %a, want %a\n", hs_isa_name(), i,
+                            (double)c, (double)cs[i].want);
+                fail();
+            }
+        }
+        /* the beta step is not flushed: C = fmaf(1, 2⁻¹⁴⁰, +0) keeps the subnormal */
+        uint16_t z[2] = {0, 0};
+        float c = 0x1p-140f;
+        assert_int_equal(hs_gemm_bf16(1, 1, 2, z, 2, z, 2, 1.0f, &c, 1), HS_OK);
+        assert_true(bits_equal(c, 0x1p-140f));
+    }
+    hs_isa_force(hs_isa_detect());
+}
+
+/* 200,000 random pairs and accumulators: vdpbf16ps against hs_bf16_pair_ref (AVX-512 code, so
+ * in a function of its own that runs only on such CPUs). */
+__attribute__((target("avx512f,avx512bf16"), noinline)) static void bf16_probe_random(void) {
+    for (int i = 0; i < 200000; i++) {
+        uint16_t v[4];
+        for (int e = 0; e < 4; e++) v[e] = (uint16_t)(next_u64() >> 48) & 0xFF7F; /* no NaN/Inf */
+        uint64_t r = next_u64();
+        uint32_t ub = (uint32_t)(r & 0x807FFFFF) | (uint32_t)((r >> 32) % 254 + 1) << 23;
+        float acc;
+        memcpy(&acc, &ub, 4);
+        if (i % 4 == 0) acc = 0.0f;
+        const uint32_t wa = v[0] | (uint32_t)v[1] << 16, wb = v[2] | (uint32_t)v[3] << 16;
+        float got = _mm512_cvtss_f32(_mm512_dpbf16_ps(_mm512_set1_ps(acc),
+                                                      (__m512bh)_mm512_set1_epi32((int)wa),
+                                                      (__m512bh)_mm512_set1_epi32((int)wb)));
+        float want = hs_bf16_pair_ref(acc, v[0], v[1], v[2], v[3]);
+        if (!bits_equal(got, want)) {
+            print_error("vdpbf16ps %a + (%04x,%04x)·(%04x,%04x) = %a, reference %a\n", (double)acc,
+                        v[0], v[1], v[2], v[3], (double)got, (double)want);
+            fail();
+        }
+    }
+}
+
+/* Where the CPU has AVX512-BF16: the probe's verdict decides the kernel of the avx512 level, and
+ * when it accepts the instruction, the instruction equals the reference's pair step on random
+ * pairs over the whole exponent range (subnormals, tiny and huge products included). */
+static void test_bf16_probe(void **st) {
+    (void)st;
+    if (hs_isa_force(HS_ISA_AVX512) != HS_ISA_AVX512) {
+        hs_isa_force(hs_isa_detect());
+        skip();
+    }
+    const int ok = hs_bf16_dp_matches_ref_avx512();
+    assert_true(hs_kernels()->gemm_bf16 == (ok ? hs_gemm_bf16_avx512 : hs_gemm_bf16_avx2));
+    if (ok) bf16_probe_random();
     hs_isa_force(hs_isa_detect());
 }
 
@@ -860,6 +948,8 @@ int main(void) {
         cmocka_unit_test(test_empty_k),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_bf16_exact_sequence),
+        cmocka_unit_test(test_bf16_contract_edges),
+        cmocka_unit_test(test_bf16_probe),
         cmocka_unit_test(test_quantized_operands_and_fallback),
         cmocka_unit_test(test_hs_gemm_routing), /* last: its context sets OpenBLAS to 1 thread */
     };

@@ -444,9 +444,8 @@ static void test_ops_thread_invariant(void **state) {
     free(dy);
 }
 
-/* The attention row kernels as they were before their exponentials ran over whole vectors
- * (vmath.c at 768661d, same attributes, so gcc lowers their loops the same way): the reference
- * the current kernels must match bit for bit. */
+/* Scalar statements of the row kernels' definitions (the exponential of vmath.c, sums in the
+ * fixed lane order of vmath.h): the reference the vectorised kernels must match bit for bit. */
 __attribute__((always_inline, optimize("no-trapping-math"))) static inline float
 vexp1_v1(float v) {
     v = v > -87.0f ? v : -87.0f;
@@ -461,28 +460,51 @@ vexp1_v1(float v) {
     return p * sc;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))
+/* Σ v[0..n) in the fixed lane order of vmath.h, written as its definition: term j into lane
+ * j mod 16 in increasing j, then the lanes pairwise 8, 4, 2, 1 apart. Scalar code, so the
+ * comparisons below check that the clone the CPU runs keeps that order. */
+static float sum_lanes_spec(const float *v, int n) {
+    float acc[16] = {0};
+    for (int j = 0; j < n; j++) acc[j % 16] += v[j];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+
 static void softmax_causal_rows_v1(float *S, int nq, int nk, int t0, float *lse, float *inv) {
     for (int i = 0; i < nq; i++) {
         float *s = S + (int64_t)i * nk;
         int nj = t0 + i + 1;
         float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
         for (int j = 0; j < nj; j++) mx = s[j] > mx ? s[j] : mx;
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < nj; j++) {
-            float e = vexp1_v1(s[j] - mx);
-            s[j] = e;
-            sum += e;
-        }
+        for (int j = 0; j < nj; j++) s[j] = vexp1_v1(s[j] - mx);
+        float sum = sum_lanes_spec(s, nj);
         inv[i] = 1.0f / sum;
         for (int j = nj; j < nk; j++) s[j] = 0.0f;
         lse[i] = mx + logf(sum);
     }
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))
+/* Row sums of the loss and RMSNorm against the same definition, every length 1..300. */
+static void test_row_sums_fixed_order(void **state) {
+    (void)state;
+    enum { N = 300 };
+    float z[N], e[N], y[N], w[N], sq[N], rstd;
+    for (int n = 1; n <= N; n++) {
+        fill(z, n, 6.0);
+        float mx = -INFINITY;
+        for (int j = 0; j < n; j++) mx = z[j] > mx ? z[j] : mx;
+        for (int j = 0; j < n; j++) e[j] = vexp1_v1(z[j] - mx);
+        float want = mx + logf(sum_lanes_spec(e, n));
+        float got = hs_logsumexp_row(z, n);
+        assert_memory_equal(&got, &want, 4);
+        for (int j = 0; j < n; j++) w[j] = 1.0f, sq[j] = z[j] * z[j];
+        hs_rmsnorm_forward(y, &rstd, z, w, 1, n, 1e-5f);
+        float r = 1.0f / sqrtf(sum_lanes_spec(sq, n) / (float)n + 1e-5f);
+        assert_memory_equal(&rstd, &r, 4);
+    }
+}
+
 static void attn_bwd_rows_v1(float *P, float *dS, int nq, int nk, int t0, const float *lse,
                              const float *D, float scale) {
     for (int i = 0; i < nq; i++) {
@@ -499,8 +521,8 @@ static void attn_bwd_rows_v1(float *P, float *dS, int nq, int nk, int t0, const 
     }
 }
 
-/* Attention's row kernels against their earlier versions: every row length 1..300 (all
- * remainders of every vector width), blocks whose width is and is not a multiple of 16. */
+/* Attention's row kernels against scalar versions of their definition: every row length 1..300
+ * (all remainders of every vector width), blocks whose width is and is not a multiple of 16. */
 static void test_attention_rows_same_bits(void **state) {
     (void)state;
     enum { QB = 64, MAXK = 300 };
@@ -807,6 +829,7 @@ int main(void) {
         cmocka_unit_test(test_linear_fp32),    cmocka_unit_test(test_model_fd),
         cmocka_unit_test(test_param_table),    cmocka_unit_test(test_forward_refuses),
         cmocka_unit_test(test_fused_same_bits), cmocka_unit_test(test_attention_rows_same_bits),
+        cmocka_unit_test(test_row_sums_fixed_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  *
  * The CPU is examined once (CPUID + XGETBV, under pthread_once). One kernel table is filled with
  * the scalar reference kernels, then the slots the CPU supports are overridden (BLIS-style), so
- * every slot is always valid. HALFS_ISA=ref|avx2|avx512 forces a level; an unknown value, or a
+ * every slot is always valid. The AVX-512 bf16 GEMM takes its slot only if the CPU's vdpbf16ps
+ * passes hs_bf16_dp_matches_ref_avx512 (else the AVX2 one serves that level). HALFS_ISA=ref|avx2|avx512 forces a level; an unknown value, or a
  * level the CPU lacks, falls back to the best supported level not above the one asked for (the
  * library never prints). The tests switch levels with hs_isa_force.
  */
@@ -56,6 +57,9 @@ static const hs_kernel_table *current;
 static hs_isa detected;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+/* The AVX-512 bf16 GEMM only where vdpbf16ps computes the bf16 contract (gemm_kernels.h). */
+static int avx512_bf16_ok;
+
 static void fill_tables(void) {
     for (int i = 0; i < HS_ISA_COUNT; i++) {
         hs_kernel_table *t = &tables[i];
@@ -70,15 +74,16 @@ static void fill_tables(void) {
         }
         if (i >= HS_ISA_AVX512) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;
-            t->gemm_bf16 = hs_gemm_bf16_avx512;
+            if (avx512_bf16_ok) t->gemm_bf16 = hs_gemm_bf16_avx512;
             t->bf16_tile = hs_bf16_tile_avx512;
         }
     }
 }
 
 static void init_once(void) {
-    fill_tables();
     detected = hs_isa_detect();
+    avx512_bf16_ok = detected >= HS_ISA_AVX512 && hs_bf16_dp_matches_ref_avx512();
+    fill_tables();
     hs_isa want = detected;
     const char *env = getenv("HALFS_ISA");
     if (env && *env) {

@@ -54,9 +54,18 @@ hs_status hs_gemm_packed_dequant(const hs_packed *a, const hs_packed *b, float b
 hs_status hs_gemm_packed_dequant_ref(const hs_packed *a, const hs_packed *b, float beta, float *c,
                                      int64_t ldc);
 
-/* Scalar bf16 GEMM (the reference of hs_gemm_bf16): per element, fmaf over k in order. */
+/* Scalar bf16 GEMM (the reference of hs_gemm_bf16): per element, the sequence of vdpbf16ps over
+ * the k-pairs (ref/gemm_ref.c states it: each pair's second product first, subnormal inputs and
+ * results flushed to zero), then the beta step. */
 hs_status hs_gemm_bf16_ref(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                            const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc);
+/* One step of that sequence: acc after the pair (a0, a1)·(b0, b1), element 1's product first. */
+float hs_bf16_pair_ref(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1);
+/* 1 if this CPU's vdpbf16ps computes that sequence on probes that tell the plausible readings of
+ * its specification apart (pair order, one or two roundings, DAZ, FTZ and its tininess rule,
+ * fused or flushed products); avx512/bf16_probe_avx512.c. The dispatcher uses the AVX-512 bf16
+ * GEMM only then, else the AVX2 one, so the bits stay the contract's on every CPU. */
+int hs_bf16_dp_matches_ref_avx512(void);
 
 /* fp32 C (m × n) = op(A)·op(B) + beta·C (arguments as hs_gemm_f32) over a fixed grid of output
  * row blocks that depends on the shape only, one single-threaded sgemm per block, the blocks
@@ -127,7 +136,8 @@ void hs_ukernel_e2m1_avx2(const int32_t *ap, const int32_t *bp, int64_t k4, int6
 #define HS_BF16_AVX2_MR 6  /* rows of A per fp32 panel of the AVX2 bf16 GEMM */
 #define HS_BF16_AVX2_NB 16 /* columns of B per fp32 panel */
 /* One A panel ap (kc, MR) × one B panel bp (kc, NB) of fp32: tile (MR rows, stride ldt) =
- * fma chain over the kc steps, starting from +0 (first) or from the tile's values. */
+ * fma chain over the kc steps, starting from +0 (first) or from the tile's values. The caller
+ * sets MXCSR.FTZ around it (the flushing of the bf16 contract). */
 void hs_ukernel_bf16_avx2(const float *ap, const float *bp, int64_t kc, float *tile, int64_t ldt,
                           int first);
 

@@ -1,26 +1,29 @@
 /* rmsnorm.c: RMSNorm forward and backward (Hugging Face LlamaRMSNorm).
  *
  *   out = w ∘ x · rstd,   rstd = 1 / sqrt(mean(x²) + eps)
- * Row sums are float reductions vectorised with a fixed lane order (omp simd): the same
- * result for any thread count. The row kernels are compiled for AVX-512, AVX2 and baseline
- * x86-64 (gcc target_clones, picked once at load time); the sums use the lane count of the
- * clone that runs, so results may differ in the last bits between CPUs of different vector
- * widths (as for attention's row kernels, vmath.h), never between runs or thread counts.
+ * The row kernels are compiled for AVX-512, AVX2 and baseline x86-64 (gcc target_clones,
+ * picked once at load time); their row sums use the fixed lane order of vmath.h
+ * (hs_sum_lanes), so every clone, thread count and CPU gives the same bits.
  */
 #include <math.h>
 #include <string.h>
 
 #include "nn/ops.h"
+#include "nn/vmath.h"
 
 /* y (C) = w ∘ x · r, r = 1 / sqrt(mean(x²) + eps); returns r. */
 __attribute__((target_clones("avx512f", "avx2", "default"))) static float
 rms_row(float *y, const float *x, const float *w, int C, float eps) {
-    float ss = 0.0f;
-#pragma omp simd reduction(+ : ss)
-    for (int c = 0; c < C; c++) ss += x[c] * x[c];
+    float acc[HS_SUM_LANES] = {0};
+    int c = 0;
+    for (; c + HS_SUM_LANES <= C; c += HS_SUM_LANES)
+#pragma omp simd
+        for (int l = 0; l < HS_SUM_LANES; l++) acc[l] += x[c + l] * x[c + l];
+    for (int l = 0; c + l < C; l++) acc[l] += x[c + l] * x[c + l];
+    float ss = hs_sum_lanes(acc);
     float r = 1.0f / sqrtf(ss / (float)C + eps);
 #pragma omp simd
-    for (int c = 0; c < C; c++) y[c] = w[c] * (x[c] * r);
+    for (c = 0; c < C; c++) y[c] = w[c] * (x[c] * r);
     return r;
 }
 
@@ -28,12 +31,15 @@ rms_row(float *y, const float *x, const float *w, int C, float eps) {
 __attribute__((target_clones("avx512f", "avx2", "default"))) static void
 rms_bwd_row(float *dx, float *part, const float *dy, const float *x, const float *w, float r,
             int C) {
-    float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-    for (int c = 0; c < C; c++) dot += (w[c] * dy[c]) * (x[c] * r);
-    float mean = dot / (float)C;
+    float acc[HS_SUM_LANES] = {0};
+    int c = 0;
+    for (; c + HS_SUM_LANES <= C; c += HS_SUM_LANES)
 #pragma omp simd
-    for (int c = 0; c < C; c++) {
+        for (int l = 0; l < HS_SUM_LANES; l++) acc[l] += (w[c + l] * dy[c + l]) * (x[c + l] * r);
+    for (int l = 0; c + l < C; l++) acc[l] += (w[c + l] * dy[c + l]) * (x[c + l] * r);
+    float mean = hs_sum_lanes(acc) / (float)C;
+#pragma omp simd
+    for (c = 0; c < C; c++) {
         float xh = x[c] * r;
         dx[c] += r * (w[c] * dy[c] - xh * mean);
         part[c] += dy[c] * xh;

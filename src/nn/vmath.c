@@ -49,14 +49,18 @@ void hs_softmax_causal_rows(float *S, int nq, int nk, int t0, float *lse, float 
         for (int j = 0; j < nj; j++) mx = s[j] > mx ? s[j] : mx;
         // Why two loops: the exponentials run over whole vectors up to ne (the masked entries in
         // [nj, ne) get one too and are overwritten with 0 below; nothing reads them), so no
-        // scalar remainder evaluates them one at a time; the sum is the same reduction loop over
-        // the same values (gcc lowers both the same way: tests/test_nn_grad.c checks the bits).
+        // scalar remainder evaluates them one at a time; the sum then runs over keys ≤ t only,
+        // in the fixed lane order of vmath.h.
         int ne = (nj + 15) / 16 * 16 < nk ? (nj + 15) / 16 * 16 : nk;
 #pragma omp simd
         for (int j = 0; j < ne; j++) s[j] = vexp1(s[j] - mx);
-        float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int j = 0; j < nj; j++) sum += s[j];
+        float acc[HS_SUM_LANES] = {0};
+        int j = 0;
+        for (; j + HS_SUM_LANES <= nj; j += HS_SUM_LANES)
+#pragma omp simd
+            for (int l = 0; l < HS_SUM_LANES; l++) acc[l] += s[j + l];
+        for (int l = 0; j + l < nj; l++) acc[l] += s[j + l];
+        float sum = hs_sum_lanes(acc);
         inv[i] = 1.0f / sum;
         for (int j = nj; j < nk; j++) s[j] = 0.0f;
         lse[i] = mx + logf(sum);
@@ -129,10 +133,13 @@ float hs_logsumexp_row(const float *z, int n) {
     float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
     for (int j = 0; j < n; j++) mx = z[j] > mx ? z[j] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < n; j++) sum += vexp1(z[j] - mx);
-    return mx + logf(sum);
+    float acc[HS_SUM_LANES] = {0};
+    int j = 0;
+    for (; j + HS_SUM_LANES <= n; j += HS_SUM_LANES)
+#pragma omp simd
+        for (int l = 0; l < HS_SUM_LANES; l++) acc[l] += vexp1(z[j + l] - mx);
+    for (int l = 0; j + l < n; l++) acc[l] += vexp1(z[j + l] - mx);
+    return mx + logf(hs_sum_lanes(acc));
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"), optimize("no-trapping-math")))

@@ -20,9 +20,18 @@
  * bit-identical whichever runs. */
 void hs_vexp(float *y, const float *x, int n);
 
-/* Attention's row kernels (attention.c), vectorised the same way. Their sums use the vector
- * width of the clone that runs, so results are reproducible on one machine for any thread
- * count, but may differ in the last bits between CPUs with different vector widths. */
+/* Sums in a fixed order, whatever the vector width of the clone that runs: term j goes into
+ * lane j mod HS_SUM_LANES (a loop over the lanes that the compiler vectorises at 4, 8 or 16 lanes
+ * alike), then the lanes are added pairwise, 8 apart, 4 apart, 2, 1. So every row kernel below
+ * gives the same bits on every x86-64 CPU, not only the same bits for any thread count. */
+enum { HS_SUM_LANES = 16 };
+__attribute__((always_inline)) static inline float hs_sum_lanes(float *acc) {
+    for (int w = HS_SUM_LANES / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+
+/* Attention's row kernels (attention.c), vectorised the same way, their sums as above. */
 /* S (nq × nk) scaled scores of queries t0..t0+nq−1 against keys 0..nk−1, in place → causal
  * *unnormalised* probabilities exp(s − max) (row i keeps keys ≤ t0+i, zeros beyond); lse[i]
  * its log-sum-exp, inv[i] = 1 / Σ exp(s − max), by which the caller scales the row of P·V
@@ -46,8 +55,8 @@ void hs_swiglu_row_save(float *h, float *sg, const float *g, const float *u, int
 void hs_swiglu_bwd_row_saved(float *dg, float *du, const float *dh, const float *g,
                              const float *u, const float *sg, int F);
 
-/* Cross-entropy rows (crossentropy.c): log Σ exp(z) over n values (sum in the clone's vector
- * width), and z ← scale · exp(z − lse) in place (elementwise). */
+/* Cross-entropy rows (crossentropy.c): log Σ exp(z) over n values (the sum in the fixed lane
+ * order above), and z ← scale · exp(z − lse) in place (elementwise). */
 float hs_logsumexp_row(const float *z, int n);
 void hs_softmax_scaled_row(float *z, int n, float lse, float scale);
 

@@ -1,10 +1,15 @@
 /* gemm_bf16_avx2.c: bf16 × bf16 → fp32 GEMM for CPUs without AVX512-BF16, C = A·Bᵀ (+ beta·C),
- * bit-identical to hs_gemm_bf16_ref: every output lane performs the reference's sequence
- * acc = fma(a_k, b_k, acc) for k in increasing order from +0 (bf16 → fp32 is exact: a 16-bit
- * shift), then C = acc or fma(beta, C_old, acc).
+ * bit-identical to hs_gemm_bf16_ref and so to the AVX-512 kernel: every output lane performs
+ * the sequence of vdpbf16ps (ref/gemm_ref.c) with one fp32 FMA per product (a product of two
+ * bf16 is exact in fp32, so fma(a, b, acc) is vdpbf16ps' accumulation step):
+ *   - the pair order is a packing choice: panel step 2s holds element 2s + 1, step 2s + 1
+ *     element 2s, and an odd K gets a zero step in place of element K;
+ *   - subnormal bf16 inputs become zeros of their sign at packing (DAZ);
+ *   - the micro-kernel runs with MXCSR.FTZ set, so each FMA flushes a tiny result to zero by
+ *     x86's own rule; the beta step (store_tile) runs after MXCSR is restored, unflushed.
  *
- * Operands are converted once to fp32 panels: A in panels of MR = 6 rows stored [k][MR], B in
- * panels of NB = 16 columns stored [k][NB] (zero padding past m, n). A task is MC rows × NC
+ * Operands are converted once to fp32 panels: A in panels of MR = 6 rows stored [kp][MR], B in
+ * panels of NB = 16 columns stored [kp][NB] (kp = K rounded up to even; zero padding past m, n). A task is MC rows × NC
  * columns of C; it walks K in chunks of KC, and per chunk sweeps each B panel (KC·NB·4 = 16 KiB,
  * L1) against the task's A panels (L2), with the 6 × 16 micro-kernel
  * (gemm_bf16_avx2_ukernel.c). Its accumulators are parked in a per-thread tile between chunks;
@@ -19,20 +24,26 @@
 
 enum { MR = HS_BF16_AVX2_MR, NB = HS_BF16_AVX2_NB, KC = 256, MC = 16 * MR, NC = 8 * NB };
 
-static inline float bf16_to_f32(uint16_t h) {
+/* bf16 → fp32 with a subnormal input read as a zero of its sign. */
+static inline float bf16_daz_f32(uint16_t h) {
+    if ((h & 0x7F80) == 0) h &= 0x8000;
     uint32_t u = (uint32_t)h << 16;
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
 
-/* Rows [r0, r0 + R) of x (bf16, stride ld) → panel [k][R] (fp32), rows past `rows` zero. */
+/* Rows [r0, r0 + R) of x (bf16, stride ld, k elements) → panel [kp][R] (fp32, kp = k rounded up
+ * to even) in pair-swapped order: step t holds element t ^ 1 (zero past k), subnormals flushed
+ * to signed zeros; rows past `rows` zero. */
 static void pack_panel(const uint16_t *x, int64_t ld, int64_t rows, int64_t r0, int R, int64_t k,
                        float *out) {
+    const int64_t kp = (k + 1) & ~(int64_t)1;
+    const __m256i expo = _mm256_set1_epi32(0x7F800000), sign = _mm256_set1_epi32((int)0x80000000u);
     for (int r = 0; r < R; r++) {
         const int64_t row = r0 + r;
         if (row >= rows) {
-            for (int64_t t = 0; t < k; t++) out[t * R + r] = 0.0f;
+            for (int64_t t = 0; t < kp; t++) out[t * R + r] = 0.0f;
             continue;
         }
         const uint16_t *src = x + row * ld;
@@ -40,16 +51,23 @@ static void pack_panel(const uint16_t *x, int64_t ld, int64_t rows, int64_t r0, 
         for (; t + 8 <= k; t += 8) {
             __m256i v = _mm256_slli_epi32(
                 _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + t))), 16);
+            v = _mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)); /* swap within pairs */
+            const __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(v, expo), _mm256_setzero_si256());
+            v = _mm256_blendv_epi8(v, _mm256_and_si256(v, sign), sub);
             float f[8];
             _mm256_storeu_si256((__m256i *)f, v);
             for (int e = 0; e < 8; e++) out[(t + e) * R + r] = f[e];
         }
-        for (; t < k; t++) out[t * R + r] = bf16_to_f32(src[t]);
+        for (; t < kp; t++) {
+            const int64_t e = t ^ 1;
+            out[t * R + r] = e < k ? bf16_daz_f32(src[e]) : 0.0f;
+        }
     }
 }
 
-/* C rows [i0, i0 + rows) × columns [j0, j0 + cols) from the tile (stride ldt). */
-static void store_tile(const float *tile, int64_t ldt, int64_t rows, int64_t cols, float beta,
+/* C rows [i0, i0 + rows) × columns [j0, j0 + cols) from the tile (stride ldt). Not inlined: it
+ * must run after the caller restored MXCSR (its beta step is not flushed). */
+__attribute__((noinline)) static void store_tile(const float *tile, int64_t ldt, int64_t rows, int64_t cols, float beta,
                        float *c, int64_t ldc) {
     const __m256 vb = _mm256_set1_ps(beta);
     for (int64_t r = 0; r < rows; r++) {
@@ -72,9 +90,9 @@ hs_status hs_gemm_bf16_avx2(int64_t m, int64_t n, int64_t k, const uint16_t *a, 
                             const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (m == 0 || n == 0) return HS_OK;
     if (k == 0) return hs_gemm_bf16_ref(m, n, k, a, lda, b, ldb, beta, c, ldc);
-    const int64_t mp = (m + MR - 1) / MR, np = (n + NB - 1) / NB;
-    float *pa = hs_workspace(0, (size_t)(mp * MR) * (size_t)k * 4); /* (mp, k, MR) */
-    float *pb = hs_workspace(1, (size_t)(np * NB) * (size_t)k * 4); /* (np, k, NB) */
+    const int64_t mp = (m + MR - 1) / MR, np = (n + NB - 1) / NB, kp = (k + 1) & ~(int64_t)1;
+    float *pa = hs_workspace(0, (size_t)(mp * MR) * (size_t)kp * 4); /* (mp, kp, MR) */
+    float *pb = hs_workspace(1, (size_t)(np * NB) * (size_t)kp * 4); /* (np, kp, NB) */
     if (!pa || !pb) return hs_fail(HS_ERR_NOMEM, "gemm_bf16: no memory for packed operands");
     const int64_t tm = (m + MC - 1) / MC, tn = (n + NC - 1) / NC, tasks = tm * tn;
     const int par = (double)m * n * k > 4e6;
@@ -82,14 +100,15 @@ hs_status hs_gemm_bf16_avx2(int64_t m, int64_t n, int64_t k, const uint16_t *a, 
 #pragma omp parallel if (par)
     {
         float *tile = hs_workspace(2, (size_t)MC * NC * 4);
+        const unsigned csr = _mm_getcsr();
         if (!tile) {
 #pragma omp atomic write
             failed = 1;
         }
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t p = 0; p < mp; p++) pack_panel(a, lda, m, p * MR, MR, k, pa + p * k * MR);
+        for (int64_t p = 0; p < mp; p++) pack_panel(a, lda, m, p * MR, MR, k, pa + p * kp * MR);
 #pragma omp for schedule(dynamic, 4)
-        for (int64_t q = 0; q < np; q++) pack_panel(b, ldb, n, q * NB, NB, k, pb + q * k * NB);
+        for (int64_t q = 0; q < np; q++) pack_panel(b, ldb, n, q * NB, NB, k, pb + q * kp * NB);
         /* the implicit barrier above also publishes `failed` */
 #pragma omp for schedule(dynamic, 1)
         for (int64_t task = 0; task < tasks; task++) {
@@ -97,15 +116,17 @@ hs_status hs_gemm_bf16_avx2(int64_t m, int64_t n, int64_t k, const uint16_t *a, 
             const int64_t i0 = (task / tn) * MC, j0 = (task % tn) * NC;
             const int64_t rows = m - i0 < MC ? m - i0 : MC, cols = n - j0 < NC ? n - j0 : NC;
             const int64_t pn = (rows + MR - 1) / MR, qn = (cols + NB - 1) / NB;
-            for (int64_t k0 = 0; k0 < k; k0 += KC) {
-                const int64_t kc = k - k0 < KC ? k - k0 : KC;
+            _mm_setcsr(csr | 0x8000); /* FTZ for the products' accumulation */
+            for (int64_t k0 = 0; k0 < kp; k0 += KC) {
+                const int64_t kc = kp - k0 < KC ? kp - k0 : KC;
                 for (int64_t qq = 0; qq < qn; qq++) {
-                    const float *bp = pb + ((j0 / NB + qq) * k + k0) * NB;
+                    const float *bp = pb + ((j0 / NB + qq) * kp + k0) * NB;
                     for (int64_t pp = 0; pp < pn; pp++)
-                        hs_ukernel_bf16_avx2(pa + ((i0 / MR + pp) * k + k0) * MR, bp, kc,
+                        hs_ukernel_bf16_avx2(pa + ((i0 / MR + pp) * kp + k0) * MR, bp, kc,
                                              tile + pp * MR * NC + qq * NB, NC, k0 == 0);
                 }
             }
+            _mm_setcsr(csr);
             store_tile(tile, NC, rows, cols, beta, c + i0 * ldc + j0, ldc);
         }
     }

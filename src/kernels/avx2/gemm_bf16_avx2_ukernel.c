@@ -1,5 +1,5 @@
 /* gemm_bf16_avx2_ukernel.c: the AVX2 micro-kernel of the bf16 GEMM (layouts in gemm_bf16_avx2.c):
- * MR × NB = 6 × 16 fp32 outputs over kc steps of k, acc = fma(a_k, b_k, acc) in increasing k,
+ * MR × NB = 6 × 16 fp32 outputs over kc panel steps, acc = fma(a_t, b_t, acc) in increasing t,
  * 12 ymm accumulators + 2 B vectors + 1 A broadcast. Compiled with clang where installed
  * (Makefile), like the other micro-kernels: it keeps every accumulator in a register. */
 #include <immintrin.h>

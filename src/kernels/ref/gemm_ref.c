@@ -16,6 +16,7 @@
  * Every other operand pair (FP8, INT4, BF16, mixed) is dequantized to fp32 and multiplied (the
  * generic fallback), after the same checks: K equal, group lengths equal, RHT equal.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,13 +197,51 @@ hs_status hs_gemm_packed_ref(const hs_packed *a, const hs_packed *b, float beta,
     return hs_gemm_e2m1_ref(&plan, a, b, beta, c, ldc);
 }
 
+/* The bf16 GEMM's per-element contract is the sequence of AVX512-BF16 `vdpbf16ps` (Intel SDM):
+ * over the k-pairs (2s, 2s + 1) in increasing s, starting from +0,
+ *   acc = FTZ(fma(a[2s+1], b[2s+1], acc));  acc = FTZ(fma(a[2s], b[2s], acc))
+ * where a bf16 input that is subnormal counts as a zero of its sign (DAZ), each fma rounds to
+ * nearest even, and FTZ replaces a result that is tiny by a zero of its sign; an odd K's last
+ * pair has a zero in place of element K. Then C = acc, or fmaf(beta, C_old, acc) without any
+ * flushing. "Tiny" is x86's rule (MXCSR.FTZ): the result rounded to 24 significant bits with an
+ * unbounded exponent is below 2⁻¹²⁶ in magnitude. fmaf gives the result rounded with gradual
+ * underflow; the two roundings differ in their verdict only when that is ±2⁻¹²⁶, and then the
+ * exact value decides (it is exact in double there: see bf16_ftz_fma). Every ISA level computes
+ * this sequence (AVX-512 with the instruction, AVX2 with fp32 FMAs under MXCSR.FTZ on operands
+ * paired in this order), so bf16 products have the same bits on every x86 CPU. */
+static float bf16_daz(uint16_t h) {
+    if ((h & 0x7F80) == 0) h &= 0x8000; /* zero or subnormal: a zero of its sign */
+    return hs_bf16_decode(h);
+}
+
+static float bf16_ftz_fma(float a, float b, float acc) {
+    float r = fmaf(a, b, acc);
+    float m = fabsf(r);
+    if (m > FLT_MIN || !(m == m)) return r; /* normal, infinite or NaN */
+    if (m == FLT_MIN) {
+        /* |exact| ≥ 2⁻¹²⁶ − 2⁻¹⁵¹ rounds (24 bits, unbounded exponent) to 2⁻¹²⁶: not tiny. The sum
+         * is exact in double or, if not, falls on the same side of that threshold (a, b have 8
+         * significant bits, acc is 0 or normal). */
+        double e = fabs((double)a * (double)b + (double)acc);
+        if (e >= 0x1p-126 - 0x1p-151) return r;
+    }
+    return copysignf(0.0f, r);
+}
+
+float hs_bf16_pair_ref(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1) {
+    acc = bf16_ftz_fma(bf16_daz(a1), bf16_daz(b1), acc);
+    return bf16_ftz_fma(bf16_daz(a0), bf16_daz(b0), acc);
+}
+
 hs_status hs_gemm_bf16_ref(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                            const uint16_t *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
+            const uint16_t *ar = a + i * lda, *br = b + j * ldb;
             float acc = 0.0f;
-            for (int64_t t = 0; t < k; t++)
-                acc = fmaf(hs_bf16_decode(a[i * lda + t]), hs_bf16_decode(b[j * ldb + t]), acc);
+            for (int64_t t = 0; t < k; t += 2)
+                acc = hs_bf16_pair_ref(acc, ar[t], t + 1 < k ? ar[t + 1] : 0, br[t],
+                                       t + 1 < k ? br[t + 1] : 0);
             float *cij = c + i * ldc + j;
             *cij = beta == 0.0f ? acc : fmaf(beta, *cij, acc);
         }
