@@ -35,11 +35,11 @@ typedef struct {
 typedef struct {
     const char *model, *recipes;
     int64_t steps, batch, seq, threads, rounds;
-    int json, act_only;
+    int json, act_only, fp32_attn;
     const char *isa;
 } train_args;
 
-enum { TRAIN_NOPTS = 11 };
+enum { TRAIN_NOPTS = 12 };
 
 /* Defaults into *t and the option table over it into opts[TRAIN_NOPTS]. */
 static void train_table(train_args *t, cli_opt *opts) {
@@ -63,6 +63,9 @@ static void train_table(train_args *t, cli_opt *opts) {
          .arg = "T", .help = "threads (default: all cores)"},
         {.name = "--act-only", .type = CLI_FLAG, .dst = &t->act_only,
          .help = "quantize only activations and gradients (weights fp32)"},
+        {.name = "--fp32-attn-lm-head", .type = CLI_FLAG, .dst = &t->fp32_attn,
+         .help = "attention products and lm_head in fp32 in every recipe (default:\n"
+                 "bf16 in every recipe but fp32)"},
         {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
          .help = "JSON: tokens_per_s, peak_rss_mb, ms_per_step and breakdown_ms,\n"
                  "each an object keyed by recipe name"},
@@ -75,7 +78,8 @@ static void train_table(train_args *t, cli_opt *opts) {
 static void help(FILE *out) {
     fprintf(out,
         "usage: halfs bench train [--model CFG] [--recipes LIST] [--steps N] [--batch B]\n"
-        "                         [--seq T] [--threads T] [--act-only] [--json]\n\n"
+        "                         [--seq T] [--threads T] [--act-only]\n"
+        "                         [--fp32-attn-lm-head] [--json]\n\n"
         "Tokens/s, peak RSS and the time breakdown (GEMM, quantization, attention, rest) of\n"
         "training steps in each recipe, each recipe in its own child process, synthetic tokens.\n\n"
         "options:\n");
@@ -90,7 +94,7 @@ static void help(FILE *out) {
 
 /* The child's work: train `steps` steps of `recipe` and report through *r. */
 static void run_recipe(const char *model, const char *recipe, int steps, int B, int T,
-                       int threads, int act_only, train_result *r) {
+                       int threads, int act_only, int fp32_attn, train_result *r) {
     memset(r, 0, sizeof *r);
     hs_train_config c;
     hs_train_config_defaults(&c);
@@ -98,6 +102,7 @@ static void run_recipe(const char *model, const char *recipe, int steps, int B, 
     snprintf(c.model_preset, sizeof c.model_preset, "%s", model);
     snprintf(c.recipe.name, sizeof c.recipe.name, "%s", recipe);
     c.recipe.act_only = act_only;
+    c.recipe.fp32_attn_lm_head = fp32_attn;
     c.batch = B;
     c.seq = T;
     c.steps = steps + 1;
@@ -157,7 +162,7 @@ int bench_train_main(int argc, char **argv) {
     if (bench_apply_isa(ta.isa)) return CLI_USAGE;
     const char *model = ta.model, *recipes = ta.recipes;
     int64_t steps = ta.steps, B = ta.batch, T = ta.seq, threads = ta.threads, rounds = ta.rounds;
-    int json = ta.json, act_only = ta.act_only;
+    int json = ta.json, act_only = ta.act_only, fp32_attn = ta.fp32_attn;
     // the list of recipes, checked before any work
     const char *names[64];
     char buf[1024];
@@ -212,7 +217,8 @@ int bench_train_main(int argc, char **argv) {
         if (pid == 0) {
             close(fd[0]);
             train_result r;
-            run_recipe(model, names[i], (int)steps, (int)B, (int)T, (int)threads, act_only, &r);
+            run_recipe(model, names[i], (int)steps, (int)B, (int)T, (int)threads, act_only,
+                       fp32_attn, &r);
             ssize_t w = write(fd[1], &r, sizeof r);
             _exit(w == (ssize_t)sizeof r ? 0 : 3);
         }
@@ -238,15 +244,19 @@ int bench_train_main(int argc, char **argv) {
         if (!json)
             fprintf(stderr, "  round %d %-14s %s\n", round + 1, names[i], r.ok ? "done" : r.err);
     }
-    double base = 0;
-    for (int i = 0; i < nr; i++)
+    double base = 0, base16 = 0;
+    for (int i = 0; i < nr; i++) {
         if (res[i].ok && !strcmp(names[i], "fp32")) base = res[i].tokens_per_s;
+        if (res[i].ok && !strcmp(names[i], "bf16")) base16 = res[i].tokens_per_s;
+    }
     int threads_run = threads > 0 ? (int)threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (json) {
         printf("{\"model\": \"%s\", \"batch\": %lld, \"seq\": %lld, \"steps\": %lld, "
-               "\"threads\": %d, \"act_only\": %s, \"kernels\": \"%s\", \"openblas_core\": \"%s\",\n",
+               "\"threads\": %d, \"act_only\": %s, \"fp32_attn_lm_head\": %s, \"kernels\": \"%s\", "
+               "\"openblas_core\": \"%s\",\n",
                model, (long long)B, (long long)T, (long long)steps, threads_run,
-               act_only ? "true" : "false", hs_isa_name(), bench_blas_core());
+               act_only ? "true" : "false", fp32_attn ? "true" : "false", hs_isa_name(),
+               bench_blas_core());
         const char *keys[] = {"tokens_per_s", "peak_rss_mb", "ms_per_step"};
         for (int k = 0; k < 3; k++) {
             printf(" \"%s\": {", keys[k]);
@@ -282,21 +292,23 @@ int bench_train_main(int argc, char **argv) {
         }
         printf("}}\n");
     } else {
-        printf("bench train: model %s, B=%lld T=%lld, %lld timed steps, %d threads%s, kernels %s, fp32 on OpenBLAS %s\n",
+        printf("bench train: model %s, B=%lld T=%lld, %lld timed steps, %d threads%s%s, kernels %s, fp32 on OpenBLAS %s\n",
                model, (long long)B, (long long)T, (long long)steps, threads_run,
-               act_only ? ", act-only" : "", hs_isa_name(), bench_blas_core());
-        printf("%-14s %10s %8s %9s %8s | %8s %8s %8s %8s  (ms/step)\n", "recipe", "tokens/s",
-               "vs fp32", "ms/step", "RSS MB", "GEMM", "quant", "attn", "rest");
+               act_only ? ", act-only" : "", fp32_attn ? ", fp32 attention and lm_head" : "",
+               hs_isa_name(), bench_blas_core());
+        printf("%-14s %10s %8s %8s %9s %8s | %8s %8s %8s %8s  (ms/step)\n", "recipe", "tokens/s",
+               "vs fp32", "vs bf16", "ms/step", "RSS MB", "GEMM", "quant", "attn", "rest");
         for (int i = 0; i < nr; i++) {
             if (!res[i].ok) {
                 printf("%-14s failed: %s\n", names[i], res[i].err);
                 continue;
             }
             double rest = res[i].ms_per_step - res[i].gemm_ms - res[i].quant_ms - res[i].attn_ms;
-            char vs[16] = "-";
+            char vs[16] = "-", vs16[16] = "-";
             if (base > 0) snprintf(vs, sizeof vs, "%.2fx", res[i].tokens_per_s / base);
-            printf("%-14s %10.0f %8s %9.1f %8.0f | %8.1f %8.1f %8.1f %8.1f\n", names[i],
-                   res[i].tokens_per_s, vs, res[i].ms_per_step, rss_mb[i], res[i].gemm_ms,
+            if (base16 > 0) snprintf(vs16, sizeof vs16, "%.2fx", res[i].tokens_per_s / base16);
+            printf("%-14s %10.0f %8s %8s %9.1f %8.0f | %8.1f %8.1f %8.1f %8.1f\n", names[i],
+                   res[i].tokens_per_s, vs, vs16, res[i].ms_per_step, rss_mb[i], res[i].gemm_ms,
                    res[i].quant_ms, res[i].attn_ms, rest);
         }
     }

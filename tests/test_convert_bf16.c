@@ -1,7 +1,7 @@
 /* test_convert_bf16.c: the bf16 operand conversion of the trainer's bf16 recipe
- * (kernels: hs_bf16_tile_ref and its AVX-512 twin). The reference must give hs_bf16_encode's
- * bits for every value class (rounding ties, overflow to Inf, subnormals, NaN payloads); the
- * AVX-512 kernel must equal the reference bit for bit, as is and transposed, on whole and
+ * (kernels: hs_bf16_tile_ref and its AVX2 and AVX-512 twins). The reference must give
+ * hs_bf16_encode's bits for every value class (rounding ties, overflow to Inf, subnormals, NaN
+ * payloads); each SIMD kernel must equal the reference bit for bit, as is and transposed, on whole and
  * partial tiles, and must not write outside its tile.
  */
 #include <stdarg.h>
@@ -47,9 +47,8 @@ static void test_ref_matches_codec(void **state) {
         }
 }
 
-static void test_avx512_equals_ref(void **state) {
-    (void)state;
-    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+static void simd_equals_ref(hs_isa isa, hs_bf16_tile_fn simd) {
+    if (hs_isa_detect() < isa) skip();
     static const int64_t dims[] = {1, 2, 7, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65};
     int cases = 0;
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
@@ -70,7 +69,7 @@ static void test_avx512_equals_ref(void **state) {
                     for (int64_t c0 = 0; c0 < cols; c0 += 16) {
                         if (r0 == 0 && c0 == 0 && (rows > 32 || cols > 16)) continue;
                         hs_bf16_tile_ref(dr_a, dt_a, x, rows, cols, ld, r0, c0);
-                        hs_bf16_tile_avx512(dr_b, dt_b, x, rows, cols, ld, r0, c0);
+                        simd(dr_b, dt_b, x, rows, cols, ld, r0, c0);
                     }
                 assert_memory_equal(ar, br, 2 * n);
                 assert_memory_equal(at, bt, 2 * n);
@@ -81,9 +80,20 @@ static void test_avx512_equals_ref(void **state) {
     assert_int_equal(cases, 3 * 13 * 13);
 }
 
+static void test_avx2_equals_ref(void **state) {
+    (void)state;
+    simd_equals_ref(HS_ISA_AVX2, hs_bf16_tile_avx2);
+}
+
+static void test_avx512_equals_ref(void **state) {
+    (void)state;
+    simd_equals_ref(HS_ISA_AVX512, hs_bf16_tile_avx512);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_matches_codec),
+        cmocka_unit_test(test_avx2_equals_ref),
         cmocka_unit_test(test_avx512_equals_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

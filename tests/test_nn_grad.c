@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "nn/model.h"
+#include "kernels/kernels.h"
 #include "nn/ops.h"
 #include "nn/vmath.h"
 
@@ -188,7 +189,7 @@ static void test_attention(void **state) {
     fill(qkv, M, 1.5);
     fill(g, O, 1.0);
     for (int i = 0; i < M; i++) qd[i] = qkv[i];
-    assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H, 0), HS_OK);
     attention_ref(od, qd, B, T, C, H);
     assert_close("attention out", out, od, O, REL);
     for (int i = 0; i < M; i++) {
@@ -203,7 +204,7 @@ static void test_attention(void **state) {
         num[i] = (lp - lm) / (2 * FD_H);
     }
     for (int i = 0; i < M; i++) dqkv[i] = 123.0f; // overwritten, not accumulated
-    assert_int_equal(hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H, 0), HS_OK);
     assert_close("attention dqkv", dqkv, num, M, REL);
 }
 
@@ -217,7 +218,7 @@ static void test_attention_long(void **state) {
     fill(qkv, M, 3.0);
     fill(g, O, 1.0);
     for (int i = 0; i < M; i++) qd[i] = qkv[i];
-    assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H, 0), HS_OK);
     attention_ref(od, qd, B, T, C, H);
     assert_close("attention out (T=130)", out, od, O, REL);
     for (int i = 0; i < M; i++) {
@@ -231,8 +232,51 @@ static void test_attention_long(void **state) {
         qd[i] = s;
         num[i] = (lp - lm) / (2 * FD_H);
     }
-    assert_int_equal(hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H, 0), HS_OK);
     assert_close("attention dqkv (T=130)", dqkv, num, M, REL);
+}
+
+/* bf16 products (the bf16 and FP4 recipes' attention): within bf16 rounding of the fp32 result
+ * (8 significant bits on the operands and on P, dS: 2⁻⁸ relative per rounding, a few of them
+ * per product, so 2% of the largest magnitude), and bit-identical at every ISA level and thread
+ * count: three query blocks, the last partial, head size 12 (odd k-pairs, not a multiple of
+ * any vector). */
+static void test_attention_bf16(void **state) {
+    (void)state;
+    enum { B = 2, T = 130, C = 24, H = 2, M = B * T * 3 * C, O = B * T * C };
+    static float qkv[M], g[O], out[O], lse[B * H * T], dqkv[M], d32[M], o1[O], dq1[M];
+    static double qd[M], od[O];
+    fill(qkv, M, 1.5);
+    fill(g, O, 1.0);
+    for (int i = 0; i < M; i++) qd[i] = qkv[i];
+    attention_ref(od, qd, B, T, C, H);
+    assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H, 0), HS_OK);
+    assert_int_equal(hs_attention_backward(d32, g, qkv, out, lse, B, T, C, H, 0), HS_OK);
+    double omax = 0, dmax = 0;
+    for (int i = 0; i < O; i++) omax = fmax(omax, fabs(od[i]));
+    for (int i = 0; i < M; i++) dmax = fmax(dmax, fabs((double)d32[i]));
+    int first = 1;
+    for (int isa = HS_ISA_REF; isa < HS_ISA_COUNT; isa++) {
+        if ((int)hs_isa_force((hs_isa)isa) != isa) continue;
+        for (int th = 1; th <= 2; th++) {
+            omp_set_num_threads(th);
+            assert_int_equal(hs_attention_forward(out, lse, qkv, B, T, C, H, 1), HS_OK);
+            for (int i = 0; i < M; i++) dqkv[i] = 123.0f; // overwritten, not accumulated
+            assert_int_equal(hs_attention_backward(dqkv, g, qkv, out, lse, B, T, C, H, 1), HS_OK);
+            if (first) {
+                for (int i = 0; i < O; i++) assert_true(fabs(out[i] - od[i]) <= 0.02 * omax);
+                for (int i = 0; i < M; i++) assert_true(fabs(dqkv[i] - d32[i]) <= 0.02 * dmax);
+                memcpy(o1, out, sizeof out);
+                memcpy(dq1, dqkv, sizeof dqkv);
+                first = 0;
+            } else {
+                assert_memory_equal(out, o1, sizeof out);
+                assert_memory_equal(dqkv, dq1, sizeof dqkv);
+            }
+        }
+    }
+    hs_isa_force(hs_isa_detect());
+    omp_set_num_threads(2);
 }
 
 /* ---------------------------------------------------------------- swiglu */
@@ -420,10 +464,10 @@ static void test_ops_thread_invariant(void **state) {
         float *qkv = res[k][4]; // rope then attention on a copy of x
         memcpy(qkv, x, sizeof(float) * N * 3 * C);
         hs_rope_forward(qkv, cs, sn, B, T, C, H);
-        assert_int_equal(hs_attention_forward(res[k][3], lse, qkv, B, T, C, H), HS_OK);
+        assert_int_equal(hs_attention_forward(res[k][3], lse, qkv, B, T, C, H, 0), HS_OK);
         float *dqkv = malloc(sizeof(float) * N * 3 * C);
         assert_non_null(dqkv);
-        assert_int_equal(hs_attention_backward(dqkv, dy, qkv, res[k][3], lse, B, T, C, H),
+        assert_int_equal(hs_attention_backward(dqkv, dy, qkv, res[k][3], lse, B, T, C, H, 0),
                          HS_OK);
         hs_rope_backward(dqkv, cs, sn, B, T, C, H);
         memcpy(qkv, dqkv, sizeof(float) * N * 3 * C);
@@ -585,14 +629,14 @@ static void test_fused_same_bits(void **state) {
     memcpy(q1, x, sizeof(float) * nq);
     memcpy(q2, x, sizeof(float) * nq);
     hs_rope_forward(q1, cs, sn, B, T, C, H);
-    assert_int_equal(hs_attention_forward(o1, l1, q1, B, T, C, H), HS_OK);
-    assert_int_equal(hs_attention_forward_rope(o2, l2, q2, cs, sn, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_forward(o1, l1, q1, B, T, C, H, 0), HS_OK);
+    assert_int_equal(hs_attention_forward_rope(o2, l2, q2, cs, sn, B, T, C, H, 0), HS_OK);
     assert_memory_equal(q1, q2, sizeof(float) * nq); // qkv left rotated, as by hs_rope_forward
     assert_memory_equal(o1, o2, sizeof(float) * N * C);
     assert_memory_equal(l1, l2, sizeof(float) * N * H);
-    assert_int_equal(hs_attention_backward(d1, dy, q1, o1, l1, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_backward(d1, dy, q1, o1, l1, B, T, C, H, 0), HS_OK);
     hs_rope_backward(d1, cs, sn, B, T, C, H);
-    assert_int_equal(hs_attention_backward_rope(d2, dy, q2, o2, l2, cs, sn, B, T, C, H), HS_OK);
+    assert_int_equal(hs_attention_backward_rope(d2, dy, q2, o2, l2, cs, sn, B, T, C, H, 0), HS_OK);
     assert_memory_equal(d1, d2, sizeof(float) * nq);
     assert_true(memcmp(d1, dy, sizeof(float) * nq) != 0); // something was computed
 
@@ -829,7 +873,7 @@ int main(void) {
         cmocka_unit_test(test_linear_fp32),    cmocka_unit_test(test_model_fd),
         cmocka_unit_test(test_param_table),    cmocka_unit_test(test_forward_refuses),
         cmocka_unit_test(test_fused_same_bits), cmocka_unit_test(test_attention_rows_same_bits),
-        cmocka_unit_test(test_row_sums_fixed_order),
+        cmocka_unit_test(test_row_sums_fixed_order), cmocka_unit_test(test_attention_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -358,7 +358,22 @@ static void test_switches(void **state) {
     assert_int_equal(s.elem, HS_ELEM_BF16);
     hs_recipe_spec(&r, 1, 0, HS_ROLE_FWD_X, 0, &s);
     assert_int_equal(s.elem, HS_ELEM_E2M1);
-    hs_recipe_spec(&r, HS_LAYER_LM_HEAD, 0, HS_ROLE_FWD_X, 0, &s); // lm_head: fp32
+    hs_recipe_spec(&r, HS_LAYER_LM_HEAD, 0, HS_ROLE_FWD_X, 0, &s); // lm_head: bf16 by default
+    assert_int_equal(s.elem, HS_ELEM_BF16);
+    assert_int_equal(r.attn_bf16, 1);
+    o.fp32_attn_lm_head = 1; // the previous numerics: fp32 attention and lm_head
+    assert_int_equal(hs_recipe_build(&o, 5, &r), HS_OK);
+    hs_recipe_spec(&r, HS_LAYER_LM_HEAD, 0, HS_ROLE_FWD_X, 0, &s);
+    assert_false(hs_spec_quantizes(&s));
+    assert_int_equal(r.attn_bf16, 0);
+    o.fp32_attn_lm_head = 0;
+    hs_recipe_opts f;
+    hs_recipe_opts_defaults(&f);
+    snprintf(f.name, sizeof f.name, "fp32");
+    snprintf(f.roles, sizeof f.roles, "fwd.w=mxfp4"); // the fp32 preset stays fp32 there
+    assert_int_equal(hs_recipe_build(&f, 5, &r), HS_OK);
+    assert_int_equal(r.attn_bf16, 0);
+    hs_recipe_spec(&r, HS_LAYER_LM_HEAD, 0, HS_ROLE_FWD_X, 0, &s);
     assert_false(hs_spec_quantizes(&s));
     o.quant_lm_head = 1;
     assert_int_equal(hs_recipe_build(&o, 5, &r), HS_OK);

@@ -21,10 +21,10 @@
 typedef struct {
     const char *data, *recipe, *role;
     int64_t batches, batch, seq, threads;
-    int json;
+    int json, fp32_attn;
 } eval_args;
 
-enum { EVAL_NOPTS = 9 };
+enum { EVAL_NOPTS = 10 };
 
 /* Defaults into *t and the option table over it into opts[EVAL_NOPTS]. */
 static void eval_table(eval_args *t, cli_opt *opts) {
@@ -48,6 +48,8 @@ static void eval_table(eval_args *t, cli_opt *opts) {
         {.name = "--role", .type = CLI_STR, .dst = &t->role, .arg = "ITEMS",
          .help = "role overrides on top of the recipe, e.g. fwd.w=mxfp4:halfs\n"
                  "(`halfs train --help`, --role)"},
+        {.name = "--fp32-attn-lm-head", .type = CLI_FLAG, .dst = &t->fp32_attn,
+         .help = "attention products and lm_head in fp32 (`halfs train --help`)"},
         {.name = "--json", .type = CLI_FLAG, .dst = &t->json,
          .help = "print {\"loss\": ..., \"perplexity\": ..., \"tokens\": ...} (null for\n"
                  "a loss that is not finite)"},
@@ -120,14 +122,16 @@ int cmd_eval(int argc, char **argv) {
         cli_model_close(&cm);
         return rc;
     }
-    if (t.role) { /* the overrides after the recipe's own, then the recipe built again */
+    if (t.role || t.fp32_attn) { /* the overrides after the recipe's own, built again */
         size_t used = strlen(ro.roles);
-        if (used + 1 + strlen(t.role) >= sizeof ro.roles) {
+        if (t.role && used + 1 + strlen(t.role) >= sizeof ro.roles) {
             cli_error("--role is too long (at most %zu characters)", sizeof ro.roles - 2 - used);
             cli_model_close(&cm);
             return CLI_USAGE;
         }
-        snprintf(ro.roles + used, sizeof ro.roles - used, "%s%s", used ? "," : "", t.role);
+        if (t.role)
+            snprintf(ro.roles + used, sizeof ro.roles - used, "%s%s", used ? "," : "", t.role);
+        if (t.fp32_attn) ro.fp32_attn_lm_head = 1;
         hs_status rs = hs_recipe_build(&ro, cm.run ? cm.run->seed : 0, &recipe);
         if (rs != HS_OK) {
             cli_model_close(&cm);

@@ -30,7 +30,8 @@ extern "C" {
 /* The number of operand roles: fwd.x, fwd.w, dgrad.dy, dgrad.w, wgrad.dy, wgrad.x. */
 #define HS_LINEAR_ROLES 6
 
-/* The lm_head's layer index: fp32 unless quant_lm_head (as in the trainer's model). */
+/* The lm_head's layer index: bf16 in every preset but fp32 (fp32 there, or with
+ * fp32_attn_lm_head), or the block roles with quant_lm_head (as in the trainer's model). */
 #define HS_LINEAR_LM_HEAD (-1)
 
 typedef struct hs_linear_layer hs_linear_layer;
@@ -38,12 +39,13 @@ typedef struct hs_linear_layer hs_linear_layer;
 /* A layer running recipe `recipe` (a preset name: fp32, bf16, mxfp4-ocp, mxfp4-max,
  * mxfp4-halfs, mxfp4-half, nvfp4, nvfp4-4over6, fp4row-max, fp4row-halfs), with the
  * trainer's options: roles ("" or NULL: none; the --role grammar), block (0 = the preset's),
- * sr, rht (0 = the preset's), act_only, hp_layers ("" or NULL: none), quant_lm_head, seed.
+ * sr, rht (0 = the preset's), act_only, hp_layers ("" or NULL: none), quant_lm_head,
+ * fp32_attn_lm_head, seed.
  * Errors (unknown names, bad values) are HS_ERR_INVALID_ARG with the trainer's message. */
 hs_status hs_linear_layer_create(const char *recipe, const char *roles, int32_t block,
                                  int32_t sr, int32_t rht, int32_t act_only,
-                                 const char *hp_layers, int32_t quant_lm_head, uint64_t seed,
-                                 hs_linear_layer **out);
+                                 const char *hp_layers, int32_t quant_lm_head,
+                                 int32_t fp32_attn_lm_head, uint64_t seed, hs_linear_layer **out);
 void hs_linear_layer_free(hs_linear_layer *l);
 
 /* The six role specs (in the order above) of linear `linear` (0..7; the model's are 0 = qkv,

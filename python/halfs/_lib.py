@@ -122,7 +122,7 @@ _protos = {
     "hs_theory_mc_rules": (c_int, [P(Dist), c_int, c_i64, c_i64, c_u64, P(Mc)]),
     "hs_theory_row_name": (c_char_p, [c_int]),
     "hs_linear_layer_create": (c_int, [c_char_p, c_char_p, c_i32, c_i32, c_i32, c_i32, c_char_p,
-                                       c_i32, c_u64, P(c_void_p)]),
+                                       c_i32, c_i32, c_u64, P(c_void_p)]),
     "hs_linear_layer_free": (None, [c_void_p]),
     "hs_linear_layer_specs": (c_int, [c_void_p, c_i32, c_i32, c_u64, P(Spec)]),
     "hs_linear_layer_forward": (c_int, [c_void_p, c_i32, c_i32, c_u64, c_void_p, c_void_p,

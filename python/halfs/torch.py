@@ -33,10 +33,12 @@ PRESETS = ("fp32", "bf16", "mxfp4-ocp", "mxfp4-max", "mxfp4-halfs", "mxfp4-half"
 class Recipe:
     """A built halfs recipe (a handle on hs_linear_layer): the preset name and the trainer's
     options (roles: the --role override grammar, block, sr, rht, act_only, hp_layers,
-    quant_lm_head, seed). Raises ValueError with the trainer's message for a bad option."""
+    quant_lm_head, fp32_attn_lm_head, seed). Raises ValueError with the trainer's message for
+    a bad option."""
 
     def __init__(self, recipe="mxfp4-halfs", roles=None, block=0, sr=False, rht=0,
-                 act_only=False, hp_layers="", quant_lm_head=False, seed=0):
+                 act_only=False, hp_layers="", quant_lm_head=False, fp32_attn_lm_head=False,
+                 seed=0):
         if not isinstance(recipe, str):
             raise TypeError("recipe must be a preset name (str): %s" % ", ".join(PRESETS))
         if isinstance(roles, (list, tuple)):
@@ -53,12 +55,13 @@ class Recipe:
             raise ValueError("seed must be in [0, 2^64)")
         self.options = dict(recipe=recipe, roles=roles or "", block=int(block), sr=bool(sr),
                             rht=int(rht), act_only=bool(act_only), hp_layers=hp_layers or "",
-                            quant_lm_head=bool(quant_lm_head), seed=int(seed))
+                            quant_lm_head=bool(quant_lm_head),
+                            fp32_attn_lm_head=bool(fp32_attn_lm_head), seed=int(seed))
         h = _lib.ctypes.c_void_p()
         _lib.check(_L.hs_linear_layer_create(
             recipe.encode(), (roles or "").encode(), int(block), int(bool(sr)), int(rht),
-            int(bool(act_only)), (hp_layers or "").encode(), int(bool(quant_lm_head)), int(seed),
-            _lib.ctypes.byref(h)), "recipe")
+            int(bool(act_only)), (hp_layers or "").encode(), int(bool(quant_lm_head)),
+            int(bool(fp32_attn_lm_head)), int(seed), _lib.ctypes.byref(h)), "recipe")
         self._h = h
         self._lock = threading.Lock()
 
@@ -166,17 +169,19 @@ class Linear(torch.nn.Linear):
 
     recipe: a preset (fp32, bf16, mxfp4-ocp, mxfp4-max, mxfp4-halfs, mxfp4-half, nvfp4,
     nvfp4-4over6, fp4row-max, fp4row-halfs) or a Recipe; roles, block, sr, rht, act_only,
-    hp_layers, quant_lm_head, seed: the trainer's options (`halfs train --help`). layer,
-    linear: the layer's identity for the per-step seeds (layer -1 is the lm_head: fp32 unless
-    quant_lm_head)."""
+    hp_layers, quant_lm_head, fp32_attn_lm_head, seed: the trainer's options (`halfs train
+    --help`). layer, linear: the layer's identity for the per-step seeds (layer -1 is the
+    lm_head: bf16 in every preset but fp32, fp32 there or with fp32_attn_lm_head, the block
+    roles with quant_lm_head)."""
 
     def __init__(self, in_features, out_features, bias=True, recipe="mxfp4-halfs", roles=None,
                  block=0, sr=False, rht=0, act_only=False, hp_layers="", quant_lm_head=False,
-                 seed=0, layer=0, linear=0, device=None, dtype=None):
+                 fp32_attn_lm_head=False, seed=0, layer=0, linear=0, device=None, dtype=None):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.recipe = recipe if isinstance(recipe, Recipe) else Recipe(
             recipe, roles=roles, block=block, sr=sr, rht=rht, act_only=act_only,
-            hp_layers=hp_layers, quant_lm_head=quant_lm_head, seed=seed)
+            hp_layers=hp_layers, quant_lm_head=quant_lm_head,
+            fp32_attn_lm_head=fp32_attn_lm_head, seed=seed)
         self.layer, self.linear, self.step = int(layer), int(linear), 0
         self.recipe.specs(self.layer, self.linear, 0)  # refuses bad ids at construction
 
@@ -207,7 +212,8 @@ def convert(model, recipe="mxfp4-halfs", skip=(), **options):
     """Replace every torch.nn.Linear of model (in place; returned) by a halfs Linear sharing
     its weight and bias Parameters, except those whose qualified name matches a `skip` entry
     (an exact name or an fnmatch pattern: "lm_head", "*.gate"). options: the Linear/Recipe
-    options (roles, block, sr, rht, act_only, hp_layers, quant_lm_head, seed). The converted
+    options (roles, block, sr, rht, act_only, hp_layers, quant_lm_head, fp32_attn_lm_head,
+    seed). The converted
     layers get layer ids 0, 1, 2, ... in module order, each its own handle (operand buffers)."""
     if isinstance(skip, str):
         skip = [skip]

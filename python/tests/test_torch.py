@@ -89,7 +89,9 @@ def test_linear_roles_are_the_trainers():
     assert (s["fwd.x"].format, s["fwd.w"].tile2d, s["dgrad.dy"].rounding) == (None, 16, "sr")
     assert s["wgrad.dy"].rht == 16 and s["wgrad.dy"].rht_seed == s["wgrad.x"].rht_seed
     assert s["dgrad.dy"].seed != r.specs(1, 2, 8)["dgrad.dy"].seed  # redrawn every step
-    assert r.specs(-1, 0, 0)["fwd.x"].elem == "fp32"  # the lm_head stays fp32
+    assert r.specs(-1, 0, 0)["fwd.x"].elem == "bf16"  # the lm_head: bf16
+    assert ht.Recipe("nvfp4", fp32_attn_lm_head=True).specs(-1, 0, 0)["fwd.x"].elem == "fp32"
+    assert ht.Recipe("fp32").specs(-1, 0, 0)["fwd.x"].elem == "fp32"
     assert ht.Recipe("nvfp4", quant_lm_head=True).specs(-1)["fwd.x"].elem == "e2m1"
     assert "fwd.x=nvfp4" in r.describe()
 
@@ -248,11 +250,13 @@ def test_nano_model_matches_halfs_eval(cli, tiny_run, tiny_corpus, recipe):
     seed = json.load(open(tiny_run / "trainer_state.json"))["config"]["seed"]
     B, T = 4, 32
     shard = tiny_corpus / "text.bin"
+    # PyTorch's attention here is fp32: halfs' too (--fp32-attn-lm-head), and so the lm_head
     want = json.loads(cli("eval", tiny_run, "--data", shard, "--batches", 1, "--batch", B,
-                          "--seq", T, "--recipe", recipe, "--json").stdout)
+                          "--seq", T, "--recipe", recipe, "--fp32-attn-lm-head",
+                          "--json").stdout)
     tok = torch.from_numpy(read_shard(shard)[: B * T + 1].copy())
     windows = torch.stack([tok[b * T: b * T + T + 1] for b in range(B)])
-    model = Nano(p, cfg, recipe, seed=int(seed))
+    model = Nano(p, cfg, recipe, seed=int(seed), fp32_attn_lm_head=True)
     with torch.no_grad():
         logits = model(windows[:, :T])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg["vocab_size"]),

@@ -68,9 +68,14 @@ static void fill_tables(void) {
         t->gemm_e2m1 = hs_gemm_e2m1_ref;
         t->gemm_bf16 = hs_gemm_bf16_ref;
         t->bf16_tile = hs_bf16_tile_ref;
+        t->gemm_bf16v = hs_gemm_bf16v_ref;
+        t->bf16v_tile = hs_bf16v_tile_ref;
         if (i >= HS_ISA_AVX2) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx2;
             t->gemm_bf16 = hs_gemm_bf16_avx2;
+            t->bf16_tile = hs_bf16_tile_avx2;
+            t->gemm_bf16v = hs_gemm_bf16v_avx2;
+            t->bf16v_tile = hs_bf16v_tile_avx2;
         }
         if (i >= HS_ISA_AVX512) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;

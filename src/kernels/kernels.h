@@ -29,8 +29,20 @@ typedef void (*hs_bf16_tile_fn)(uint16_t *dr, uint16_t *dt, const float *x, int6
                                 int64_t cols, int64_t ld, int64_t r0, int64_t c0);
 void hs_bf16_tile_ref(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
                       int64_t ld, int64_t r0, int64_t c0);
+void hs_bf16_tile_avx2(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
+                       int64_t ld, int64_t r0, int64_t c0);
 void hs_bf16_tile_avx512(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, int64_t cols,
                          int64_t ld, int64_t r0, int64_t c0);
+
+/* fp32 → bf16 values kept in fp32 (RNE as above, then a subnormal result becomes a zero of its
+ * sign, as the bf16 GEMM reads it): the operands of hs_gemm_bf16v. Same tile and layouts as
+ * hs_bf16_tile_fn. */
+typedef void (*hs_bf16v_tile_fn)(float *dr, float *dt, const float *x, int64_t rows,
+                                 int64_t cols, int64_t ld, int64_t r0, int64_t c0);
+void hs_bf16v_tile_ref(float *dr, float *dt, const float *x, int64_t rows, int64_t cols,
+                       int64_t ld, int64_t r0, int64_t c0);
+void hs_bf16v_tile_avx2(float *dr, float *dt, const float *x, int64_t rows, int64_t cols,
+                        int64_t ld, int64_t r0, int64_t c0);
 
 typedef struct hs_kernel_table {
     hs_isa isa;
@@ -38,6 +50,8 @@ typedef struct hs_kernel_table {
     hs_gemm_e2m1_fn gemm_e2m1;
     hs_gemm_bf16_fn gemm_bf16;
     hs_bf16_tile_fn bf16_tile; /* the bf16 recipe's operand conversion */
+    hs_gemm_bf16v_fn gemm_bf16v; /* attention's bf16 products (the AVX2 kernel at avx512 too) */
+    hs_bf16v_tile_fn bf16v_tile; /* their operand conversion */
 } hs_kernel_table;
 
 /* The quantizers' kernels are chosen from per-level lists: kernels/quant_kernels.h. */

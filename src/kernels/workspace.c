@@ -13,7 +13,7 @@
 
 #include "kernels/kernels.h"
 
-enum { WS_SLOTS = 4 };
+enum { WS_SLOTS = 6 }; /* 0-3: the kernels; 4-5: attention's per-thread blocks (nn/attention.c) */
 
 typedef struct {
     void *ptr[WS_SLOTS];

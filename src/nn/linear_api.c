@@ -30,8 +30,8 @@ static hs_status copy_opt(char *dst, size_t n, const char *src, const char *what
 
 hs_status hs_linear_layer_create(const char *recipe, const char *roles, int32_t block,
                                  int32_t sr, int32_t rht, int32_t act_only,
-                                 const char *hp_layers, int32_t quant_lm_head, uint64_t seed,
-                                 hs_linear_layer **out) {
+                                 const char *hp_layers, int32_t quant_lm_head,
+                                 int32_t fp32_attn_lm_head, uint64_t seed, hs_linear_layer **out) {
     if (!out) return hs_fail(HS_ERR_INVALID_ARG, "linear layer: out is NULL");
     *out = NULL;
     if (!recipe || !recipe[0]) return hs_fail(HS_ERR_INVALID_ARG, "linear layer: no recipe name");
@@ -42,13 +42,16 @@ hs_status hs_linear_layer_create(const char *recipe, const char *roles, int32_t 
         (st = copy_opt(o.roles, sizeof o.roles, roles, "the role overrides")) ||
         (st = copy_opt(o.hp_layers, sizeof o.hp_layers, hp_layers, "the hp_layers list")))
         return st;
-    if (sr < 0 || sr > 1 || act_only < 0 || act_only > 1 || quant_lm_head < 0 || quant_lm_head > 1)
-        return hs_fail(HS_ERR_INVALID_ARG, "linear layer: sr, act_only and quant_lm_head are 0 or 1");
+    if (sr < 0 || sr > 1 || act_only < 0 || act_only > 1 || quant_lm_head < 0 || quant_lm_head > 1 ||
+        fp32_attn_lm_head < 0 || fp32_attn_lm_head > 1)
+        return hs_fail(HS_ERR_INVALID_ARG, "linear layer: sr, act_only, quant_lm_head and "
+                                           "fp32_attn_lm_head are 0 or 1");
     o.block = block;
     o.sr = sr;
     o.rht = rht;
     o.act_only = act_only;
     o.quant_lm_head = quant_lm_head;
+    o.fp32_attn_lm_head = fp32_attn_lm_head;
     hs_linear_layer *l = calloc(1, sizeof *l);
     if (!l) return hs_fail(HS_ERR_NOMEM, "linear layer: out of memory");
     if ((st = hs_recipe_build(&o, seed, &l->recipe)) || (st = hs_linear_ws_create(&l->ws))) {

@@ -414,7 +414,7 @@ hs_status hs_model_forward(hs_model *m, const hs_recipe *recipe, uint64_t step,
             return st;
         double ta = omp_get_wtime(); // RoPE runs inside attention's per-head tasks
         st = hs_attention_forward_rope(att, a->att_lse + l * N * H, qkv, a->rope_cos, a->rope_sin,
-                                       B, T, C, H);
+                                       B, T, C, H, recipe && recipe->attn_bf16);
         tm->attention += omp_get_wtime() - ta;
         if (st != HS_OK) return st;
         specs_for(recipe, step, l, 1, spec);
@@ -545,7 +545,8 @@ hs_status hs_model_backward(hs_model *m, const hs_recipe *recipe, uint64_t step,
             return st;
         double ta = omp_get_wtime(); // with RoPE's backward on dq, dk fused in
         st = hs_attention_backward_rope(a->dqkv, a->datt, qkv, att, a->att_lse + l * N * H,
-                                        a->rope_cos, a->rope_sin, B, T, C, H);
+                                        a->rope_cos, a->rope_sin, B, T, C, H,
+                                        recipe && recipe->attn_bf16);
         tm->attention += omp_get_wtime() - ta;
         if (st != HS_OK) return st;
         specs_for(recipe, step, l, 0, spec);

@@ -46,24 +46,28 @@ void hs_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B
 void hs_rope_head_rows(float *v0, int64_t stride, int n, const float *cos_t, const float *sin_t,
                        int hd, float sign);
 
-/* ---- causal multi-head attention, fp32, online softmax per query row ---- */
+/* ---- causal multi-head attention, online softmax per query row ---- */
+/* bf16 = 0: the products Q·Kᵀ, P·V and the backward's five in fp32 (OpenBLAS); bf16 = 1: with
+ * bf16 operands and fp32 accumulation (hs_gemm_bf16, the same bits on every CPU); the softmax,
+ * log-sum-exp and scaling are fp32 either way. attention.c. */
 /* out: (B, T, C); lse: (B, H, T) log-sum-exp of each query's scaled scores (for backward);
  * qkv: (B, T, 3C) with RoPE already applied to q and k. Memory: one 64 × T score block per
- * thread (two in the backward). HS_ERR_NOMEM if those cannot be allocated. */
+ * thread (two in the backward; with bf16 also bf16 copies of the head's operands).
+ * HS_ERR_NOMEM if those cannot be allocated. */
 hs_status hs_attention_forward(float *out, float *lse, const float *qkv, int B, int T, int C,
-                               int H);
+                               int H, int bf16);
 /* dqkv: (B, T, 3C) overwritten; dout, out: (B, T, C); lse: (B, H, T). */
 hs_status hs_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                const float *lse, int B, int T, int C, int H);
+                                const float *lse, int B, int T, int C, int H, int bf16);
 /* The same two with RoPE fused in (bit-identical to hs_rope_forward before the forward and
  * hs_rope_backward after the backward, one pass fewer over qkv / dqkv): the forward first rotates
  * q and k of qkv in place (qkv then holds what hs_rope_forward would leave), the backward
  * applies the transposed rotation to dq and dk; cos_t, sin_t as for hs_rope_forward. */
 hs_status hs_attention_forward_rope(float *out, float *lse, float *qkv, const float *cos_t,
-                                    const float *sin_t, int B, int T, int C, int H);
+                                    const float *sin_t, int B, int T, int C, int H, int bf16);
 hs_status hs_attention_backward_rope(float *dqkv, const float *dout, const float *qkv,
                                      const float *out, const float *lse, const float *cos_t,
-                                     const float *sin_t, int B, int T, int C, int H);
+                                     const float *sin_t, int B, int T, int C, int H, int bf16);
 
 /* ---- SwiGLU: h = silu(gate) · up, gu = [gate | up] along the last axis ---- */
 /* h: (N, F); gu: (N, 2F) */

@@ -68,7 +68,7 @@ static uint64_t derive(uint64_t seed, uint64_t step, int layer, int linear, int 
 void hs_recipe_spec(const hs_recipe *r, int layer, int linear, hs_role role, uint64_t step,
                     hs_quant_spec *out) {
     if (layer == HS_LAYER_LM_HEAD && !r->quant_lm_head) {
-        hs_quant_spec_init(out, HS_FMT_FP32);
+        hs_quant_spec_init(out, r->attn_bf16 ? HS_FMT_BF16 : HS_FMT_FP32);
         return;
     }
     if (layer >= 0 && layer < HS_RECIPE_MAX_LAYERS && (r->hp_layers >> layer) & 1) {

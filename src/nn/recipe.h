@@ -24,7 +24,11 @@
  *   5. `act_only`: the weight roles (fwd.w, dgrad.w) become fp32 (Half-S paper's harness);
  *   6. `roles`: per-role overrides (grammar below), applied left to right;
  *   7. `hp_layers`: those blocks run every role in bf16; `quant_lm_head`: the lm_head GEMMs use
- *      the block roles (by default the lm_head, like the embedding, stays fp32).
+ *      the block roles;
+ *   8. the attention products and the lm_head (unless quant_lm_head): in every preset but
+ *      `fp32`, bf16 operands with fp32 accumulation (`attn_bf16`), as GPU FP4 recipes keep
+ *      them in BF16; `fp32_attn_lm_head` (and the fp32 preset) keeps both in fp32. Softmax,
+ *      norms, the loss, master weights and AdamW are fp32 in every recipe.
  *
  * Override grammar (the `--role` option; several items separated by ',' or given repeatedly):
  *   ITEM    := TARGET '=' FORMAT { ':' FIELD }
@@ -82,6 +86,8 @@ typedef struct hs_recipe_opts {
     int32_t act_only;     /* 1: weights unquantized (quantize only X and dY roles) */
     char hp_layers[128];  /* blocks kept in bf16: "0,5" or "0-1,7"; "" = none */
     int32_t quant_lm_head;/* 1: the lm_head uses the block roles instead of fp32 */
+    int32_t fp32_attn_lm_head; /* 1: attention products and lm_head in fp32 also in low-precision
+                                  presets (the numerics before bf16 became their default) */
 } hs_recipe_opts;
 
 /* A built recipe. */
@@ -89,7 +95,9 @@ typedef struct hs_recipe {
     char name[32];                     /* preset it came from */
     hs_quant_spec role[HS_ROLE_COUNT]; /* the specs for the L blocks (seeds filled per call) */
     uint64_t hp_layers;                /* bit i set: block i runs every role in bf16 */
-    int32_t quant_lm_head;             /* 1: lm_head uses role[]; 0: fp32 */
+    int32_t quant_lm_head;             /* 1: lm_head uses role[]; 0: bf16 if attn_bf16, else fp32 */
+    int32_t attn_bf16;                 /* 1: attention products (and an unquantized lm_head) in
+                                          bf16 operands with fp32 accumulation */
     uint64_t seed;                     /* run seed the per-step seeds derive from */
 } hs_recipe;
 

@@ -318,6 +318,7 @@ hs_status hs_recipe_build(const hs_recipe_opts *o, uint64_t seed, hs_recipe *out
     if ((st = hs_recipe_apply_overrides(out, o->roles)) != HS_OK) return st;
     if ((st = hs_recipe_parse_layers(o->hp_layers, &out->hp_layers)) != HS_OK) return st;
     out->quant_lm_head = o->quant_lm_head ? 1 : 0;
+    out->attn_bf16 = strcmp(out->name, "fp32") != 0 && !o->fp32_attn_lm_head;
     out->seed = seed;
     return hs_recipe_validate(out);
 }

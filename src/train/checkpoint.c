@@ -271,7 +271,8 @@ static hs_status parse_train_config(const cJSON *j, const char *path, hs_train_c
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, f->key);
         void *p = hs_cfg_field_ptr(f, c);
         if (!v && f->optional) {
-            memcpy(p, hs_cfg_field_cptr(f, &d), f->size);
+            if (f->absent) hs_cfg_field_set_text(f, c, f->absent);
+            else memcpy(p, hs_cfg_field_cptr(f, &d), f->size);
             continue;
         }
         int ok;

@@ -77,8 +77,15 @@ const hs_cfg_field hs_train_config_fields[] = {
      .resume = HS_CFG_REFUSE},
     {FIELD("recipe", recipe.quant_lm_head, "quant_lm_head", FLAG), .opt = "--quant-lm-head",
      .section = "recipe",
-     .help = "run the lm_head in the recipe too (default: fp32, like the embedding)",
+     .help = "run the lm_head in the recipe too (default: bf16 in every recipe\n"
+             "but fp32, where it is fp32)",
      .resume = HS_CFG_REFUSE},
+    /* A run recorded before bf16 attention became the default read as 1: it resumes as it ran. */
+    {FIELD("recipe", recipe.fp32_attn_lm_head, "fp32_attn_lm_head", FLAG), .dflt = "0",
+     .opt = "--fp32-attn-lm-head", .section = "recipe",
+     .help = "attention products and the lm_head in fp32 (default: bf16 operands,\n"
+             "fp32 accumulation, in every recipe but fp32)",
+     .resume = HS_CFG_REFUSE, .optional = 1, .absent = "1"},
     /* The schedule and the run. */
     {FIELD(NULL, steps, "steps", I64), .dflt = "1000", .opt = "--steps", .arg = "N", .lo = 1,
      .hi = INT64_MAX / 2, .section = "schedule",
@@ -168,29 +175,28 @@ const hs_cfg_field hs_train_config_fields[] = {
 const int hs_train_config_n_fields =
     (int)(sizeof hs_train_config_fields / sizeof hs_train_config_fields[0]);
 
-/* Set field f of c from the text of a default (the table's own values: always valid). */
-static void set_default(const hs_cfg_field *f, hs_train_config *c) {
+void hs_cfg_field_set_text(const hs_cfg_field *f, hs_train_config *c, const char *text) {
     void *p = hs_cfg_field_ptr(f, c);
     switch (f->type) {
     case HS_CFG_STR:
     case HS_CFG_LIST:
-        snprintf(p, f->size, "%s", f->dflt);
+        snprintf(p, f->size, "%s", text);
         break;
     case HS_CFG_I32:
     case HS_CFG_FLAG:
-        *(int32_t *)p = (int32_t)strtol(f->dflt, NULL, 10);
+        *(int32_t *)p = (int32_t)strtol(text, NULL, 10);
         break;
     case HS_CFG_I64:
-        *(int64_t *)p = (int64_t)strtoll(f->dflt, NULL, 10);
+        *(int64_t *)p = (int64_t)strtoll(text, NULL, 10);
         break;
     case HS_CFG_U64:
-        *(uint64_t *)p = (uint64_t)strtoull(f->dflt, NULL, 10);
+        *(uint64_t *)p = (uint64_t)strtoull(text, NULL, 10);
         break;
     case HS_CFG_F32:
-        *(float *)p = strtof(f->dflt, NULL);
+        *(float *)p = strtof(text, NULL);
         break;
     case HS_CFG_F64:
-        *(double *)p = strtod(f->dflt, NULL);
+        *(double *)p = strtod(text, NULL);
         break;
     }
 }
@@ -199,7 +205,8 @@ void hs_train_config_defaults(hs_train_config *c) {
     memset(c, 0, sizeof *c);
     hs_recipe_opts_defaults(&c->recipe);
     for (int i = 0; i < hs_train_config_n_fields; i++)
-        if (hs_train_config_fields[i].dflt) set_default(&hs_train_config_fields[i], c);
+        if (hs_train_config_fields[i].dflt)
+            hs_cfg_field_set_text(&hs_train_config_fields[i], c, hs_train_config_fields[i].dflt);
     hs_model_config_preset(c->model_preset, &c->model);
 }
 

@@ -50,6 +50,8 @@ typedef struct hs_cfg_field {
                             default; every other field is required */
     int omit_default;    /* written to trainer_state.json only when it differs from the default
                             (with optional: so single-process runs' files stay as they were) */
+    const char *absent;  /* with optional: the value of a file without the key, when that is
+                            not the default (an older run's behaviour); NULL: the default */
 } hs_cfg_field;
 
 /* The fields, in the order of trainer_state.json ("model" and "recipe" groups contiguous). */
@@ -63,6 +65,9 @@ static inline void *hs_cfg_field_ptr(const hs_cfg_field *f, hs_train_config *c) 
 static inline const void *hs_cfg_field_cptr(const hs_cfg_field *f, const hs_train_config *c) {
     return (const char *)c + f->offset;
 }
+
+/* Set field f of c from text in the option's syntax (the table's own values: always valid). */
+void hs_cfg_field_set_text(const hs_cfg_field *f, hs_train_config *c, const char *text);
 
 /* The value of field f in c as text ("1000", "0.003", "mxfp4-halfs"; %g for reals) into buf. */
 void hs_cfg_field_format(const hs_cfg_field *f, const hs_train_config *c, char *buf, size_t n);

@@ -19,6 +19,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/avx2/transpose_avx2.h"
 #include "kernels/gemm_kernels.h"
 #include "kernels/kernels.h"
 
@@ -33,34 +34,52 @@ static inline float bf16_daz_f32(uint16_t h) {
     return f;
 }
 
+/* 8 bf16 from src as fp32, pairs swapped (lane 2i ← element 2i + 1, lane 2i + 1 ← element 2i),
+ * subnormals as zeros of their sign. */
+static inline __m256 load8(const uint16_t *src) {
+    const __m256i expo = _mm256_set1_epi32(0x7F800000), sign = _mm256_set1_epi32((int)0x80000000u);
+    __m256i v = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)src)), 16);
+    v = _mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1));
+    const __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(v, expo), _mm256_setzero_si256());
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(v, _mm256_and_si256(v, sign), sub));
+}
+
 /* Rows [r0, r0 + R) of x (bf16, stride ld, k elements) → panel [kp][R] (fp32, kp = k rounded up
  * to even) in pair-swapped order: step t holds element t ^ 1 (zero past k), subnormals flushed
- * to signed zeros; rows past `rows` zero. */
+ * to signed zeros; rows past `rows` zero. Groups of 8 rows × 8 steps go through an 8 × 8
+ * transpose, so each step's R values are stored together. */
 static void pack_panel(const uint16_t *x, int64_t ld, int64_t rows, int64_t r0, int R, int64_t k,
                        float *out) {
     const int64_t kp = (k + 1) & ~(int64_t)1;
-    const __m256i expo = _mm256_set1_epi32(0x7F800000), sign = _mm256_set1_epi32((int)0x80000000u);
-    for (int r = 0; r < R; r++) {
-        const int64_t row = r0 + r;
-        if (row >= rows) {
-            for (int64_t t = 0; t < kp; t++) out[t * R + r] = 0.0f;
-            continue;
-        }
-        const uint16_t *src = x + row * ld;
+    for (int g = 0; g < R; g += 8) {
+        const int nr = R - g < 8 ? R - g : 8;
         int64_t t = 0;
         for (; t + 8 <= k; t += 8) {
-            __m256i v = _mm256_slli_epi32(
-                _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + t))), 16);
-            v = _mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)); /* swap within pairs */
-            const __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(v, expo), _mm256_setzero_si256());
-            v = _mm256_blendv_epi8(v, _mm256_and_si256(v, sign), sub);
-            float f[8];
-            _mm256_storeu_si256((__m256i *)f, v);
-            for (int e = 0; e < 8; e++) out[(t + e) * R + r] = f[e];
+            __m256 v[8];
+            for (int i = 0; i < 8; i++) {
+                const int64_t row = r0 + g + i;
+                v[i] = i < nr && row < rows ? load8(x + row * ld + t) : _mm256_setzero_ps();
+            }
+            hs_transpose8x8_ps(v);
+            for (int e = 0; e < 8; e++) {
+                /* fewer than 8 rows: whole-vector stores spill into the next step's first
+                 * lanes, which its own store then overwrites; only the panel's last step is
+                 * stored lane by lane (masked stores are slow on AMD) */
+                if (nr == 8 || t + e + 1 < kp) {
+                    _mm256_storeu_ps(out + (t + e) * R + g, v[e]);
+                } else {
+                    float f[8];
+                    _mm256_storeu_ps(f, v[e]);
+                    for (int i = 0; i < nr; i++) out[(t + e) * R + g + i] = f[i];
+                }
+            }
         }
         for (; t < kp; t++) {
             const int64_t e = t ^ 1;
-            out[t * R + r] = e < k ? bf16_daz_f32(src[e]) : 0.0f;
+            for (int i = 0; i < nr; i++) {
+                const int64_t row = r0 + g + i;
+                out[t * R + g + i] = row < rows && e < k ? bf16_daz_f32(x[row * ld + e]) : 0.0f;
+            }
         }
     }
 }

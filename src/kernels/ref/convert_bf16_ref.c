@@ -3,6 +3,7 @@
  * 32 rows × 16 columns at a time, stored as is and/or transposed. The trainer's `bf16` recipe converts
  * every GEMM operand this way (src/nn/linear.c); the AVX-512 twin is
  * kernels/avx512/convert_bf16_avx512.c, equal to this bit for bit (tests/test_convert_bf16.c).
+ * hs_bf16v_tile_ref is the same conversion into fp32 containers for hs_gemm_bf16v (attention).
  */
 #include <string.h>
 
@@ -23,5 +24,20 @@ void hs_bf16_tile_ref(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows, 
             uint16_t h = bf16_rne(x[r * ld + c]);
             if (dr) dr[r * cols + c] = h;
             if (dt) dt[c * rows + r] = h;
+        }
+}
+
+void hs_bf16v_tile_ref(float *dr, float *dt, const float *x, int64_t rows, int64_t cols,
+                       int64_t ld, int64_t r0, int64_t c0) {
+    int64_t r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = c0; c < c1; c++) {
+            uint32_t h = bf16_rne(x[r * ld + c]);
+            if ((h & 0x7F80u) == 0) h &= 0x8000u; /* a subnormal bf16 reads as zero */
+            uint32_t u = h << 16;
+            float v;
+            memcpy(&v, &u, sizeof v);
+            if (dr) dr[r * cols + c] = v;
+            if (dt) dt[c * rows + r] = v;
         }
 }

@@ -247,3 +247,18 @@ hs_status hs_gemm_bf16_ref(int64_t m, int64_t n, int64_t k, const uint16_t *a, i
         }
     return HS_OK;
 }
+
+void hs_gemm_bf16v_ref(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int64_t t = 0; t < k; t += 2) {
+                acc = t + 1 < k ? bf16_ftz_fma(a[i * lda + t + 1], b[(t + 1) * ldb + j], acc)
+                                : bf16_ftz_fma(0.0f, 0.0f, acc);
+                acc = bf16_ftz_fma(a[i * lda + t], b[t * ldb + j], acc);
+            }
+            float *cij = c + i * ldc + j;
+            *cij = beta == 0.0f ? acc : fmaf(beta, *cij, acc);
+        }
+}
