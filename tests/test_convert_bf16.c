@@ -80,6 +80,32 @@ static void simd_equals_ref(hs_isa isa, hs_bf16_tile_fn simd) {
     assert_int_equal(cases, 3 * 13 * 13);
 }
 
+/* The conversion into fp32 containers (attention's bf16 values): the reference gives the bf16
+ * bits of hs_bf16_encode, subnormal results as signed zeros, and the AVX2 kernel equals it. */
+static void test_bf16v(void **state) {
+    (void)state;
+    enum { R = 70, C = 40, LD = 43 };
+    static float x[R * LD], ar[R * C], at[R * C], br[R * C], bt[R * C];
+    fill_values(x, R * LD, 99);
+    for (int64_t r0 = 0; r0 < R; r0 += 32)
+        for (int64_t c0 = 0; c0 < C; c0 += 16) hs_bf16v_tile_ref(ar, at, x, R, C, LD, r0, c0);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            uint16_t h = hs_bf16_encode(x[r * LD + c]);
+            if ((h & 0x7F80) == 0) h &= 0x8000;
+            uint32_t u = (uint32_t)h << 16, v, w;
+            memcpy(&v, &ar[r * C + c], 4);
+            memcpy(&w, &at[c * R + r], 4);
+            assert_int_equal(v, u);
+            assert_int_equal(w, u);
+        }
+    if (hs_isa_detect() < HS_ISA_AVX2) return;
+    for (int64_t r0 = 0; r0 < R; r0 += 32)
+        for (int64_t c0 = 0; c0 < C; c0 += 16) hs_bf16v_tile_avx2(br, bt, x, R, C, LD, r0, c0);
+    assert_memory_equal(ar, br, sizeof ar);
+    assert_memory_equal(at, bt, sizeof at);
+}
+
 static void test_avx2_equals_ref(void **state) {
     (void)state;
     simd_equals_ref(HS_ISA_AVX2, hs_bf16_tile_avx2);
@@ -93,6 +119,7 @@ static void test_avx512_equals_ref(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ref_matches_codec),
+        cmocka_unit_test(test_bf16v),
         cmocka_unit_test(test_avx2_equals_ref),
         cmocka_unit_test(test_avx512_equals_ref),
     };

@@ -757,6 +757,57 @@ static void test_bf16_probe(void **st) {
     hs_isa_force(hs_isa_detect());
 }
 
+/* hs_gemm_bf16v (attention's products on bf16 values in fp32, B k-major): at every level equal
+ * bit for bit to hs_gemm_bf16 on the same values (A as is, B transposed), on shapes around its
+ * 6 × 16 tiles, odd K, beta 0 / 1 / 0.7, row strides wider than the rows, and values whose
+ * products underflow (the flushing). */
+static void test_bf16v(void **st) {
+    (void)st;
+    static const struct {
+        int64_t m, n, k;
+        float beta;
+    } cs[] = {{1, 1, 1, 0.0f},   {1, 1, 2, 1.0f},   {5, 15, 3, 0.7f},  {6, 16, 32, 0.0f},
+              {7, 17, 33, 1.0f}, {12, 32, 64, 0.0f}, {13, 40, 65, 0.7f}, {64, 96, 31, 1.0f},
+              {64, 256, 64, 0.0f}, {100, 12, 257, 1.0f}};
+    for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+        const int64_t m = cs[ci].m, n = cs[ci].n, k = cs[ci].k, lda = k + 3, ldb = n + 2, ldc = n + 1;
+        uint16_t *a16 = malloc(2 * (size_t)(m * k)), *bt16 = malloc(2 * (size_t)(n * k));
+        float *a = malloc(4 * (size_t)(m * lda)), *b = malloc(4 * (size_t)(k * ldb));
+        float *c0 = malloc(4 * (size_t)(m * ldc)), *cr = malloc(4 * (size_t)(m * ldc));
+        float *cv = malloc(4 * (size_t)(m * ldc));
+        for (int64_t i = 0; i < m * k; i++) {
+            uint16_t h = rand_bf16();
+            if (i % 7 == 3) h = (uint16_t)((h & 0x807F) | 0x0800); /* 2⁻¹¹¹·x: tiny products */
+            a16[i] = h;
+        }
+        for (int64_t i = 0; i < n * k; i++) bt16[i] = rand_bf16();
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t t = 0; t < k; t++) a[i * lda + t] = hs_bf16_decode(a16[i * k + t]);
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t t = 0; t < k; t++) b[t * ldb + j] = hs_bf16_decode(bt16[j * k + t]);
+        for (int64_t i = 0; i < m * ldc; i++)
+            c0[i] = (float)((double)(int64_t)(next_u64() >> 11) * 0x1p-53 * 6.0 - 3.0);
+        memcpy(cr, c0, 4 * (size_t)(m * ldc));
+        assert_int_equal(hs_gemm_bf16_ref(m, n, k, a16, k, bt16, k, cs[ci].beta, cr, ldc), HS_OK);
+        for (int isa = HS_ISA_REF; isa < HS_ISA_COUNT; isa++) {
+            if ((int)hs_isa_force((hs_isa)isa) != isa) continue;
+            memcpy(cv, c0, 4 * (size_t)(m * ldc));
+            hs_kernels()->gemm_bf16v(m, n, k, a, lda, b, ldb, cs[ci].beta, cv, ldc);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < ldc; j++)
+                    if (!bits_equal(cv[i * ldc + j], j < n ? cr[i * ldc + j] : c0[i * ldc + j])) {
+                        print_error("bf16v %s %lldx%lldx%lld C[%lld,%lld] = %a, want %a\n",
+                                    hs_isa_name(), (long long)m, (long long)n, (long long)k,
+                                    (long long)i, (long long)j, (double)cv[i * ldc + j],
+                                    (double)cr[i * ldc + j]);
+                        fail();
+                    }
+        }
+        hs_isa_force(hs_isa_detect());
+        free(a16), free(bt16), free(a), free(b), free(c0), free(cr), free(cv);
+    }
+}
+
 /* Operands quantized by hs_quantize: the direct FP4 kernels, and every pair without one (FP8,
  * INT4, bf16, fp32, mixed) through the fallback, against the reference (which dequantizes and
  * runs fmaf over K) within (K + 3)·2⁻²⁴·Σ|a·b|, and against a double GEMM of hs_dequantize's
@@ -949,6 +1000,7 @@ int main(void) {
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_bf16_exact_sequence),
         cmocka_unit_test(test_bf16_contract_edges),
+        cmocka_unit_test(test_bf16v),
         cmocka_unit_test(test_bf16_probe),
         cmocka_unit_test(test_quantized_operands_and_fallback),
         cmocka_unit_test(test_hs_gemm_routing), /* last: its context sets OpenBLAS to 1 thread */
