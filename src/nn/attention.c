@@ -4,8 +4,9 @@
  * Per (b, h) the queries are taken in blocks of QB rows; a block [t0, t1) needs keys [0, t1):
  *   S = Q[t0:t1]·K[0:t1]ᵀ · 1/sqrt(hd),  P = softmax(S) with j > t masked,  O = P·V[0:t1],
  * where the forward multiplies exp(S − max)·V by 1/Σexp afterwards (one pass fewer over S).
- * Only one QB × T score block exists per thread (at most T×T floats; hs_workspace keeps it); each row's log-sum-exp
- * is kept so the backward rebuilds P = exp(S − lse) without storing the T×T matrix:
+ * Only one QB × T score block exists per thread (at most T×T floats; hs_workspace keeps it);
+ * each row's log-sum-exp is kept so the backward rebuilds P = exp(S − lse) without storing the
+ * T×T matrix:
  *   dP = dO·Vᵀ,  D_t = dO_t·O_t,  dS = P ∘ (dP − D) / sqrt(hd),
  *   dQ = dS·K,  dK += dSᵀ·Q,  dV += Pᵀ·dO          (accumulated over query blocks in order).
  * fp32: the products are single-threaded OpenBLAS sgemm calls on strided views of the (B, T, 3C)

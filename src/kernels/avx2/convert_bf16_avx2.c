@@ -13,9 +13,10 @@
 
 static inline __m256i bf16_bits(__m256i u) {
     const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);
-    __m256i rne = _mm256_srli_epi32(
-        _mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(_mm256_srli_epi32(u, 16), one)),
-        16);
+    __m256i rne =
+        _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, bias),
+                                           _mm256_and_si256(_mm256_srli_epi32(u, 16), one)),
+                          16);
     __m256i nan = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x40));
     __m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7fffffff)),
                                        _mm256_set1_epi32(0x7f800000));
@@ -34,8 +35,9 @@ void hs_bf16_tile_avx2(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows,
         __m256i a = bf16_bits(_mm256_loadu_si256((const __m256i *)src));
         __m256i b = bf16_bits(_mm256_loadu_si256((const __m256i *)(src + 8)));
         if (dr) /* packus interleaves 128-bit halves: [a0..3 b0..3 a4..7 b4..7] → [a0..7 b0..7] */
-            _mm256_storeu_si256((__m256i *)(dr + (r0 + r) * cols + c0),
-                                _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), _MM_SHUFFLE(3, 1, 2, 0)));
+            _mm256_storeu_si256(
+                (__m256i *)(dr + (r0 + r) * cols + c0),
+                _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), _MM_SHUFFLE(3, 1, 2, 0)));
         v[0][r] = _mm256_castsi256_ps(a);
         v[1][r] = _mm256_castsi256_ps(b);
     }
@@ -46,9 +48,11 @@ void hs_bf16_tile_avx2(uint16_t *dr, uint16_t *dt, const float *x, int64_t rows,
         for (int q = 0; q < 4; q++) hs_transpose8x8_ps(&v[h][8 * q]);
         for (int q = 0; q < 4; q += 2)
             for (int j = 0; j < 8; j++) {
-                __m256i lo = _mm256_castps_si256(v[h][8 * q + j]), hi = _mm256_castps_si256(v[h][8 * q + 8 + j]);
-                _mm256_storeu_si256((__m256i *)(dt + (c0 + 8 * h + j) * rows + r0 + 8 * q),
-                                    _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), _MM_SHUFFLE(3, 1, 2, 0)));
+                __m256i lo = _mm256_castps_si256(v[h][8 * q + j]),
+                        hi = _mm256_castps_si256(v[h][8 * q + 8 + j]);
+                _mm256_storeu_si256(
+                    (__m256i *)(dt + (c0 + 8 * h + j) * rows + r0 + 8 * q),
+                    _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), _MM_SHUFFLE(3, 1, 2, 0)));
             }
     }
 }
@@ -67,7 +71,8 @@ void hs_bf16v_tile_avx2(float *dr, float *dt, const float *x, int64_t rows, int6
         const float *src = x + (r0 + r) * ld + c0;
         for (int h = 0; h < 2; h++) {
             __m256i b = bf16_bits(_mm256_loadu_si256((const __m256i *)(src + 8 * h)));
-            const __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(b, expo), _mm256_setzero_si256());
+            const __m256i sub =
+                _mm256_cmpeq_epi32(_mm256_and_si256(b, expo), _mm256_setzero_si256());
             b = _mm256_blendv_epi8(b, _mm256_and_si256(b, sign), sub);
             v[h][r] = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
             if (dr) _mm256_storeu_ps(dr + (r0 + r) * cols + c0 + 8 * h, v[h][r]);

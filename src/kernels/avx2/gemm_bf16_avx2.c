@@ -9,9 +9,9 @@
  *     x86's own rule; the beta step (store_tile) runs after MXCSR is restored, unflushed.
  *
  * Operands are converted once to fp32 panels: A in panels of MR = 6 rows stored [kp][MR], B in
- * panels of NB = 16 columns stored [kp][NB] (kp = K rounded up to even; zero padding past m, n). A task is MC rows × NC
- * columns of C; it walks K in chunks of KC, and per chunk sweeps each B panel (KC·NB·4 = 16 KiB,
- * L1) against the task's A panels (L2), with the 6 × 16 micro-kernel
+ * panels of NB = 16 columns stored [kp][NB] (kp = K rounded up to even; zero padding past m,
+ * n). A task is MC rows × NC columns of C; it walks K in chunks of KC, and per chunk sweeps each
+ * B panel (KC·NB·4 = 16 KiB, L1) against the task's A panels (L2), with the 6 × 16 micro-kernel
  * (gemm_bf16_avx2_ukernel.c). Its accumulators are parked in a per-thread tile between chunks;
  * storing and reloading an fp32 value is exact, so the chunking does not change a bit, and
  * neither does the thread count (every element belongs to one task).
@@ -86,7 +86,8 @@ static void pack_panel(const uint16_t *x, int64_t ld, int64_t rows, int64_t r0, 
 
 /* C rows [i0, i0 + rows) × columns [j0, j0 + cols) from the tile (stride ldt). Not inlined: it
  * must run after the caller restored MXCSR (its beta step is not flushed). */
-__attribute__((noinline)) static void store_tile(const float *tile, int64_t ldt, int64_t rows, int64_t cols, float beta,
+__attribute__((noinline)) static void store_tile(const float *tile, int64_t ldt, int64_t rows,
+                                                 int64_t cols, float beta,
                        float *c, int64_t ldc) {
     const __m256 vb = _mm256_set1_ps(beta);
     for (int64_t r = 0; r < rows; r++) {

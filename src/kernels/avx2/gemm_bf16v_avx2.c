@@ -35,7 +35,8 @@ void hs_gemm_bf16v_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t
         const float *di = d + i * ldd;
         int64_t j = 0;
         for (; j + 8 <= n; j += 8)
-            _mm256_storeu_ps(ci + j, _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + j), _mm256_loadu_ps(di + j)));
+            _mm256_storeu_ps(ci + j,
+                             _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + j), _mm256_loadu_ps(di + j)));
         for (; j < n; j++) ci[j] = __builtin_fmaf(beta, ci[j], di[j]);
     }
 }

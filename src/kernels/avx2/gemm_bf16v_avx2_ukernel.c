@@ -21,16 +21,16 @@ static inline __attribute__((always_inline)) void tile(const float *a, int64_t l
     const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), idx);
     __m256 acc[MR][2];
     for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-#define STEP(t)                                                                                  \
-    do {                                                                                         \
-        const float *bt = b + (t) * ldb;                                                         \
-        const __m256 b0 = FULL ? _mm256_loadu_ps(bt) : _mm256_maskload_ps(bt, m0);              \
-        const __m256 b1 = FULL ? _mm256_loadu_ps(bt + 8) : _mm256_maskload_ps(bt + 8, m1);       \
-        for (int r = 0; r < MR; r++) {                                                           \
-            const __m256 av = _mm256_broadcast_ss(ar[r] + (t));                                  \
-            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);                                      \
-            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);                                      \
-        }                                                                                        \
+#define STEP(t)                                                                                    \
+    do {                                                                                           \
+        const float *bt = b + (t)*ldb;                                                             \
+        const __m256 b0 = FULL ? _mm256_loadu_ps(bt) : _mm256_maskload_ps(bt, m0);                 \
+        const __m256 b1 = FULL ? _mm256_loadu_ps(bt + 8) : _mm256_maskload_ps(bt + 8, m1);         \
+        for (int r = 0; r < MR; r++) {                                                             \
+            const __m256 av = _mm256_broadcast_ss(ar[r] + (t));                                    \
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);                                        \
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);                                        \
+        }                                                                                          \
     } while (0)
     int64_t t = 0;
     for (; t + 1 < k; t += 2) {

@@ -43,8 +43,8 @@ int hs_bf16_dp_matches_ref_avx512(void) {
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
         const __m512i wa = _mm512_set1_epi32((int)(cs[i].a0 | (uint32_t)cs[i].a1 << 16));
         const __m512i wb = _mm512_set1_epi32((int)(cs[i].b0 | (uint32_t)cs[i].b1 << 16));
-        const float got =
-            _mm512_cvtss_f32(_mm512_dpbf16_ps(_mm512_set1_ps(cs[i].acc), (__m512bh)wa, (__m512bh)wb));
+        const float got = _mm512_cvtss_f32(
+            _mm512_dpbf16_ps(_mm512_set1_ps(cs[i].acc), (__m512bh)wa, (__m512bh)wb));
         const float want = hs_bf16_pair_ref(cs[i].acc, cs[i].a0, cs[i].a1, cs[i].b0, cs[i].b1);
         if (memcmp(&got, &want, 4) != 0) return 0;
     }
