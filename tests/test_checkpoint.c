@@ -488,8 +488,9 @@ static void test_prune_keeps_best_and_pinned(void **state) {
     hs_model_free(m);
 }
 
-/* A trainer_state.json of a run recorded before the schedule's horizon and the divergence
- * guard existed: those fields read as their defaults (horizon 0: the run's steps). */
+/* A trainer_state.json of a run recorded before the schedule's horizon, the divergence guard
+ * and bf16 attention existed: those fields read as their defaults (horizon 0: the run's steps),
+ * but fp32_attn_lm_head as 1 (the run resumes with the attention it ran with). */
 static void test_optional_fields(void **state) {
     (void)state;
     hs_train_config c;
@@ -509,6 +510,8 @@ static void test_optional_fields(void **state) {
     cJSON_DeleteItemFromObject(cfg, "horizon");
     cJSON_DeleteItemFromObject(cfg, "guard_loss_ratio");
     cJSON_DeleteItemFromObject(cfg, "guard_grad_norm");
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "recipe"), "fp32_attn_lm_head"));
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cfg, "recipe"), "fp32_attn_lm_head");
     char *out = cJSON_Print(j);
     cJSON_Delete(j);
     assert_int_equal(hs_file_write_atomic(p, out, strlen(out)), HS_OK);
@@ -520,6 +523,8 @@ static void test_optional_fields(void **state) {
     assert_true(r.guard_loss_ratio == d.guard_loss_ratio);
     assert_true(r.guard_grad_norm == d.guard_grad_norm);
     assert_int_equal(r.steps, c.steps);
+    assert_int_equal(c.recipe.fp32_attn_lm_head, 0);
+    assert_int_equal(r.recipe.fp32_attn_lm_head, 1);
     /* a required field missing is still an error */
     assert_int_equal(hs_checkpoint_save(run, m, &c, &s, NULL, 1, ck, sizeof ck), HS_OK);
     text = util_read_file(p, &n);
