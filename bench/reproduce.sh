@@ -9,6 +9,9 @@
 #   theory    relative MSE vs clip/amax (halfs theory --curve) for Gaussian, Laplace, t(3) at
 #             groups 16, 32, 1024, 4096, with the points of each scale rule (halfs theory --json)
 #   pretrain  the same model and data in every recipe (+ --act-only variants), several seeds
+#   ablation  (only when asked for) MXFP4 with Half-S plus each ingredient of the NVFP4 recipe,
+#             one at a time and together, against mxfp4-max, mxfp4-halfs, nvfp4 and bf16, in
+#             the pretraining setup with three seeds (the baselines' runs are shared with it)
 #   tensors   real tensors of the bf16 checkpoint on a held-out batch (halfs capture):
 #             kurtosis and every rule's error in MXFP4-32, MXFP4-16, NVFP4, fp4row (halfs stats)
 #   finetune  from the bf16 checkpoint, on a held-out text, in five recipes
@@ -37,8 +40,9 @@ Runs the evidence pipeline of issue 6 and regenerates docs/RESULTS.md's evidence
 Relative paths are taken from the repository root.
   --quick        small model, few steps, one seed (about 10 minutes on 2 cores; CI runs it)
   --jobs N       training runs in parallel, each with nproc/N threads (default: 1)
-  --stages LIST  comma-separated subset of: theory,pretrain,tensors,finetune,speed,report
-                 (default: all, in that order)
+  --stages LIST  comma-separated subset of: theory,pretrain,ablation,tensors,finetune,
+                 speed,report (default: all but ablation, in that order; the ablation
+                 adds 28 runs of the pretraining stage's size: --stages ablation,report)
   --bin PATH     the halfs binary (default: build/halfs, built with make if missing)
   --results DIR  raw results (default: results)
   --doc FILE     the document to update between its reproduce markers (default:
@@ -77,8 +81,8 @@ done
 case $JOBS in ''|*[!0-9]*) die "--jobs wants a positive integer, not '$JOBS'" ;; esac
 [ "$JOBS" -ge 1 ] || die "--jobs wants a positive integer, not '$JOBS'"
 for s in $(printf '%s' "$STAGES" | tr ',' ' '); do
-    case $s in theory|pretrain|tensors|finetune|speed|report) ;;
-        *) die "unknown stage '$s' (theory, pretrain, tensors, finetune, speed, report)" ;; esac
+    case $s in theory|pretrain|ablation|tensors|finetune|speed|report) ;;
+        *) die "unknown stage '$s' (theory, pretrain, ablation, tensors, finetune, speed, report)" ;; esac
 done
 want() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
@@ -121,6 +125,7 @@ if [ "$QUICK" = 1 ]; then
     THEORY_SAMPLES=131072
     MODEL=nano
     SEEDS="1"
+    ABL_SEEDS="1"
     STEPS=150 BATCH=8 SEQ=128 LR=0.003 WARMUP=20 EVAL_EVERY=25 EVAL_BATCHES=4
     FT_SEEDS="1"
     FT_STEPS=60 FT_LR=0.001 FT_WARMUP=10 FT_EVAL_EVERY=20 FT_EVAL_BATCHES=4
@@ -133,6 +138,7 @@ else
     THEORY_SAMPLES=1048576
     MODEL=$FULL_MODEL
     SEEDS=$FULL_SEEDS
+    ABL_SEEDS="1 2 3"
     STEPS=$FULL_STEPS BATCH=$FULL_BATCH SEQ=$FULL_SEQ LR=0.003 WARMUP=60
     EVAL_EVERY=$FULL_EVAL_EVERY EVAL_BATCHES=$FULL_EVAL_BATCHES
     FT_SEEDS=$FULL_FT_SEEDS
@@ -283,7 +289,7 @@ if [ "$STAGES" != report ]; then
     : > "$OLD_META"
     [ -f "$RESULTS/meta.txt" ] && cp "$RESULTS/meta.txt" "$OLD_META"
     {
-        for s in theory pretrain tensors finetune speed; do
+        for s in theory pretrain ablation tensors finetune speed; do
             if want $s; then
                 echo "ran.$s=$NOW_COMMIT|$NOW_DATE|$NOW_DIRTY|$ORIG_CMD"
             else
@@ -318,6 +324,7 @@ if [ "$STAGES" != report ]; then
         echo "lr=$LR"
         echo "warmup=$WARMUP"
         echo "seeds=$SEEDS"
+        echo "ablation_seeds=$ABL_SEEDS"
         echo "ft_steps=$FT_STEPS"
         echo "ft_lr=$FT_LR"
         echo "ft_seeds=$FT_SEEDS"
@@ -412,6 +419,73 @@ if want pretrain; then
     put "$RESULTS/pretrain.csv" < "$TMP/pre.csv"
     put "$RESULTS/pretrain_curves.csv" < "$TMP/prec.csv"
     timing pretrain $(($(now) - t0))
+    RAN=1
+fi
+
+# ------------------------------------------------------------------------------ 2b. ablation
+# MXFP4 (E8M0 per 32, Half-S) with each tool of NVIDIA's NVFP4 recipe, one at a time and then
+# together: a random Hadamard transform on the wgrad operands (16, 32, 128), stochastic rounding
+# on the backward roles, 16-element blocks, a bf16 last block; and the `mse` rule (the full
+# power-of-two search) in place of Half-S. Same model, data, schedule and seeds as the
+# pretraining stage, whose runs of the four baselines are shared (same command, same directory).
+# Labels: "halfs+X" is mxfp4-halfs plus X.
+model_layers() { case $1 in nano) echo 2 ;; tiny) echo 4 ;; small) echo 6 ;; medium) echo 8 ;; base) echo 12 ;; *) echo 1 ;; esac; }
+ablation_configs() { # LABEL|TRAINER FLAGS, one a line
+    last=$(($(model_layers "$MODEL") - 1))
+    cat <<EOF
+bf16|--recipe bf16
+mxfp4-max|--recipe mxfp4-max
+mxfp4-halfs|--recipe mxfp4-halfs
+nvfp4|--recipe nvfp4
+halfs+rht16|--recipe mxfp4-halfs --rht 16
+halfs+rht32|--recipe mxfp4-halfs --rht 32
+halfs+rht128|--recipe mxfp4-halfs --rht 128
+halfs+sr|--recipe mxfp4-halfs --sr
+halfs+b16|--recipe mxfp4-halfs --block 16
+mxfp4-mse|--recipe mxfp4-halfs --role all=mxfp4:mse
+halfs+hp-last|--recipe mxfp4-halfs --hp-layers $last
+halfs+all|--recipe mxfp4-halfs --rht 16 --sr --block 16 --hp-layers $last
+EOF
+}
+abl_dir() { # LABEL SEED: the baselines' runs are the pretraining stage's
+    case $1 in
+        bf16|mxfp4-max|mxfp4-halfs|nvfp4) echo "$RESULTS_ABS/runs/pretrain/$1-s$2" ;;
+        *) echo "$RESULTS_ABS/runs/ablation/$1-s$2" ;;
+    esac
+}
+if want ablation; then
+    t0=$(now)
+    TRAIN=$(corpus train)
+    VAL=$(corpus val)
+    VOCAB=$(corpus vocab)
+    say "ablation: $MODEL, $STEPS steps of $BATCH x $SEQ tokens, seeds $ABL_SEEDS, $JOBS job(s) x $THREADS thread(s)"
+    mkdir -p "$RESULTS/runs/pretrain" "$RESULTS/runs/ablation"
+    ablation_configs > "$TMP/abl.cfg"
+    RAN=0
+    for seed in $ABL_SEEDS; do
+        while IFS='|' read -r label flags; do
+            # shellcheck disable=SC2086 # $flags is split on purpose
+            job_add "$(abl_dir "$label" "$seed")" "$STEPS" --model "$MODEL" --vocab "$VOCAB" \
+                $flags --data "$TRAIN" --val "$VAL" --batch "$BATCH" --seq "$SEQ" \
+                --lr "$LR" --warmup "$WARMUP" --seed "$seed" --eval-every "$EVAL_EVERY" \
+                --eval-batches "$EVAL_BATCHES" --save-every "$STEPS"
+        done < "$TMP/abl.cfg"
+    done
+    jobs_run
+    echo "recipe,seed,tokens,final_train_loss,final_val_loss,tokens_per_s" > "$TMP/abl.csv"
+    echo "recipe,seed,step,tokens,train_loss,val_loss" > "$TMP/ablc.csv"
+    for seed in $ABL_SEEDS; do
+        while IFS='|' read -r label flags; do
+            d=$(abl_dir "$label" "$seed")
+            run_ok "$d" "$STEPS"
+            summarize "$label" "$seed" "$d" >> "$TMP/abl.csv"
+            curves "$label" "$seed" "$d" >> "$TMP/ablc.csv"
+        done < "$TMP/abl.cfg"
+    done
+    put "$RESULTS/ablation.csv" < "$TMP/abl.csv"
+    put "$RESULTS/ablation_curves.csv" < "$TMP/ablc.csv"
+    { echo "label,flags"; awk -F'|' '{ print $1 "," $2 }' "$TMP/abl.cfg"; } | put "$RESULTS/ablation_configs.csv"
+    timing ablation $(($(now) - t0))
     RAN=1
 fi
 
@@ -688,9 +762,11 @@ if want report; then
     fig_theory
     fig_losses pre "$RESULTS/pretrain_curves.csv" "$FIG/pretrain.png" "Pretraining, model $MODEL ($MODE run)"
     fig_losses ft "$RESULTS/finetune_curves.csv" "$FIG/finetune.png" "Fine-tuning on the held-out text from the bf16 checkpoint ($MODE run)"
+    fig_losses abl "$RESULTS/ablation_curves.csv" "$FIG/ablation.png" "Ablation: MXFP4 with Half-S and the tools of the NVFP4 recipe, model $MODEL ($MODE run)"
     set --
     for f in meta.txt timing.csv theory_points.csv theory_curve.csv theory_optimum.csv tensors.csv pretrain.csv \
-        finetune.csv finetune_start.csv speed_train.csv speed_gemm.csv speed_quant.csv; do
+        ablation.csv ablation_configs.csv finetune.csv finetune_start.csv speed_train.csv speed_gemm.csv \
+        speed_quant.csv; do
         [ -f "$RESULTS/$f" ] && set -- "$@" "$RESULTS/$f"
     done
     # The figures' path as seen from the document.

@@ -1,7 +1,8 @@
 # report.awk: writes the evidence section of docs/RESULTS.md from the files in results/.
 #
 #   awk -f report.awk -v figdir=fig meta.txt timing.csv theory_points.csv theory_optimum.csv \
-#       tensors.csv pretrain.csv finetune.csv speed_train.csv speed_gemm.csv speed_quant.csv
+#       tensors.csv pretrain.csv ablation.csv ablation_configs.csv finetune.csv speed_train.csv \
+#       speed_gemm.csv speed_quant.csv
 #
 # Files are recognised by their base name; a missing one makes its section say "not run".
 # Every number printed is read from those files or computed from them here: the prose around
@@ -67,8 +68,9 @@ file == "tensors.csv" {
     TN[t, ro, ax, fm, r, "zc"] = v[col["zero_collapse"]]
     next
 }
-file == "pretrain.csv" || file == "finetune.csv" {
-    set = file == "pretrain.csv" ? "pre" : "ft"
+file == "ablation_configs.csv" { ABL_FLAGS[v[1]] = v[2]; next }
+file == "pretrain.csv" || file == "finetune.csv" || file == "ablation.csv" {
+    set = file == "pretrain.csv" ? "pre" : file == "finetune.csv" ? "ft" : "abl"
     r = v[col["recipe"]]; s = v[col["seed"]]
     recipes[set] = add_unique(recipes[set], r)
     seeds[set] = add_unique(seeds[set], s)
@@ -205,8 +207,8 @@ function header(   dirty, nrun, stl, i, key, runidx, runkey, runst, rk) {
     # Results of different stages may come from different runs (--stages): group the stages by
     # the run (command, commit, date) that last produced them.
     nrun = 0
-    split("theory pretrain tensors finetune speed", stl, " ")
-    for (i = 1; i <= 5; i++) {
+    split("theory pretrain ablation tensors finetune speed", stl, " ")
+    for (i = 1; i <= 6; i++) {
         key = meta["ran." stl[i]]
         if (key == "") continue
         if (!(key in runidx)) { runidx[key] = ++nrun; runkey[nrun] = key; runst[nrun] = stl[i] }
@@ -404,6 +406,81 @@ function losses(set, title, fig,   nr, rl, i, r, gap, dv) {
     print "Final val loss: the trainer's last evaluation (nats/token); final train loss: mean over the last 5% of steps; ± is the standard error over seeds (for the gap: of the paired differences). A comparison below is called significant when the 95% Student-t interval of the paired mean difference excludes zero. tokens/s here is per training job at " meta["threads_per_job"] " thread(s), several jobs sharing the machine: see section 5 for clean speed numbers."
     print ""
 }
+# The paired difference a − b of the final val loss with its 95% interval: the pooled seed noise
+# of the set when it covers the pair's seeds, else the pair's own spread. Sets D_mean, D_lo,
+# D_hi, D_n, D_sig (1 when the interval excludes 0; never with one seed).
+function interval(set, a, b,   df, se) {
+    paired(set, a, b)
+    D_n = P_n; D_mean = P_mean; D_lo = D_hi = "nan"; D_sig = 0
+    if (P_n < 2) return
+    pool(set)
+    if (POOL_df > 0 && P_n == POOL_n) { se = POOL_sd * sqrt(2 / P_n); df = POOL_df } else { se = P_se; df = P_n - 1 }
+    D_lo = P_mean - tcrit(df) * se; D_hi = P_mean + tcrit(df) * se
+    D_sig = D_lo > 0 || D_hi < 0
+}
+function ci_text(   s) {
+    if (D_n == 0) return "n/a"
+    if (D_n == 1) return sprintf("%+.4f (1 seed)", D_mean)
+    s = sprintf("%+.4f [%+.4f, %+.4f]", D_mean, D_lo, D_hi)
+    return D_sig ? "**" s "**" : s
+}
+# The ablation table: every configuration's final val loss, its gap to bf16, and its paired
+# difference from mxfp4-halfs and from nvfp4 with 95% intervals; then the best MXFP4
+# configuration against the target (within 0.5% of bf16, not significantly worse than nvfp4).
+function ablation(   nr, rl, i, r, bfm, gap, rel, best, bestv, tps, dv, txt, sig, ns, words) {
+    if (!have["ablation.csv"]) return
+    print "### Ablation: which tools close MXFP4's gap"
+    print ""
+    print "![ablation](" figdir "/ablation.png)"
+    print ""
+    print "MXFP4 (E8M0 scale per 32) with the Half-S rule, plus each tool of the NVFP4 recipe one at a time and all together, in the pretraining setup above (" meta["model"] ", " meta["steps"] " steps of " meta["batch"] " × " meta["seq"] " tokens), seeds " meta["ablation_seeds"] "; `halfs+X` is `mxfp4-halfs` plus X. Differences are paired by seed; [lo, hi] is the 95% Student-t interval, **bold** where it excludes zero (a claim), plain where it does not (no significant difference)."
+    print ""
+    print "| configuration | trainer flags | seeds | final val loss | gap to bf16 | relative gap | vs `mxfp4-halfs` | vs `nvfp4` | tokens/s per job |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    stat("abl", "bf16", "val"); bfm = S_mean
+    nr = split(recipes["abl"], rl, " ")
+    best = ""; bestv = ""
+    for (i = 1; i <= nr; i++) {
+        r = rl[i]
+        stat("abl", r, "val"); vm = S_mean; vse = S_se; ns = S_n
+        dv = diverged("abl", r)
+        paired("abl", r, "bf16")
+        gap = r == "bf16" ? "—" : P_n == 0 ? "n/a" : P_n == 1 ? sprintf("%+.4f", P_mean) : sprintf("%+.4f ± %.4f", P_mean, P_se)
+        rel = r == "bf16" || P_n == 0 || !isnum(bfm) ? "—" : sprintf("%+.2f%%", 100 * P_mean / bfm)
+        printf "| `%s` | `%s` | %d%s | %s | %s | %s | ", r, ABL_FLAGS[r], ns, dv ? sprintf(" (+%d diverged)", dv) : "",
+            (ns > 1 ? f(vm, 4) " ± " f(vse, 4) : f(vm, 4)), gap, rel
+        if (r == "mxfp4-halfs") printf "— | "; else { interval("abl", r, "mxfp4-halfs"); printf "%s | ", ci_text() }
+        if (r == "nvfp4") printf "— | "; else { interval("abl", r, "nvfp4"); printf "%s | ", ci_text() }
+        stat("abl", r, "tps"); printf "%s |\n", f(S_mean, 0)
+        if (r != "bf16" && r != "nvfp4" && isnum(vm) && (bestv == "" || vm < bestv)) { best = r; bestv = vm }
+    }
+    print ""
+    words = ""
+    for (i = 1; i <= nr; i++) {
+        r = rl[i]
+        if (r == "bf16" || r == "nvfp4" || r == "mxfp4-halfs" || r == "mxfp4-max") continue
+        interval("abl", r, "mxfp4-halfs")
+        if (D_n < 2) continue
+        if (!D_sig) words = words sprintf("`%s`: no significant difference from `mxfp4-halfs` (%+.4f); ", r, D_mean)
+        else words = words sprintf("`%s` **%s** against `mxfp4-halfs` by %.4f nats; ", r, D_mean < 0 ? "helps" : "hurts", abs(D_mean))
+    }
+    if (words != "") { sub(/; $/, ".", words); print "Each tool on top of `mxfp4-halfs`: " words; print "" }
+    if (best != "" && isnum(bfm)) {
+        paired("abl", best, "bf16"); rel = P_mean / bfm
+        interval("abl", best, "nvfp4")
+        sig = D_n > 1 && D_sig && D_mean > 0
+        if (D_n < 2)
+            txt = sprintf("Lowest MXFP4 loss: `%s` (final val loss %s), %s%% from bf16; against `nvfp4`: %s. One seed: directions only, no claim on the targets (within 0.5%% of bf16, not significantly worse than `nvfp4`).",
+                best, f(bestv, 4), sprintf("%+.2f", 100 * rel), ci_text())
+        else
+            txt = sprintf("Best MXFP4 configuration: `%s` (final val loss %s), %s%% from bf16 (target: within 0.5%%: %s); against `nvfp4`: %s (target: not significantly worse: %s).",
+                best, f(bestv, 4), sprintf("%+.2f", 100 * rel), abs(rel) <= 0.005 ? "**met**" : "**not met**",
+                ci_text(), sig ? "**not met**" : "**met**")
+        print txt
+        print ""
+        summ["ablation"] = "**Ablation** (" meta["model"] ", seeds " meta["ablation_seeds"] "): " txt
+    }
+}
 function compare_block(set,   out, x) {
     out = ""
     if (set == "pre") {
@@ -543,6 +620,7 @@ function summary(   x) {
     if ("tensors" in summ) print "- " summ["tensors"] > headfile
     if (cmp_pre != "") { print "- **Pretraining** (final validation loss):" > headfile; x = cmp_pre; gsub(/\n- /, "\n  - ", x); printf "  %s", x > headfile }
     if (cmp_ft != "") { print "- **Fine-tuning** on the held-out text (final validation loss):" > headfile; x = cmp_ft; gsub(/\n- /, "\n  - ", x); printf "  %s", x > headfile }
+    if ("ablation" in summ) print "- " summ["ablation"] > headfile
     if ("speed" in summ) print "- " summ["speed"] > headfile
     print "" > headfile
 }
@@ -553,6 +631,7 @@ END {
     losses("pre", "### 3. Pretraining", "pretrain.png")
     cmp_pre = compare_block("pre")
     if (cmp_pre != "") { print "Half-S against the other recipes (final val loss):"; print ""; printf "%s\n", cmp_pre }
+    ablation()
     losses("ft", "### 4. Fine-tuning (held-out text)", "finetune.png")
     cmp_ft = compare_block("ft")
     if (cmp_ft != "") { print "Half-S against max-scaling (final val loss on the held-out text):"; print ""; printf "%s\n", cmp_ft }
