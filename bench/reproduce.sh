@@ -745,6 +745,12 @@ fig_losses() { # set csv png title
                 case $r in *act-only) dt=2 ;; *) dt=1 ;; esac
                 case $i in 1) c='#000000' ;; 2) c='#e41a1c' ;; 3) c='#377eb8' ;; 4) c='#4daf4a' ;; 5) c='#984ea3' ;;
                     6) c='#ff7f00' ;; 7) c='#a65628' ;; 8) c='#f781bf' ;; 9) c='#377eb8' ;; *) c='#4daf4a' ;; esac
+                # the ablation's twelve lines: the four baselines solid, the variants dashed
+                if [ "$1" = abl ] && [ "$i" -gt 4 ]; then
+                    dt=2
+                    case $i in 5) c='#984ea3' ;; 6) c='#ff7f00' ;; 7) c='#a65628' ;; 8) c='#f781bf' ;;
+                        9) c='#999999' ;; 10) c='#17becf' ;; 11) c='#bcbd22' ;; *) c='#e41a1c' ;; esac
+                fi
                 [ -f "$TMP/${panel}_$r" ] || continue
                 w="w l"
                 [ $panel = lt ] || w="w lp pt 7 ps 0.5"
