@@ -12,6 +12,8 @@
 #   ablation  (only when asked for) MXFP4 with Half-S plus each ingredient of the NVFP4 recipe,
 #             one at a time and together, against mxfp4-max, mxfp4-halfs, nvfp4 and bf16, in
 #             the pretraining setup with three seeds (the baselines' runs are shared with it)
+#   scale     (only when asked for, after ablation) the ablation's best MXFP4 configuration,
+#             mxfp4-halfs, mxfp4-max, nvfp4 and bf16 at `small`, one seed, ~2 hours
 #   tensors   real tensors of the bf16 checkpoint on a held-out batch (halfs capture):
 #             kurtosis and every rule's error in MXFP4-32, MXFP4-16, NVFP4, fp4row (halfs stats)
 #   finetune  from the bf16 checkpoint, on a held-out text, in five recipes
@@ -40,9 +42,10 @@ Runs the evidence pipeline of issue 6 and regenerates docs/RESULTS.md's evidence
 Relative paths are taken from the repository root.
   --quick        small model, few steps, one seed (about 10 minutes on 2 cores; CI runs it)
   --jobs N       training runs in parallel, each with nproc/N threads (default: 1)
-  --stages LIST  comma-separated subset of: theory,pretrain,ablation,tensors,finetune,
-                 speed,report (default: all but ablation, in that order; the ablation
-                 adds 28 runs of the pretraining stage's size: --stages ablation,report)
+  --stages LIST  comma-separated subset of: theory,pretrain,ablation,scale,tensors,
+                 finetune,speed,report (default: all but ablation and scale, in that
+                 order; the ablation adds 28 runs of the pretraining stage's size, the
+                 scale check 5 runs of `small`: --stages ablation,scale,report)
   --bin PATH     the halfs binary (default: build/halfs, built with make if missing)
   --results DIR  raw results (default: results)
   --doc FILE     the document to update between its reproduce markers (default:
@@ -81,8 +84,8 @@ done
 case $JOBS in ''|*[!0-9]*) die "--jobs wants a positive integer, not '$JOBS'" ;; esac
 [ "$JOBS" -ge 1 ] || die "--jobs wants a positive integer, not '$JOBS'"
 for s in $(printf '%s' "$STAGES" | tr ',' ' '); do
-    case $s in theory|pretrain|ablation|tensors|finetune|speed|report) ;;
-        *) die "unknown stage '$s' (theory, pretrain, ablation, tensors, finetune, speed, report)" ;; esac
+    case $s in theory|pretrain|ablation|scale|tensors|finetune|speed|report) ;;
+        *) die "unknown stage '$s' (theory, pretrain, ablation, scale, tensors, finetune, speed, report)" ;; esac
 done
 want() { case ",$STAGES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
@@ -126,6 +129,7 @@ if [ "$QUICK" = 1 ]; then
     MODEL=nano
     SEEDS="1"
     ABL_SEEDS="1"
+    SCALE_MODEL=nano SCALE_STEPS=60 SCALE_EVAL_EVERY=20
     STEPS=150 BATCH=8 SEQ=128 LR=0.003 WARMUP=20 EVAL_EVERY=25 EVAL_BATCHES=4
     FT_SEEDS="1"
     FT_STEPS=60 FT_LR=0.001 FT_WARMUP=10 FT_EVAL_EVERY=20 FT_EVAL_BATCHES=4
@@ -139,6 +143,7 @@ else
     MODEL=$FULL_MODEL
     SEEDS=$FULL_SEEDS
     ABL_SEEDS="1 2 3"
+    SCALE_MODEL=small SCALE_STEPS=1200 SCALE_EVAL_EVERY=100
     STEPS=$FULL_STEPS BATCH=$FULL_BATCH SEQ=$FULL_SEQ LR=0.003 WARMUP=60
     EVAL_EVERY=$FULL_EVAL_EVERY EVAL_BATCHES=$FULL_EVAL_BATCHES
     FT_SEEDS=$FULL_FT_SEEDS
@@ -289,7 +294,7 @@ if [ "$STAGES" != report ]; then
     : > "$OLD_META"
     [ -f "$RESULTS/meta.txt" ] && cp "$RESULTS/meta.txt" "$OLD_META"
     {
-        for s in theory pretrain ablation tensors finetune speed; do
+        for s in theory pretrain ablation scale tensors finetune speed; do
             if want $s; then
                 echo "ran.$s=$NOW_COMMIT|$NOW_DATE|$NOW_DIRTY|$ORIG_CMD"
             else
@@ -325,6 +330,8 @@ if [ "$STAGES" != report ]; then
         echo "warmup=$WARMUP"
         echo "seeds=$SEEDS"
         echo "ablation_seeds=$ABL_SEEDS"
+        echo "scale_model=$SCALE_MODEL"
+        echo "scale_steps=$SCALE_STEPS"
         echo "ft_steps=$FT_STEPS"
         echo "ft_lr=$FT_LR"
         echo "ft_seeds=$FT_SEEDS"
@@ -486,6 +493,60 @@ if want ablation; then
     put "$RESULTS/ablation_curves.csv" < "$TMP/ablc.csv"
     { echo "label,flags"; awk -F'|' '{ print $1 "," $2 }' "$TMP/abl.cfg"; } | put "$RESULTS/ablation_configs.csv"
     timing ablation $(($(now) - t0))
+    RAN=1
+fi
+
+# ------------------------------------------------------------------------------ 2c. scale check
+# The ablation's best MXFP4 configuration, mxfp4-halfs, mxfp4-max, nvfp4 and bf16 at a larger
+# model (SCALE_MODEL), one seed, for as many steps as fit in about two hours on 2 cores (five
+# runs, one at a time with every thread: 1200 steps of 16 x 256 tokens of `small` at the
+# ~4k tokens/s `halfs bench train` measured there). The curves show whether the gaps hold,
+# shrink or grow with scale. Needs the ablation's results (the best configuration).
+if want scale; then
+    t0=$(now)
+    [ -f "$RESULTS/ablation.csv" ] && [ -f "$RESULTS/ablation_configs.csv" ] ||
+        die "scale: no ablation results in $RESULTS (run --stages ablation first)"
+    # the MXFP4 configuration with the lowest mean final val loss over its seeds
+    BEST=$(awk -F, 'NR == 1 { next } $1 != "bf16" && $1 != "nvfp4" && $5 != "nan" && $5 != "" {
+            s[$1] += $5; n[$1]++ }
+        END { for (r in s) if (best == "" || s[r] / n[r] < bv) { best = r; bv = s[r] / n[r] }; print best }' \
+        "$RESULTS/ablation.csv")
+    BEST_FLAGS=$(awk -F, -v b="$BEST" '$1 == b { print $2 }' "$RESULTS/ablation_configs.csv")
+    [ -n "$BEST" ] && [ -n "$BEST_FLAGS" ] || die "scale: no best configuration in $RESULTS/ablation.csv"
+    # the ablation's "--hp-layers N" named the last block of its model: the scale model's last
+    last=$(($(model_layers "$SCALE_MODEL") - 1))
+    BEST_FLAGS=$(printf '%s\n' "$BEST_FLAGS" | sed "s/--hp-layers [0-9][0-9]*/--hp-layers $last/")
+    TRAIN=$(corpus train)
+    VAL=$(corpus val)
+    VOCAB=$(corpus vocab)
+    say "scale: $SCALE_MODEL, $SCALE_STEPS steps of $BATCH x $SEQ tokens, seed 1, best MXFP4: $BEST ($BEST_FLAGS)"
+    mkdir -p "$RESULTS/runs/scale"
+    printf '%s\n' "bf16|--recipe bf16" "mxfp4-max|--recipe mxfp4-max" "mxfp4-halfs|--recipe mxfp4-halfs" \
+        "nvfp4|--recipe nvfp4" "$BEST|$BEST_FLAGS" | awk -F'|' '!seen[$1]++' > "$TMP/scale.cfg"
+    RAN=0
+    SAVE_JOBS=$JOBS SAVE_THREADS=$THREADS
+    JOBS=1 THREADS=$NPROC # one big run at a time
+    while IFS='|' read -r label flags; do
+        # shellcheck disable=SC2086 # $flags is split on purpose
+        job_add "$RESULTS_ABS/runs/scale/$label-s1" "$SCALE_STEPS" --model "$SCALE_MODEL" --vocab "$VOCAB" \
+            $flags --data "$TRAIN" --val "$VAL" --batch "$BATCH" --seq "$SEQ" \
+            --lr "$LR" --warmup "$WARMUP" --seed 1 --eval-every "$SCALE_EVAL_EVERY" \
+            --eval-batches "$EVAL_BATCHES" --save-every "$SCALE_STEPS"
+    done < "$TMP/scale.cfg"
+    jobs_run
+    echo "recipe,seed,tokens,final_train_loss,final_val_loss,tokens_per_s" > "$TMP/sc.csv"
+    echo "recipe,seed,step,tokens,train_loss,val_loss" > "$TMP/scc.csv"
+    while IFS='|' read -r label flags; do
+        d=$RESULTS/runs/scale/$label-s1
+        run_ok "$d" "$SCALE_STEPS"
+        summarize "$label" 1 "$d" >> "$TMP/sc.csv"
+        curves "$label" 1 "$d" >> "$TMP/scc.csv"
+    done < "$TMP/scale.cfg"
+    put "$RESULTS/scale.csv" < "$TMP/sc.csv"
+    put "$RESULTS/scale_curves.csv" < "$TMP/scc.csv"
+    { echo "label,flags"; awk -F'|' '{ print $1 "," $2 }' "$TMP/scale.cfg"; } | put "$RESULTS/scale_configs.csv"
+    timing scale $(($(now) - t0))
+    JOBS=$SAVE_JOBS THREADS=$SAVE_THREADS
     RAN=1
 fi
 
@@ -769,10 +830,11 @@ if want report; then
     fig_losses pre "$RESULTS/pretrain_curves.csv" "$FIG/pretrain.png" "Pretraining, model $MODEL ($MODE run)"
     fig_losses ft "$RESULTS/finetune_curves.csv" "$FIG/finetune.png" "Fine-tuning on the held-out text from the bf16 checkpoint ($MODE run)"
     fig_losses abl "$RESULTS/ablation_curves.csv" "$FIG/ablation.png" "Ablation: MXFP4 with Half-S and the tools of the NVFP4 recipe, model $MODEL ($MODE run)"
+    fig_losses scale "$RESULTS/scale_curves.csv" "$FIG/scale.png" "Scale check: model $SCALE_MODEL, one seed ($MODE run)"
     set --
     for f in meta.txt timing.csv theory_points.csv theory_curve.csv theory_optimum.csv tensors.csv pretrain.csv \
-        ablation.csv ablation_configs.csv finetune.csv finetune_start.csv speed_train.csv speed_gemm.csv \
-        speed_quant.csv; do
+        ablation.csv ablation_configs.csv scale.csv scale_configs.csv finetune.csv finetune_start.csv \
+        speed_train.csv speed_gemm.csv speed_quant.csv; do
         [ -f "$RESULTS/$f" ] && set -- "$@" "$RESULTS/$f"
     done
     # The figures' path as seen from the document.

@@ -1,8 +1,8 @@
 # report.awk: writes the evidence section of docs/RESULTS.md from the files in results/.
 #
 #   awk -f report.awk -v figdir=fig meta.txt timing.csv theory_points.csv theory_optimum.csv \
-#       tensors.csv pretrain.csv ablation.csv ablation_configs.csv finetune.csv speed_train.csv \
-#       speed_gemm.csv speed_quant.csv
+#       tensors.csv pretrain.csv ablation.csv ablation_configs.csv scale.csv scale_configs.csv \
+#       finetune.csv speed_train.csv speed_gemm.csv speed_quant.csv
 #
 # Files are recognised by their base name; a missing one makes its section say "not run".
 # Every number printed is read from those files or computed from them here: the prose around
@@ -69,8 +69,9 @@ file == "tensors.csv" {
     next
 }
 file == "ablation_configs.csv" { ABL_FLAGS[v[1]] = v[2]; next }
-file == "pretrain.csv" || file == "finetune.csv" || file == "ablation.csv" {
-    set = file == "pretrain.csv" ? "pre" : file == "finetune.csv" ? "ft" : "abl"
+file == "scale_configs.csv" { SC_FLAGS[v[1]] = v[2]; next }
+file == "pretrain.csv" || file == "finetune.csv" || file == "ablation.csv" || file == "scale.csv" {
+    set = file == "pretrain.csv" ? "pre" : file == "finetune.csv" ? "ft" : file == "ablation.csv" ? "abl" : "sc"
     r = v[col["recipe"]]; s = v[col["seed"]]
     recipes[set] = add_unique(recipes[set], r)
     seeds[set] = add_unique(seeds[set], s)
@@ -207,8 +208,8 @@ function header(   dirty, nrun, stl, i, key, runidx, runkey, runst, rk) {
     # Results of different stages may come from different runs (--stages): group the stages by
     # the run (command, commit, date) that last produced them.
     nrun = 0
-    split("theory pretrain ablation tensors finetune speed", stl, " ")
-    for (i = 1; i <= 6; i++) {
+    split("theory pretrain ablation scale tensors finetune speed", stl, " ")
+    for (i = 1; i <= 7; i++) {
         key = meta["ran." stl[i]]
         if (key == "") continue
         if (!(key in runidx)) { runidx[key] = ++nrun; runkey[nrun] = key; runst[nrun] = stl[i] }
@@ -481,6 +482,43 @@ function ablation(   nr, rl, i, r, bfm, gap, rel, best, bestv, tps, dv, txt, sig
         summ["ablation"] = "**Ablation** (" meta["model"] ", seeds " meta["ablation_seeds"] "): " txt
     }
 }
+# The scale check: each recipe's final val loss and gap to bf16 at the larger model (one seed),
+# next to its gap at the pretraining/ablation model (mean over that set's seeds).
+function scale_check(   nr, rl, i, r, bfm, gap, rel, small_gap, g0, n0, words, src) {
+    if (!have["scale.csv"]) return
+    print "### Scale check: the gaps at `" meta["scale_model"] "`"
+    print ""
+    print "![scale](" figdir "/scale.png)"
+    print ""
+    print "Model `" meta["scale_model"] "`, " meta["scale_steps"] " steps of " meta["batch"] " × " meta["seq"] " tokens, seed 1 (one seed: the gaps below are directions, not significant results; the curves show how they develop). The last column is the same configuration's gap at `" meta["model"] "` (mean over its seeds)."
+    print ""
+    print "| configuration | trainer flags | final val loss | gap to bf16 | relative gap | gap at `" meta["model"] "` | tokens/s |"
+    print "|---|---|---:|---:|---:|---:|---:|"
+    stat("sc", "bf16", "val"); bfm = S_mean
+    nr = split(recipes["sc"], rl, " ")
+    words = ""
+    for (i = 1; i <= nr; i++) {
+        r = rl[i]
+        stat("sc", r, "val"); vm = S_mean
+        paired("sc", r, "bf16"); gap = P_mean
+        rel = r == "bf16" || !isnum(bfm) || !isnum(gap) ? "—" : sprintf("%+.2f%%", 100 * gap / bfm)
+        src = has_recipe("abl", r) ? "abl" : has_recipe("pre", r) ? "pre" : ""
+        small_gap = "n/a"
+        if (src != "" && r != "bf16") { paired(src, r, "bf16"); g0 = P_mean; n0 = P_n; if (n0) small_gap = sprintf("%+.4f", g0) }
+        printf "| `%s` | `%s` | %s | %s | %s | %s | ", r, SC_FLAGS[r], f(vm, 4),
+            r == "bf16" ? "—" : isnum(gap) ? sprintf("%+.4f", gap) : "n/a", rel, r == "bf16" ? "—" : small_gap
+        stat("sc", r, "tps"); printf "%s |\n", f(S_mean, 0)
+        if (r != "bf16" && isnum(gap) && src != "" && n0 && isnum(g0) && g0 != 0)
+            words = words sprintf("`%s` %s (%s → %s); ", r, abs(gap) < abs(g0) ? "shrinks" : "grows", sprintf("%+.4f", g0), sprintf("%+.4f", gap))
+    }
+    print ""
+    if (words != "") {
+        sub(/; $/, "", words)
+        print "Gap to bf16 from `" meta["model"] "` to `" meta["scale_model"] "` (one seed at the larger model): " words "."
+        print ""
+        summ["scale"] = "**Scale check** (`" meta["scale_model"] "`, one seed, directions only): gap to bf16 " words "."
+    }
+}
 function compare_block(set,   out, x) {
     out = ""
     if (set == "pre") {
@@ -621,6 +659,7 @@ function summary(   x) {
     if (cmp_pre != "") { print "- **Pretraining** (final validation loss):" > headfile; x = cmp_pre; gsub(/\n- /, "\n  - ", x); printf "  %s", x > headfile }
     if (cmp_ft != "") { print "- **Fine-tuning** on the held-out text (final validation loss):" > headfile; x = cmp_ft; gsub(/\n- /, "\n  - ", x); printf "  %s", x > headfile }
     if ("ablation" in summ) print "- " summ["ablation"] > headfile
+    if ("scale" in summ) print "- " summ["scale"] > headfile
     if ("speed" in summ) print "- " summ["speed"] > headfile
     print "" > headfile
 }
@@ -632,6 +671,7 @@ END {
     cmp_pre = compare_block("pre")
     if (cmp_pre != "") { print "Half-S against the other recipes (final val loss):"; print ""; printf "%s\n", cmp_pre }
     ablation()
+    scale_check()
     losses("ft", "### 4. Fine-tuning (held-out text)", "finetune.png")
     cmp_ft = compare_block("ft")
     if (cmp_ft != "") { print "Half-S against max-scaling (final val loss on the held-out text):"; print ""; printf "%s\n", cmp_ft }
