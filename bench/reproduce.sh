@@ -238,6 +238,15 @@ recipe_flags() {
         *) echo "--recipe $1" ;;
     esac
 }
+# A run of the pretraining setup: pre_job DIR MODEL STEPS SEED EVAL_EVERY RECIPE-FLAGS... (the
+# same command, so the same run, from the pretraining, ablation and scale stages).
+pre_job() {
+    dir=$1 model=$2 steps=$3 seed=$4 every=$5
+    shift 5
+    job_add "$dir" "$steps" --model "$model" --vocab "$(corpus vocab)" "$@" --data "$(corpus train)" \
+        --val "$(corpus val)" --batch "$BATCH" --seq "$SEQ" --lr "$LR" --warmup "$WARMUP" \
+        --seed "$seed" --eval-every "$every" --eval-batches "$EVAL_BATCHES" --save-every "$steps"
+}
 # Check a finished run: exit 0 ok, 4 (diverged: a NaN/Inf loss or the divergence guard; a
 # result, recorded as nan), else abort.
 run_ok() {
@@ -397,19 +406,14 @@ fi
 # ------------------------------------------------------------------------------ 2. pretraining
 if want pretrain; then
     t0=$(now)
-    TRAIN=$(corpus train)
-    VAL=$(corpus val)
-    VOCAB=$(corpus vocab)
     say "pretrain: $MODEL, $STEPS steps of $BATCH x $SEQ tokens, seeds $SEEDS, $JOBS job(s) x $THREADS thread(s)"
     mkdir -p "$RESULTS/runs/pretrain"
     RAN=0
     for seed in $SEEDS; do
         for r in $PRETRAIN_RECIPES; do
             # shellcheck disable=SC2046 # recipe_flags is split on purpose
-            job_add "$RESULTS_ABS/runs/pretrain/$r-s$seed" "$STEPS" --model "$MODEL" --vocab "$VOCAB" \
-                $(recipe_flags "$r") --data "$TRAIN" --val "$VAL" --batch "$BATCH" --seq "$SEQ" \
-                --lr "$LR" --warmup "$WARMUP" --seed "$seed" --eval-every "$EVAL_EVERY" \
-                --eval-batches "$EVAL_BATCHES" --save-every "$STEPS"
+            pre_job "$RESULTS_ABS/runs/pretrain/$r-s$seed" "$MODEL" "$STEPS" "$seed" "$EVAL_EVERY" \
+                $(recipe_flags "$r")
         done
     done
     jobs_run
@@ -462,9 +466,6 @@ abl_dir() { # LABEL SEED: the baselines' runs are the pretraining stage's
 }
 if want ablation; then
     t0=$(now)
-    TRAIN=$(corpus train)
-    VAL=$(corpus val)
-    VOCAB=$(corpus vocab)
     say "ablation: $MODEL, $STEPS steps of $BATCH x $SEQ tokens, seeds $ABL_SEEDS, $JOBS job(s) x $THREADS thread(s)"
     mkdir -p "$RESULTS/runs/pretrain" "$RESULTS/runs/ablation"
     ablation_configs > "$TMP/abl.cfg"
@@ -472,10 +473,7 @@ if want ablation; then
     for seed in $ABL_SEEDS; do
         while IFS='|' read -r label flags; do
             # shellcheck disable=SC2086 # $flags is split on purpose
-            job_add "$(abl_dir "$label" "$seed")" "$STEPS" --model "$MODEL" --vocab "$VOCAB" \
-                $flags --data "$TRAIN" --val "$VAL" --batch "$BATCH" --seq "$SEQ" \
-                --lr "$LR" --warmup "$WARMUP" --seed "$seed" --eval-every "$EVAL_EVERY" \
-                --eval-batches "$EVAL_BATCHES" --save-every "$STEPS"
+            pre_job "$(abl_dir "$label" "$seed")" "$MODEL" "$STEPS" "$seed" "$EVAL_EVERY" $flags
         done < "$TMP/abl.cfg"
     done
     jobs_run
@@ -516,9 +514,6 @@ if want scale; then
     # the ablation's "--hp-layers N" named the last block of its model: the scale model's last
     last=$(($(model_layers "$SCALE_MODEL") - 1))
     BEST_FLAGS=$(printf '%s\n' "$BEST_FLAGS" | sed "s/--hp-layers [0-9][0-9]*/--hp-layers $last/")
-    TRAIN=$(corpus train)
-    VAL=$(corpus val)
-    VOCAB=$(corpus vocab)
     say "scale: $SCALE_MODEL, $SCALE_STEPS steps of $BATCH x $SEQ tokens, seed 1, best MXFP4: $BEST ($BEST_FLAGS)"
     mkdir -p "$RESULTS/runs/scale"
     printf '%s\n' "bf16|--recipe bf16" "mxfp4-max|--recipe mxfp4-max" "mxfp4-halfs|--recipe mxfp4-halfs" \
@@ -528,10 +523,7 @@ if want scale; then
     JOBS=1 THREADS=$NPROC # one big run at a time
     while IFS='|' read -r label flags; do
         # shellcheck disable=SC2086 # $flags is split on purpose
-        job_add "$RESULTS_ABS/runs/scale/$label-s1" "$SCALE_STEPS" --model "$SCALE_MODEL" --vocab "$VOCAB" \
-            $flags --data "$TRAIN" --val "$VAL" --batch "$BATCH" --seq "$SEQ" \
-            --lr "$LR" --warmup "$WARMUP" --seed 1 --eval-every "$SCALE_EVAL_EVERY" \
-            --eval-batches "$EVAL_BATCHES" --save-every "$SCALE_STEPS"
+        pre_job "$RESULTS_ABS/runs/scale/$label-s1" "$SCALE_MODEL" "$SCALE_STEPS" 1 "$SCALE_EVAL_EVERY" $flags
     done < "$TMP/scale.cfg"
     jobs_run
     echo "recipe,seed,tokens,final_train_loss,final_val_loss,tokens_per_s" > "$TMP/sc.csv"

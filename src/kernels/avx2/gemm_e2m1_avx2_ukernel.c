@@ -14,6 +14,21 @@
 
 enum { MR = HS_E2M1_AVX2_MR, NB = HS_E2M1_AVX2_NB, CHUNK = 48, SHORT = 32 };
 
+/* k-steps [s0, s1) of the panels into the int16 accumulators h (vpmaddubsw, vpaddw). */
+static inline __attribute__((always_inline)) void dot_steps(__m256i h[MR][2], const int32_t *ap,
+                                                            const int32_t *bp, int64_t s0,
+                                                            int64_t s1) {
+    for (int64_t s = s0; s < s1; s++) {
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + s * NB));
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + s * NB + 8));
+        for (int r = 0; r < MR; r++) {
+            const __m256i a = _mm256_set1_epi32(ap[s * MR + r]);
+            h[r][0] = _mm256_add_epi16(h[r][0], _mm256_maddubs_epi16(b0, a));
+            h[r][1] = _mm256_add_epi16(h[r][1], _mm256_maddubs_epi16(b1, a));
+        }
+    }
+}
+
 void hs_ukernel_e2m1_avx2(const int32_t *ap, const int32_t *bp, int64_t k4, int64_t G, int64_t gs,
                           const float *sa, const int32_t *ca, const float *sb, float *f) {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -29,15 +44,7 @@ void hs_ukernel_e2m1_avx2(const int32_t *ap, const int32_t *bp, int64_t k4, int6
             __m256i h[MR][2];
             for (int r = 0; r < MR; r++)
                 h[r][0] = h[r][1] = _mm256_set1_epi16((short)(ca[g * MR + r] / 2));
-            for (int64_t s = s0; s < s1; s++) {
-                const __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + s * NB));
-                const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + s * NB + 8));
-                for (int r = 0; r < MR; r++) {
-                    const __m256i a = _mm256_set1_epi32(ap[s * MR + r]);
-                    h[r][0] = _mm256_add_epi16(h[r][0], _mm256_maddubs_epi16(b0, a));
-                    h[r][1] = _mm256_add_epi16(h[r][1], _mm256_maddubs_epi16(b1, a));
-                }
-            }
+            dot_steps(h, ap, bp, s0, s1);
             const __m256 sb0 = _mm256_loadu_ps(sb + g * NB), sb1 = _mm256_loadu_ps(sb + g * NB + 8);
             for (int r = 0; r < MR; r++) {
                 const __m256 s = _mm256_set1_ps(sa[g * MR + r]);
@@ -61,15 +68,7 @@ void hs_ukernel_e2m1_avx2(const int32_t *ap, const int32_t *bp, int64_t k4, int6
             const int64_t c1 = c0 + CHUNK < s1 ? c0 + CHUNK : s1;
             __m256i h[MR][2];
             for (int r = 0; r < MR; r++) h[r][0] = h[r][1] = _mm256_setzero_si256();
-            for (int64_t s = c0; s < c1; s++) {
-                const __m256i b0 = _mm256_loadu_si256((const __m256i *)(bp + s * NB));
-                const __m256i b1 = _mm256_loadu_si256((const __m256i *)(bp + s * NB + 8));
-                for (int r = 0; r < MR; r++) {
-                    const __m256i a = _mm256_set1_epi32(ap[s * MR + r]);
-                    h[r][0] = _mm256_add_epi16(h[r][0], _mm256_maddubs_epi16(b0, a));
-                    h[r][1] = _mm256_add_epi16(h[r][1], _mm256_maddubs_epi16(b1, a));
-                }
-            }
+            dot_steps(h, ap, bp, c0, c1);
             for (int r = 0; r < MR; r++) {
                 w[r][0] = _mm256_add_epi32(w[r][0], _mm256_madd_epi16(h[r][0], ones));
                 w[r][1] = _mm256_add_epi32(w[r][1], _mm256_madd_epi16(h[r][1], ones));
