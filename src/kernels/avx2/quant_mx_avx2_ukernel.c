@@ -40,7 +40,7 @@
 #define F2I(v) _mm256_castps_si256(v)
 
 enum { NBLK = 8 };  /* blocks per row-wise step */
-enum { BAND = 64 }; /* x columns per band of the column-wise kernel (a multiple of 8) */
+enum { BAND = 128 }; /* x columns per band of the column-wise kernel (a multiple of 8) */
 
 /* ------------------------------------------------------------------ element arithmetic */
 
@@ -132,38 +132,56 @@ static inline __m256i rule_exp8(hs_rule rule, __m256i amax_bits, __m256i *zero, 
     }
 }
 
-/* Half-S term of 8 elements, y = |v|·2^−e_ceil (≤ 4): acc += (halved − ceil) squared errors in
- * units of the ceil scale, *dk |= lanes whose two x̂ differ. Below 1 the candidates round
- * w = min(y, 1) to multiples of 1/2 and 1/4 (RNE: ·2 and ·4 are exact, vroundps ties to even,
- * which is hs_e2m1_encode's tie rule on these binades); on [1, 3.5) they agree; from 3.5 on
- * they are 3 and 4: (y − 3)² − (y − 4)² = 2y − 7, exact. */
-static inline __m256 halfs_delta(__m256 y, __m256 acc, __m256 *dk) {
+/* Half-S sums of 8 elements in units of a quarter of the ceil scale X: Y = |v|·2^(2−e_ceil)
+ * = 4y (y = |v|/X ≤ 4, the AVX-512 kernel's units; exact scaling). Below 1 (W = min(Y, 4) < 4)
+ * the candidates round y to multiples of 1/2 and 1/4, i.e. W to multiples of 2 (2·RNE(W/2))
+ * and of 1 (RNE(W)) — vroundps ties to even, hs_e2m1_encode's tie rule on these binades; on
+ * [1, 3.5) the two grids agree (W = 4: both errors 0); from y = 3.5 (Y ≥ 14) on they are 3 and
+ * 4: 16·((y − 3)² − (y − 4)²) = 8Y − 112 ≥ 0, exact. a->h += the halved candidate's errors²
+ * below 1, a->c the ceil one's, a->t the terms from 3.5 on (three independent chains: one
+ * chain of dependent adds measured latency-bound); 16 × the (halved − ceil) difference of the
+ * squared errors is a->h − a->c + a->t. */
+typedef struct {
+    __m256 h, c, t;
+} halfs_acc;
+static inline void halfs_delta(__m256 Y, halfs_acc *a) {
 #define RNE_ (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-    const __m256 w = _mm256_min_ps(y, _mm256_set1_ps(1.0f));
-    const __m256 q2 = _mm256_mul_ps(_mm256_round_ps(_mm256_add_ps(w, w), RNE_), _mm256_set1_ps(0.5f));
-    const __m256 q4 = _mm256_mul_ps(_mm256_round_ps(_mm256_mul_ps(w, _mm256_set1_ps(4.0f)), RNE_),
-                                    _mm256_set1_ps(0.25f));
-    const __m256 ec = _mm256_sub_ps(w, q2), eh = _mm256_sub_ps(w, q4);
-    const __m256 top = _mm256_cmp_ps(y, _mm256_set1_ps(3.5f), _CMP_GE_OQ);
-    acc = _mm256_fmadd_ps(eh, eh, acc);
-    acc = _mm256_fnmadd_ps(ec, ec, acc);
-    acc = _mm256_add_ps(acc, _mm256_and_ps(top, _mm256_fmadd_ps(y, _mm256_set1_ps(2.0f), _mm256_set1_ps(-7.0f))));
-    *dk = _mm256_or_ps(*dk, _mm256_or_ps(_mm256_cmp_ps(q2, q4, _CMP_NEQ_UQ), top));
-    return acc;
+    const __m256 W = _mm256_min_ps(Y, _mm256_set1_ps(4.0f));
+    const __m256 eh = _mm256_sub_ps(W, _mm256_round_ps(W, RNE_));
+    const __m256 ec = _mm256_fnmadd_ps(_mm256_round_ps(_mm256_mul_ps(W, _mm256_set1_ps(0.5f)), RNE_),
+                                       _mm256_set1_ps(2.0f), W); /* exact */
+    a->h = _mm256_fmadd_ps(eh, eh, a->h);
+    a->c = _mm256_fmadd_ps(ec, ec, a->c);
+    a->t = _mm256_add_ps(a->t, _mm256_max_ps(_mm256_fmadd_ps(Y, _mm256_set1_ps(8.0f), _mm256_set1_ps(-112.0f)),
+                                             _mm256_setzero_ps()));
+#undef RNE_
+}
+static inline __m256 halfs_sum(const halfs_acc *a) { return _mm256_add_ps(_mm256_sub_ps(a->h, a->c), a->t); }
+
+/* 2^(2 − e_ceil), the multiplier of halfs_delta's Y (lanes with e_ceil < −125, where it is not
+ * a normal float, are decided by the reference: halfs_call) */
+static inline __m256 halfs_mul(__m256i e_ceil) {
+    return pow2_8(_mm256_sub_epi32(_mm256_set1_epi32(2), _mm256_max_epi32(e_ceil, _mm256_set1_epi32(-125))));
 }
 
-/* The call of 8 groups from D = Σ halfs_delta (float): take the halved scale where D is below
- * −bound, the reference decides where |D| ≤ bound or e_ceil ≥ 126 (amax above 2^127: the ceil
- * candidate's x̂ overflows to Inf in the reference); only groups `live` whose candidates
- * `differ`. Masks as bit sets (lane l → bit l). */
-static inline void halfs_call(__m256 D, int differ, int live, int B, __m256i e_ceil, int *take,
-                              int *patch) {
-    const int huge = _mm256_movemask_ps(I2F(_mm256_cmpgt_epi32(e_ceil, _mm256_set1_epi32(125))));
-    const float bound = (float)(4 * B * B) * 0x1p-24f + (float)(2 * B) * 0x1p-148f;
+/* The call of 8 groups from D = halfs_sum (float, 16 × the AVX-512 kernel's sum in units of
+ * X; its bound 4B²·2⁻²⁴ + 2B·2⁻¹⁴⁸ scaled alike. The float error here: the three sums of B
+ * terms each (≤ 1/4, ≤ 1, ≤ 16 per term: partial sums ≤ 17.25B), one rounding per term, two
+ * to combine them and three to reduce 8 lanes (row-wise), ≤ 2⁻²⁴·(17.25B² + 5·17.25B) <
+ * 32B²·2⁻²⁴, the AVX-512 kernel's 2B² scaled by 16, so its margin for the reference's double
+ * sums stands; subnormal terms add at most 2⁻¹⁵⁰ per rounding, inside the absolute term): take the halved scale where D is below −bound; the reference decides where
+ * |D| ≤ bound (a close call, or both candidates identical: D = 0), where e_ceil ≥ 126 (amax
+ * above 2^127: the ceil candidate's x̂ overflows to Inf in the reference) and where
+ * e_ceil < −125 (halfs_mul). Only `live` groups. Masks as bit sets (lane l → bit l). */
+static inline void halfs_call(__m256 D, int live, int B, __m256i e_ceil, int *take, int *patch) {
+    const __m256i odd = _mm256_or_si256(_mm256_cmpgt_epi32(e_ceil, _mm256_set1_epi32(125)),
+                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(-125), e_ceil));
+    const int huge = _mm256_movemask_ps(I2F(odd));
+    const float bound = 16.0f * ((float)(4 * B * B) * 0x1p-24f + (float)(2 * B) * 0x1p-148f);
     const int lt = _mm256_movemask_ps(_mm256_cmp_ps(D, _mm256_set1_ps(-bound), _CMP_LT_OQ));
     const int gt = _mm256_movemask_ps(_mm256_cmp_ps(D, _mm256_set1_ps(bound), _CMP_GT_OQ));
-    *take = lt & differ & live & ~huge;
-    *patch = live & differ & (huge | (~lt & ~gt));
+    *take = lt & live & ~huge;
+    *patch = live & (huge | (~lt & ~gt));
 }
 
 /* Clamp the chosen exponents *e to emin (all-zero groups: the smallest scale) and return the
@@ -245,9 +263,8 @@ step8(const hs_quant_spec *s, const int B, const int mode, const float *const *b
         int take = 0;
         if (live) {
             float encc[8];
-            _mm256_storeu_ps(encc, pow2_8(_mm256_sub_epi32(_mm256_setzero_si256(), e_ceil)));
+            _mm256_storeu_ps(encc, halfs_mul(e_ceil));
             __m256 dd[NBLK];
-            int differ = 0;
             for (int j = 0; j < NBLK; j++) {
                 const int b = slot_block(j);
                 if (tail && b >= nblk) { /* padding (all zero: not live), a lane of its own */
@@ -256,13 +273,12 @@ step8(const hs_quant_spec *s, const int B, const int mode, const float *const *b
                 }
                 const float *p = bp[b];
                 const __m256 ec = _mm256_set1_ps(encc[b]);
-                __m256 acc = _mm256_setzero_ps(), dk = _mm256_setzero_ps();
+                halfs_acc acc = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
                 for (int t = 0; t < V; t++)
-                    acc = halfs_delta(_mm256_mul_ps(abs8(_mm256_loadu_ps(p + 8 * t)), ec), acc, &dk);
-                dd[j] = acc;
-                differ |= !_mm256_testz_ps(dk, dk) << b;
+                    halfs_delta(_mm256_mul_ps(abs8(_mm256_loadu_ps(p + 8 * t)), ec), &acc);
+                dd[j] = halfs_sum(&acc);
             }
-            halfs_call(reduce_add(dd), differ, live, B, e_ceil, &take, &patch);
+            halfs_call(reduce_add(dd), live, B, e_ceil, &take, &patch);
         }
         e = _mm256_blendv_epi8(e_ceil, eh, _mm256_cmpgt_epi32(_mm256_and_si256(
                                                    _mm256_set1_epi32(take), _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),
@@ -396,11 +412,14 @@ colstep(const hs_quant_spec *s, const int B, const int mode, int64_t C, int64_t 
         const int live = lanes & _mm256_movemask_ps(I2F(_mm256_andnot_si256(zero, _mm256_and_si256(valid, finite))));
         __m256i takev = _mm256_setzero_si256();
         if (live) {
-            const __m256 ec = pow2_8(_mm256_sub_epi32(_mm256_setzero_si256(), e_ceil));
-            __m256 acc = _mm256_setzero_ps(), dk = _mm256_setzero_ps();
-            for (int i = 0; i < B; i++) acc = halfs_delta(_mm256_mul_ps(abs8(_mm256_load_ps(tb + 8 * i)), ec), acc, &dk);
+            const __m256 ec = halfs_mul(e_ceil);
+            halfs_acc a0 = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}, a1 = a0;
+            for (int i = 0; i < B; i += 2) { /* two sets of chains */
+                halfs_delta(_mm256_mul_ps(abs8(_mm256_load_ps(tb + 8 * i)), ec), &a0);
+                halfs_delta(_mm256_mul_ps(abs8(_mm256_load_ps(tb + 8 * i + 8)), ec), &a1);
+            }
             int take;
-            halfs_call(acc, _mm256_movemask_ps(dk), live, B, e_ceil, &take, &patch);
+            halfs_call(_mm256_add_ps(halfs_sum(&a0), halfs_sum(&a1)), live, B, e_ceil, &take, &patch);
             takev = _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_set1_epi32(take), _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),
                                        _mm256_setzero_si256());
         }
@@ -510,10 +529,14 @@ cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int6
             const int full = (int)((be - bb) / 8), rem = (int)((be - bb) % 8), nv = full + (rem > 0);
             const __m256i remm = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             for (int k = 0; k < nv; k++) am[k] = _mm256_setzero_si256();
+            /* where the next band starts (prefetched while this one is read; a hint, never
+             * faults): the same rows further right, or the next group's rows at jb */
+            const int64_t pfo = be < je ? BAND : B * ld - (bb - jb);
             for (int i = 0; i < n; i++) {
                 const float *row = x + (c0 + i) * ld + bb;
                 int k = 0;
                 for (; k < full; k++) {
+                    if (k % 2 == 0) _mm_prefetch((const char *)(row + 8 * k + pfo), _MM_HINT_T0);
                     __m256i t = _mm256_loadu_si256((const __m256i *)(row + 8 * k));
                     _mm256_store_si256((__m256i *)(tile + k * TS + 8 * i), t);
                     am[k] = _mm256_max_epi32(am[k], _mm256_and_si256(t, absm));
