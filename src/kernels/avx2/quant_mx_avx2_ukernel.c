@@ -18,8 +18,9 @@
  * Scale exponent from the amax bits (subnormal amax rescaled by 2^64 first), as scale_rules.c.
  * Half-S: (halved − ceil) squared errors summed in float in units of the ceil scale, where only
  * elements below 1 and from 3.5 on contribute (halfs_delta); outside the error bound the
- * reference's exact double sums order the same way (halfs_call); inside it, or for an amax
- * above 2^127, the group's scale comes from hs_scale_choose itself. The proofs are the AVX-512
+ * reference's exact double sums order the same way (halfs_call); inside it (a close call, or
+ * identical candidates), or for a ceil exponent ≥ 126 or < −125, the group's scale comes from
+ * hs_scale_choose itself. The proofs are the AVX-512
  * file's (its bound holds here: each lane's sum takes at most 2 roundings per element plus 3
  * reduction adds, fewer than its 2B).
  *
