@@ -16,13 +16,14 @@
  * the way. Codes: 8 elements per dword (element j at nibble j), a 4 × 8 dword transpose.
  *
  * Scale exponent from the amax bits (subnormal amax rescaled by 2^64 first), as scale_rules.c.
- * Half-S: (halved − ceil) squared errors summed in float in units of the ceil scale, where only
- * elements below 1 and from 3.5 on contribute (halfs_delta); outside the error bound the
+ * Half-S: (halved − ceil) squared errors summed in float in units of a quarter of the ceil
+ * scale, where only elements below 1 and from 3.5 on contribute (halfs_delta: three sums, the
+ * halved and the ceil candidates' errors below 1 and the terms from 3.5 on); outside the error
+ * bound the
  * reference's exact double sums order the same way (halfs_call); inside it (a close call, or
  * identical candidates), or for a ceil exponent ≥ 126 or < −125, the group's scale comes from
- * hs_scale_choose itself. The proofs are the AVX-512
- * file's (its bound holds here: each lane's sum takes at most 2 roundings per element plus 3
- * reduction adds, fewer than its 2B).
+ * hs_scale_choose itself. The proofs are the AVX-512 file's, scaled by 16 (halfs_call states
+ * the float error of the three sums, below the AVX-512 kernel's scaled bound).
  *
  * SR: u from the counter-based generator (sr_uniform_avx2.h), index r·C + c of the packed
  * element; code = floor(t) + 2·ex (+1 if u < t − floor t), t = a·2^(1−ex), as hs_e2m1_encode.
