@@ -115,13 +115,44 @@ typedef struct {
     int tiles2d; /* covers NVFP4 2D 16×16 tiles */
     int cont_mse; /* covers the continuous (UE4M3/FP32) mse grid search */
     int rows_mx;  /* covers only row-wise MXFP4-like specs (test_rows_kernel says which) */
+    int cols_mx;  /* covers only column-wise MXFP4-like specs (the same) */
 } kern;
 static const kern kernels[] = {
-    {"avx2", hs_quantize_e2m1_avx2, HS_ISA_AVX2, 1, 0, 0},
-    {"avx512", hs_quantize_e2m1_avx512, HS_ISA_AVX512, 1, 1, 0},
-    {"avx512-rows", hs_quantize_e2m1_rows_avx512, HS_ISA_AVX512, 0, 0, 1},
+    {"avx2", hs_quantize_e2m1_avx2, HS_ISA_AVX2, 1, 0, 0, 0},
+    {"avx512", hs_quantize_e2m1_avx512, HS_ISA_AVX512, 1, 1, 0, 0},
+    {"avx512-rows", hs_quantize_e2m1_rows_avx512, HS_ISA_AVX512, 0, 0, 1, 0},
+    {"avx2-rows", hs_quantize_e2m1_rows_avx2, HS_ISA_AVX2, 0, 0, 1, 0},
+    {"avx2-cols", hs_quantize_e2m1_cols_avx2, HS_ISA_AVX2, 0, 0, 0, 1},
 };
 static const int nkernels = sizeof kernels / sizeof kernels[0];
+
+/* The dedicated MXFP4 kernels of each ISA level (E8M0, block 16/32, ocp..halfs, RNE/SR): the
+ * mx tests below run once per level the CPU has, with hs_quantize and hs_quantize_both forced
+ * to that level (so that the dispatcher picks that level's kernels). */
+typedef struct {
+    const char *name;
+    hs_isa isa;
+    qfn rows, cols;
+} mxk;
+static const mxk mx_levels[] = {
+    {"avx2", HS_ISA_AVX2, hs_quantize_e2m1_rows_avx2, hs_quantize_e2m1_cols_avx2},
+    {"avx512", HS_ISA_AVX512, hs_quantize_e2m1_rows_avx512, hs_quantize_e2m1_cols_avx512},
+};
+static const mxk *mx_cur;
+
+/* body() once per level of mx_levels the CPU has (skipped if none) */
+static void for_mx_levels(void (*body)(void)) {
+    int ran = 0;
+    for (size_t i = 0; i < sizeof mx_levels / sizeof mx_levels[0]; i++) {
+        if (hs_isa_detect() < mx_levels[i].isa) continue;
+        assert_int_equal(hs_isa_force(mx_levels[i].isa), mx_levels[i].isa);
+        mx_cur = &mx_levels[i];
+        body();
+        ran++;
+    }
+    hs_isa_force(hs_isa_detect());
+    if (!ran) skip();
+}
 
 /* The spec variants of one named format. */
 static void for_format(hs_format f, int block, int tile2d, const hs_rule *rules, int nrules,
@@ -155,7 +186,7 @@ static void for_format(hs_format f, int block, int tile2d, const hs_rule *rules,
                             float *x = malloc(sizeof(float) * (size_t)(rows * ld));
                             fill(x, rows * ld, kind);
                             check_one(&s, x, rows, cols, ld, tr, kind, kernels[k].fn,
-                                      !kernels[k].rows_mx && (!tile2d || kernels[k].tiles2d) &&
+                                      !kernels[k].rows_mx && !kernels[k].cols_mx && (!tile2d || kernels[k].tiles2d) &&
                                           (s.rule != HS_RULE_MSE || s.scale_fmt == HS_SCALE_E8M0 ||
                                            kernels[k].cont_mse));
                             free(x);
@@ -252,7 +283,8 @@ static void test_dispatch_fallback_and_forced_isa(void **st) {
 /* Thread count must not matter (bands are independent; the NVFP4 amax is reduced in order). */
 static void test_threads(void **st) {
     (void)st;
-    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+    if (hs_isa_detect() < HS_ISA_AVX2) skip();
+    const int avx512 = hs_isa_detect() >= HS_ISA_AVX512;
     static const hs_format fmts[] = {HS_FMT_MXFP4, HS_FMT_NVFP4, HS_FMT_FP4ROW};
     for (int f = 0; f < 3; f++) {
         hs_quant_spec s;
@@ -265,8 +297,11 @@ static void test_threads(void **st) {
         for (int threads = 1; threads <= 3; threads++) {
             omp_set_num_threads(threads);
             for (int tr = 0; tr < 2; tr++) {
-                check_one(&s, x, rows, cols, cols, tr, 0, hs_quantize_e2m1_avx512, 1);
+                if (avx512) check_one(&s, x, rows, cols, cols, tr, 0, hs_quantize_e2m1_avx512, 1);
                 check_one(&s, x, rows, cols, cols, tr, 0, hs_quantize_e2m1_avx2, 1);
+                /* the dedicated MXFP4 kernels (MXFP4 only) */
+                check_one(&s, x, rows, cols, cols, tr, 0,
+                          tr ? hs_quantize_e2m1_cols_avx2 : hs_quantize_e2m1_rows_avx2, f == 0);
             }
         }
         omp_set_num_threads(2);
@@ -338,22 +373,21 @@ static void test_halfs_near_ties(void **st) {
                 check_one(&s, xt, 32, row, row, 1, 4, kernels[k].fn, !kernels[k].rows_mx);
                 free(xt);
             } else {
-                check_one(&s, x, row, 32, 32, 0, 4, kernels[k].fn, 1);
+                check_one(&s, x, row, 32, 32, 0, 4, kernels[k].fn, !kernels[k].cols_mx);
             }
         }
     }
     free(x);
 }
 
-/* The row-wise MXFP4 kernel (quant_e2m1_rows_avx512.c) on every spec it must cover — E8M0,
+/* The row-wise MXFP4 kernel of each level (quant_e2m1_rows_avx512.c; AVX2: kernels/quant_mx.c
+ * with avx2/quant_mx_avx2_ukernel.c) on every spec it must cover — E8M0,
  * block 16/32, RNE and SR (with and without the 3/4 pre-scale), rules ocp..halfs — with row lengths around its 16-block step (16·B) and the
  * vector width (16, 32, 64 columns, ±1), tails, odd ld, every data kind (NaN/Inf, zeros,
  * subnormals, huge values, grid ties); then halfs groups whose float error estimates are too
  * close to decide (random grid data scaled so both candidates are near), which take the
  * kernel's exact fallback. Specs outside its scope must be declined (HS_ERR_UNSUPPORTED). */
-static void test_rows_kernel(void **st) {
-    (void)st;
-    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+static void rows_kernel_body(void) {
     static const hs_rule rules[] = {HS_RULE_OCP, HS_RULE_CEIL, HS_RULE_RCEIL,
                                     HS_RULE_EVEN, HS_RULE_HALF, HS_RULE_HALFS};
     static const int64_t colsv[] = {1,   2,   15,  16,  17,  31,  32,  33,  63,  64,  65,
@@ -376,7 +410,7 @@ static void test_rows_kernel(void **st) {
                 int kind = (ri + ci + bi) % 5;
                 float *x = malloc(sizeof(float) * (size_t)(rows * ld));
                 fill(x, rows * ld, kind);
-                check_one(&s, x, rows, cols, ld, 0, kind, hs_quantize_e2m1_rows_avx512, 1);
+                check_one(&s, x, rows, cols, ld, 0, kind, mx_cur->rows, 1);
                 /* and through the public entry point */
                 check_one(&s, x, rows, cols, ld, 0, kind, hs_quantize, 1);
                 free(x);
@@ -393,7 +427,7 @@ static void test_rows_kernel(void **st) {
             int q = (int)(rnd() % 33) - 16; /* multiples of 1/8 up to ±2, some at ±3.9 */
             x[i] = (rnd() % 16 == 0) ? (q < 0 ? -3.9f : 3.9f) : (float)q * 0.125f;
         }
-        check_one(&s, x, rows, cols, cols, 0, 4, hs_quantize_e2m1_rows_avx512, 1);
+        check_one(&s, x, rows, cols, cols, 0, 4, mx_cur->rows, 1);
         free(x);
     }
     /* rows are independent: the thread count does not matter (OpenMP above 2^15 elements) */
@@ -406,10 +440,10 @@ static void test_rows_kernel(void **st) {
         for (int threads = 1; threads <= 3; threads++) {
             omp_set_num_threads(threads);
             s.rounding = HS_ROUND_RNE;
-            check_one(&s, x, rows, cols, cols, 0, 0, hs_quantize_e2m1_rows_avx512, 1);
+            check_one(&s, x, rows, cols, cols, 0, 0, mx_cur->rows, 1);
             s.rounding = HS_ROUND_SR; /* the random stream is indexed by (row, column) */
             s.seed = 11;
-            check_one(&s, x, rows, cols, cols, 0, 0, hs_quantize_e2m1_rows_avx512, 1);
+            check_one(&s, x, rows, cols, cols, 0, 0, mx_cur->rows, 1);
         }
         omp_set_num_threads(2);
         free(x);
@@ -420,26 +454,32 @@ static void test_rows_kernel(void **st) {
     hs_packed p;
     assert_int_equal(hs_quant_spec_init(&s, HS_FMT_MXFP4), HS_OK);
     assert_int_equal(hs_packed_alloc(&p, &s, 64, 64), HS_OK);
-    assert_int_equal(hs_quantize_e2m1_rows_avx512(&s, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(mx_cur->rows(&s, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
     hs_quant_spec v = s;
     v.rounding = HS_ROUND_RNA;
-    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(mx_cur->rows(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
     v = s;
     v.rule = HS_RULE_MSE;
-    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(mx_cur->rows(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
     v = s;
     v.rht = 32;
-    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(mx_cur->rows(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
     hs_packed_free(&p);
     assert_int_equal(hs_quant_spec_init(&v, HS_FMT_NVFP4), HS_OK);
     assert_int_equal(hs_packed_alloc(&p, &v, 64, 64), HS_OK);
-    assert_int_equal(hs_quantize_e2m1_rows_avx512(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(mx_cur->rows(&v, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
     hs_packed_free(&p);
+}
+
+static void test_rows_kernel(void **st) {
+    (void)st;
+    for_mx_levels(rows_kernel_body);
 }
 
 /* ------------------------------------------------------------------ MXFP4 Half-S decisions
  *
- * The dedicated MXFP4 kernels (quant_e2m1_rows_avx512*.c) decide Half-S from float sums in
+ * The dedicated MXFP4 kernels (quant_e2m1_rows_avx512*.c; at AVX2 quant_mx_avx2_ukernel.c, in
+ * quarter units of X) decide Half-S from float sums in
  * units of the ceil scale X (halfs_q, halfs_delta: the two candidates' grids coincide on
  * [1, 3.5) in those units, so only elements below 1 and from 3.5 on count), and send close
  * calls, and groups whose amax exceeds 2^127, to the reference. These tests put groups where
@@ -479,9 +519,9 @@ static void check_both(const hs_quant_spec *s, const float *x, int64_t rows, int
 /* every path of an MXFP4 spec (E8M0, block 16/32) on x: rows × cols, row stride ld */
 static void check_mx_paths(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                            int64_t ld, int kind) {
-    check_one(s, x, rows, cols, ld, 0, kind, hs_quantize_e2m1_rows_avx512, 1);
+    check_one(s, x, rows, cols, ld, 0, kind, mx_cur->rows, 1);
     check_one(s, x, rows, cols, ld, 0, kind, hs_quantize, 1);
-    check_one(s, x, rows, cols, ld, 1, kind, hs_quantize_e2m1_cols_avx512, 1);
+    check_one(s, x, rows, cols, ld, 1, kind, mx_cur->cols, 1);
     check_one(s, x, rows, cols, ld, 1, kind, hs_quantize, 1);
     check_both(s, x, rows, cols, ld);
 }
@@ -529,9 +569,7 @@ static hs_quant_spec mx_halfs_spec(int B) {
     return s;
 }
 
-static void test_mx_halfs_near_ties(void **st) {
-    (void)st;
-    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+static void mx_halfs_near_ties_body(void) {
     enum { ULPS = 48, MAXROWS = 8 * 3 * 2 * ULPS * 3 };
     static const float lo[3] = {3.5f, 0.626f, 0.26f}, hi[3] = {3.7f, 0.749f, 0.49f};
     /* the ties at X = 1, and again at X = 2^−120 and 2^90 (the same decisions, scaled) */
@@ -585,14 +623,17 @@ static void test_mx_halfs_near_ties(void **st) {
     }
 }
 
+static void test_mx_halfs_near_ties(void **st) {
+    (void)st;
+    for_mx_levels(mx_halfs_near_ties_body);
+}
+
 /* Elements on every rounding boundary of both candidate grids, in units of the ceil scale X
  * (1/8, 1/4, 3/8, 5/8, 3/4, 7/8, 1, 5/4, 3/2, 7/4, 2, 5/2, 3, 7/2, 4) and one ulp either side,
  * signed, at X = 2^e for e from the smallest E8M0 exponents (the halved scale below 2^−127
  * is not allowed; elements subnormal) to 126 (amax > 2^127: the reference's 4·2^126 is Inf),
  * each group with amax 4, 7/2 or just above 2 in units of X so e_ceil is e. */
-static void test_mx_halfs_boundaries(void **st) {
-    (void)st;
-    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+static void mx_halfs_boundaries_body(void) {
     static const float bnd[] = {0.125f, 0.25f, 0.375f, 0.625f, 0.75f, 0.875f, 1.0f, 1.25f,
                                 1.5f, 1.75f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f};
     static const int es[] = {-127, -126, -125, -110, -3, 0, 1, 60, 124, 125, 126};
@@ -623,14 +664,17 @@ static void test_mx_halfs_boundaries(void **st) {
     }
 }
 
+static void test_mx_halfs_boundaries(void **st) {
+    (void)st;
+    for_mx_levels(mx_halfs_boundaries_body);
+}
+
 /* The trainer's shapes (every row ends in a partial 16-block step, so the row-wise kernels run
  * their steps across row ends) and their neighbours: columns 256, 704, 768, 1408 and others
  * whose rows hold an odd number of blocks or end a step exactly, ld = cols or more, row counts
  * that leave a short last run and a short last column group, every rule of the kernels, RNE
  * and SR, 1 and 2 threads. */
-static void test_mx_trainer_shapes(void **st) {
-    (void)st;
-    if (hs_isa_detect() < HS_ISA_AVX512) skip();
+static void mx_trainer_shapes_body(void) {
     static const int64_t colsv[] = {256, 704, 768, 1408, 48, 240, 272, 496, 512, 528, 1040};
     static const hs_rule rules[] = {HS_RULE_OCP, HS_RULE_CEIL, HS_RULE_RCEIL, HS_RULE_EVEN,
                                     HS_RULE_HALF, HS_RULE_HALFS};
@@ -657,6 +701,11 @@ static void test_mx_trainer_shapes(void **st) {
                 free(x);
             }
     omp_set_num_threads(2);
+}
+
+static void test_mx_trainer_shapes(void **st) {
+    (void)st;
+    for_mx_levels(mx_trainer_shapes_body);
 }
 
 /* Dequantize: the AVX-512 kernel (called directly, and through hs_dequantize at every ISA level)

@@ -1,11 +1,13 @@
-/* test_quant_col_fused.c: the column-wise (transpose = 1) AVX-512 MXFP4 quantizer
- * (hs_quantize_e2m1_cols_avx512, quant_e2m1_rows_avx512*.c) against hs_quantize_ref, byte for
+/* test_quant_col_fused.c: the column-wise (transpose = 1) MXFP4 quantizers of AVX2 and AVX-512
+ * (hs_quantize_e2m1_cols_avx2: kernels/quant_mx.c with avx2/quant_mx_avx2_ukernel.c;
+ * hs_quantize_e2m1_cols_avx512, quant_e2m1_rows_avx512*.c) against hs_quantize_ref, byte for
  * byte: codes (whole code rows, padding included), scales, tensor_scale, groups_halved and
  * groups_total. Every spec it covers (E8M0, block 16 / 32, rules ocp ceil rceil even half halfs,
  * RNE, SR with and without the 3/4 pre-scale), shapes around the 16 lanes, the strip width and
  * the block heights (n = w−1, w, w+1 and tails), ld > cols, special values (±0, subnormals,
  * NaN, ±Inf, huge and tiny groups, exact halfs ties), the dispatcher's path (hs_quantize), and
- * thread-count independence. Skipped where the CPU lacks the AVX-512 level.
+ * thread-count independence. Each test runs once per level the CPU has (hs_quantize and
+ * hs_quantize_both forced to it).
  * hs_quantize_both (the fused row + column quantizer): both outputs against two
  * hs_quantize_ref calls, byte for byte, on covered pairs (every rule / block / rounding
  * combination of the two specs, shapes around the blocks and the 128-row units) and on pairs it
@@ -54,10 +56,29 @@ static void fill(float *x, int64_t n, int kind) {
     }
 }
 
-static int have_avx512(void) { return hs_isa_detect() >= HS_ISA_AVX512; }
-
 typedef hs_status (*qfn)(const hs_quant_spec *, const float *, int64_t, int64_t, int64_t, int,
                          hs_packed *);
+
+/* The column-wise MXFP4 kernel of each ISA level (and, with hs_quantize_both forced to that
+ * level, its fused kernel): every test below runs once per level the CPU has. */
+static const struct {
+    hs_isa isa;
+    qfn cols;
+} levels[] = {{HS_ISA_AVX2, hs_quantize_e2m1_cols_avx2}, {HS_ISA_AVX512, hs_quantize_e2m1_cols_avx512}};
+static qfn cols_k; /* the level's column-wise kernel */
+
+static void for_levels(void (*body)(void)) {
+    int ran = 0;
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        if (hs_isa_detect() < levels[i].isa) continue;
+        assert_int_equal(hs_isa_force(levels[i].isa), levels[i].isa);
+        cols_k = levels[i].cols;
+        body();
+        ran++;
+    }
+    hs_isa_force(hs_isa_detect());
+    if (!ran) skip();
+}
 
 static long compared;
 
@@ -123,9 +144,7 @@ static void spec_of(hs_quant_spec *s, int block, hs_rule rule, int mode, uint64_
 }
 
 /* every covered spec on shapes around the lanes (16), the strips (64..512) and blocks */
-static void test_cols_sweep(void **state) {
-    (void)state;
-    if (!have_avx512()) skip();
+static void cols_sweep_body(void) {
     /* rows = the group axis (x rows), cols = packed rows (lanes) */
     static const int64_t shapes[][2] = {
         {1, 1},   {15, 15}, {16, 16}, {17, 17},  {31, 33},  {32, 32},  {33, 47},
@@ -145,7 +164,7 @@ static void test_cols_sweep(void **state) {
                     float *x = malloc(sizeof(float) * (size_t)(rows * ld));
                     assert_non_null(x);
                     fill(x, rows * ld, (int)((si + ri + mode) % 5));
-                    check(&s, x, rows, cols, ld, hs_quantize_e2m1_cols_avx512, 1);
+                    check(&s, x, rows, cols, ld, cols_k, 1);
                     check(&s, x, rows, cols, ld, hs_quantize, 1);
                     free(x);
                 }
@@ -153,9 +172,7 @@ static void test_cols_sweep(void **state) {
 
 /* specials: whole groups of zeros, of NaN / Inf, of one huge value, of subnormals; and the
  * values E8M0 clamps (amax near FLT_MAX and near the smallest subnormal) */
-static void test_cols_specials(void **state) {
-    (void)state;
-    if (!have_avx512()) skip();
+static void cols_specials_body(void) {
     const int64_t rows = 64, cols = 48;
     float *x = calloc((size_t)(rows * cols), sizeof(float));
     assert_non_null(x);
@@ -178,7 +195,7 @@ static void test_cols_specials(void **state) {
             for (int mode = 0; mode < 3; mode++) {
                 hs_quant_spec s;
                 spec_of(&s, b, rules[ri], mode, 5);
-                check(&s, x, rows, cols, cols, hs_quantize_e2m1_cols_avx512, 1);
+                check(&s, x, rows, cols, cols, cols_k, 1);
             }
     free(x);
 }
@@ -193,9 +210,7 @@ static void both_check(const hs_quant_spec *sr, const hs_quant_spec *sc, const f
  * of 32: one ±4 (clamped to 3 under the halved scale: error 1), sixteen ±0.25 (ceil: error
  * 1/16 each, halved: exact) and one a = 0.375 ∓ 2^-19 (ceil − halved error: ±2^-20), zeros
  * elsewhere, in a column-dependent order. */
-static void test_cols_halfs_close_calls(void **state) {
-    (void)state;
-    if (!have_avx512()) skip();
+static void cols_halfs_close_calls_body(void) {
     const int64_t rows = 96, cols = 53; /* three groups per column, a lane tail */
     float *x = calloc((size_t)(rows * cols), sizeof(float));
     assert_non_null(x);
@@ -235,16 +250,14 @@ static void test_cols_halfs_close_calls(void **state) {
             assert_true(ref.groups_halved >= want_halved);
             hs_packed_free(&ref);
         }
-        check(&s, x, rows, cols, cols, hs_quantize_e2m1_cols_avx512, 1);
+        check(&s, x, rows, cols, cols, cols_k, 1);
         both_check(&s, &s, x, rows, cols, cols);
     }
     free(x);
 }
 
 /* the result does not depend on the thread count (a large shape: the parallel path) */
-static void test_cols_threads(void **state) {
-    (void)state;
-    if (!have_avx512()) skip();
+static void cols_threads_body(void) {
     const int64_t rows = 300, cols = 1100;
     float *x = malloc(sizeof(float) * (size_t)(rows * cols));
     assert_non_null(x);
@@ -257,14 +270,14 @@ static void test_cols_threads(void **state) {
         assert_int_equal(hs_packed_alloc(&p2, &s, cols, rows), HS_OK);
         int saved = omp_get_max_threads();
         omp_set_num_threads(1);
-        assert_int_equal(hs_quantize_e2m1_cols_avx512(&s, x, rows, cols, cols, 1, &p1), HS_OK);
+        assert_int_equal(cols_k(&s, x, rows, cols, cols, 1, &p1), HS_OK);
         omp_set_num_threads(3);
-        assert_int_equal(hs_quantize_e2m1_cols_avx512(&s, x, rows, cols, cols, 1, &p2), HS_OK);
+        assert_int_equal(cols_k(&s, x, rows, cols, cols, 1, &p2), HS_OK);
         omp_set_num_threads(saved);
         assert_memory_equal(p1.codes, p2.codes, (size_t)(p1.rows * p1.code_stride));
         assert_memory_equal(p1.scales, p2.scales, (size_t)(p1.rows * p1.groups_per_row));
         assert_int_equal(p1.groups_halved, p2.groups_halved);
-        check(&s, x, rows, cols, cols, hs_quantize_e2m1_cols_avx512, 1);
+        check(&s, x, rows, cols, cols, cols_k, 1);
         hs_packed_free(&p1);
         hs_packed_free(&p2);
     }
@@ -272,9 +285,7 @@ static void test_cols_threads(void **state) {
 }
 
 /* what it must decline (touching nothing): row-wise calls and specs outside its set */
-static void test_cols_declines(void **state) {
-    (void)state;
-    if (!have_avx512()) skip();
+static void cols_declines_body(void) {
     float x[64 * 64];
     fill(x, 64 * 64, 0);
     hs_quant_spec s;
@@ -282,16 +293,16 @@ static void test_cols_declines(void **state) {
     hs_packed p;
     assert_int_equal(hs_packed_alloc(&p, &s, 64, 64), HS_OK);
     memset(p.codes, 0x33, (size_t)(p.rows * p.code_stride));
-    assert_int_equal(hs_quantize_e2m1_cols_avx512(&s, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(cols_k(&s, x, 64, 64, 64, 0, &p), HS_ERR_UNSUPPORTED);
     hs_quant_spec v = s;
     v.rule = HS_RULE_MSE;
-    assert_int_equal(hs_quantize_e2m1_cols_avx512(&v, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(cols_k(&v, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
     v = s;
     v.rht = 16;
-    assert_int_equal(hs_quantize_e2m1_cols_avx512(&v, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(cols_k(&v, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
     v = s;
     v.rounding = HS_ROUND_RNA;
-    assert_int_equal(hs_quantize_e2m1_cols_avx512(&v, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
+    assert_int_equal(cols_k(&v, x, 64, 64, 64, 1, &p), HS_ERR_UNSUPPORTED);
     for (int64_t i = 0; i < p.rows * p.code_stride; i++) assert_int_equal(p.codes[i], 0x33);
     hs_packed_free(&p);
 }
@@ -332,8 +343,7 @@ static void both_check(const hs_quant_spec *sr, const hs_quant_spec *sc, const f
 }
 
 /* covered pairs (the fused kernel on AVX-512; the fallback elsewhere: both must match) */
-static void test_both_covered(void **state) {
-    (void)state;
+static void both_covered_body(void) {
     static const int64_t shapes[][2] = {{1, 1},    {15, 17},  {32, 33},  {33, 31},  {127, 64},
                                         {128, 48}, {129, 65}, {130, 513}, {300, 100}, {64, 1040}};
     const int nshapes = sizeof shapes / sizeof shapes[0];
@@ -352,8 +362,7 @@ static void test_both_covered(void **state) {
 }
 
 /* pairs no fused kernel covers: the two hs_quantize calls */
-static void test_both_fallback(void **state) {
-    (void)state;
+static void both_fallback_body(void) {
     const int64_t rows = 64, cols = 96;
     float *x = malloc(sizeof(float) * (size_t)(rows * cols));
     assert_non_null(x);
@@ -373,8 +382,7 @@ static void test_both_fallback(void **state) {
 }
 
 /* the fused outputs do not depend on the thread count */
-static void test_both_threads(void **state) {
-    (void)state;
+static void both_threads_body(void) {
     const int64_t rows = 520, cols = 300;
     float *x = malloc(sizeof(float) * (size_t)(rows * cols));
     assert_non_null(x);
@@ -389,6 +397,46 @@ static void test_both_threads(void **state) {
     }
     omp_set_num_threads(saved);
     free(x);
+}
+
+static void test_cols_sweep(void **state) {
+    (void)state;
+    for_levels(cols_sweep_body);
+}
+
+static void test_cols_specials(void **state) {
+    (void)state;
+    for_levels(cols_specials_body);
+}
+
+static void test_cols_halfs_close_calls(void **state) {
+    (void)state;
+    for_levels(cols_halfs_close_calls_body);
+}
+
+static void test_cols_threads(void **state) {
+    (void)state;
+    for_levels(cols_threads_body);
+}
+
+static void test_cols_declines(void **state) {
+    (void)state;
+    for_levels(cols_declines_body);
+}
+
+static void test_both_covered(void **state) {
+    (void)state;
+    for_levels(both_covered_body);
+}
+
+static void test_both_fallback(void **state) {
+    (void)state;
+    for_levels(both_fallback_body);
+}
+
+static void test_both_threads(void **state) {
+    (void)state;
+    for_levels(both_threads_body);
 }
 
 static int report(void **state) {

@@ -94,8 +94,11 @@ typedef struct {
 } pick_case;
 
 static const pick_case picks[] = {
-    {HS_FMT_MXFP4, 0, HS_ROUND_COUNT, HS_RULE_COUNT, {"ref", "e2m1_avx2", "e2m1_rows_avx512"}},
-    {HS_FMT_MXFP4, 1, HS_ROUND_COUNT, HS_RULE_COUNT, {"ref", "e2m1_avx2", "e2m1_cols_avx512"}},
+    {HS_FMT_MXFP4, 0, HS_ROUND_COUNT, HS_RULE_COUNT, {"ref", "e2m1_rows_avx2", "e2m1_rows_avx512"}},
+    {HS_FMT_MXFP4, 1, HS_ROUND_COUNT, HS_RULE_COUNT, {"ref", "e2m1_cols_avx2", "e2m1_cols_avx512"}},
+    {HS_FMT_MXFP4, 0, HS_ROUND_SR, HS_RULE_OCP, {"ref", "e2m1_rows_avx2", "e2m1_rows_avx512"}},
+    {HS_FMT_MXFP4, 1, HS_ROUND_SR, HS_RULE_HALF, {"ref", "e2m1_cols_avx2", "e2m1_cols_avx512"}},
+    {HS_FMT_MXFP4, 0, HS_ROUND_COUNT, HS_RULE_HALFS_SIGMA, {"ref", "e2m1_avx2", "e2m1_avx512"}},
     {HS_FMT_MXFP4, 0, HS_ROUND_RNA, HS_RULE_COUNT, {"ref", "generic_avx2", "generic_avx512"}},
     {HS_FMT_MXFP4, 1, HS_ROUND_SR, HS_RULE_MSE, {"ref", "e2m1_avx2", "e2m1_avx512"}},
     {HS_FMT_NVFP4, 0, HS_ROUND_COUNT, HS_RULE_COUNT, {"ref", "e2m1_avx2", "e2m1_avx512"}},
@@ -152,7 +155,8 @@ static void test_both_picks(void **state) {
         plan_of(&s, 0, &orow, &pr);
         plan_of(&s, 1, &ocol, &pc);
         assert_string_equal(hs_quant_both_kernel_pick(HS_ISA_REF, &pr, &pc), "separate");
-        assert_string_equal(hs_quant_both_kernel_pick(HS_ISA_AVX2, &pr, &pc), "separate");
+        assert_string_equal(hs_quant_both_kernel_pick(HS_ISA_AVX2, &pr, &pc),
+                            i == 0 ? "e2m1_both_avx2" : "separate");
         assert_string_equal(hs_quant_both_kernel_pick(HS_ISA_AVX512, &pr, &pc),
                             i == 0 ? "e2m1_both_avx512" : "separate");
         hs_packed_free(&orow);

@@ -4,11 +4,12 @@
  * first kernel that covers the plan runs (quant_kernels.h states the protocol). The lists, most
  * specialised kernel first, the reference last:
  *   avx512  e2m1_rows_avx512, e2m1_cols_avx512, e2m1_avx512, generic_avx512, ref
- *   avx2    e2m1_avx2, generic_avx2, ref
+ *   avx2    e2m1_rows_avx2, e2m1_cols_avx2, e2m1_avx2, generic_avx2, ref
  *   ref     ref
  * dequantize: e2m1_avx512, generic_avx512, ref / generic_avx2, ref / ref; hs_quantize_both: the
- * fused e2m1_both_avx512, then `separate` (the two hs_quantize calls the function is defined
- * by). HALFS_TRACE=1 (read once) prints "halfs: trace: <entry> <spec> -> <kernel>" to stderr
+ * fused e2m1_both_avx512 / e2m1_both_avx2, then `separate` (the two hs_quantize calls the
+ * function is defined by). The *_avx2 MXFP4 kernels are the driver of kernels/quant_mx.h with
+ * the AVX2 vector table. HALFS_TRACE=1 (read once) prints "halfs: trace: <entry> <spec> -> <kernel>" to stderr
  * the first time each (entry point, kernel) pair runs; otherwise the library never prints.
  */
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include "halfs/rng.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/quant_kernels.h"
+#include "kernels/quant_mx.h"
 
 /* ---------------------------------------------------------------- plans */
 hs_status hs_quant_plan_init(hs_quant_plan *p, const hs_quant_spec *s, const float *x,
@@ -89,6 +91,12 @@ static int q_e2m1_cols_avx512(const hs_quant_plan *p) {
 static int q_e2m1_avx512(const hs_quant_plan *p) {
     return hs_quantize_e2m1_avx512_covers(p->spec, p->cols);
 }
+static int q_e2m1_rows_avx2(const hs_quant_plan *p) {
+    return !p->transpose && hs_qmx_covers(p->spec);
+}
+static int q_e2m1_cols_avx2(const hs_quant_plan *p) {
+    return p->transpose && hs_qmx_covers(p->spec);
+}
 static int q_e2m1_avx2(const hs_quant_plan *p) {
     return hs_quantize_e2m1_avx2_covers(p->spec, p->cols);
 }
@@ -102,6 +110,8 @@ QRUN(hs_quantize_e2m1_rows_avx512)
 QRUN(hs_quantize_e2m1_cols_avx512)
 QRUN(hs_quantize_e2m1_avx512)
 QRUN(hs_quantize_generic_avx512)
+QRUN(hs_quantize_e2m1_rows_avx2)
+QRUN(hs_quantize_e2m1_cols_avx2)
 QRUN(hs_quantize_e2m1_avx2)
 QRUN(hs_quantize_generic_avx2)
 QRUN(hs_quantize_ref)
@@ -110,6 +120,8 @@ static const hs_quant_kernel quant_ref[] = {
     {"ref", q_all, run_hs_quantize_ref},
 };
 static const hs_quant_kernel quant_avx2[] = {
+    {"e2m1_rows_avx2", q_e2m1_rows_avx2, run_hs_quantize_e2m1_rows_avx2},
+    {"e2m1_cols_avx2", q_e2m1_cols_avx2, run_hs_quantize_e2m1_cols_avx2},
     {"e2m1_avx2", q_e2m1_avx2, run_hs_quantize_e2m1_avx2},
     {"generic_avx2", q_all, run_hs_quantize_generic_avx2},
     {"ref", q_all, run_hs_quantize_ref},
@@ -169,6 +181,14 @@ static hs_status run_both_e2m1_avx512(const hs_quant_plan *r, const hs_quant_pla
     return hs_quantize_both_e2m1_avx512(r->spec, c->spec, r->x, r->x_rows, r->x_cols, r->ld,
                                         out_row, out_col);
 }
+static int b_e2m1_avx2(const hs_quant_plan *r, const hs_quant_plan *c) {
+    return hs_qmx_covers(r->spec) && hs_qmx_covers(c->spec);
+}
+static hs_status run_both_e2m1_avx2(const hs_quant_plan *r, const hs_quant_plan *c,
+                                    hs_packed *out_row, hs_packed *out_col) {
+    return hs_quantize_both_e2m1_avx2(r->spec, c->spec, r->x, r->x_rows, r->x_cols, r->ld,
+                                      out_row, out_col);
+}
 static hs_status run_separate(const hs_quant_plan *r, const hs_quant_plan *c, hs_packed *out_row,
                               hs_packed *out_col) {
     hs_status st = hs_quantize(r->spec, r->x, r->x_rows, r->x_cols, r->ld, 0, out_row);
@@ -177,6 +197,10 @@ static hs_status run_separate(const hs_quant_plan *r, const hs_quant_plan *c, hs
 }
 
 static const hs_quant_both_kernel both_ref[] = {
+    {"separate", b_all, run_separate},
+};
+static const hs_quant_both_kernel both_avx2[] = {
+    {"e2m1_both_avx2", b_e2m1_avx2, run_both_e2m1_avx2},
     {"separate", b_all, run_separate},
 };
 static const hs_quant_both_kernel both_avx512[] = {
@@ -207,6 +231,10 @@ const hs_quant_both_kernel *hs_quant_both_kernel_list(hs_isa isa, int *n) {
     if (isa == HS_ISA_AVX512) {
         *n = COUNT(both_avx512);
         return both_avx512;
+    }
+    if (isa == HS_ISA_AVX2) {
+        *n = COUNT(both_avx2);
+        return both_avx2;
     }
     *n = COUNT(both_ref);
     return both_ref;

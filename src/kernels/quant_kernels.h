@@ -108,6 +108,16 @@ int hs_quantize_e2m1_avx512_covers(const hs_quant_spec *s, int64_t C);
 hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                        int64_t cols, int64_t ld, int transpose, hs_packed *out);
 int hs_quantize_e2m1_rows_avx512_covers(const hs_quant_spec *s);
+/* The same specs on AVX2 (kernels/quant_mx.h: the driver quant_mx.c with the vector kernels of
+ * avx2/quant_mx_avx2_ukernel.c): row-wise (transpose = 0 only), column-wise (transpose = 1
+ * only) and the fused row + column quantizer of hs_quantize_both. _covers: hs_qmx_covers. */
+hs_status hs_quantize_e2m1_rows_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
+                                     int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_quantize_e2m1_cols_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
+                                     int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_quantize_both_e2m1_avx2(const hs_quant_spec *sr, const hs_quant_spec *sc,
+                                     const float *x, int64_t rows, int64_t cols, int64_t ld,
+                                     hs_packed *out_row, hs_packed *out_col);
 /* E2M1 with E8M0, UE4M3 or FP32 scales, block or row groups (avx512/dequant_e2m1_avx512.c). */
 hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy);
 /* Every element format (kernels/quant_generic.h): avx2/quant_generic_avx2.c,
