@@ -292,7 +292,8 @@ int bench_train_main(int argc, char **argv) {
         }
         printf("}}\n");
     } else {
-        printf("bench train: model %s, B=%lld T=%lld, %lld timed steps, %d threads%s%s, kernels %s, fp32 on OpenBLAS %s\n",
+        printf("bench train: model %s, B=%lld T=%lld, %lld timed steps, %d threads%s%s, "
+               "kernels %s, fp32 on OpenBLAS %s\n",
                model, (long long)B, (long long)T, (long long)steps, threads_run,
                act_only ? ", act-only" : "", fp32_attn ? ", fp32 attention and lm_head" : "",
                hs_isa_name(), bench_blas_core());

@@ -5,9 +5,11 @@
  * The CPU is examined once (CPUID + XGETBV, under pthread_once). One kernel table is filled with
  * the scalar reference kernels, then the slots the CPU supports are overridden (BLIS-style), so
  * every slot is always valid. The AVX-512 bf16 GEMM takes its slot only if the CPU's vdpbf16ps
- * passes hs_bf16_dp_matches_ref_avx512 (else the AVX2 one serves that level). HALFS_ISA=ref|avx2|avx512 forces a level; an unknown value, or a
- * level the CPU lacks, falls back to the best supported level not above the one asked for (the
- * library never prints). The tests switch levels with hs_isa_force.
+ * passes hs_bf16_dp_matches_ref_avx512 (else the AVX2 one serves that level); attention's bf16
+ * products (gemm_bf16v) use the AVX2 kernel at the avx512 level too. HALFS_ISA=ref|avx2|avx512
+ * forces a level; an unknown value, or a level the CPU lacks, falls back to the best supported
+ * level not above the one asked for (the library never prints). The tests switch levels with
+ * hs_isa_force.
  */
 #include <cpuid.h>
 #include <pthread.h>

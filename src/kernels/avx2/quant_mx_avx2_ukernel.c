@@ -34,19 +34,21 @@
 #include "core/quant_common.h"
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
+#include "kernels/avx2/sr_uniform_avx2.h"
 #include "kernels/quant_kernels.h"
 #include "kernels/quant_mx.h"
-#include "kernels/avx2/sr_uniform_avx2.h"
 
 #define I2F(v) _mm256_castsi256_ps(v)
 #define F2I(v) _mm256_castps_si256(v)
 
-enum { NBLK = 8 };  /* blocks per row-wise step */
+enum { NBLK = 8 };   /* blocks per row-wise step */
 enum { BAND = 128 }; /* x columns per band of the column-wise kernel (a multiple of 8) */
 
 /* ------------------------------------------------------------------ element arithmetic */
 
-static inline __m256 abs8(__m256 v) { return I2F(_mm256_and_si256(F2I(v), _mm256_set1_epi32(0x7FFFFFFF))); }
+static inline __m256 abs8(__m256 v) {
+    return I2F(_mm256_and_si256(F2I(v), _mm256_set1_epi32(0x7FFFFFFF)));
+}
 
 /* 2^e for e in [−127, 127], exact (2^-127 is a subnormal). */
 static inline __m256 pow2_8(__m256i e) {
@@ -66,13 +68,15 @@ static inline __m256 rne_mag8(__m256 a) {
 /* RNE code (sign in bit 3) of v·enc: the rounded magnitude's bits >> 22, minus 244 saturating,
  * index a byte table: 0 → 0, 0.5 .. 6 → 8, 10 .. 15 → codes 1 .. 7 */
 static inline __m256i enc_rne8(__m256 v, __m256 enc) {
-    const __m256i tab = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 3, 4, 5, 6, 7,
-                                         0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 3, 4, 5, 6, 7);
+    const __m256i tab = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 1, 0, 2, 3, 4, 5, 6, 7);
     __m256 z = _mm256_mul_ps(v, enc);
     __m256 a = _mm256_min_ps(abs8(z), _mm256_set1_ps(6.0f));
-    __m256i idx = _mm256_subs_epu16(_mm256_srli_epi32(F2I(rne_mag8(a)), 22), _mm256_set1_epi32(244));
+    __m256i idx =
+        _mm256_subs_epu16(_mm256_srli_epi32(F2I(rne_mag8(a)), 22), _mm256_set1_epi32(244));
     __m256i code = _mm256_shuffle_epi8(tab, idx); /* bytes 1..3 index 0 → 0 */
-    return _mm256_or_si256(code, _mm256_and_si256(_mm256_srli_epi32(F2I(z), 28), _mm256_set1_epi32(8)));
+    return _mm256_or_si256(code,
+                           _mm256_and_si256(_mm256_srli_epi32(F2I(z), 28), _mm256_set1_epi32(8)));
 }
 
 /* SR code of v·enc (with the pre-scale: fl(fl(v·enc)·0.75)); u: the 8 uniforms */
@@ -83,11 +87,14 @@ static inline __m256i enc_sr8(__m256 v, __m256 enc, __m256 u, const int prescale
     /* ex = clamp(floor(log2 a), 0, 2) from the exponent bits; t = a·2^(1−ex) exact */
     __m256i exi = _mm256_sub_epi32(_mm256_srli_epi32(F2I(a), 23), _mm256_set1_epi32(127));
     exi = _mm256_min_epi32(_mm256_max_epi32(exi, _mm256_setzero_si256()), _mm256_set1_epi32(2));
-    __m256 tt = _mm256_mul_ps(a, I2F(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(128), exi), 23)));
+    __m256 tt =
+        _mm256_mul_ps(a, I2F(_mm256_slli_epi32(_mm256_sub_epi32(_mm256_set1_epi32(128), exi), 23)));
     __m256 fl = _mm256_floor_ps(tt);
     __m256i up = F2I(_mm256_cmp_ps(u, _mm256_sub_ps(tt, fl), _CMP_LT_OQ));
-    __m256i code = _mm256_sub_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fl), _mm256_slli_epi32(exi, 1)), up);
-    return _mm256_or_si256(code, _mm256_and_si256(_mm256_srli_epi32(F2I(z), 28), _mm256_set1_epi32(8)));
+    __m256i code =
+        _mm256_sub_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fl), _mm256_slli_epi32(exi, 1)), up);
+    return _mm256_or_si256(code,
+                           _mm256_and_si256(_mm256_srli_epi32(F2I(z), 28), _mm256_set1_epi32(8)));
 }
 
 /* 32 dword codes (c0: elements 0..7, ..., c3: 24..31) → 16 packed bytes (even element in the
@@ -115,22 +122,26 @@ static inline __m256i rule_exp8(hs_rule rule, __m256i amax_bits, __m256i *zero, 
     /* floor(log2 a) and the significand in [1, 2) (subnormal a rescaled by 2^64, exact) */
     const __m256 a = I2F(amax_bits);
     __m256i is_sub = _mm256_cmpeq_epi32(_mm256_srli_epi32(amax_bits, 23), _mm256_setzero_si256());
-    __m256i bb = _mm256_blendv_epi8(amax_bits, F2I(_mm256_mul_ps(a, _mm256_set1_ps(0x1p64f))), is_sub);
+    __m256i bb =
+        _mm256_blendv_epi8(amax_bits, F2I(_mm256_mul_ps(a, _mm256_set1_ps(0x1p64f))), is_sub);
     __m256i f = _mm256_sub_epi32(_mm256_srli_epi32(bb, 23), _mm256_set1_epi32(127));
     f = _mm256_sub_epi32(f, _mm256_and_si256(is_sub, _mm256_set1_epi32(64)));
     __m256 sig = I2F(_mm256_or_si256(_mm256_and_si256(bb, _mm256_set1_epi32(0x007FFFFF)),
                                      _mm256_set1_epi32(0x3F800000)));
     __m256i notpow2 = F2I(_mm256_cmp_ps(sig, _mm256_set1_ps(1.0f), _CMP_NEQ_OQ)); /* −1 lanes */
-    __m256i fm = _mm256_sub_epi32(f, _mm256_set1_epi32(2));                         /* emax 2 */
+    __m256i fm = _mm256_sub_epi32(f, _mm256_set1_epi32(2));                       /* emax 2 */
     *e_ceil = _mm256_max_epi32(_mm256_sub_epi32(fm, notpow2), emin);
     switch (rule) {
-    case HS_RULE_OCP: return fm;
+    case HS_RULE_OCP:
+        return fm;
     case HS_RULE_RCEIL:
         return _mm256_sub_epi32(fm, F2I(_mm256_cmp_ps(sig, _mm256_set1_ps(1.5f), _CMP_GT_OQ)));
     case HS_RULE_EVEN:
         return _mm256_sub_epi32(fm, F2I(_mm256_cmp_ps(sig, _mm256_set1_ps(1.75f), _CMP_GE_OQ)));
-    case HS_RULE_HALF: return _mm256_sub_epi32(*e_ceil, one);
-    default: return *e_ceil; /* ceil; halfs: decided by the caller */
+    case HS_RULE_HALF:
+        return _mm256_sub_epi32(*e_ceil, one);
+    default:
+        return *e_ceil; /* ceil; halfs: decided by the caller */
     }
 }
 
@@ -150,20 +161,25 @@ static inline void halfs_delta(__m256 Y, halfs_acc *a) {
 #define RNE_ (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
     const __m256 W = _mm256_min_ps(Y, _mm256_set1_ps(4.0f));
     const __m256 eh = _mm256_sub_ps(W, _mm256_round_ps(W, RNE_));
-    const __m256 ec = _mm256_fnmadd_ps(_mm256_round_ps(_mm256_mul_ps(W, _mm256_set1_ps(0.5f)), RNE_),
-                                       _mm256_set1_ps(2.0f), W); /* exact */
+    const __m256 ec =
+        _mm256_fnmadd_ps(_mm256_round_ps(_mm256_mul_ps(W, _mm256_set1_ps(0.5f)), RNE_),
+                         _mm256_set1_ps(2.0f), W); /* exact */
     a->h = _mm256_fmadd_ps(eh, eh, a->h);
     a->c = _mm256_fmadd_ps(ec, ec, a->c);
-    a->t = _mm256_add_ps(a->t, _mm256_max_ps(_mm256_fmadd_ps(Y, _mm256_set1_ps(8.0f), _mm256_set1_ps(-112.0f)),
-                                             _mm256_setzero_ps()));
+    a->t = _mm256_add_ps(
+        a->t, _mm256_max_ps(_mm256_fmadd_ps(Y, _mm256_set1_ps(8.0f), _mm256_set1_ps(-112.0f)),
+                            _mm256_setzero_ps()));
 #undef RNE_
 }
-static inline __m256 halfs_sum(const halfs_acc *a) { return _mm256_add_ps(_mm256_sub_ps(a->h, a->c), a->t); }
+static inline __m256 halfs_sum(const halfs_acc *a) {
+    return _mm256_add_ps(_mm256_sub_ps(a->h, a->c), a->t);
+}
 
 /* 2^(2 − e_ceil), the multiplier of halfs_delta's Y (lanes with e_ceil < −125, where it is not
  * a normal float, are decided by the reference: halfs_call) */
 static inline __m256 halfs_mul(__m256i e_ceil) {
-    return pow2_8(_mm256_sub_epi32(_mm256_set1_epi32(2), _mm256_max_epi32(e_ceil, _mm256_set1_epi32(-125))));
+    return pow2_8(
+        _mm256_sub_epi32(_mm256_set1_epi32(2), _mm256_max_epi32(e_ceil, _mm256_set1_epi32(-125))));
 }
 
 /* The call of 8 groups from D = halfs_sum (float, 16 × the AVX-512 kernel's sum in units of
@@ -171,10 +187,11 @@ static inline __m256 halfs_mul(__m256i e_ceil) {
  * terms each (≤ 1/4, ≤ 1, ≤ 16 per term: partial sums ≤ 17.25B), one rounding per term, two
  * to combine them and three to reduce 8 lanes (row-wise), ≤ 2⁻²⁴·(17.25B² + 5·17.25B) <
  * 32B²·2⁻²⁴, the AVX-512 kernel's 2B² scaled by 16, so its margin for the reference's double
- * sums stands; subnormal terms add at most 2⁻¹⁵⁰ per rounding, inside the absolute term): take the halved scale where D is below −bound; the reference decides where
- * |D| ≤ bound (a close call, or both candidates identical: D = 0), where e_ceil ≥ 126 (amax
- * above 2^127: the ceil candidate's x̂ overflows to Inf in the reference) and where
- * e_ceil < −125 (halfs_mul). Only `live` groups. Masks as bit sets (lane l → bit l). */
+ * sums stands; subnormal terms add at most 2⁻¹⁵⁰ per rounding, inside the absolute term): take the
+ * halved scale where D is below −bound; the reference decides where |D| ≤ bound (a close call, or
+ * both candidates identical: D = 0), where e_ceil ≥ 126 (amax above 2^127: the ceil candidate's x̂
+ * overflows to Inf in the reference) and where e_ceil < −125 (halfs_mul). Only `live` groups. Masks
+ * as bit sets (lane l → bit l). */
 static inline void halfs_call(__m256 D, int live, int B, __m256i e_ceil, int *take, int *patch) {
     const __m256i odd = _mm256_or_si256(_mm256_cmpgt_epi32(e_ceil, _mm256_set1_epi32(125)),
                                         _mm256_cmpgt_epi32(_mm256_set1_epi32(-125), e_ceil));
@@ -188,11 +205,14 @@ static inline void halfs_call(__m256 D, int live, int B, __m256i e_ceil, int *ta
 
 /* Clamp the chosen exponents *e to emin (all-zero groups: the smallest scale) and return the
  * E8M0 bytes (0xFF for non-finite groups) as dwords; *halved: the groups below e_ceil. */
-static inline __m256i finish_scale(__m256i *e, __m256i e_ceil, __m256i zero, __m256i finite, int *halved) {
+static inline __m256i finish_scale(__m256i *e, __m256i e_ceil, __m256i zero, __m256i finite,
+                                   int *halved) {
     const __m256i emin = _mm256_set1_epi32(HS_E8M0_EMIN);
     *e = _mm256_blendv_epi8(_mm256_max_epi32(*e, emin), emin, zero);
-    *halved = _mm256_movemask_ps(I2F(_mm256_andnot_si256(zero, _mm256_and_si256(finite, _mm256_cmpgt_epi32(e_ceil, *e)))));
-    return _mm256_blendv_epi8(_mm256_set1_epi32(0xFF), _mm256_add_epi32(*e, _mm256_set1_epi32(127)), finite);
+    *halved = _mm256_movemask_ps(
+        I2F(_mm256_andnot_si256(zero, _mm256_and_si256(finite, _mm256_cmpgt_epi32(e_ceil, *e)))));
+    return _mm256_blendv_epi8(_mm256_set1_epi32(0xFF), _mm256_add_epi32(*e, _mm256_set1_epi32(127)),
+                              finite);
 }
 
 /* ------------------------------------------------------------------ row-wise: 8 blocks */
@@ -220,14 +240,16 @@ static inline int slot_block(int j) { return 4 * (j & 1) + (j >> 1); }
 static inline void sr_state(uint64_t key, uint64_t i0, __m256i *b0, __m256i *b1) {
     const uint64_t g = HS_RNG_GAMMA;
     const __m256i base = _mm256_set1_epi64x((long long)(key + (i0 + 1) * g));
-    *b0 = _mm256_add_epi64(base, _mm256_setr_epi64x(0, (long long)g, (long long)(2 * g), (long long)(3 * g)));
+    *b0 = _mm256_add_epi64(
+        base, _mm256_setr_epi64x(0, (long long)g, (long long)(2 * g), (long long)(3 * g)));
     *b1 = _mm256_add_epi64(base, _mm256_setr_epi64x((long long)(4 * g), (long long)(5 * g),
                                                     (long long)(6 * g), (long long)(7 * g)));
 }
 
 /* 8 elements at p of a block scaled by enc, SR index i0 (mode 0: RNE, 1: SR, 2: SR with the
  * 3/4 pre-scale) */
-static inline __m256i enc_row8(const float *p, __m256 enc, const int mode, uint64_t key, uint64_t i0) {
+static inline __m256i enc_row8(const float *p, __m256 enc, const int mode, uint64_t key,
+                               uint64_t i0) {
     if (mode == 0) return enc_rne8(_mm256_loadu_ps(p), enc);
     __m256i b0, b1;
     sr_state(key, i0, &b0, &b1);
@@ -239,10 +261,11 @@ static inline __m256i enc_row8(const float *p, __m256 enc, const int mode, uint6
  * idx0 + b·B + i. tail: only the first nblk blocks are real (codes and scales written for
  * those; the rest read zeros and write to scratch); lastn: elements of block nblk − 1 (for the
  * reference's close calls). Returns the groups halved. */
-static inline __attribute__((always_inline)) int64_t
-step8(const hs_quant_spec *s, const int B, const int mode, const float *const *bp,
-      uint8_t *const *dp, int nblk, const int tail, int lastn, uint8_t *sc, uint64_t key,
-      uint64_t idx0) {
+static inline __attribute__((always_inline)) int64_t step8(const hs_quant_spec *s, const int B,
+                                                           const int mode, const float *const *bp,
+                                                           uint8_t *const *dp, int nblk,
+                                                           const int tail, int lastn, uint8_t *sc,
+                                                           uint64_t key, uint64_t idx0) {
     const int V = B / 8; /* vectors per block */
     const __m256i absm = _mm256_set1_epi32(0x7FFFFFFF);
     __m256 am[NBLK];
@@ -251,7 +274,8 @@ step8(const hs_quant_spec *s, const int B, const int mode, const float *const *b
         const float *p = bp[slot_block(j)];
         __m256i m = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)p), absm);
         for (int t = 1; t < V; t++)
-            m = _mm256_max_epi32(m, _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(p + 8 * t)), absm));
+            m = _mm256_max_epi32(
+                m, _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(p + 8 * t)), absm));
         am[j] = I2F(m);
     }
     const __m256i amax_bits = F2I(reduce_max(am));
@@ -261,7 +285,8 @@ step8(const hs_quant_spec *s, const int B, const int mode, const float *const *b
     if (s->rule == HS_RULE_HALFS) {
         const __m256i eh = _mm256_sub_epi32(e_ceil, _mm256_set1_epi32(1));
         const __m256i valid = _mm256_cmpgt_epi32(eh, _mm256_set1_epi32(HS_E8M0_EMIN - 1));
-        const int live = _mm256_movemask_ps(I2F(_mm256_andnot_si256(zero, _mm256_and_si256(valid, finite))));
+        const int live =
+            _mm256_movemask_ps(I2F(_mm256_andnot_si256(zero, _mm256_and_si256(valid, finite))));
         int take = 0;
         if (live) {
             float encc[8];
@@ -282,9 +307,11 @@ step8(const hs_quant_spec *s, const int B, const int mode, const float *const *b
             }
             halfs_call(reduce_add(dd), live, B, e_ceil, &take, &patch);
         }
-        e = _mm256_blendv_epi8(e_ceil, eh, _mm256_cmpgt_epi32(_mm256_and_si256(
-                                                   _mm256_set1_epi32(take), _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),
-                                               _mm256_setzero_si256()));
+        e = _mm256_blendv_epi8(
+            e_ceil, eh,
+            _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_set1_epi32(take),
+                                                _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),
+                               _mm256_setzero_si256()));
     }
     int halved;
     const __m256i stored = finish_scale(&e, e_ceil, zero, finite, &halved);
@@ -308,8 +335,9 @@ step8(const hs_quant_spec *s, const int B, const int mode, const float *const *b
         const float *p0 = bp[b], *p1 = V == 4 ? p0 + 16 : bp[b1];
         const __m256 e0 = _mm256_set1_ps(enc[b]), e1 = _mm256_set1_ps(enc[b1]);
         const uint64_t i0 = idx0 + (uint64_t)(b * B), i1 = i0 + 16;
-        __m128i o = pack32(enc_row8(p0, e0, mode, key, i0), enc_row8(p0 + 8, e0, mode, key, i0 + 8),
-                           enc_row8(p1, e1, mode, key, i1), enc_row8(p1 + 8, e1, mode, key, i1 + 8));
+        __m128i o =
+            pack32(enc_row8(p0, e0, mode, key, i0), enc_row8(p0 + 8, e0, mode, key, i0 + 8),
+                   enc_row8(p1, e1, mode, key, i1), enc_row8(p1 + 8, e1, mode, key, i1 + 8));
         if (V == 4) {
             _mm_storeu_si128((__m128i *)dp[b], o);
         } else { /* blocks b and b + 1 may lie in different rows */
@@ -385,7 +413,8 @@ row_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64
             bp[b] = buf + b * B;
             dp[b] = cb + b * B / 2;
         }
-        halved += step8(s, B, mode, bp, dp, nblk, 1, lastn, scales + c0 / B, key, (uint64_t)(idx + c0));
+        halved +=
+            step8(s, B, mode, bp, dp, nblk, 1, lastn, scales + c0 / B, key, (uint64_t)(idx + c0));
         const int64_t nbytes = (n + 1) / 2;
         memcpy(codes + c0 / 2, cb, (size_t)nbytes);
         written += nbytes;
@@ -411,7 +440,9 @@ colstep(const hs_quant_spec *s, const int B, const int mode, int64_t C, int64_t 
     if (s->rule == HS_RULE_HALFS) {
         const __m256i eh = _mm256_sub_epi32(e_ceil, _mm256_set1_epi32(1));
         const __m256i valid = _mm256_cmpgt_epi32(eh, _mm256_set1_epi32(HS_E8M0_EMIN - 1));
-        const int live = lanes & _mm256_movemask_ps(I2F(_mm256_andnot_si256(zero, _mm256_and_si256(valid, finite))));
+        const int live =
+            lanes &
+            _mm256_movemask_ps(I2F(_mm256_andnot_si256(zero, _mm256_and_si256(valid, finite))));
         __m256i takev = _mm256_setzero_si256();
         if (live) {
             const __m256 ec = halfs_mul(e_ceil);
@@ -421,9 +452,12 @@ colstep(const hs_quant_spec *s, const int B, const int mode, int64_t C, int64_t 
                 halfs_delta(_mm256_mul_ps(abs8(_mm256_load_ps(tb + 8 * i + 8)), ec), &a1);
             }
             int take;
-            halfs_call(_mm256_add_ps(halfs_sum(&a0), halfs_sum(&a1)), live, B, e_ceil, &take, &patch);
-            takev = _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_set1_epi32(take), _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),
-                                       _mm256_setzero_si256());
+            halfs_call(_mm256_add_ps(halfs_sum(&a0), halfs_sum(&a1)), live, B, e_ceil, &take,
+                       &patch);
+            takev =
+                _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_set1_epi32(take),
+                                                    _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128)),
+                                   _mm256_setzero_si256());
         }
         e = _mm256_blendv_epi8(e_ceil, eh, takev);
     }
@@ -495,7 +529,8 @@ colstep(const hs_quant_spec *s, const int B, const int mode, int64_t C, int64_t 
         if (nb >= 8) {
             for (int i = 0; i < 4; i++) {
                 _mm_storeu_si128((__m128i *)(dst + i * code_stride), _mm256_castsi256_si128(o[i]));
-                _mm_storeu_si128((__m128i *)(dst + (i + 4) * code_stride), _mm256_extracti128_si256(o[i], 1));
+                _mm_storeu_si128((__m128i *)(dst + (i + 4) * code_stride),
+                                 _mm256_extracti128_si256(o[i], 1));
             }
         } else {
             uint8_t rb[128];
@@ -528,8 +563,10 @@ cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int6
         const int n = C - c0 < B ? (int)(C - c0) : B;
         for (int64_t bb = jb; bb < je; bb += BAND) {
             const int64_t be = je - bb < BAND ? je : bb + BAND;
-            const int full = (int)((be - bb) / 8), rem = (int)((be - bb) % 8), nv = full + (rem > 0);
-            const __m256i remm = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            const int full = (int)((be - bb) / 8), rem = (int)((be - bb) % 8),
+                      nv = full + (rem > 0);
+            const __m256i remm = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
+                                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             for (int k = 0; k < nv; k++) am[k] = _mm256_setzero_si256();
             /* where the next band starts (prefetched while this one is read; a hint, never
              * faults): the same rows further right, or the next group's rows at jb */
@@ -550,7 +587,8 @@ cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int6
                 }
             }
             for (int i = n; i < B; i++) /* a short last group: zero rows */
-                for (int k = 0; k < nv; k++) _mm256_store_ps(tile + k * TS + 8 * i, _mm256_setzero_ps());
+                for (int k = 0; k < nv; k++)
+                    _mm256_store_ps(tile + k * TS + 8 * i, _mm256_setzero_ps());
             for (int k = 0; k < nv; k++) {
                 const int64_t j0 = bb + 8 * k;
                 const int nb = be - j0 < 8 ? (int)(be - j0) : 8;
@@ -588,8 +626,8 @@ static int64_t qmx_rows_flat(const hs_quant_spec *s, const float *x, int64_t ld,
 #undef FLAT
 }
 
-static int64_t qmx_row(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
-                       uint8_t *codes, int64_t code_stride, uint8_t *scales) {
+static int64_t qmx_row(const hs_quant_spec *s, const float *x, int64_t r, int64_t C, uint8_t *codes,
+                       int64_t code_stride, uint8_t *scales) {
     const uint64_t key = key_of(s);
 #define ROW(B_, M_) row_b(s, B_, M_, x, r, C, codes, code_stride, scales, key)
     DISPATCH(ROW);
