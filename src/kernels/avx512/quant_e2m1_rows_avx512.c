@@ -18,6 +18,7 @@
 
 #include "core/quant_common.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
+#include "kernels/quant_mx.h"
 #include "kernels/quant_kernels.h"
 
 
@@ -29,21 +30,8 @@
 enum { FLAT_ROWS = 32 };
 static int flat_rows(int64_t C, int64_t B) { return C % B == 0 && C % (16 * B) != 0; }
 
-int hs_quantize_e2m1_rows_avx512_covers(const hs_quant_spec *s) {
-    if (s->elem != HS_ELEM_E2M1 || s->scale_fmt != HS_SCALE_E8M0) return 0;
-    if (s->group != HS_GROUP_BLOCK || (s->block != 16 && s->block != 32)) return 0;
-    if (s->rounding != HS_ROUND_RNE && s->rounding != HS_ROUND_SR) return 0;
-    if (s->rht || s->tile2d || s->two_level) return 0;
-    switch (s->rule) {
-    case HS_RULE_OCP:
-    case HS_RULE_CEIL:
-    case HS_RULE_RCEIL:
-    case HS_RULE_EVEN:
-    case HS_RULE_HALF:
-    case HS_RULE_HALFS: return 1;
-    default: return 0;
-    }
-}
+/* The same specs as the AVX2 MXFP4 kernels: the shared driver's coverage (kernels/quant_mx.c). */
+int hs_quantize_e2m1_rows_avx512_covers(const hs_quant_spec *s) { return hs_qmx_covers(s); }
 
 hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
                                        int64_t cols, int64_t ld, int transpose, hs_packed *out) {
