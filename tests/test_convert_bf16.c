@@ -81,7 +81,7 @@ static void simd_equals_ref(hs_isa isa, hs_bf16_tile_fn simd) {
 }
 
 /* The conversion into fp32 containers (attention's bf16 values): the reference gives the bf16
- * bits of hs_bf16_encode, subnormal results as signed zeros, and the AVX2 kernel equals it. */
+ * bits of hs_bf16_encode, subnormal results as signed zeros, and the SIMD kernels equal it. */
 static void test_bf16v(void **state) {
     (void)state;
     enum { R = 70, C = 40, LD = 43 };
@@ -99,11 +99,15 @@ static void test_bf16v(void **state) {
             assert_int_equal(v, u);
             assert_int_equal(w, u);
         }
-    if (hs_isa_detect() < HS_ISA_AVX2) return;
-    for (int64_t r0 = 0; r0 < R; r0 += 32)
-        for (int64_t c0 = 0; c0 < C; c0 += 16) hs_bf16v_tile_avx2(br, bt, x, R, C, LD, r0, c0);
-    assert_memory_equal(ar, br, sizeof ar);
-    assert_memory_equal(at, bt, sizeof at);
+    static const hs_bf16v_tile_fn simd[] = {hs_bf16v_tile_avx2, hs_bf16v_tile_avx512};
+    for (int l = 0; l < 2; l++) {
+        if (hs_isa_detect() < (l ? HS_ISA_AVX512 : HS_ISA_AVX2)) return;
+        memset(br, 0xA5, sizeof br), memset(bt, 0xA5, sizeof bt);
+        for (int64_t r0 = 0; r0 < R; r0 += 32)
+            for (int64_t c0 = 0; c0 < C; c0 += 16) simd[l](br, bt, x, R, C, LD, r0, c0);
+        assert_memory_equal(ar, br, sizeof ar);
+        assert_memory_equal(at, bt, sizeof at);
+    }
 }
 
 static void test_avx2_equals_ref(void **state) {

@@ -6,7 +6,7 @@
  * the scalar reference kernels, then the slots the CPU supports are overridden (BLIS-style), so
  * every slot is always valid. The AVX-512 bf16 GEMM takes its slot only if the CPU's vdpbf16ps
  * passes hs_bf16_dp_matches_ref_avx512 (else the AVX2 one serves that level); attention's bf16
- * products (gemm_bf16v) use the AVX2 kernel at the avx512 level too. HALFS_ISA=ref|avx2|avx512
+ * products (gemm_bf16v) are FMAs on fp32 containers and need no such check. HALFS_ISA=ref|avx2|avx512
  * forces a level; an unknown value, or a level the CPU lacks, falls back to the best supported
  * level not above the one asked for (the library never prints). The tests switch levels with
  * hs_isa_force.
@@ -83,6 +83,8 @@ static void fill_tables(void) {
             t->gemm_e2m1 = hs_gemm_e2m1_avx512;
             if (avx512_bf16_ok) t->gemm_bf16 = hs_gemm_bf16_avx512;
             t->bf16_tile = hs_bf16_tile_avx512;
+            t->gemm_bf16v = hs_gemm_bf16v_avx512;
+            t->bf16v_tile = hs_bf16v_tile_avx512;
         }
     }
 }

@@ -90,7 +90,7 @@ typedef hs_status (*hs_gemm_bf16_fn)(int64_t m, int64_t n, int64_t k, const uint
  * subnormals: hs_bf16v_tile makes them), for small products computed on one thread (attention):
  * C (m × n) = A (m × k, row stride lda) · B (k × n, row stride ldb) (+ beta·C), per element the
  * same sequence as hs_gemm_bf16 (the vdpbf16ps contract), so the same bits on every level.
- * With B stored k-major the AVX2 kernel reads both operands in place: no packing, which
+ * With B stored k-major the SIMD kernels read both operands in place: no packing, which
  * dominated these products at attention's head sizes (k or n of 32..128). */
 typedef void (*hs_gemm_bf16v_fn)(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
@@ -98,6 +98,8 @@ void hs_gemm_bf16v_ref(int64_t m, int64_t n, int64_t k, const float *a, int64_t 
                        const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void hs_gemm_bf16v_avx2(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                         const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void hs_gemm_bf16v_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /* ---- ISA kernels ---- */
 hs_status hs_gemm_e2m1_avx512(const hs_e2m1_plan *plan, const hs_packed *a, const hs_packed *b,

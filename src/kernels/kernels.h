@@ -43,6 +43,8 @@ void hs_bf16v_tile_ref(float *dr, float *dt, const float *x, int64_t rows, int64
                        int64_t ld, int64_t r0, int64_t c0);
 void hs_bf16v_tile_avx2(float *dr, float *dt, const float *x, int64_t rows, int64_t cols,
                         int64_t ld, int64_t r0, int64_t c0);
+void hs_bf16v_tile_avx512(float *dr, float *dt, const float *x, int64_t rows, int64_t cols,
+                          int64_t ld, int64_t r0, int64_t c0);
 
 typedef struct hs_kernel_table {
     hs_isa isa;
@@ -50,7 +52,7 @@ typedef struct hs_kernel_table {
     hs_gemm_e2m1_fn gemm_e2m1;
     hs_gemm_bf16_fn gemm_bf16;
     hs_bf16_tile_fn bf16_tile; /* the bf16 recipe's operand conversion */
-    hs_gemm_bf16v_fn gemm_bf16v; /* attention's bf16 products (the AVX2 kernel at avx512 too) */
+    hs_gemm_bf16v_fn gemm_bf16v; /* attention's bf16 products */
     hs_bf16v_tile_fn bf16v_tile; /* their operand conversion */
 } hs_kernel_table;
 

@@ -8,6 +8,7 @@
  * lines 2·rows bytes apart: twice as slow). Whole tiles use plain loads and stores: masked
  * stores measured several times slower here.
  * Why not vcvtneps2bf16: it treats subnormal inputs as zero, which the reference does not.
+ * hs_bf16v_tile_avx512 is the conversion into fp32 containers (hs_bf16v_tile_ref).
  */
 #include <immintrin.h>
 
@@ -90,4 +91,29 @@ void hs_bf16_tile_avx512(uint16_t *dr, uint16_t *dt, const float *x, int64_t row
     }
     tile16(dr, dt, x, rows, cols, ld, r0, c0);
     if (r0 + 16 < rows) tile16(dr, dt, x, rows, cols, ld, r0 + 16, c0);
+}
+
+/* hs_bf16v_tile: the same rounding, then a subnormal result becomes a zero of its sign, kept in
+ * fp32 (the bits << 16); the transposed copy through two 16 × 16 transposes, each column of the
+ * tile one whole 128-byte run of xᵀ. Edge tiles: the reference. */
+void hs_bf16v_tile_avx512(float *dr, float *dt, const float *x, int64_t rows, int64_t cols,
+                          int64_t ld, int64_t r0, int64_t c0) {
+    if (r0 + 32 > rows || c0 + 16 > cols) {
+        hs_bf16v_tile_ref(dr, dt, x, rows, cols, ld, r0, c0);
+        return;
+    }
+    const __m512i expo = _mm512_set1_epi32(0x7F80), sign = _mm512_set1_epi32(0x8000);
+    __m512i v[2][16], o[16];
+    for (int r = 0; r < 32; r++) {
+        __m512i b = bf16_bits(_mm512_loadu_si512(x + (r0 + r) * ld + c0));
+        const __mmask16 sub = _mm512_testn_epi32_mask(b, expo);
+        b = _mm512_slli_epi32(_mm512_mask_and_epi32(b, sub, b, sign), 16);
+        if (dr) _mm512_storeu_si512(dr + (r0 + r) * cols + c0, b);
+        v[r >> 4][r & 15] = b;
+    }
+    if (!dt) return;
+    for (int h = 0; h < 2; h++) {
+        hs_transpose16x16_epi32(v[h], o);
+        for (int c = 0; c < 16; c++) _mm512_storeu_si512(dt + (c0 + c) * rows + r0 + 16 * h, o[c]);
+    }
 }
