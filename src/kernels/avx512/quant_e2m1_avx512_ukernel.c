@@ -104,6 +104,27 @@ static void rht_tile(const qk *q, float *t, int64_t n) {
         /* rht_impl.h: ·sign_i, butterflies h = 1, 2, ..., d/2, then ·fl(1/√d) */
         const int d = q->rht;
         const __m512 nrm = _mm512_set1_ps(q->nrm);
+        if (d == 16) { /* the NVFP4 recipe's size: the same operations, in 16 registers */
+            for (int64_t o = 0; o < n; o += 16) {
+                float *b = t + o * LANES;
+                __m512 v[16];
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++)
+                    v[i] = _mm512_mul_ps(_mm512_load_ps(b + i * LANES), _mm512_set1_ps(q->signs[i]));
+#pragma GCC unroll 4
+                for (int h = 1; h < 16; h *= 2)
+#pragma GCC unroll 16
+                    for (int j = 0; j < 16; j++)
+                        if (!(j & h)) {
+                            const __m512 a = v[j], c = v[j + h];
+                            v[j] = _mm512_add_ps(a, c);
+                            v[j + h] = _mm512_sub_ps(a, c);
+                        }
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) _mm512_store_ps(b + i * LANES, _mm512_mul_ps(v[i], nrm));
+            }
+            return;
+        }
         for (int64_t o = 0; o < n; o += d) {
             float *b = t + o * LANES;
             for (int i = 0; i < d; i++)
