@@ -456,17 +456,40 @@ static int64_t band16_tiles(const qk2 *q, hs_packed *out, int64_t r0, int nb, fl
     return halved;
 }
 
+/* A max does not depend on the order it is taken in: without an RHT the band's values are read
+ * straight from x (no tile). */
 static float band8_finite_amax(const qk2 *q, int64_t r0, int nb, float *t) {
     __m256i m = _mm256_setzero_si256();
-    for (int64_t c0 = 0; c0 < q->C; c0 += q->chunk) {
-        int64_t n = q->C - c0 < q->chunk ? q->C - c0 : q->chunk;
-        load_tile8(q, r0, nb, c0, n, t);
-        for (int64_t i = 0; i < n; i++) {
-            __m256i b = _mm256_and_si256(_mm256_load_si256((const __m256i *)(t + i * LANES)), _mm256_set1_epi32(0x7FFFFFFF));
-            __m256i fin = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7F800000), b);
-            m = _mm256_max_epi32(m, _mm256_and_si256(b, fin));
+#define AMAX(v)                                                                                    \
+    do {                                                                                           \
+        const __m256i b_ = _mm256_and_si256((v), _mm256_set1_epi32(0x7FFFFFFF));                   \
+        const __m256i fin_ = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x7F800000), b_);                \
+        m = _mm256_max_epi32(m, _mm256_and_si256(b_, fin_));                                       \
+    } while (0)
+    if (!q->rht) {
+        if (q->transpose) { /* packed rows r0.. are x columns r0..: 8 floats of every x row */
+            const __m256i lanes =
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(nb), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            for (int64_t i = 0; i < q->C; i++)
+                AMAX(_mm256_maskload_epi32((const int *)(q->x + i * q->ld + r0), lanes));
+        } else {
+            const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(q->C & 7)),
+                                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            for (int l = 0; l < nb; l++) {
+                const float *row = q->x + (r0 + l) * q->ld;
+                int64_t c = 0;
+                for (; c + 8 <= q->C; c += 8) AMAX(_mm256_loadu_si256((const __m256i *)(row + c)));
+                if (c < q->C) AMAX(_mm256_maskload_epi32((const int *)(row + c), tail));
+            }
+        }
+    } else {
+        for (int64_t c0 = 0; c0 < q->C; c0 += q->chunk) {
+            int64_t n = q->C - c0 < q->chunk ? q->C - c0 : q->chunk;
+            load_tile8(q, r0, nb, c0, n, t);
+            for (int64_t i = 0; i < n; i++) AMAX(_mm256_load_si256((const __m256i *)(t + i * LANES)));
         }
     }
+#undef AMAX
     int32_t v[8], r = 0;
     _mm256_storeu_si256((__m256i *)v, m);
     for (int l = 0; l < 8; l++) r = v[l] > r ? v[l] : r;
