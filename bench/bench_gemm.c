@@ -1,8 +1,9 @@
 /* bench_gemm.c: `halfs bench gemm`: GFLOP/s of every GEMM path on one shape, in one process.
  *
  *   sgemm_openblas  fp32 OpenBLAS cblas_sgemm (C = A·Bᵀ), the baseline
- *   bf16_dpbf16     our bf16 GEMM (AVX512-BF16 vdpbf16ps; Debian's OpenBLAS has no sbgemm)
- *   mxfp4           packed MXFP4 × MXFP4 (E8M0 per 32), int8 VNNI on the codes
+ *   bf16_dpbf16     our bf16 GEMM: the vdpbf16ps contract, that instruction at the avx512
+ *                   level, its FMA twin at avx2 (Debian's OpenBLAS has no sbgemm)
+ *   mxfp4           packed MXFP4 × MXFP4 (E8M0 per 32), int8 dot products on the codes
  *   nvfp4           packed NVFP4 × NVFP4 (UE4M3 per 16 + FP32 tensor scale)
  *   fp4row          packed E2M1 with one E8M0 scale per row
  * GFLOP/s counts 2·M·N·K per call (the dense product, whatever the format), from the median
@@ -65,8 +66,9 @@ static void usage(FILE *out) {
             "usage: halfs bench gemm [--m M] [--n N] [--k K] [--threads T] [--reps R] [--json]\n"
             "       halfs bench gemm --shapes trainer [--threads T] [--reps R] [--json]\n\n"
             "GFLOP/s (2*M*N*K per call, median of R runs after a warm-up) of C[M,N] = A[M,K]*B[N,K]^T\n"
-            "for sgemm_openblas (fp32), bf16_dpbf16 (our AVX512-BF16 GEMM), and the packed FP4\n"
-            "GEMMs mxfp4, nvfp4, fp4row; plus each one's ratio to sgemm_openblas.\n"
+            "for sgemm_openblas (fp32), bf16_dpbf16 (our bf16 GEMM: vdpbf16ps at avx512, its FMA\n"
+            "twin at avx2), and the packed FP4 GEMMs mxfp4, nvfp4, fp4row; plus each one's ratio\n"
+            "to sgemm_openblas.\n"
             "--shapes trainer: the 12 GEMMs of one block of the trainer's `small` model (M = 4096\n"
             "tokens; fprop, dgrad, and wgrad with beta = 1), one row each, and their total ms.\n"
             "For OpenBLAS's AVX-512 kernels run it as\n"
