@@ -1,5 +1,6 @@
 /* bench_train.c: `halfs bench train`: training throughput, peak memory and a time breakdown of
- * every preset recipe, measured in one run on synthetic tokens.
+ * every preset recipe, measured in one run on synthetic tokens. A recipe may carry `halfs train`'s
+ * recipe options (mxfp4-halfs+rht=16+sr), so the cost of each ingredient is a ratio in one run.
  *
  * Each recipe runs in its own fork()ed child (create the trainer, one untimed warm-up step,
  * then N timed steps), so its peak resident memory is its own: wait4() returns the child's
@@ -21,6 +22,7 @@
 #include "../tools/cli.h"
 #include "bench.h"
 #include "halfs/gemm.h"
+#include "train/train_config.h"
 #include "train/trainer.h"
 
 typedef struct {
@@ -28,7 +30,7 @@ typedef struct {
     double tokens_per_s, ms_per_step;
     double gemm_ms, quant_ms, attn_ms, model_ms; /* per step */
     double loss;
-    char err[200];
+    char err[256];
 } train_result;
 
 /* What the options set. */
@@ -48,7 +50,9 @@ static void train_table(train_args *t, cli_opt *opts) {
         {.name = "--model", .type = CLI_STR, .dst = &t->model, .arg = "CFG",
          .help = "nano | tiny | small | medium | base (default: small)"},
         {.name = "--recipes", .type = CLI_STR, .dst = &t->recipes, .arg = "LIST",
-         .help = "comma-separated recipe names (default: every preset)"},
+         .help = "comma-separated recipes (default: every preset): a preset name, or\n"
+                 "NAME+OPT[=VALUE]+... with halfs train's recipe options without\n"
+                 "their dashes, e.g. mxfp4-halfs+rht=16+sr (values without , or +)"},
         {.name = "--steps", .type = CLI_I64, .dst = &t->steps, .lo = 1, .hi = 256, .arg = "N",
          .help = "timed steps per recipe, after one warm-up step (default: 5);\n"
                  "tokens/s comes from the median step, the breakdown from the mean"},
@@ -92,7 +96,55 @@ static void help(FILE *out) {
         "For OpenBLAS's AVX-512 kernels: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE halfs bench train\n");
 }
 
-/* The child's work: train `steps` steps of `recipe` and report through *r. */
+/* A --recipes item, NAME or NAME+OPT[=VALUE]+...: the preset NAME with `halfs train`'s recipe
+ * options written without their dashes (rht=16, sr, block=16, role=all=mxfp4:mse, hp-layers=3),
+ * set in c->recipe. 0, or -1 with the reason in err. */
+static int apply_item(const char *item, hs_train_config *c, char *err, size_t n) {
+    char buf[512];
+    if (strlen(item) >= sizeof buf) return snprintf(err, n, "'%.80s...': too long", item), -1;
+    snprintf(buf, sizeof buf, "%s", item);
+    char *save = NULL, *tok = strtok_r(buf, "+", &save);
+    if (!tok || strlen(tok) >= sizeof c->recipe.name)
+        return snprintf(err, n, "'%.80s': expected NAME or NAME+OPTION[=VALUE]+...", item), -1;
+    snprintf(c->recipe.name, sizeof c->recipe.name, "%s", tok);
+    while ((tok = strtok_r(NULL, "+", &save))) {
+        char *val = strchr(tok, '=');
+        if (val) *val++ = '\0';
+        const hs_cfg_field *f = NULL;
+        for (int i = 0; i < hs_train_config_n_fields; i++) {
+            const hs_cfg_field *g = &hs_train_config_fields[i];
+            if (g->opt && g->section && !strcmp(g->section, "recipe") && strcmp(g->opt, "--recipe") &&
+                !strcmp(g->opt + 2, tok))
+                f = g;
+        }
+        if (!f)
+            return snprintf(err, n, "'%.80s': '%.80s' is not a recipe option of halfs train (rht, sr, "
+                            "block, role, hp-layers, ...)", item, tok), -1;
+        void *p = hs_cfg_field_ptr(f, c);
+        if (f->type == HS_CFG_FLAG) {
+            if (val) return snprintf(err, n, "'%.80s': %.40s takes no value", item, tok), -1;
+            *(int32_t *)p = 1;
+            continue;
+        }
+        if (!val || !*val) return snprintf(err, n, "'%.80s': %.40s needs =VALUE", item, tok), -1;
+        if (f->type == HS_CFG_I32) {
+            char *end = NULL;
+            long v = strtol(val, &end, 10);
+            if (*end || v < f->lo || v > f->hi)
+                return snprintf(err, n, "'%.80s': %.40s=%.40s: expected an integer in %lld..%lld", item, tok,
+                                val, (long long)f->lo, (long long)f->hi), -1;
+            *(int32_t *)p = (int32_t)v;
+        } else if (f->type == HS_CFG_STR || f->type == HS_CFG_LIST) {
+            if (strlen(val) >= f->size) return snprintf(err, n, "'%.80s': %.40s: too long", item, tok), -1;
+            snprintf(p, f->size, "%s", val);
+        } else {
+            return snprintf(err, n, "'%.80s': %.40s cannot be set here", item, tok), -1;
+        }
+    }
+    return 0;
+}
+
+/* The child's work: train `steps` steps of `recipe` (a --recipes item) and report through *r. */
 static void run_recipe(const char *model, const char *recipe, int steps, int B, int T,
                        int threads, int act_only, int fp32_attn, train_result *r) {
     memset(r, 0, sizeof *r);
@@ -100,9 +152,9 @@ static void run_recipe(const char *model, const char *recipe, int steps, int B, 
     hs_train_config_defaults(&c);
     hs_model_config_preset(model, &c.model);
     snprintf(c.model_preset, sizeof c.model_preset, "%s", model);
-    snprintf(c.recipe.name, sizeof c.recipe.name, "%s", recipe);
     c.recipe.act_only = act_only;
     c.recipe.fp32_attn_lm_head = fp32_attn;
+    if (apply_item(recipe, &c, r->err, sizeof r->err)) return; // checked by the parent already
     c.batch = B;
     c.seq = T;
     c.steps = steps + 1;
@@ -188,10 +240,18 @@ int bench_train_main(int argc, char **argv) {
     c.batch = (int32_t)B;
     c.seq = (int32_t)T;
     c.recipe.act_only = act_only;
+    c.recipe.fp32_attn_lm_head = fp32_attn;
+    int w = 14; // the label column: the longest item
     for (int i = 0; i < nr; i++) {
-        snprintf(c.recipe.name, sizeof c.recipe.name, "%s", names[i]);
-        hs_status st = hs_train_config_validate(&c);
+        hs_train_config ci = c;
+        char err[300];
+        if (apply_item(names[i], &ci, err, sizeof err)) {
+            cli_error("--recipes: %s", err);
+            return CLI_USAGE;
+        }
+        hs_status st = hs_train_config_validate(&ci);
         if (st != HS_OK) return cli_fail_status(st, "bench train");
+        if ((int)strlen(names[i]) > w) w = (int)strlen(names[i]);
     }
     double mem = (double)hs_model_config_params(&c.model) * 16 +
                  (double)B * T * (c.model.n_layers * (12.0 * c.model.dim + 3.0 * c.model.ffn_dim) +
@@ -242,7 +302,7 @@ int bench_train_main(int argc, char **argv) {
             rss_mb[i] = ru.ru_maxrss / 1024.0; // kilobytes on Linux
         }
         if (!json)
-            fprintf(stderr, "  round %d %-14s %s\n", round + 1, names[i], r.ok ? "done" : r.err);
+            fprintf(stderr, "  round %d %-*s %s\n", round + 1, w, names[i], r.ok ? "done" : r.err);
     }
     double base = 0, base16 = 0;
     for (int i = 0; i < nr; i++) {
@@ -297,18 +357,18 @@ int bench_train_main(int argc, char **argv) {
                model, (long long)B, (long long)T, (long long)steps, threads_run,
                act_only ? ", act-only" : "", fp32_attn ? ", fp32 attention and lm_head" : "",
                hs_isa_name(), bench_blas_core());
-        printf("%-14s %10s %8s %8s %9s %8s | %8s %8s %8s %8s  (ms/step)\n", "recipe", "tokens/s",
+        printf("%-*s %10s %8s %8s %9s %8s | %8s %8s %8s %8s  (ms/step)\n", w, "recipe", "tokens/s",
                "vs fp32", "vs bf16", "ms/step", "RSS MB", "GEMM", "quant", "attn", "rest");
         for (int i = 0; i < nr; i++) {
             if (!res[i].ok) {
-                printf("%-14s failed: %s\n", names[i], res[i].err);
+                printf("%-*s failed: %s\n", w, names[i], res[i].err);
                 continue;
             }
             double rest = res[i].ms_per_step - res[i].gemm_ms - res[i].quant_ms - res[i].attn_ms;
             char vs[16] = "-", vs16[16] = "-";
             if (base > 0) snprintf(vs, sizeof vs, "%.2fx", res[i].tokens_per_s / base);
             if (base16 > 0) snprintf(vs16, sizeof vs16, "%.2fx", res[i].tokens_per_s / base16);
-            printf("%-14s %10.0f %8s %8s %9.1f %8.0f | %8.1f %8.1f %8.1f %8.1f\n", names[i],
+            printf("%-*s %10.0f %8s %8s %9.1f %8.0f | %8.1f %8.1f %8.1f %8.1f\n", w, names[i],
                    res[i].tokens_per_s, vs, vs16, res[i].ms_per_step, rss_mb[i], res[i].gemm_ms,
                    res[i].quant_ms, res[i].attn_ms, rest);
         }

@@ -1,5 +1,5 @@
 /* test_cli.c: the `halfs` command-line contract (tools/cli.h) for qdq, stats and theory (and the
- * keys of `bench quant --json`).
+ * keys of `bench quant --json`, the recipe items of `bench train`).
  *
  * Runs the binary named by $HALFS_BIN (set by `make test`) through tests/util.h on files in the
  * program's scratch directory ($HALFS_TMP, $TMPDIR or /tmp; removed at the end) and checks: qdq
@@ -431,6 +431,34 @@ static void test_bench_quant_json(void **state) {
     free(out);
 }
 
+/* ---------------------------------------------------------------- bench train */
+
+/* `bench train` recipe items NAME+OPT[=VALUE]: one run measures a preset and the same preset with
+ * trainer recipe options, each under its own JSON key with no error; every malformed item is a
+ * usage error before any work. */
+static void test_bench_train_items(void **state) {
+    (void)state;
+    UTIL_NEED_CLI();
+    char *out = NULL;
+    util_expect_exit_ok(util_run(&out, NULL, "bench", "train", "--model", "nano", "--steps", "1",
+                                 "--batch", "2", "--seq", "32", "--threads", "1", "--json",
+                                 "--recipes", "mxfp4-halfs,mxfp4-halfs+rht=16+sr", NULL));
+    cJSON *root = cJSON_Parse(out);
+    assert_non_null(root);
+    cJSON *tps = cJSON_GetObjectItem(root, "tokens_per_s");
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(tps, "mxfp4-halfs")));
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(tps, "mxfp4-halfs+rht=16+sr")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(root, "errors")), 0);
+    cJSON_Delete(root);
+    free(out);
+    UTIL_EXPECT_USAGE_ERROR("not a recipe option", "bench", "train", "--recipes", "mxfp4-halfs+foo");
+    UTIL_EXPECT_USAGE_ERROR("takes no value", "bench", "train", "--recipes", "mxfp4-halfs+sr=1");
+    UTIL_EXPECT_USAGE_ERROR("needs =VALUE", "bench", "train", "--recipes", "mxfp4-halfs+rht");
+    UTIL_EXPECT_USAGE_ERROR("expected an integer", "bench", "train", "--recipes", "bf16,mxfp4-halfs+block=x");
+    UTIL_EXPECT_USAGE_ERROR("--rht must be", "bench", "train", "--recipes", "mxfp4-halfs+rht=17");
+    UTIL_EXPECT_USAGE_ERROR("not a recipe option", "bench", "train", "--recipes", "mxfp4-halfs+recipe=bf16");
+}
+
 /* ---------------------------------------------------------------- help */
 
 static void test_help(void **state) {
@@ -595,6 +623,7 @@ int main(void) {
         cmocka_unit_test(test_theory_json),
         cmocka_unit_test(test_bench_isa),
         cmocka_unit_test(test_bench_quant_json),
+        cmocka_unit_test(test_bench_train_items),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, util_scratch_setup, util_scratch_teardown);
