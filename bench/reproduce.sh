@@ -666,6 +666,37 @@ if want speed; then
         r=$((r + 1))
     done
     mv "$RESULTS/speed_train.json.tmp" "$RESULTS/speed_train.json"
+    # The cost of each ablation ingredient: every ablation configuration (the last block of the
+    # benchmark's model for hp-last) as a `bench train` item, NAME+OPT[=VALUE]..., in one run per
+    # round; each keeps its fastest round, and its ratio is to that of mxfp4-halfs.
+    (MODEL=$FULL_MODEL; ablation_configs) | awk -F'|' '{
+        n = split($2, a, " "); name = ""; opts = ""
+        for (i = 1; i <= n; i++) {
+            if (a[i] == "--recipe") { name = a[++i]; continue }
+            o = substr(a[i], 3)
+            if (i < n && a[i + 1] !~ /^--/) opts = opts "+" o "=" a[++i]; else opts = opts "+" o
+        }
+        print $1 "\t" name opts }' > "$TMP/abl.items"
+    : > "$TMP/bab.all"
+    r=1
+    while [ "$r" -le "$SPEED_ROUNDS" ]; do
+        # shellcheck disable=SC2086
+        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$BIN" bench train $BENCH_TRAIN_ARGS --json \
+            --recipes "$(cut -f2 "$TMP/abl.items" | paste -sd, -)" > "$TMP/bab.json" ||
+            die "halfs bench train (ablation configurations) failed"
+        awk -f "$JSON" "$TMP/bab.json" | awk -F'\t' '$1 ~ /^tokens_per_s\// { print substr($1, 14) "\t" $2 }' \
+            >> "$TMP/bab.all" || die "bad JSON from halfs bench train"
+        r=$((r + 1))
+    done
+    awk -F'\t' 'NR == FNR { if (!($1 in best) || $2 + 0 > best[$1]) best[$1] = $2 + 0; next }
+        { lab[++n] = $1; item[n] = $2 }
+        END {
+            print "label,item,tokens_per_s,vs_mxfp4_halfs"
+            h = best["mxfp4-halfs"]
+            for (i = 1; i <= n; i++)
+                printf "%s,%s,%.1f,%s\n", lab[i], item[i], best[item[i]],
+                    (h > 0 ? sprintf("%.3f", best[item[i]] / h) : "")
+        }' "$TMP/bab.all" "$TMP/abl.items" | put "$RESULTS/speed_ablation.csv"
     awk -F'\t' -v rounds="$SPEED_ROUNDS" -v load="$LOAD" '
         { n = split($2, p, "/") }
         n == 1 { if ($1 == 1) top[++nt] = $2 "," $3; next }
@@ -826,7 +857,7 @@ if want report; then
     set --
     for f in meta.txt timing.csv theory_points.csv theory_curve.csv theory_optimum.csv tensors.csv pretrain.csv \
         ablation.csv ablation_configs.csv scale.csv scale_configs.csv finetune.csv finetune_start.csv \
-        speed_train.csv speed_gemm.csv speed_quant.csv; do
+        speed_train.csv speed_gemm.csv speed_quant.csv speed_ablation.csv; do
         [ -f "$RESULTS/$f" ] && set -- "$@" "$RESULTS/$f"
     done
     # The figures' path as seen from the document.

@@ -69,6 +69,7 @@ file == "tensors.csv" {
     next
 }
 file == "ablation_configs.csv" { ABL_FLAGS[v[1]] = v[2]; next }
+file == "speed_ablation.csv" { SA_TPS[v[1]] = v[3]; SA_REL[v[1]] = v[4]; SA_ITEM[v[1]] = v[2]; next }
 file == "scale_configs.csv" { SC_FLAGS[v[1]] = v[2]; next }
 file == "pretrain.csv" || file == "finetune.csv" || file == "ablation.csv" || file == "scale.csv" {
     set = file == "pretrain.csv" ? "pre" : file == "finetune.csv" ? "ft" : file == "ablation.csv" ? "abl" : "sc"
@@ -436,8 +437,8 @@ function ablation(   nr, rl, i, r, bfm, gap, rel, best, bestv, tps, dv, txt, sig
     print ""
     print "MXFP4 (E8M0 scale per 32) with the Half-S rule, plus each tool of the NVFP4 recipe one at a time and all together, in the pretraining setup above (" meta["model"] ", " meta["steps"] " steps of " meta["batch"] " × " meta["seq"] " tokens), seeds " meta["ablation_seeds"] "; `halfs+X` is `mxfp4-halfs` plus X. Differences are paired by seed; [lo, hi] is the 95% Student-t interval, **bold** where it excludes zero (a claim), plain where it does not (no significant difference)."
     print ""
-    print "| configuration | trainer flags | seeds | final val loss | gap to bf16 | relative gap | vs `mxfp4-halfs` | vs `nvfp4` | tokens/s per job |"
-    print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    print "| configuration | trainer flags | seeds | final val loss | gap to bf16 | relative gap | vs `mxfp4-halfs` | vs `nvfp4` | tokens/s per job | `bench train` tokens/s (vs `mxfp4-halfs`) |"
+    print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     stat("abl", "bf16", "val"); bfm = S_mean
     nr = split(recipes["abl"], rl, " ")
     best = ""; bestv = ""
@@ -452,10 +453,15 @@ function ablation(   nr, rl, i, r, bfm, gap, rel, best, bestv, tps, dv, txt, sig
             (ns > 1 ? f(vm, 4) " ± " f(vse, 4) : f(vm, 4)), gap, rel
         if (r == "mxfp4-halfs") printf "— | "; else { interval("abl", r, "mxfp4-halfs"); printf "%s | ", ci_text() }
         if (r == "nvfp4") printf "— | "; else { interval("abl", r, "nvfp4"); printf "%s | ", ci_text() }
-        stat("abl", r, "tps"); printf "%s |\n", f(S_mean, 0)
+        stat("abl", r, "tps"); printf "%s | ", f(S_mean, 0)
+        printf "%s |\n", isnum(SA_TPS[r]) ? f(SA_TPS[r], 0) " (" ratio(SA_REL[r]) ")" : "—"
         if (r != "bf16" && r != "nvfp4" && isnum(vm) && (bestv == "" || vm < bestv)) { best = r; bestv = vm }
     }
     print ""
+    if (isnum(SA_TPS["mxfp4-halfs"])) {
+        print "Speed: *tokens/s per job* is the training runs' own throughput (" meta["jobs"] " jobs of " meta["threads_per_job"] " thread(s) sharing the machine); the last column is `halfs bench train` of every configuration in one run (the speed stage's setup below, model `" SP["speed_train.csv", "model"] "`, the configuration as an item such as `" SA_ITEM["halfs+rht16"] "`), each its fastest round, as a ratio to `mxfp4-halfs` in that run."
+        print ""
+    }
     words = ""
     for (i = 1; i <= nr; i++) {
         r = rl[i]
