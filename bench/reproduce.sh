@@ -440,9 +440,7 @@ fi
 # power-of-two search) in place of Half-S. Same model, data, schedule and seeds as the
 # pretraining stage, whose runs of the four baselines are shared (same command, same directory).
 # Labels: "halfs+X" is mxfp4-halfs plus X.
-model_layers() { case $1 in nano) echo 2 ;; tiny) echo 4 ;; small) echo 6 ;; medium) echo 8 ;; base) echo 12 ;; *) echo 1 ;; esac; }
 ablation_configs() { # LABEL|TRAINER FLAGS, one a line
-    last=$(($(model_layers "$MODEL") - 1))
     cat <<EOF
 bf16|--recipe bf16
 mxfp4-max|--recipe mxfp4-max
@@ -454,8 +452,8 @@ halfs+rht128|--recipe mxfp4-halfs --rht 128
 halfs+sr|--recipe mxfp4-halfs --sr
 halfs+b16|--recipe mxfp4-halfs --block 16
 mxfp4-mse|--recipe mxfp4-halfs --role all=mxfp4:mse
-halfs+hp-last|--recipe mxfp4-halfs --hp-layers $last
-halfs+all|--recipe mxfp4-halfs --rht 16 --sr --block 16 --hp-layers $last
+halfs+hp-last|--recipe mxfp4-halfs --hp-layers last
+halfs+all|--recipe mxfp4-halfs --rht 16 --sr --block 16 --hp-layers last
 EOF
 }
 abl_dir() { # LABEL SEED: the baselines' runs are the pretraining stage's
@@ -511,9 +509,6 @@ if want scale; then
         "$RESULTS/ablation.csv")
     BEST_FLAGS=$(awk -F, -v b="$BEST" '$1 == b { print $2 }' "$RESULTS/ablation_configs.csv")
     [ -n "$BEST" ] && [ -n "$BEST_FLAGS" ] || die "scale: no best configuration in $RESULTS/ablation.csv"
-    # the ablation's "--hp-layers N" named the last block of its model: the scale model's last
-    last=$(($(model_layers "$SCALE_MODEL") - 1))
-    BEST_FLAGS=$(printf '%s\n' "$BEST_FLAGS" | sed "s/--hp-layers [0-9][0-9]*/--hp-layers $last/")
     say "scale: $SCALE_MODEL, $SCALE_STEPS steps of $BATCH x $SEQ tokens, seed 1, best MXFP4: $BEST ($BEST_FLAGS)"
     mkdir -p "$RESULTS/runs/scale"
     printf '%s\n' "bf16|--recipe bf16" "mxfp4-max|--recipe mxfp4-max" "mxfp4-halfs|--recipe mxfp4-halfs" \
@@ -666,10 +661,10 @@ if want speed; then
         r=$((r + 1))
     done
     mv "$RESULTS/speed_train.json.tmp" "$RESULTS/speed_train.json"
-    # The cost of each ablation ingredient: every ablation configuration (the last block of the
-    # benchmark's model for hp-last) as a `bench train` item, NAME+OPT[=VALUE]..., in one run per
-    # round; each keeps its fastest round, and its ratio is to that of mxfp4-halfs.
-    (MODEL=$FULL_MODEL; ablation_configs) | awk -F'|' '{
+    # The cost of each ablation ingredient: every ablation configuration as a `bench train` item,
+    # NAME+OPT[=VALUE]..., in one run per round; each keeps its fastest round, and its ratio is to
+    # that of mxfp4-halfs.
+    ablation_configs | awk -F'|' '{
         n = split($2, a, " "); name = ""; opts = ""
         for (i = 1; i <= n; i++) {
             if (a[i] == "--recipe") { name = a[++i]; continue }

@@ -100,6 +100,7 @@ int cli_model_recipe(const cli_model *cm, const char *name, uint64_t seed, hs_re
         fprintf(stderr, "halfs: note: '%s' is a weights-only checkpoint (no trainer_state.json): "
                 "recipe fp32 (--recipe chooses another)\n", cm->ckpt);
     }
+    opts->n_layers = cm->model ? cm->model->cfg.n_layers : 0; // what `last` in --hp-layers names
     hs_status st = hs_recipe_build(opts, cm->run ? cm->run->seed : seed, recipe);
     return st == HS_OK ? CLI_OK : cli_fail_status(st, "--recipe");
 }

@@ -75,7 +75,9 @@ static void export_help(FILE *out) {
 static int export_spec(const cli_model *cm, const char *rule, hs_quant_spec *spec) {
     if (!rule && cm->run) {
         hs_recipe r;
-        if (hs_recipe_build(&cm->run->recipe, cm->run->seed, &r) == HS_OK) {
+        hs_recipe_opts ro = cm->run->recipe;
+        ro.n_layers = cm->run->model.n_layers;
+        if (hs_recipe_build(&ro, cm->run->seed, &r) == HS_OK) {
             if (hs_gguf_spec_is_mxfp4(&r.role[HS_ROLE_FWD_W])) {
                 *spec = r.role[HS_ROLE_FWD_W];
                 fprintf(stderr, "halfs: note: MXFP4 codes and scales of the run's forward-weight "

@@ -23,8 +23,8 @@
  *      wgrad.x), NVIDIA's placement; 0 leaves the preset's choice (nvfp4 has RHT-16 there);
  *   5. `act_only`: the weight roles (fwd.w, dgrad.w) become fp32 (Half-S paper's harness);
  *   6. `roles`: per-role overrides (grammar below), applied left to right;
- *   7. `hp_layers`: those blocks run every role in bf16; `quant_lm_head`: the lm_head GEMMs use
- *      the block roles;
+ *   7. `hp_layers`: those blocks (and the preset's own, if any) run every role in bf16;
+ *      `quant_lm_head`: the lm_head GEMMs use the block roles;
  *   8. the attention products and the lm_head (unless quant_lm_head): in every preset but
  *      `fp32`, bf16 operands with fp32 accumulation (`attn_bf16`), as GPU FP4 recipes keep
  *      them in BF16; `fp32_attn_lm_head` (and the fp32 preset) keeps both in fp32. Softmax,
@@ -84,10 +84,12 @@ typedef struct hs_recipe_opts {
     int32_t sr;           /* 1: stochastic rounding on the backward roles */
     int32_t rht;          /* 0 = preset's; else RHT size on the wgrad operands */
     int32_t act_only;     /* 1: weights unquantized (quantize only X and dY roles) */
-    char hp_layers[128];  /* blocks kept in bf16: "0,5" or "0-1,7"; "" = none */
+    char hp_layers[128];  /* blocks kept in bf16: "0,5", "0-1,7" or "last"; "" = none */
     int32_t quant_lm_head;/* 1: the lm_head uses the block roles instead of fp32 */
     int32_t fp32_attn_lm_head; /* 1: attention products and lm_head in fp32 also in low-precision
                                   presets (the numerics before bf16 became their default) */
+    int32_t n_layers;     /* not an option: the model's number of blocks, which `last` names
+                             (set by whoever builds the recipe for a model; 0: no model) */
 } hs_recipe_opts;
 
 /* A built recipe. */
@@ -117,8 +119,9 @@ hs_status hs_recipe_preset(const char *name, hs_recipe *out);
 /* Apply override items (grammar above) to r. Errors name the offending item. */
 hs_status hs_recipe_apply_overrides(hs_recipe *r, const char *items);
 
-/* Parse a layer list "0,3-5" into a bit mask (layers < HS_RECIPE_MAX_LAYERS). */
-hs_status hs_recipe_parse_layers(const char *list, uint64_t *mask);
+/* Parse a layer list "0,3-5" into a bit mask (layers < HS_RECIPE_MAX_LAYERS); the item `last`
+ * is block n_layers − 1 (an error when n_layers ≤ 0: no model to count). */
+hs_status hs_recipe_parse_layers(const char *list, int n_layers, uint64_t *mask);
 
 /* Build a recipe from options and the run seed (steps 1-7 above), then validate it. */
 hs_status hs_recipe_build(const hs_recipe_opts *o, uint64_t seed, hs_recipe *out);

@@ -38,6 +38,8 @@ typedef struct {
     int rule;         /* KEEP or the hs_rule of every role */
     int rounding;     /* KEEP or the hs_rounding of every role */
     preset_role role[HS_ROLE_COUNT];
+    int block;        /* 0, or the block size of every E8M0 block role */
+    const char *hp;   /* NULL, or blocks kept in bf16 (hp_layers syntax, e.g. "last") */
 } preset_def;
 
 /* NVFP4 (NVIDIA's recipe): 16×16 tiles on the weights, SR on dY, RHT-16 on the wgrad inputs. */
@@ -49,16 +51,16 @@ typedef struct {
     }
 
 static const preset_def presets[] = {
-    {"fp32", HS_FMT_FP32, KEEP, KEEP, {{0}}},
-    {"bf16", HS_FMT_BF16, KEEP, KEEP, {{0}}},
-    {"mxfp4-ocp", HS_FMT_MXFP4, HS_RULE_OCP, HS_ROUND_RNE, {{0}}},
-    {"mxfp4-max", HS_FMT_MXFP4, HS_RULE_CEIL, HS_ROUND_RNE, {{0}}},
-    {"mxfp4-halfs", HS_FMT_MXFP4, HS_RULE_HALFS, HS_ROUND_RNE, {{0}}},
-    {"mxfp4-half", HS_FMT_MXFP4, HS_RULE_HALF, HS_ROUND_RNE, {{0}}},
-    {"nvfp4", HS_FMT_NVFP4, KEEP, HS_ROUND_RNE, NVFP4_ROLES},
-    {"nvfp4-4over6", HS_FMT_NVFP4, HS_RULE_4OVER6, HS_ROUND_RNE, NVFP4_ROLES},
-    {"fp4row-max", HS_FMT_FP4ROW, HS_RULE_CEIL, HS_ROUND_RNE, {{0}}},
-    {"fp4row-halfs", HS_FMT_FP4ROW, HS_RULE_HALFS, HS_ROUND_RNE, {{0}}},
+    {"fp32", HS_FMT_FP32, KEEP, KEEP, {{0}}, 0, NULL},
+    {"bf16", HS_FMT_BF16, KEEP, KEEP, {{0}}, 0, NULL},
+    {"mxfp4-ocp", HS_FMT_MXFP4, HS_RULE_OCP, HS_ROUND_RNE, {{0}}, 0, NULL},
+    {"mxfp4-max", HS_FMT_MXFP4, HS_RULE_CEIL, HS_ROUND_RNE, {{0}}, 0, NULL},
+    {"mxfp4-halfs", HS_FMT_MXFP4, HS_RULE_HALFS, HS_ROUND_RNE, {{0}}, 0, NULL},
+    {"mxfp4-half", HS_FMT_MXFP4, HS_RULE_HALF, HS_ROUND_RNE, {{0}}, 0, NULL},
+    {"nvfp4", HS_FMT_NVFP4, KEEP, HS_ROUND_RNE, NVFP4_ROLES, 0, NULL},
+    {"nvfp4-4over6", HS_FMT_NVFP4, HS_RULE_4OVER6, HS_ROUND_RNE, NVFP4_ROLES, 0, NULL},
+    {"fp4row-max", HS_FMT_FP4ROW, HS_RULE_CEIL, HS_ROUND_RNE, {{0}}, 0, NULL},
+    {"fp4row-halfs", HS_FMT_FP4ROW, HS_RULE_HALFS, HS_ROUND_RNE, {{0}}, 0, NULL},
 };
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
@@ -75,11 +77,16 @@ void hs_recipe_opts_defaults(hs_recipe_opts *o) {
     snprintf(o->name, sizeof o->name, "%s", "mxfp4-halfs");
 }
 
+static const preset_def *preset_find(const char *name) {
+    for (int i = 0; i < N_PRESETS; i++)
+        if (!strcmp(name, presets[i].name)) return &presets[i];
+    return NULL;
+}
+
 hs_status hs_recipe_preset(const char *name, hs_recipe *out) {
     memset(out, 0, sizeof *out);
-    for (int i = 0; i < N_PRESETS; i++) {
-        const preset_def *d = &presets[i];
-        if (strcmp(name, d->name)) continue;
+    const preset_def *d = preset_find(name);
+    if (d) {
         hs_quant_spec s;
         hs_status st = hs_quant_spec_init(&s, d->format);
         if (st != HS_OK) return st;
@@ -88,6 +95,8 @@ hs_status hs_recipe_preset(const char *name, hs_recipe *out) {
         for (int r = 0; r < HS_ROLE_COUNT; r++) {
             const preset_role *pr = &d->role[r];
             out->role[r] = s;
+            if (d->block && s.scale_fmt == HS_SCALE_E8M0 && s.group == HS_GROUP_BLOCK)
+                out->role[r].block = d->block;
             if (pr->tile2d) out->role[r].tile2d = pr->tile2d;
             if (pr->sr) out->role[r].rounding = HS_ROUND_SR;
             if (pr->rht) out->role[r].rht = pr->rht;
@@ -255,14 +264,23 @@ hs_status hs_recipe_apply_overrides(hs_recipe *r, const char *items) {
 
 /* ---------------------------------------------------------------- building */
 
-hs_status hs_recipe_parse_layers(const char *list, uint64_t *mask) {
+hs_status hs_recipe_parse_layers(const char *list, int n_layers, uint64_t *mask) {
     *mask = 0;
     if (!list || !*list) return HS_OK;
     const char *p = list;
     while (*p) {
         char *end;
-        long a = strtol(p, &end, 10), b = a;
-        if (end == p) goto bad;
+        long a, b;
+        if (!strncmp(p, "last", 4) && (p[4] == ',' || !p[4])) {
+            if (n_layers <= 0)
+                return hs_fail(HS_ERR_INVALID_ARG, "--hp-layers '%s': 'last' names a model's last "
+                               "block, and there is no model here", list);
+            a = b = n_layers - 1;
+            end = (char *)p + 4;
+        } else {
+            a = b = strtol(p, &end, 10);
+            if (end == p) goto bad;
+        }
         if (*end == '-') {
             const char *q = end + 1;
             b = strtol(q, &end, 10);
@@ -279,7 +297,7 @@ hs_status hs_recipe_parse_layers(const char *list, uint64_t *mask) {
     }
     return HS_OK;
 bad:
-    return hs_fail(HS_ERR_INVALID_ARG, "--hp-layers '%s': expected a list like 0,3-5", list);
+    return hs_fail(HS_ERR_INVALID_ARG, "--hp-layers '%s': expected a list like 0,3-5 or last", list);
 }
 
 static int is_backward(int role) { return role >= HS_ROLE_DGRAD_DY; }
@@ -316,7 +334,12 @@ hs_status hs_recipe_build(const hs_recipe_opts *o, uint64_t seed, hs_recipe *out
         out->role[HS_ROLE_DGRAD_W] = f;
     }
     if ((st = hs_recipe_apply_overrides(out, o->roles)) != HS_OK) return st;
-    if ((st = hs_recipe_parse_layers(o->hp_layers, &out->hp_layers)) != HS_OK) return st;
+    const preset_def *d = preset_find(out->name);
+    uint64_t own = 0;
+    if (d && d->hp && (st = hs_recipe_parse_layers(d->hp, o->n_layers, &own)) != HS_OK) return st;
+    if ((st = hs_recipe_parse_layers(o->hp_layers, o->n_layers, &out->hp_layers)) != HS_OK)
+        return st;
+    out->hp_layers |= own;
     out->quant_lm_head = o->quant_lm_head ? 1 : 0;
     out->attn_bf16 = strcmp(out->name, "fp32") != 0 && !o->fp32_attn_lm_head;
     out->seed = seed;

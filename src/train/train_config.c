@@ -73,7 +73,9 @@ const hs_cfg_field hs_train_config_fields[] = {
      .help = "quantize only activations and output gradients (weights fp32)",
      .resume = HS_CFG_REFUSE},
     {FIELD("recipe", recipe.hp_layers, "hp_layers", STR), .opt = "--hp-layers", .arg = "LIST",
-     .section = "recipe", .help = "blocks kept in bf16, e.g. 0,5 or 0-1 (default: none)",
+     .section = "recipe",
+     .help = "blocks kept in bf16, e.g. 0,5, 0-1 or last (the model's last block)\n"
+             "(default: none, or the preset's)",
      .resume = HS_CFG_REFUSE},
     {FIELD("recipe", recipe.quant_lm_head, "quant_lm_head", FLAG), .opt = "--quant-lm-head",
      .section = "recipe",

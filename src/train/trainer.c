@@ -114,7 +114,9 @@ hs_status hs_train_config_validate(const hs_train_config *c) {
     if (!(c->guard_grad_norm >= 0) || !isfinite(c->guard_grad_norm))
         return hs_fail(HS_ERR_INVALID_ARG, "--guard-grad-norm must be ≥ 0 (0 = off)");
     hs_recipe r;
-    if ((st = hs_recipe_build(&c->recipe, c->seed, &r)) != HS_OK) return st;
+    hs_recipe_opts ro = c->recipe;
+    ro.n_layers = c->model.n_layers; // what `last` in --hp-layers names
+    if ((st = hs_recipe_build(&ro, c->seed, &r)) != HS_OK) return st;
     if (c->model.n_layers < HS_RECIPE_MAX_LAYERS && (r.hp_layers >> c->model.n_layers))
         return hs_fail(HS_ERR_INVALID_ARG, "--hp-layers '%s' names a block ≥ %d, the model's "
                        "number of layers", c->recipe.hp_layers, c->model.n_layers);
@@ -163,7 +165,9 @@ hs_status hs_trainer_create(const hs_train_config *c, const hs_dataset *train,
     t->rank = hs_dist_rank();
     t->nranks = c->ranks;
     if (c->threads > 0) omp_set_num_threads(c->threads); // OpenBLAS runs 1-threaded (hs_gemm_ctx_create)
-    if ((st = hs_recipe_build(&c->recipe, c->seed, &t->recipe)) != HS_OK) goto fail;
+    hs_recipe_opts ro = c->recipe;
+    ro.n_layers = c->model.n_layers;
+    if ((st = hs_recipe_build(&ro, c->seed, &t->recipe)) != HS_OK) goto fail;
     if ((st = hs_model_create(&c->model, &t->model)) != HS_OK) goto fail;
     hs_model_init_weights(t->model, c->seed);
     int64_t n = t->model->n_params;
