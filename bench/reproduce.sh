@@ -295,9 +295,19 @@ curves() { # LABEL SEED DIR: recipe,seed,step,tokens,train_loss,val_loss
 # produced its results (ran.STAGE=COMMIT|DATE|DIRTY|COMMAND), so the report can say that results
 # of different stages come from different runs; a meta.txt without those lines (older runs)
 # counts for the stages it lists.
+# Uncommitted changes to tracked files, not counting this pipeline's own outputs (the results,
+# the document, the figures), which an earlier stage of the same work may have rewritten.
+dirty_count() {
+    set --
+    for o in "$RESULTS" "$DOC" "$FIG"; do
+        a=$(abspath "$o")
+        case $a in "$ROOT"/*) set -- "$@" ":(exclude)${a#"$ROOT"/}" ;; esac
+    done
+    git -C "$ROOT" status --porcelain --untracked-files=no -- . "$@" 2>/dev/null | wc -l | tr -d ' '
+}
 if [ "$STAGES" != report ]; then
     NOW_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-    NOW_DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l | tr -d ' ')
+    NOW_DIRTY=$(dirty_count)
     NOW_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
     OLD_META=$TMP/meta.old
     : > "$OLD_META"
