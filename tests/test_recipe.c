@@ -126,6 +126,7 @@ static void test_presets_linear(void **state) {
         hs_recipe_opts o;
         hs_recipe_opts_defaults(&o);
         snprintf(o.name, sizeof o.name, "%s", hs_recipe_preset_names[i]);
+        o.n_layers = 4; // a model of 4 blocks (layer 0 is checked): for presets naming `last`
         hs_recipe r;
         hs_status st = hs_recipe_build(&o, 1234, &r);
         if (st != HS_OK) fail_msg("%s: %s", o.name, hs_last_error());
@@ -328,6 +329,28 @@ static void test_preset_fields(void **state) {
     assert_false(hs_spec_quantizes(&r.role[HS_ROLE_WGRAD_X]));
     assert_int_equal(hs_recipe_preset("mxfp4", &r), HS_ERR_INVALID_ARG);
     assert_int_equal(hs_recipe_preset("", &r), HS_ERR_INVALID_ARG);
+    /* mxfp4-halfs-last-bf16 is exactly mxfp4-halfs --hp-layers last, for any depth, and needs
+     * one; a user's --hp-layers adds to its last block */
+    for (int L = 1; L <= 12; L += 5) {
+        hs_recipe_opts a, b;
+        hs_recipe ra, rb;
+        hs_recipe_opts_defaults(&a);
+        hs_recipe_opts_defaults(&b);
+        snprintf(a.name, sizeof a.name, "mxfp4-halfs-last-bf16");
+        snprintf(b.hp_layers, sizeof b.hp_layers, "last");
+        a.n_layers = b.n_layers = L;
+        assert_int_equal(hs_recipe_build(&a, 9, &ra), HS_OK);
+        assert_int_equal(hs_recipe_build(&b, 9, &rb), HS_OK);
+        assert_memory_equal(ra.role, rb.role, sizeof ra.role);
+        assert_true(ra.hp_layers == rb.hp_layers && ra.hp_layers == 1ull << (L - 1));
+        snprintf(a.hp_layers, sizeof a.hp_layers, "0");
+        assert_int_equal(hs_recipe_build(&a, 9, &ra), HS_OK);
+        assert_true(ra.hp_layers == (1ull | 1ull << (L - 1)));
+    }
+    hs_recipe_opts o;
+    hs_recipe_opts_defaults(&o);
+    snprintf(o.name, sizeof o.name, "mxfp4-halfs-last-bf16");
+    assert_int_equal(hs_recipe_build(&o, 9, &r), HS_ERR_INVALID_ARG); /* no model: no last block */
 }
 
 static void test_switches(void **state) {

@@ -26,6 +26,8 @@ from . import _lib, QuantSpec
 
 _L = _lib.lib
 ROLES = ("fwd.x", "fwd.w", "dgrad.dy", "dgrad.w", "wgrad.dy", "wgrad.x")
+# The presets a single layer can use (the trainer's mxfp4-halfs-last-bf16 keeps a model's last
+# block in bf16: here that is mxfp4-halfs with hp_layers naming the layer).
 PRESETS = ("fp32", "bf16", "mxfp4-ocp", "mxfp4-max", "mxfp4-halfs", "mxfp4-half", "nvfp4",
            "nvfp4-4over6", "fp4row-max", "fp4row-halfs")
 

@@ -114,6 +114,10 @@ def test_linear_bias_shapes_and_bad_input():
         ht.Linear(64, 32, recipe="mxfp5")
     with pytest.raises(ValueError, match="role"):
         ht.Linear(64, 32, roles="fwd.z=mxfp4")
+    with pytest.raises(ValueError, match="no model"):  # a model-level preset (its last block)
+        ht.Linear(64, 32, recipe="mxfp4-halfs-last-bf16")
+    with pytest.raises(ValueError, match="no model"):
+        ht.Linear(64, 32, hp_layers="last")
     with pytest.raises(ValueError, match="block"):
         ht.Linear(64, 32, block=24)
     with pytest.raises(ValueError, match="layer"):

@@ -12,7 +12,8 @@
  * A role whose spec has elem HS_ELEM_FP32 is not quantized; HS_ELEM_BF16 rounds to bf16.
  *
  * Presets (names are part of the interface): fp32, bf16, mxfp4-ocp, mxfp4-max (`ceil` rule),
- * mxfp4-halfs, mxfp4-half, nvfp4, nvfp4-4over6, fp4row-max (`ceil` per row), fp4row-halfs.
+ * mxfp4-halfs, mxfp4-half, nvfp4, nvfp4-4over6, fp4row-max (`ceil` per row), fp4row-halfs,
+ * mxfp4-halfs-last-bf16 (mxfp4-halfs, the model's last block in bf16: it needs n_layers).
  *
  * Building a recipe from options (hs_recipe_build) applies, in this order:
  *   1. the preset `name`;

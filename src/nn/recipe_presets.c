@@ -9,6 +9,8 @@
  *                                RHT-16 on both wgrad operands (NVIDIA, arXiv 2509.25149)
  *   nvfp4-4over6                 nvfp4 with the Four-over-Six rule (arXiv 2512.02010)
  *   fp4row-{max,halfs}           E2M1 with one E8M0 scale per row of the reduction axis
+ *   mxfp4-halfs-last-bf16        mxfp4-halfs with the model's last block in bf16: the best MXFP4
+ *                                configuration of the evidence's ablation (docs/RESULTS.md)
  *
  * The grammar's TARGETs are the role names (recipe.c) and the groups of `role_groups`; its
  * FORMATs are the named formats of halfs/quant.h (hs_format_parse); its FIELDs are the rows of
@@ -61,13 +63,15 @@ static const preset_def presets[] = {
     {"nvfp4-4over6", HS_FMT_NVFP4, HS_RULE_4OVER6, HS_ROUND_RNE, NVFP4_ROLES, 0, NULL},
     {"fp4row-max", HS_FMT_FP4ROW, HS_RULE_CEIL, HS_ROUND_RNE, {{0}}, 0, NULL},
     {"fp4row-halfs", HS_FMT_FP4ROW, HS_RULE_HALFS, HS_ROUND_RNE, {{0}}, 0, NULL},
+    {"mxfp4-halfs-last-bf16", HS_FMT_MXFP4, HS_RULE_HALFS, HS_ROUND_RNE, {{0}}, 0, "last"},
 };
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
 /* The same names in the same order, for callers that list them. */
 const char *const hs_recipe_preset_names[] = {
-    "fp32",  "bf16",         "mxfp4-ocp",  "mxfp4-max",    "mxfp4-halfs", "mxfp4-half",
-    "nvfp4", "nvfp4-4over6", "fp4row-max", "fp4row-halfs", NULL};
+    "fp32",         "bf16",         "mxfp4-ocp",  "mxfp4-max",
+    "mxfp4-halfs",  "mxfp4-half",   "nvfp4",      "nvfp4-4over6",
+    "fp4row-max",   "fp4row-halfs", "mxfp4-halfs-last-bf16", NULL};
 _Static_assert(sizeof hs_recipe_preset_names / sizeof hs_recipe_preset_names[0] ==
                    sizeof presets / sizeof presets[0] + 1,
                "hs_recipe_preset_names lists every row of presets");
@@ -336,6 +340,10 @@ hs_status hs_recipe_build(const hs_recipe_opts *o, uint64_t seed, hs_recipe *out
     if ((st = hs_recipe_apply_overrides(out, o->roles)) != HS_OK) return st;
     const preset_def *d = preset_find(out->name);
     uint64_t own = 0;
+    if (d && d->hp && o->n_layers <= 0)
+        return hs_fail(HS_ERR_INVALID_ARG, "recipe '%s' keeps blocks of a model in bf16 (%s) and "
+                       "there is no model here: use its base preset with explicit hp_layers",
+                       d->name, d->hp);
     if (d && d->hp && (st = hs_recipe_parse_layers(d->hp, o->n_layers, &own)) != HS_OK) return st;
     if ((st = hs_recipe_parse_layers(o->hp_layers, o->n_layers, &out->hp_layers)) != HS_OK)
         return st;
