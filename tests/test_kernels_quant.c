@@ -230,15 +230,16 @@ static void test_nvfp4(void **st) {
 static void test_nvfp4_2d(void **st) {
     (void)st;
     /* 2D tiles: the error-comparing rules decide per tile (the sum over the tile in source
-     * order), E8M0 (MXFP4 block 16) as well as UE4M3 */
+     * order), the others from the tile's amax; E8M0 (MXFP4 block 16) as well as UE4M3 */
     static const hs_rule r[] = {HS_RULE_MAX, HS_RULE_HALF, HS_RULE_HALFS, HS_RULE_4OVER6,
                                 HS_RULE_MSE};
     for_format(HS_FMT_NVFP4, 16, 16, r, 5, shapes_block, nshapes_block, 0);
-    static const hs_rule re[] = {HS_RULE_OCP, HS_RULE_CEIL, HS_RULE_HALFS, HS_RULE_HALFS_SIGMA,
+    static const hs_rule re[] = {HS_RULE_OCP,   HS_RULE_CEIL,        HS_RULE_RCEIL, HS_RULE_EVEN,
+                                 HS_RULE_HALF,  HS_RULE_HALFS,       HS_RULE_HALFS_SIGMA,
                                  HS_RULE_MSE};
-    for_format(HS_FMT_MXFP4, 16, 16, re, 5, shapes_block, nshapes_block, 0);
-    static const hs_rule rf[] = {HS_RULE_MAX, HS_RULE_HALFS};
-    for_format(HS_FMT_FP4, 16, 16, rf, 2, shapes_block, nshapes_block, 0);
+    for_format(HS_FMT_MXFP4, 16, 16, re, 8, shapes_block, nshapes_block, 0);
+    static const hs_rule rf[] = {HS_RULE_MAX, HS_RULE_HALF, HS_RULE_HALFS};
+    for_format(HS_FMT_FP4, 16, 16, rf, 3, shapes_block, nshapes_block, 0);
 }
 static void test_fp4_fp32_scales(void **st) {
     (void)st;

@@ -1,44 +1,35 @@
-/* quant_e2m1_avx2.c: AVX2 quantizer for E2M1 (FP4) elements, for CPUs without AVX-512 —
- * MXFP4 / fp4row (E8M0, every rule), NVFP4 (UE4M3 two-level; max, half, halfs, 4over6) and
- * FP32-scaled fp4 (max, half, halfs); RNE and stochastic rounding; row-wise and column-wise;
- * RHT fused. Byte-identical to hs_quantize_ref (core/scale_rules.h states the arithmetic).
+/* quant_e2m1_avx2.c: the AVX2 table of the E2M1 band quantizer (kernels/quant_band.h, whose
+ * driver is kernels/quant_band.c), for CPUs without AVX-512 — MXFP4 / fp4row (E8M0, every rule),
+ * NVFP4 (UE4M3 two-level; max, half, halfs, 4over6) and FP32-scaled fp4 (max, half, halfs); RNE
+ * and stochastic rounding; row-wise and column-wise; RHT fused. Byte-identical to
+ * hs_quantize_ref (core/scale_rules.h states the arithmetic).
  *
- * The AVX-512 kernel's data path (avx512/quant_e2m1_avx512.c, docs/KERNELS.md) at 8 lanes:
- * bands of 8 packed rows, a tile t[i][8] per chunk of packed columns (transposed 8×8 blocks for
- * row-wise), everything vertical (lane = packed row = group). What AVX-512 does in one
- * instruction is spelled out here: exponents and significands from the float bits (subnormal
- * amax rescaled by 2^64 first), powers of two from bits, 64-bit multiplies of the SR generator
- * from 32-bit ones, the code table through vpshufb. Codes are gathered per row with scalar
- * dword copies (this is the fallback path). 2D 16×16 tiles (every rule): two half bands per
- * tile, the tile's scale from the reference's hs_scale_choose, the encoding vectorised. Not
- * covered (reference): per-tensor groups, RNA/RTS, the continuous `mse` on 1D groups, rows
- * longer than 1 << 16.
+ * The band data path at 8 lanes: bands of 8 packed rows, a tile t[i][8] per chunk of packed
+ * columns (transposed 8×8 blocks for row-wise), everything vertical (lane = packed row = group).
+ * What AVX-512 does in one instruction is spelled out here: exponents and significands from the
+ * float bits (subnormal amax rescaled by 2^64 first), powers of two from bits, 64-bit multiplies
+ * of the SR generator from 32-bit ones, the code table through vpshufb. Codes are gathered per
+ * row with scalar dword copies. 2D 16×16 tiles (every rule): a band call covers 16 rows, two
+ * half bands (band16_tiles says how a tile's scale is chosen), the encoding vectorised.
+ * Not covered (generic kernel or reference): per-tensor groups, RNA/RTS, the continuous `mse`
+ * on 1D groups, rows longer than 1 << 16.
  */
 #include <float.h>
 #include <immintrin.h>
-#include <omp.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/quant_common.h"
 #include "core/rht_impl.h"
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
+#include "kernels/quant_band.h"
 #include "kernels/quant_kernels.h"
 #include "kernels/avx2/sr_uniform_avx2.h"
 #include "kernels/avx2/transpose_avx2.h"
 
-enum { LANES = 8, CHUNK = 256, ROW_MAX = 1 << 16 };
+enum { LANES = 8 };
 
-typedef struct {
-    const hs_quant_spec *s;
-    const float *x;
-    int64_t ld, R, C, W, gpr, chunk;
-    int transpose, sr, prescale, rht;
-    uint64_t key;
-    float s_enc, nrm;
-    float signs[128];
-} qk2;
+typedef hs_qk qk2;
 
 /* ------------------------------------------------------------------ small helpers */
 #define I2F(v) _mm256_castsi256_ps(v)
@@ -374,15 +365,18 @@ static void store_scale8(hs_packed *out, int64_t r, int64_t gi, uint32_t st) {
     else ((uint8_t *)out->scales)[r * out->groups_per_row + gi] = (uint8_t)st;
 }
 
-/* One band; returns groups halved. t: (chunk + 8) × 8 floats, aligned. */
-static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, float *t) {
+/* One band, packed columns [cb, ce); returns groups halved. t: (chunk + 8) × 8 floats,
+ * aligned, or (preloaded) the band's whole-row tile. */
+static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
+                     float *t, int preloaded) {
     const int64_t C = q->C, W = q->W;
     int64_t halved = 0, used = (C + 1) / 2;
-    for (int l = 0; l < nb; l++)
-        memset(out->codes + (r0 + l) * out->code_stride + used, 0, (size_t)(out->code_stride - used));
-    for (int64_t c0 = 0; c0 < C; c0 += q->chunk) {
-        int64_t n = C - c0 < q->chunk ? C - c0 : q->chunk;
-        load_tile8(q, r0, nb, c0, n, t);
+    if (cb == 0)
+        for (int l = 0; l < nb; l++)
+            memset(out->codes + (r0 + l) * out->code_stride + used, 0, (size_t)(out->code_stride - used));
+    for (int64_t c0 = cb; c0 < ce; c0 += q->chunk) {
+        int64_t n = ce - c0 < q->chunk ? ce - c0 : q->chunk;
+        if (!preloaded) load_tile8(q, r0, nb, c0, n, t);
         for (int64_t i = n; i % 8; i++) _mm256_store_ps(t + i * LANES, _mm256_setzero_ps());
         for (int64_t off = 0; off < n; off += W) {
             int64_t gn = n - off < W ? n - off : W;
@@ -408,45 +402,73 @@ static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, float *t)
     return halved;
 }
 
-/* 2D 16×16 tiles (block 16): a tile spans two 8-row half bands, loaded into t and
- * t + (chunk + 8)·8. Its scale is chosen by the reference's own hs_scale_choose on the tile
- * gathered in canonical order (row-major over the source matrix x): one call per 256 elements,
- * so every rule (the error-comparing ones included) is the reference's decision by construction;
- * the elements are encoded 8 lanes at a time. Returns the tiles halved. */
-static int64_t band16_tiles(const qk2 *q, hs_packed *out, int64_t r0, int nb, float *t) {
+/* 2D 16×16 tiles (block 16), packed columns [cb, ce): a tile spans two 8-row half bands, loaded
+ * into t and t + (chunk + 8)·8. Rules whose scale is a function of the amax alone (max, half; the
+ * E8M0 ocp .. half) take the tile's amax, a max over both halves broadcast to every lane, into the
+ * 8-lane scale code. The others (halfs, 4over6, mse, halfs-sigma: sums over the tile) call the
+ * reference's own hs_scale_choose on the tile gathered in canonical order (row-major over the
+ * source matrix x): one call per 256 elements, the reference's decision by construction. The
+ * elements are encoded 8 lanes at a time. Returns the tiles halved. */
+static int64_t band16_tiles(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t cb,
+                            int64_t ce, float *t) {
     const int64_t C = q->C;
     const int nbh[2] = {nb < LANES ? nb : LANES, nb > LANES ? nb - LANES : 0};
     float *th[2] = {t, t + (q->chunk + 8) * LANES};
+    /* rules whose scale is a function of the amax alone: the 8-lane scale code on the tile amax */
+    const hs_rule rule = q->s->rule;
+    const int amax_only = q->s->scale_fmt == HS_SCALE_E8M0
+                              ? rule == HS_RULE_OCP || rule == HS_RULE_CEIL || rule == HS_RULE_RCEIL ||
+                                    rule == HS_RULE_EVEN || rule == HS_RULE_HALF
+                              : rule == HS_RULE_MAX || rule == HS_RULE_HALF;
     int64_t halved = 0, used = (C + 1) / 2;
-    for (int l = 0; l < nb; l++)
-        memset(out->codes + (r0 + l) * out->code_stride + used, 0, (size_t)(out->code_stride - used));
-    for (int64_t c0 = 0; c0 < C; c0 += q->chunk) {
-        int64_t n = C - c0 < q->chunk ? C - c0 : q->chunk;
+    if (cb == 0)
+        for (int l = 0; l < nb; l++)
+            memset(out->codes + (r0 + l) * out->code_stride + used, 0, (size_t)(out->code_stride - used));
+    for (int64_t c0 = cb; c0 < ce; c0 += q->chunk) {
+        int64_t n = ce - c0 < q->chunk ? ce - c0 : q->chunk;
         for (int h = 0; h < 2; h++) {
             if (nbh[h]) load_tile8(q, r0 + h * LANES, nbh[h], c0, n, th[h]);
             else memset(th[h], 0, (size_t)n * LANES * sizeof(float));
             for (int64_t i = n; i % 8; i++) _mm256_store_ps(th[h] + i * LANES, _mm256_setzero_ps());
         }
         for (int64_t off = 0; off < n; off += 16) {
-            int64_t w = n - off < 16 ? n - off : 16, k = 0;
-            float tile[256]; /* nb × w, canonical order */
-            if (!q->transpose) {
-                for (int l = 0; l < nb; l++)
-                    for (int64_t j = 0; j < w; j++) tile[k++] = th[l / LANES][(off + j) * LANES + l % LANES];
-            } else {
-                for (int64_t j = 0; j < w; j++)
-                    for (int l = 0; l < nb; l++) tile[k++] = th[l / LANES][(off + j) * LANES + l % LANES];
-            }
-            hs_group_scale gsc = hs_scale_choose(q->s, tile, k, q->s_enc);
-            halved += gsc.halved;
+            int64_t w = n - off < 16 ? n - off : 16;
             gs8 g;
-            g.enc = _mm256_set1_ps(gsc.enc_mul);
-            g.dec = _mm256_set1_ps(gsc.dec_mul);
-            g.stored = _mm256_set1_epi32((int)gsc.stored);
-            g.halved = _mm256_set1_epi32(gsc.halved ? -1 : 0);
-            g.finite = _mm256_set1_epi32(gsc.nonfinite ? 0 : -1);
+            uint32_t stored;
+            if (amax_only) { /* the tile's amax (zero lanes and padding add nothing), broadcast */
+                __m256i m = _mm256_setzero_si256();
+                for (int h = 0; h < 2; h++)
+                    for (int64_t j = 0; j < w; j++)
+                        m = _mm256_max_epi32(m, _mm256_and_si256(_mm256_load_si256((const __m256i *)(th[h] + (off + j) * LANES)),
+                                                                 _mm256_set1_epi32(0x7FFFFFFF)));
+                m = _mm256_max_epi32(m, _mm256_permute2x128_si256(m, m, 1));
+                m = _mm256_max_epi32(m, _mm256_shuffle_epi32(m, 0x4E));
+                m = _mm256_max_epi32(m, _mm256_shuffle_epi32(m, 0xB1));
+                if (q->s->scale_fmt == HS_SCALE_E8M0) choose_e8m0_8(q, NULL, 0, m, &g);
+                else choose_cont8(q, NULL, 0, m, &g);
+                halved += _mm256_extract_epi32(g.halved, 0) != 0;
+                stored = (uint32_t)_mm256_extract_epi32(g.stored, 0);
+            } else {
+                float tile[256]; /* nb × w, canonical order */
+                int64_t k = 0;
+                if (!q->transpose) {
+                    for (int l = 0; l < nb; l++)
+                        for (int64_t j = 0; j < w; j++) tile[k++] = th[l / LANES][(off + j) * LANES + l % LANES];
+                } else {
+                    for (int64_t j = 0; j < w; j++)
+                        for (int l = 0; l < nb; l++) tile[k++] = th[l / LANES][(off + j) * LANES + l % LANES];
+                }
+                hs_group_scale gsc = hs_scale_choose(q->s, tile, k, q->s_enc);
+                halved += gsc.halved;
+                g.enc = _mm256_set1_ps(gsc.enc_mul);
+                g.dec = _mm256_set1_ps(gsc.dec_mul);
+                g.stored = _mm256_set1_epi32((int)gsc.stored);
+                g.halved = _mm256_set1_epi32(gsc.halved ? -1 : 0);
+                g.finite = _mm256_set1_epi32(gsc.nonfinite ? 0 : -1);
+                stored = gsc.stored;
+            }
             int64_t gi = (c0 + off) / 16;
-            for (int l = 0; l < nb; l++) store_scale8(out, r0 + l, gi, gsc.stored); /* per row */
+            for (int l = 0; l < nb; l++) store_scale8(out, r0 + l, gi, stored); /* per row */
             for (int h = 0; h < 2; h++)
                 if (nbh[h])
                     encode_store8(q, out, r0 + h * LANES, nbh[h], th[h] + off * LANES, w, n - off,
@@ -508,8 +530,8 @@ int hs_quantize_e2m1_avx2_covers(const hs_quant_spec *s, int64_t C) {
                (!s->rht || (s->rht >= 16 && s->rht <= 128 && !(s->rht & (s->rht - 1)) && C % s->rht == 0));
     if (s->rounding != HS_ROUND_RNE && s->rounding != HS_ROUND_SR) return 0;
     if (s->group != HS_GROUP_BLOCK && s->group != HS_GROUP_ROW) return 0;
-    if (s->group == HS_GROUP_BLOCK && (s->block < 16 || s->block > 128 || CHUNK % s->block)) return 0;
-    if (s->group == HS_GROUP_ROW && C > ROW_MAX) return 0;
+    if (s->group == HS_GROUP_BLOCK && (s->block < 16 || s->block > 128 || HS_QK_CHUNK % s->block)) return 0;
+    if (s->group == HS_GROUP_ROW && C > HS_QK_ROW_MAX) return 0;
     if (s->rht && (s->rht < 16 || s->rht > 128 || (s->rht & (s->rht - 1)) || C % s->rht)) return 0;
     if (s->scale_fmt == HS_SCALE_E8M0) return 1;
     if (s->scale_fmt != HS_SCALE_UE4M3 && s->scale_fmt != HS_SCALE_FP32) return 0;
@@ -517,77 +539,39 @@ int hs_quantize_e2m1_avx2_covers(const hs_quant_spec *s, int64_t C) {
     return s->rule == HS_RULE_MAX || s->rule == HS_RULE_HALF || s->rule == HS_RULE_HALFS;
 }
 
-/* band b's finite amax, for hs_bands_finite_amax (NVFP4's tensor scale) */
-static float band_amax(const void *ctx, int64_t b, float *t) {
-    const qk2 *q = ctx;
-    int64_t r0 = b * LANES;
-    return band8_finite_amax(q, r0, q->R - r0 < LANES ? (int)(q->R - r0) : LANES, t);
+/* Column-wise, one group per row: the whole tiles of nbands adjacent bands, each x row read
+ * once (nbands·8 contiguous floats), then the RHT. */
+static void load_rows_t8(const qk2 *q, int64_t r0, int nbands, float *tiles, int64_t tstride) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t i = 0; i < q->C; i++) {
+        const float *src = q->x + i * q->ld + r0;
+        for (int64_t b = 0; b < nbands; b++) {
+            int64_t rb = r0 + b * LANES;
+            int nb = q->R - rb < LANES ? (int)(q->R - rb) : LANES;
+            __m256 v = nb == LANES ? _mm256_loadu_ps(src + b * LANES)
+                                   : _mm256_maskload_ps(src + b * LANES, _mm256_cmpgt_epi32(_mm256_set1_epi32(nb), idx));
+            _mm256_store_ps(tiles + b * tstride + i * LANES, v);
+        }
+    }
+    for (int64_t b = 0; b < nbands; b++) rht_tile8(q, tiles + b * tstride, q->C);
 }
+
+static int64_t band(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
+                    float *t, uint8_t *ob, int preloaded) {
+    (void)ob;
+    return q->tile2d ? band16_tiles(q, out, r0, nb, cb, ce, t) : band8(q, out, r0, nb, cb, ce, t, preloaded);
+}
+
+const hs_qband_ops hs_qband_ops_avx2 = {
+    .lanes = LANES,
+    .covers = hs_quantize_e2m1_avx2_covers,
+    .band = band,
+    .finite_amax = band8_finite_amax,
+    .load_rows_t = load_rows_t8,
+    .ob_bytes = NULL,
+};
 
 hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,
                                 int64_t ld, int transpose, hs_packed *out) {
-    if (!s || !x || !out || hs_quant_spec_validate(s) != HS_OK) return HS_ERR_UNSUPPORTED;
-    if (rows < 1 || cols < 1 || ld < cols) return HS_ERR_UNSUPPORTED;
-    const int64_t R = transpose ? cols : rows, C = transpose ? rows : cols;
-    if (!hs_quantize_e2m1_avx2_covers(s, C)) return HS_ERR_UNSUPPORTED;
-    const int64_t gpr = hs_groups_per_row(s, C);
-    if (out->rows != R || out->cols != C || !out->codes || !out->scales ||
-        out->code_stride != hs_code_stride_bits(4, C) || out->groups_per_row != gpr ||
-        out->spec.scale_fmt != s->scale_fmt || out->spec.elem != s->elem)
-        return HS_ERR_UNSUPPORTED;
-    qk2 q;
-    memset(&q, 0, sizeof q);
-    q.s = s;
-    q.x = x;
-    q.ld = ld;
-    q.R = R;
-    q.C = C;
-    q.transpose = transpose != 0;
-    q.W = s->group == HS_GROUP_BLOCK ? s->block : C;
-    q.gpr = gpr;
-    q.chunk = s->group == HS_GROUP_BLOCK ? CHUNK : C;
-    q.sr = s->rounding == HS_ROUND_SR;
-    q.prescale = hs_spec_sr_prescaled(s);
-    q.key = hs_rng_key(s->seed, s->stream);
-    q.s_enc = 1.0f;
-    q.rht = s->rht;
-    if (s->rht) {
-        hs_rht_signs(s->rht_seed, s->rht, q.signs);
-        q.nrm = hs_rht_norm(s->rht);
-    }
-    const int64_t nbands = (R + LANES - 1) / LANES;
-    const size_t tbytes = (size_t)(q.chunk + 8) * LANES * sizeof(float);
-    const int par = R * C > (1 << 15);
-    int nomem = 0;
-    if (s->two_level) {
-        float amax;
-        if (hs_bands_finite_amax(nbands, tbytes, par, band_amax, &q, &amax) != 0)
-            return HS_ERR_UNSUPPORTED;
-        q.s_enc = hs_two_level_senc(s, amax);
-    }
-    int64_t halved = 0;
-    /* 2D tiles: units of 16 rows (two half bands, two tiles of scratch) */
-    const int unit = s->tile2d ? 2 * LANES : LANES;
-    const int64_t nunits = (R + unit - 1) / unit;
-#pragma omp parallel if (par) reduction(+ : halved)
-    {
-        float *t = hs_workspace(2, s->tile2d ? 2 * tbytes : tbytes);
-        if (!t) {
-#pragma omp atomic write
-            nomem = 1;
-        }
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t b = 0; b < nunits; b++) {
-            if (!t) continue;
-            int64_t r0 = b * unit;
-            int nb = R - r0 < unit ? (int)(R - r0) : unit;
-            halved += s->tile2d ? band16_tiles(&q, out, r0, nb, t) : band8(&q, out, r0, nb, t);
-        }
-    }
-    if (nomem) return hs_fail(HS_ERR_NOMEM, "quantize: out of memory for kernel scratch");
-    out->spec = *s;
-    out->tensor_scale = q.s_enc;
-    out->groups_halved = halved;
-    out->groups_total = s->tile2d ? nunits * gpr : R * gpr;
-    return HS_OK;
+    return hs_qband_quantize(&hs_qband_ops_avx2, s, x, rows, cols, ld, transpose, out);
 }

@@ -1,6 +1,7 @@
 /* quant_e2m1_avx512_ukernel.c: the band kernels of the AVX-512 E2M1 quantizer (tile loading
  * with the fused RHT, group statistics, scale rules for 16 groups at once, element encoding, code
- * transposition). The driver and the description of the data path are in quant_e2m1_avx512.c.
+ * transposition): the AVX-512 table of the band quantizer, whose driver is kernels/quant_band.c;
+ * the data path at 16 lanes is described in quant_e2m1_avx512.c.
  * Compiled with clang where available (Makefile: *_ukernel.c): gcc 12 spills the 16-register
  * transposes of this file.
  */
@@ -760,7 +761,7 @@ static void store_scales(hs_packed *out, int64_t r0, int nb, int64_t g, __m512i 
     }
 }
 
-/* One band of packed rows r0 .. r0+nb−1; returns the groups halved. */
+/* Column-wise, one group per row: the whole tiles of nbands adjacent bands. */
 void hs_qk_load_rows_t(const qk *q, int64_t r0, int nbands, float *tiles, int64_t tstride) {
     /* x rows i: nbands·64 contiguous bytes each, scattered to the bands' tiles */
     for (int64_t i = 0; i < q->C; i++) {
@@ -796,6 +797,7 @@ static void tile_scale_ref(const qk *q, const float *t, int64_t w, int nb, gscal
     g->finite = r.nonfinite ? 0 : 0xFFFF;
 }
 
+/* One band of packed rows r0 .. r0+nb−1, packed columns [cb, ce); returns the groups halved. */
 int64_t hs_qk_band(const qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
                    float *t, uint8_t *ob, int preloaded) {
     const int64_t C = q->C, W = q->W;
