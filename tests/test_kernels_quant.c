@@ -24,7 +24,6 @@
 #include <string.h>
 
 #include "halfs/halfs.h"
-#include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/quant_kernels.h"
 #include "util.h"
 
@@ -381,8 +380,8 @@ static void test_halfs_near_ties(void **st) {
     free(x);
 }
 
-/* The row-wise MXFP4 kernel of each level (quant_e2m1_rows_avx512.c; AVX2: kernels/quant_mx.c
- * with avx2/quant_mx_avx2_ukernel.c) on every spec it must cover — E8M0,
+/* The row-wise MXFP4 kernel of each level (kernels/quant_mx.c with avx512/quant_mx_avx512_ukernel.c
+ * or avx2/quant_mx_avx2_ukernel.c) on every spec it must cover — E8M0,
  * block 16/32, RNE and SR (with and without the 3/4 pre-scale), rules ocp..halfs — with row lengths around its 16-block step (16·B) and the
  * vector width (16, 32, 64 columns, ±1), tails, odd ld, every data kind (NaN/Inf, zeros,
  * subnormals, huge values, grid ties); then halfs groups whose float error estimates are too
@@ -479,8 +478,8 @@ static void test_rows_kernel(void **st) {
 
 /* ------------------------------------------------------------------ MXFP4 Half-S decisions
  *
- * The dedicated MXFP4 kernels (quant_e2m1_rows_avx512*.c; at AVX2 quant_mx_avx2_ukernel.c, in
- * quarter units of X) decide Half-S from float sums in
+ * The dedicated MXFP4 kernels (avx512/quant_mx_avx512_ukernel.c; at AVX2 quant_mx_avx2_ukernel.c,
+ * in quarter units of X) decide Half-S from float sums in
  * units of the ceil scale X (halfs_q, halfs_delta: the two candidates' grids coincide on
  * [1, 3.5) in those units, so only elements below 1 and from 3.5 on count), and send close
  * calls, and groups whose amax exceeds 2^127, to the reference. These tests put groups where

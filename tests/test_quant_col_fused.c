@@ -1,6 +1,6 @@
 /* test_quant_col_fused.c: the column-wise (transpose = 1) MXFP4 quantizers of AVX2 and AVX-512
  * (hs_quantize_e2m1_cols_avx2: kernels/quant_mx.c with avx2/quant_mx_avx2_ukernel.c;
- * hs_quantize_e2m1_cols_avx512, quant_e2m1_rows_avx512*.c) against hs_quantize_ref, byte for
+ * hs_quantize_e2m1_cols_avx512: the same driver with avx512/quant_mx_avx512_ukernel.c) against hs_quantize_ref, byte for
  * byte: codes (whole code rows, padding included), scales, tensor_scale, groups_halved and
  * groups_total. Every spec it covers (E8M0, block 16 / 32, rules ocp ceil rceil even half halfs,
  * RNE, SR with and without the 3/4 pre-scale), shapes around the 16 lanes, the strip width and
@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "halfs/quant.h"
-#include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/quant_kernels.h"
 
 static uint64_t rng_state = 0x1234567;

@@ -67,12 +67,6 @@ hs_isa hs_isa_detect(void);
 hs_isa hs_isa_force(hs_isa isa);
 
 /* ---- AVX-512 quantizer micro-kernel (the GEMM ones: gemm_kernels.h) ---- */
-/* Row-wise MXFP4 quantizer (quant_e2m1_rows_avx512*.c): row r, x[0..C), of a spec the driver
- * checked (E8M0, block 16/32, RNE or SR, ocp..halfs), its codes (code_stride bytes, tail zeroed)
- * and ceil(C / block) scale bytes; returns the groups halved. */
-int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
-                                uint8_t *codes, int64_t code_stride, uint8_t *scales);
-
 /* ---- workspace ----
  * A per-thread scratch buffer reused across calls (the first touch of fresh pages costs a page
  * fault each), 64-byte aligned, grown on demand, freed at thread exit. slot 0..3 are

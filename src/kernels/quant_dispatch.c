@@ -8,8 +8,9 @@
  *   ref     ref
  * dequantize: e2m1_avx512, generic_avx512, ref / generic_avx2, ref / ref; hs_quantize_both: the
  * fused e2m1_both_avx512 / e2m1_both_avx2, then `separate` (the two hs_quantize calls the
- * function is defined by). The *_avx2 MXFP4 kernels are the driver of kernels/quant_mx.h with
- * the AVX2 vector table. HALFS_TRACE=1 (read once) prints "halfs: trace: <entry> <spec> -> <kernel>" to stderr
+ * function is defined by). The e2m1_rows/cols/both kernels of both levels are the driver of
+ * kernels/quant_mx.h with that level's vector table; e2m1_avx512 / e2m1_avx2 are the band
+ * quantizer of kernels/quant_band.h with that level's table. HALFS_TRACE=1 (read once) prints "halfs: trace: <entry> <spec> -> <kernel>" to stderr
  * the first time each (entry point, kernel) pair runs; otherwise the library never prints.
  */
 #include <pthread.h>
@@ -21,7 +22,6 @@
 #include "core/quant_common.h"
 #include "halfs/quant.h"
 #include "halfs/rng.h"
-#include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/quant_kernels.h"
 #include "kernels/quant_mx.h"
 
@@ -82,20 +82,10 @@ static int q_all(const hs_quant_plan *p) {
     (void)p;
     return 1;
 }
-static int q_e2m1_rows_avx512(const hs_quant_plan *p) {
-    return !p->transpose && hs_quantize_e2m1_rows_avx512_covers(p->spec);
-}
-static int q_e2m1_cols_avx512(const hs_quant_plan *p) {
-    return p->transpose && hs_quantize_e2m1_rows_avx512_covers(p->spec);
-}
+static int q_e2m1_rows(const hs_quant_plan *p) { return !p->transpose && hs_qmx_covers(p->spec); }
+static int q_e2m1_cols(const hs_quant_plan *p) { return p->transpose && hs_qmx_covers(p->spec); }
 static int q_e2m1_avx512(const hs_quant_plan *p) {
     return hs_quantize_e2m1_avx512_covers(p->spec, p->cols);
-}
-static int q_e2m1_rows_avx2(const hs_quant_plan *p) {
-    return !p->transpose && hs_qmx_covers(p->spec);
-}
-static int q_e2m1_cols_avx2(const hs_quant_plan *p) {
-    return p->transpose && hs_qmx_covers(p->spec);
 }
 static int q_e2m1_avx2(const hs_quant_plan *p) {
     return hs_quantize_e2m1_avx2_covers(p->spec, p->cols);
@@ -120,15 +110,15 @@ static const hs_quant_kernel quant_ref[] = {
     {"ref", q_all, run_hs_quantize_ref},
 };
 static const hs_quant_kernel quant_avx2[] = {
-    {"e2m1_rows_avx2", q_e2m1_rows_avx2, run_hs_quantize_e2m1_rows_avx2},
-    {"e2m1_cols_avx2", q_e2m1_cols_avx2, run_hs_quantize_e2m1_cols_avx2},
+    {"e2m1_rows_avx2", q_e2m1_rows, run_hs_quantize_e2m1_rows_avx2},
+    {"e2m1_cols_avx2", q_e2m1_cols, run_hs_quantize_e2m1_cols_avx2},
     {"e2m1_avx2", q_e2m1_avx2, run_hs_quantize_e2m1_avx2},
     {"generic_avx2", q_all, run_hs_quantize_generic_avx2},
     {"ref", q_all, run_hs_quantize_ref},
 };
 static const hs_quant_kernel quant_avx512[] = {
-    {"e2m1_rows_avx512", q_e2m1_rows_avx512, run_hs_quantize_e2m1_rows_avx512},
-    {"e2m1_cols_avx512", q_e2m1_cols_avx512, run_hs_quantize_e2m1_cols_avx512},
+    {"e2m1_rows_avx512", q_e2m1_rows, run_hs_quantize_e2m1_rows_avx512},
+    {"e2m1_cols_avx512", q_e2m1_cols, run_hs_quantize_e2m1_cols_avx512},
     {"e2m1_avx512", q_e2m1_avx512, run_hs_quantize_e2m1_avx512},
     {"generic_avx512", q_all, run_hs_quantize_generic_avx512},
     {"ref", q_all, run_hs_quantize_ref},
@@ -172,17 +162,13 @@ static int b_all(const hs_quant_plan *r, const hs_quant_plan *c) {
     (void)c;
     return 1;
 }
-static int b_e2m1_avx512(const hs_quant_plan *r, const hs_quant_plan *c) {
-    return hs_quantize_e2m1_rows_avx512_covers(r->spec) &&
-           hs_quantize_e2m1_rows_avx512_covers(c->spec);
+static int b_e2m1(const hs_quant_plan *r, const hs_quant_plan *c) {
+    return hs_qmx_covers(r->spec) && hs_qmx_covers(c->spec);
 }
 static hs_status run_both_e2m1_avx512(const hs_quant_plan *r, const hs_quant_plan *c,
                                       hs_packed *out_row, hs_packed *out_col) {
     return hs_quantize_both_e2m1_avx512(r->spec, c->spec, r->x, r->x_rows, r->x_cols, r->ld,
                                         out_row, out_col);
-}
-static int b_e2m1_avx2(const hs_quant_plan *r, const hs_quant_plan *c) {
-    return hs_qmx_covers(r->spec) && hs_qmx_covers(c->spec);
 }
 static hs_status run_both_e2m1_avx2(const hs_quant_plan *r, const hs_quant_plan *c,
                                     hs_packed *out_row, hs_packed *out_col) {
@@ -200,11 +186,11 @@ static const hs_quant_both_kernel both_ref[] = {
     {"separate", b_all, run_separate},
 };
 static const hs_quant_both_kernel both_avx2[] = {
-    {"e2m1_both_avx2", b_e2m1_avx2, run_both_e2m1_avx2},
+    {"e2m1_both_avx2", b_e2m1, run_both_e2m1_avx2},
     {"separate", b_all, run_separate},
 };
 static const hs_quant_both_kernel both_avx512[] = {
-    {"e2m1_both_avx512", b_e2m1_avx512, run_both_e2m1_avx512},
+    {"e2m1_both_avx512", b_e2m1, run_both_e2m1_avx512},
     {"separate", b_all, run_separate},
 };
 

@@ -94,7 +94,8 @@ const char *hs_quant_both_kernel_pick(hs_isa isa, const hs_quant_plan *row,
 /* ---- the quantizer kernels ----
  * Each is also callable alone with hs_quantize's (or hs_dequantize's) arguments: it returns
  * HS_ERR_UNSUPPORTED, touching nothing, for a call it does not cover or that is malformed. */
-/* E2M1 with E8M0, UE4M3 or FP32 scales (avx2/quant_e2m1_avx2.c, avx512/quant_e2m1_avx512.c);
+/* E2M1 with E8M0, UE4M3 or FP32 scales: the band quantizer (kernels/quant_band.h: the driver
+ * quant_band.c with the tables of avx2/quant_e2m1_avx2.c, avx512/quant_e2m1_avx512.c);
  * _covers: does the kernel implement spec s on packed rows of C elements. */
 hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
                                 int64_t cols, int64_t ld, int transpose, hs_packed *out);
@@ -103,14 +104,10 @@ hs_status hs_quantize_e2m1_avx512(const hs_quant_spec *s, const float *x, int64_
                                   int64_t cols, int64_t ld, int transpose, hs_packed *out);
 int hs_quantize_e2m1_avx512_covers(const hs_quant_spec *s, int64_t C);
 /* MXFP4-style specs (E2M1, E8M0, block 16/32, RNE/SR, rules ocp..halfs, no RHT/2D/tensor
- * scale; avx512/quant_e2m1_rows_avx512.c): row-wise (transpose = 0) here, column-wise and fused
- * in avx512/quant_e2m1_avx512.h. _covers: is s such a spec. */
-hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                       int64_t cols, int64_t ld, int transpose, hs_packed *out);
-int hs_quantize_e2m1_rows_avx512_covers(const hs_quant_spec *s);
-/* The same specs on AVX2 (kernels/quant_mx.h: the driver quant_mx.c with the vector kernels of
- * avx2/quant_mx_avx2_ukernel.c): row-wise (transpose = 0 only), column-wise (transpose = 1
- * only) and the fused row + column quantizer of hs_quantize_both. _covers: hs_qmx_covers. */
+ * scale; kernels/quant_mx.h: the driver quant_mx.c with the tables of
+ * avx2/quant_mx_avx2_ukernel.c, avx512/quant_mx_avx512_ukernel.c): row-wise (transpose = 0
+ * only), column-wise (transpose = 1 only) and the fused row + column quantizer of
+ * hs_quantize_both. Their coverage: hs_qmx_covers. */
 hs_status hs_quantize_e2m1_rows_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
                                      int64_t cols, int64_t ld, int transpose, hs_packed *out);
 hs_status hs_quantize_e2m1_cols_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
@@ -118,6 +115,13 @@ hs_status hs_quantize_e2m1_cols_avx2(const hs_quant_spec *s, const float *x, int
 hs_status hs_quantize_both_e2m1_avx2(const hs_quant_spec *sr, const hs_quant_spec *sc,
                                      const float *x, int64_t rows, int64_t cols, int64_t ld,
                                      hs_packed *out_row, hs_packed *out_col);
+hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                       int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_quantize_e2m1_cols_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                       int64_t cols, int64_t ld, int transpose, hs_packed *out);
+hs_status hs_quantize_both_e2m1_avx512(const hs_quant_spec *sr, const hs_quant_spec *sc,
+                                       const float *x, int64_t rows, int64_t cols, int64_t ld,
+                                       hs_packed *out_row, hs_packed *out_col);
 /* E2M1 with E8M0, UE4M3 or FP32 scales, block or row groups (avx512/dequant_e2m1_avx512.c). */
 hs_status hs_dequantize_e2m1_avx512(const hs_packed *p, float *y, int64_t ldy);
 /* Every element format (kernels/quant_generic.h): avx2/quant_generic_avx2.c,

@@ -2,12 +2,12 @@
  * block scales, block 16 or 32, rules ocp / ceil / rceil / even / half / halfs, RNE or SR; no
  * RHT, 2D tiles or tensor scale — as one ISA-independent driver (quant_mx.c: coverage, argument
  * checks, row runs, column strips, the fused row + column walk, OpenMP) over a small table of
- * vector kernels that each ISA fills (avx2/quant_mx_avx2_ukernel.c).
+ * vector kernels that each ISA fills (avx2/quant_mx_avx2_ukernel.c, avx512/quant_mx_avx512_ukernel.c).
  *
  * The kernels compute every group alone (its scale from its own elements, its codes from that
  * scale, SR index r·C + c of the packed element), so how the driver splits the work, and the
- * thread count, never change a byte. Half-S is decided as the AVX-512 kernels decide it
- * (avx512/quant_e2m1_rows_avx512_ukernel.c): a float sum of the two candidates' error
+ * thread count, never change a byte. Half-S is decided the same way at every level
+ * (avx512/quant_mx_avx512_ukernel.c states it): a float sum of the two candidates' error
  * difference, with an error bound; a group too close to call goes to hs_scale_choose, the
  * reference itself.
  */
@@ -50,7 +50,8 @@ hs_status hs_qmx_quantize_both(const hs_qmx_ops *ops, const hs_quant_spec *sr,
                                const hs_quant_spec *sc, const float *x, int64_t rows,
                                int64_t cols, int64_t ld, hs_packed *out_row, hs_packed *out_col);
 
-/* The AVX2 table (avx2/quant_mx_avx2_ukernel.c). */
+/* The tables (avx2/quant_mx_avx2_ukernel.c, avx512/quant_mx_avx512_ukernel.c). */
 extern const hs_qmx_ops hs_qmx_ops_avx2;
+extern const hs_qmx_ops hs_qmx_ops_avx512;
 
 #endif

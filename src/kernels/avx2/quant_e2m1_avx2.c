@@ -31,6 +31,9 @@ enum { LANES = 8 };
 
 typedef hs_qk qk2;
 
+/* code-dword vectors of one chunk in ob: one per 8 elements, rounded up to a multiple of 8 */
+static inline int64_t ob_vectors(int64_t chunk) { return ((chunk + 7) / 8 + 7) / 8 * 8; }
+
 /* ------------------------------------------------------------------ small helpers */
 #define I2F(v) _mm256_castsi256_ps(v)
 #define F2I(v) _mm256_castps_si256(v)
@@ -71,6 +74,27 @@ static void rht_tile8(const qk2 *q, float *t, int64_t n) {
     if (!q->rht) return;
     const int d = q->rht;
     const __m256 nrm = _mm256_set1_ps(q->nrm);
+    if (d == 16) { /* the NVFP4 recipe's size: the same operations on 16 vectors in registers */
+        for (int64_t o = 0; o < n; o += 16) {
+            float *b = t + o * LANES;
+            __m256 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) v[i] = _mm256_mul_ps(_mm256_load_ps(b + i * LANES), _mm256_set1_ps(q->signs[i]));
+#pragma GCC unroll 4
+            for (int h = 1; h < 16; h *= 2)
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i += 2 * h)
+#pragma GCC unroll 8
+                    for (int j = i; j < i + h; j++) {
+                        const __m256 a = v[j], c = v[j + h];
+                        v[j] = _mm256_add_ps(a, c);
+                        v[j + h] = _mm256_sub_ps(a, c);
+                    }
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) _mm256_store_ps(b + i * LANES, _mm256_mul_ps(v[i], nrm));
+        }
+        return;
+    }
     for (int64_t o = 0; o < n; o += d) {
         float *b = t + o * LANES;
         for (int i = 0; i < d; i++)
@@ -334,10 +358,11 @@ static inline __m256i encode8(const qk2 *q, __m256 v, const gs8 *g, __m256i *b0,
     return _mm256_and_si256(code, g->finite);
 }
 
-/* Encode the group tg[i][8], i < gn (tg zero-padded to a multiple of 8; rem elements from the
- * group's start to the chunk's end), packed columns from c_abs, into packed rows r0 .. r0+nb−1. */
-static void encode_store8(const qk2 *q, hs_packed *out, int64_t r0, int nb, const float *tg,
-                          int64_t gn, int64_t rem, int64_t c_abs, const gs8 *g) {
+/* Encode the group tg[i][8], i < gn (tg zero-padded to a multiple of 8), packed columns from
+ * c_abs, of packed rows r0..: the codes of elements i..i+7 as one dword per lane (element j at
+ * nibble j, 4 code bytes of that row) into ob[i/8]. */
+static void encode_group8(const qk2 *q, int64_t r0, const float *tg, int64_t gn, int64_t c_abs,
+                          const gs8 *g, __m256i *ob) {
     __m256i b0 = _mm256_setzero_si256(), b1 = _mm256_setzero_si256();
     if (q->sr) {
         uint64_t bb[8];
@@ -351,12 +376,30 @@ static void encode_store8(const qk2 *q, hs_packed *out, int64_t r0, int nb, cons
         for (int j = 0; j < 8; j++) /* element j of 8 → nibble j of the lane's dword */
             d = _mm256_or_si256(d, _mm256_sllv_epi32(encode8(q, _mm256_load_ps(tg + (i + j) * LANES), g, &b0, &b1),
                                                      _mm256_set1_epi32(4 * j)));
-        uint32_t dw[8];
-        _mm256_storeu_si256((__m256i *)dw, d);
-        int64_t byte0 = (c_abs + i) / 2, nbytes = (rem - i + 1) / 2;
-        if (nbytes > 4) nbytes = 4;
-        for (int l = 0; l < nb; l++)
-            memcpy(out->codes + (r0 + l) * out->code_stride + byte0, &dw[l], (size_t)nbytes);
+        _mm256_store_si256(ob + i / 8, d);
+    }
+}
+
+/* The chunk's code dwords ob[0 .. ceil(n/8)) back to rows: 8 vectors at a time transposed
+ * (row l gets 8 dwords, 32 code bytes), stored to packed rows r0 .. r0+nb−1 from byte byte0;
+ * np = ceil(n/2) bytes per row, never more. */
+static void store_codes8(hs_packed *out, int64_t r0, int nb, int64_t byte0, int64_t np, __m256i *ob) {
+    const int64_t nv = (np + 3) / 4;
+    for (int64_t v = nv; v % 8; v++) ob[v] = _mm256_setzero_si256();
+    for (int64_t v0 = 0; v0 < nv; v0 += 8) {
+        __m256 r[8];
+        for (int k = 0; k < 8; k++) r[k] = _mm256_castsi256_ps(_mm256_load_si256(ob + v0 + k));
+        hs_transpose8x8_ps(r);
+        const int64_t nbytes = np - v0 * 4 < 32 ? np - v0 * 4 : 32;
+        for (int l = 0; l < nb; l++) {
+            uint8_t *dst = out->codes + (r0 + l) * out->code_stride + byte0 + v0 * 4;
+            if (nbytes == 32) _mm256_storeu_ps((float *)dst, r[l]);
+            else {
+                uint8_t tmp[32];
+                _mm256_storeu_ps((float *)tmp, r[l]);
+                memcpy(dst, tmp, (size_t)nbytes);
+            }
+        }
     }
 }
 
@@ -366,9 +409,9 @@ static void store_scale8(hs_packed *out, int64_t r, int64_t gi, uint32_t st) {
 }
 
 /* One band, packed columns [cb, ce); returns groups halved. t: (chunk + 8) × 8 floats,
- * aligned, or (preloaded) the band's whole-row tile. */
+ * aligned, or (preloaded) the band's whole-row tile; ob: ob_bytes(chunk) of code scratch. */
 static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
-                     float *t, int preloaded) {
+                     float *t, __m256i *ob, int preloaded) {
     const int64_t C = q->C, W = q->W;
     int64_t halved = 0, used = (C + 1) / 2;
     if (cb == 0)
@@ -396,8 +439,9 @@ static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t c
                 halved += hv[l] != 0;
                 store_scale8(out, r0 + l, gi, st[l]);
             }
-            encode_store8(q, out, r0, nb, tg, gn, n - off, c0 + off, &g);
+            encode_group8(q, r0, tg, gn, c0 + off, &g, ob + off / 8);
         }
+        store_codes8(out, r0, nb, c0 / 2, (n + 1) / 2, ob);
     }
     return halved;
 }
@@ -410,10 +454,11 @@ static int64_t band8(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t c
  * source matrix x): one call per 256 elements, the reference's decision by construction. The
  * elements are encoded 8 lanes at a time. Returns the tiles halved. */
 static int64_t band16_tiles(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t cb,
-                            int64_t ce, float *t) {
+                            int64_t ce, float *t, __m256i *ob) {
     const int64_t C = q->C;
     const int nbh[2] = {nb < LANES ? nb : LANES, nb > LANES ? nb - LANES : 0};
     float *th[2] = {t, t + (q->chunk + 8) * LANES};
+    __m256i *obh[2] = {ob, ob + ob_vectors(q->chunk)};
     /* rules whose scale is a function of the amax alone: the 8-lane scale code on the tile amax */
     const hs_rule rule = q->s->rule;
     const int amax_only = q->s->scale_fmt == HS_SCALE_E8M0
@@ -471,9 +516,10 @@ static int64_t band16_tiles(const qk2 *q, hs_packed *out, int64_t r0, int nb, in
             for (int l = 0; l < nb; l++) store_scale8(out, r0 + l, gi, stored); /* per row */
             for (int h = 0; h < 2; h++)
                 if (nbh[h])
-                    encode_store8(q, out, r0 + h * LANES, nbh[h], th[h] + off * LANES, w, n - off,
-                                  c0 + off, &g);
+                    encode_group8(q, r0 + h * LANES, th[h] + off * LANES, w, c0 + off, &g, obh[h] + off / 8);
         }
+        for (int h = 0; h < 2; h++)
+            if (nbh[h]) store_codes8(out, r0 + h * LANES, nbh[h], c0 / 2, (n + 1) / 2, obh[h]);
     }
     return halved;
 }
@@ -558,9 +604,13 @@ static void load_rows_t8(const qk2 *q, int64_t r0, int nbands, float *tiles, int
 
 static int64_t band(const qk2 *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
                     float *t, uint8_t *ob, int preloaded) {
-    (void)ob;
-    return q->tile2d ? band16_tiles(q, out, r0, nb, cb, ce, t) : band8(q, out, r0, nb, cb, ce, t, preloaded);
+    __m256i *o = (__m256i *)(void *)ob;
+    return q->tile2d ? band16_tiles(q, out, r0, nb, cb, ce, t, o) : band8(q, out, r0, nb, cb, ce, t, o, preloaded);
 }
+
+/* ob: the code dwords of a chunk, rounded up to whole 8-vector transposes, twice (2D tiles'
+ * two half bands) */
+static size_t ob_bytes(int64_t chunk) { return 2 * (size_t)ob_vectors(chunk) * sizeof(__m256i); }
 
 const hs_qband_ops hs_qband_ops_avx2 = {
     .lanes = LANES,
@@ -568,7 +618,7 @@ const hs_qband_ops hs_qband_ops_avx2 = {
     .band = band,
     .finite_amax = band8_finite_amax,
     .load_rows_t = load_rows_t8,
-    .ob_bytes = NULL,
+    .ob_bytes = ob_bytes,
 };
 
 hs_status hs_quantize_e2m1_avx2(const hs_quant_spec *s, const float *x, int64_t rows, int64_t cols,

@@ -1,6 +1,6 @@
 /* quant_mx_avx2_ukernel.c: the AVX2 vector kernels of the dedicated MXFP4-style quantizers
  * (kernels/quant_mx.h: E2M1, E8M0, block 16/32, rules ocp..halfs, RNE/SR; driver quant_mx.c),
- * the data paths of the AVX-512 kernels (avx512/quant_e2m1_rows_avx512_ukernel.c) at 8 lanes.
+ * the data paths of the AVX-512 kernels (avx512/quant_mx_avx512_ukernel.c) at 8 lanes.
  * Byte-identical to hs_quantize_ref (codes, scales, groups_halved).
  *
  * Row-wise: a step is 8 blocks of B floats (B/8 vectors each), read straight from the rows;

@@ -1,10 +1,11 @@
-/* quant_e2m1_rows_avx512_ukernel.c: the kernel of the dedicated ROW-WISE AVX-512 quantizer for
- * MXFP4-style specs — E2M1 elements, E8M0 block scales, block 16 or 32, rules ocp / ceil /
- * rceil / even / half / halfs, RNE, no RHT, no 2D tiles, no tensor scale. Byte-identical to hs_quantize_ref (codes,
- * scales, groups_halved); the dispatcher tries it before the general band kernel
- * (quant_e2m1_avx512*.c), which covers everything else.
+/* quant_mx_avx512_ukernel.c: the AVX-512 table of the dedicated MXFP4 quantizers
+ * (kernels/quant_mx.h, whose driver is kernels/quant_mx.c) for MXFP4-style specs — E2M1
+ * elements, E8M0 block scales, block 16 or 32, rules ocp / ceil / rceil / even / half / halfs,
+ * RNE or SR, no RHT, no 2D tiles, no tensor scale: row-wise, column-wise and fused row + column.
+ * Byte-identical to hs_quantize_ref (codes, scales, groups_halved); the dispatcher tries them
+ * before the band quantizer (kernels/quant_band.h), which covers everything else.
  *
- * Why a separate kernel: the band kernel makes 16 rows the 16 lanes of a vector, so row-wise
+ * Why separate kernels: the band kernel makes 16 rows the 16 lanes of a vector, so row-wise
  * input must be transposed 16×16 first (most of its time). Here the data stay in row order:
  * a step is 16 consecutive blocks of one row (16·B floats, B/16 vectors per block, read straight
  * from the row). Lane = element while encoding; the per-block statistics (amax, and for halfs
@@ -20,11 +21,11 @@
  * that block's scale is taken from hs_scale_choose itself — the reference, so exact.
  *
  * Rows whose blocks are whole but do not fill the 16-block steps are quantized as runs of rows
- * whose steps continue across row ends (rows_flat_b: the trainer's 256- to 1408-column rows).
+ * whose steps continue across row ends (rows_flat_b: the trainer's 256- to 1408-column rows);
+ * rows of whole steps, or with a partial block, one at a time (row_b).
  *
- * This file holds the kernels, compiled with clang where available (Makefile: *_ukernel.c;
- * gcc 12's code for them is ~1.4× slower); quant_e2m1_rows_avx512.c holds the drivers
- * (argument checks, OpenMP over rows or runs of rows).
+ * Compiled with clang where available (Makefile: *_ukernel.c; gcc 12's code for these kernels
+ * is ~1.4× slower); no OpenMP here (the driver splits the work).
  *
  * Encoding (RNE): a = min(|v·enc|, 6) rounded on the E2M1 grid by the float addition of
  * 2^(22+ex) (ties to even code, as hs_e2m1_encode), the code looked up from the rounded value's
@@ -38,6 +39,8 @@
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
+#include "kernels/quant_kernels.h"
+#include "kernels/quant_mx.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/avx512/sr_uniform_avx512.h"
 
@@ -426,8 +429,8 @@ row_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int64
     return halved;
 }
 
-int64_t hs_ukernel_qrows_avx512(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
-                                uint8_t *codes, int64_t code_stride, uint8_t *scales) {
+static int64_t qmx_row(const hs_quant_spec *s, const float *x, int64_t r, int64_t C,
+                       uint8_t *codes, int64_t code_stride, uint8_t *scales) {
     enc_consts k;
     enc_consts_init(&k);
     const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
@@ -480,9 +483,16 @@ rows_flat_b(const hs_quant_spec *s, const int B, const int mode, const float *x,
     return halved;
 }
 
-int64_t hs_ukernel_qrows_flat_avx512(const hs_quant_spec *s, const float *x, int64_t ld, int64_t C,
-                                     int64_t r0, int64_t r1, uint8_t *codes, int64_t code_stride,
-                                     uint8_t *scales) {
+static int64_t qmx_rows_flat(const hs_quant_spec *s, const float *x, int64_t ld, int64_t C,
+                             int64_t r0, int64_t r1, uint8_t *codes, int64_t code_stride,
+                             uint8_t *scales) {
+    if (C % (16 * s->block) == 0) { /* rows of whole 16-block steps: one row at a time (faster) */
+        int64_t halved = 0;
+        for (int64_t r = r0; r < r1; r++)
+            halved += qmx_row(s, x + r * ld, r, C, codes + r * code_stride, code_stride,
+                              scales + r * (C / s->block));
+        return halved;
+    }
     enc_consts k;
     enc_consts_init(&k);
     const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
@@ -810,17 +820,6 @@ cols_b(const hs_quant_spec *s, const int B, const int mode, const float *x, int6
     return halved;
 }
 
-int64_t hs_ukernel_qcols_avx512(const hs_quant_spec *s, const float *x, int64_t ld, int64_t R,
-                                int64_t C, int64_t jb, int64_t je, uint8_t *codes,
-                                int64_t code_stride, uint8_t *scales) {
-    const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
-    const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0;
-#define COLS(B_, M_) cols_b(s, B_, M_, x, ld, R, C, jb, je, 0, (C + B_ - 1) / B_, codes, code_stride, scales, key)
-    if (s->block == 32) return !sr ? COLS(32, 0) : pre ? COLS(32, 2) : COLS(32, 1);
-    return !sr ? COLS(16, 0) : pre ? COLS(16, 2) : COLS(16, 1);
-#undef COLS
-}
-
 /* Groups [g0, g1) of every packed row (the fused row + column quantizer: a few x rows at a
  * time, just read by the row-wise kernel, so still in cache). */
 static inline __attribute__((always_inline)) int64_t
@@ -840,13 +839,57 @@ cols_g_b(const hs_quant_spec *s, const int B, const int mode, const float *x, in
     return halved;
 }
 
-int64_t hs_ukernel_qcols_groups_avx512(const hs_quant_spec *s, const float *x, int64_t ld,
-                                       int64_t R, int64_t C, int64_t g0, int64_t g1,
-                                       uint8_t *codes, int64_t code_stride, uint8_t *scales) {
+static __attribute__((noinline)) int64_t
+cols_strip(const hs_quant_spec *s, const float *x, int64_t ld, int64_t R, int64_t C, int64_t jb,
+           int64_t je, int64_t g0, int64_t g1, uint8_t *codes, int64_t code_stride,
+           uint8_t *scales) {
+    const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
+    const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0;
+#define COLS(B_, M_) cols_b(s, B_, M_, x, ld, R, C, jb, je, g0, g1, codes, code_stride, scales, key)
+    if (s->block == 32) return !sr ? COLS(32, 0) : pre ? COLS(32, 2) : COLS(32, 1);
+    return !sr ? COLS(16, 0) : pre ? COLS(16, 2) : COLS(16, 1);
+#undef COLS
+}
+
+static __attribute__((noinline)) int64_t
+cols_groups(const hs_quant_spec *s, const float *x, int64_t ld, int64_t R, int64_t C, int64_t g0,
+            int64_t g1, uint8_t *codes, int64_t code_stride, uint8_t *scales) {
     const int sr = s->rounding == HS_ROUND_SR, pre = hs_spec_sr_prescaled(s);
     const uint64_t key = sr ? hs_rng_key(s->seed, s->stream) : 0;
 #define COLS(B_, M_) cols_g_b(s, B_, M_, x, ld, R, C, g0, g1, codes, code_stride, scales, key)
     if (s->block == 32) return !sr ? COLS(32, 0) : pre ? COLS(32, 2) : COLS(32, 1);
     return !sr ? COLS(16, 0) : pre ? COLS(16, 2) : COLS(16, 1);
 #undef COLS
+}
+
+/* Groups [g0, g1) of packed rows [jb, je). A call for one group of every packed row (the fused
+ * quantizer's: its x rows were just read by the row-wise kernel, so they are in cache) walks
+ * them 16 columns at a time (cols_g_b); otherwise a strip is read in bands (cols_b). */
+static int64_t qmx_cols(const hs_quant_spec *s, const float *x, int64_t ld, int64_t R, int64_t C,
+                        int64_t jb, int64_t je, int64_t g0, int64_t g1, uint8_t *codes,
+                        int64_t code_stride, uint8_t *scales) {
+    if (jb == 0 && je == R && g1 - g0 == 1)
+        return cols_groups(s, x, ld, R, C, g0, g1, codes, code_stride, scales);
+    return cols_strip(s, x, ld, R, C, jb, je, g0, g1, codes, code_stride, scales);
+}
+
+const hs_qmx_ops hs_qmx_ops_avx512 = {qmx_rows_flat, qmx_row, qmx_cols};
+
+/* The kernels' entry points (kernels/quant_kernels.h): the driver with this table. */
+hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                       int64_t cols, int64_t ld, int transpose, hs_packed *out) {
+    if (transpose) return HS_ERR_UNSUPPORTED;
+    return hs_qmx_quantize(&hs_qmx_ops_avx512, s, x, rows, cols, ld, 0, out);
+}
+
+hs_status hs_quantize_e2m1_cols_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                       int64_t cols, int64_t ld, int transpose, hs_packed *out) {
+    if (!transpose) return HS_ERR_UNSUPPORTED;
+    return hs_qmx_quantize(&hs_qmx_ops_avx512, s, x, rows, cols, ld, 1, out);
+}
+
+hs_status hs_quantize_both_e2m1_avx512(const hs_quant_spec *sr, const hs_quant_spec *sc,
+                                       const float *x, int64_t rows, int64_t cols, int64_t ld,
+                                       hs_packed *out_row, hs_packed *out_col) {
+    return hs_qmx_quantize_both(&hs_qmx_ops_avx512, sr, sc, x, rows, cols, ld, out_row, out_col);
 }
