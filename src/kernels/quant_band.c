@@ -25,7 +25,56 @@ static float band_amax(const void *ctx, int64_t b, float *t) {
     const int L = a->ops->lanes;
     const int64_t r0 = b * L;
     const int nb = a->q->R - r0 < L ? (int)(a->q->R - r0) : L;
-    return a->ops->finite_amax(a->q, r0, nb, t);
+    return a->ops->finite_amax(a->q, r0, nb, 0, a->q->C, t);
+}
+
+/* Adjacent bands per column-wise task: about four tasks per thread, at most 32 bands. */
+static int64_t bands_per_task(int64_t nbands, int threads) {
+    int64_t SB = nbands / (4 * (int64_t)threads);
+    return SB > 32 ? 32 : SB < 1 ? 1 : SB;
+}
+
+/* NVFP4's tensor amax: the finite amax of every (rotated) value, a max, so taken in whatever
+ * order reads x best. Without an RHT: along x's own rows, whatever the orientation. Row-wise
+ * with an RHT: band by band. Column-wise with an RHT: tasks of adjacent bands walked chunk by
+ * chunk, as the quantization reads them. Returns 0, or −1 without memory for the scratch. */
+static int tensor_amax(const hs_qband_ops *ops, const hs_qk *q, int64_t rows, int64_t cols,
+                       int par, size_t tbytes, float *amax) {
+    const int L = ops->lanes;
+    hs_qk qa = *q;
+    if (!q->rht) {
+        qa.transpose = 0;
+        qa.R = rows;
+        qa.C = cols;
+    }
+    if (!qa.transpose) {
+        amax_ctx ac = {ops, &qa};
+        return hs_bands_finite_amax((qa.R + L - 1) / L, tbytes, par, band_amax, &ac, amax);
+    }
+    const int64_t nbands = (q->R + L - 1) / L;
+    const int64_t SB = bands_per_task(nbands, par ? omp_get_max_threads() : 1);
+    const int64_t ntasks = (nbands + SB - 1) / SB;
+    float a = 0.0f;
+    int nomem = 0;
+#pragma omp parallel if (par) reduction(max : a) reduction(| : nomem)
+    {
+        float *t = hs_workspace(2, tbytes);
+        nomem = !t;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t k = 0; k < ntasks; k++) {
+            if (!t) continue;
+            const int64_t b0 = k * SB, b1 = (k + 1) * SB < nbands ? (k + 1) * SB : nbands;
+            for (int64_t c0 = 0; c0 < q->C; c0 += q->chunk)
+                for (int64_t b = b0; b < b1; b++) {
+                    const int64_t r0 = b * L, ce = c0 + q->chunk < q->C ? c0 + q->chunk : q->C;
+                    const int nb = q->R - r0 < L ? (int)(q->R - r0) : L;
+                    const float m = ops->finite_amax(q, r0, nb, c0, ce, t);
+                    a = m > a ? m : a;
+                }
+        }
+    }
+    *amax = a;
+    return nomem ? -1 : 0;
 }
 
 hs_status hs_qband_quantize(const hs_qband_ops *ops, const hs_quant_spec *s, const float *x,
@@ -72,18 +121,8 @@ hs_status hs_qband_quantize(const hs_qband_ops *ops, const hs_quant_spec *s, con
     int nomem = 0;
 
     if (s->two_level) {
-        /* A max does not depend on the order it is taken in: without an RHT the amax is taken
-         * over x's own rows (contiguous reads, whatever the orientation). */
-        hs_qk qa = q;
-        if (!s->rht) {
-            qa.transpose = 0;
-            qa.R = rows;
-            qa.C = cols;
-        }
         float amax;
-        amax_ctx ac = {ops, &qa};
-        if (hs_bands_finite_amax((qa.R + L - 1) / L, tbytes, par, band_amax, &ac, &amax) != 0)
-            return HS_ERR_UNSUPPORTED;
+        if (tensor_amax(ops, &q, rows, cols, par, tbytes, &amax) != 0) return HS_ERR_UNSUPPORTED;
         q.s_enc = hs_two_level_senc(s, amax);
     }
 
@@ -101,9 +140,8 @@ hs_status hs_qband_quantize(const hs_qband_ops *ops, const hs_quant_spec *s, con
     const int rows_t = q.transpose && s->group == HS_GROUP_ROW && ops->load_rows_t;
     const int64_t tstride = (C + 8) * L;
     if (q.transpose) {
-        SB = nbands / (4 * (int64_t)threads);
-        int64_t cap = rows_t ? ((int64_t)8 << 20) / (tstride * 4) : 32;
-        if (cap > 32) cap = 32;
+        SB = bands_per_task(nbands, threads);
+        const int64_t cap = rows_t ? ((int64_t)8 << 20) / (tstride * 4) : 32;
         SB = SB > cap ? cap : SB;
         SB = SB < 1 ? 1 : SB;
     }

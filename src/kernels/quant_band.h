@@ -51,9 +51,9 @@ typedef struct hs_qband_ops {
      * band's codes and scales; returns the groups (2D: tiles) halved. */
     int64_t (*band)(const hs_qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
                     float *t, uint8_t *ob, int preloaded);
-    /* The finite amax of the (rotated) values of packed rows r0 .. r0+nb−1, nb ≤ L (NVFP4's
-     * tensor scale); t as for band. */
-    float (*finite_amax)(const hs_qk *q, int64_t r0, int nb, float *t);
+    /* The finite amax of the (rotated) values of packed rows r0 .. r0+nb−1, nb ≤ L, packed
+     * columns [cb, ce) (chunk-aligned cb; NVFP4's tensor scale); t as for band. */
+    float (*finite_amax)(const hs_qk *q, int64_t r0, int nb, int64_t cb, int64_t ce, float *t);
     /* Optional (NULL: none). Column-wise with one group per row: the tiles of nbands adjacent
      * bands from r0, whole rows, RHT applied, into tiles + b·tstride (tstride = (C + 8)·L
      * floats), each x row read once, nbands·L contiguous floats at a time. */

@@ -524,9 +524,10 @@ static int64_t band16_tiles(const qk2 *q, hs_packed *out, int64_t r0, int nb, in
     return halved;
 }
 
-/* A max does not depend on the order it is taken in: without an RHT the band's values are read
+/* Finite amax of one band (rotated), packed columns [cb, ce), for the NVFP4 tensor scale. A max
+ * does not depend on the order it is taken in: without an RHT the band's values are read
  * straight from x (no tile). */
-static float band8_finite_amax(const qk2 *q, int64_t r0, int nb, float *t) {
+static float band8_finite_amax(const qk2 *q, int64_t r0, int nb, int64_t cb, int64_t ce, float *t) {
     __m256i m = _mm256_setzero_si256();
 #define AMAX(v)                                                                                    \
     do {                                                                                           \
@@ -538,21 +539,21 @@ static float band8_finite_amax(const qk2 *q, int64_t r0, int nb, float *t) {
         if (q->transpose) { /* packed rows r0.. are x columns r0..: 8 floats of every x row */
             const __m256i lanes =
                 _mm256_cmpgt_epi32(_mm256_set1_epi32(nb), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            for (int64_t i = 0; i < q->C; i++)
+            for (int64_t i = cb; i < ce; i++)
                 AMAX(_mm256_maskload_epi32((const int *)(q->x + i * q->ld + r0), lanes));
         } else {
-            const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(q->C & 7)),
+            const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)((ce - cb) & 7)),
                                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
             for (int l = 0; l < nb; l++) {
                 const float *row = q->x + (r0 + l) * q->ld;
-                int64_t c = 0;
-                for (; c + 8 <= q->C; c += 8) AMAX(_mm256_loadu_si256((const __m256i *)(row + c)));
-                if (c < q->C) AMAX(_mm256_maskload_epi32((const int *)(row + c), tail));
+                int64_t c = cb;
+                for (; c + 8 <= ce; c += 8) AMAX(_mm256_loadu_si256((const __m256i *)(row + c)));
+                if (c < ce) AMAX(_mm256_maskload_epi32((const int *)(row + c), tail));
             }
         }
     } else {
-        for (int64_t c0 = 0; c0 < q->C; c0 += q->chunk) {
-            int64_t n = q->C - c0 < q->chunk ? q->C - c0 : q->chunk;
+        for (int64_t c0 = cb; c0 < ce; c0 += q->chunk) {
+            int64_t n = ce - c0 < q->chunk ? ce - c0 : q->chunk;
             load_tile8(q, r0, nb, c0, n, t);
             for (int64_t i = 0; i < n; i++) AMAX(_mm256_load_si256((const __m256i *)(t + i * LANES)));
         }

@@ -16,6 +16,6 @@ enum { HS_QK_LANES = 16 }; /* packed rows per band */
 int64_t hs_qk_band(const hs_qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, int64_t ce,
                    float *t, uint8_t *ob, int preloaded);
 void hs_qk_load_rows_t(const hs_qk *q, int64_t r0, int nbands, float *tiles, int64_t tstride);
-float hs_qk_band_finite_amax(const hs_qk *q, int64_t r0, int nb, float *t);
+float hs_qk_band_finite_amax(const hs_qk *q, int64_t r0, int nb, int64_t cb, int64_t ce, float *t);
 
 #endif

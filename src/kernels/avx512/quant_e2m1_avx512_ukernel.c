@@ -837,9 +837,10 @@ int64_t hs_qk_band(const qk *q, hs_packed *out, int64_t r0, int nb, int64_t cb, 
     return halved;
 }
 
-/* Finite amax of one band (rotated), for the NVFP4 tensor scale. A max does not depend on the
- * order it is taken in: without an RHT the band's values are read straight from x (no tile). */
-float hs_qk_band_finite_amax(const qk *q, int64_t r0, int nb, float *t) {
+/* Finite amax of one band (rotated), packed columns [cb, ce), for the NVFP4 tensor scale. A max
+ * does not depend on the order it is taken in: without an RHT the band's values are read
+ * straight from x (no tile). */
+float hs_qk_band_finite_amax(const qk *q, int64_t r0, int nb, int64_t cb, int64_t ce, float *t) {
     __m512i m = _mm512_setzero_si512();
     const __m512i absm = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
 #define AMAX(v)                                                                                    \
@@ -850,20 +851,20 @@ float hs_qk_band_finite_amax(const qk *q, int64_t r0, int nb, float *t) {
     if (!q->rht) {
         if (q->transpose) { /* packed rows r0.. are x columns r0..: 16 floats of every x row */
             const __mmask16 lanes = (__mmask16)((1u << nb) - 1);
-            for (int64_t i = 0; i < q->C; i++)
+            for (int64_t i = cb; i < ce; i++)
                 AMAX(_mm512_maskz_loadu_epi32(lanes, q->x + i * q->ld + r0));
         } else {
-            const __mmask16 tail = (__mmask16)((1u << (q->C & 15)) - 1);
+            const __mmask16 tail = (__mmask16)((1u << ((ce - cb) & 15)) - 1);
             for (int l = 0; l < nb; l++) {
                 const float *row = q->x + (r0 + l) * q->ld;
-                int64_t c = 0;
-                for (; c + 16 <= q->C; c += 16) AMAX(_mm512_loadu_si512(row + c));
-                if (c < q->C) AMAX(_mm512_maskz_loadu_epi32(tail, row + c));
+                int64_t c = cb;
+                for (; c + 16 <= ce; c += 16) AMAX(_mm512_loadu_si512(row + c));
+                if (c < ce) AMAX(_mm512_maskz_loadu_epi32(tail, row + c));
             }
         }
     } else {
-        for (int64_t c0 = 0; c0 < q->C; c0 += q->chunk) {
-            int64_t n = q->C - c0 < q->chunk ? q->C - c0 : q->chunk;
+        for (int64_t c0 = cb; c0 < ce; c0 += q->chunk) {
+            int64_t n = ce - c0 < q->chunk ? ce - c0 : q->chunk;
             load_tile(q, r0, nb, c0, n, t);
             for (int64_t i = 0; i < n; i++) AMAX(_mm512_load_si512(t + i * LANES));
         }
