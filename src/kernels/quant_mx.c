@@ -9,7 +9,8 @@
  *    of every column-wise code row); within a unit, each column group's rows are quantized
  *    row-wise, then column-wise while they are still in cache.
  * Every group is computed alone by the kernels, so the cut and the thread count never change
- * a byte: the outputs are hs_quantize_ref's.
+ * a byte: the outputs are hs_quantize_ref's. The kernels' entry points of each level (the
+ * driver with that level's table) are at the end.
  */
 #include "kernels/quant_mx.h"
 
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "core/quant_common.h"
+#include "kernels/quant_kernels.h"
 
 enum { MX_RUN = 32 }; /* rows per OpenMP unit of the row-wise runs */
 
@@ -141,4 +143,32 @@ hs_status hs_qmx_quantize_both(const hs_qmx_ops *ops, const hs_quant_spec *sr,
     finish(out_row, sr, hrow, rows);
     finish(out_col, sc, hcol, R);
     return HS_OK;
+}
+
+/* The kernels' entry points (kernels/quant_kernels.h): the driver with each level's table. */
+hs_status hs_quantize_e2m1_rows_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
+                                     int64_t cols, int64_t ld, int transpose, hs_packed *out) {
+    return transpose ? HS_ERR_UNSUPPORTED : hs_qmx_quantize(&hs_qmx_ops_avx2, s, x, rows, cols, ld, 0, out);
+}
+hs_status hs_quantize_e2m1_cols_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
+                                     int64_t cols, int64_t ld, int transpose, hs_packed *out) {
+    return !transpose ? HS_ERR_UNSUPPORTED : hs_qmx_quantize(&hs_qmx_ops_avx2, s, x, rows, cols, ld, 1, out);
+}
+hs_status hs_quantize_both_e2m1_avx2(const hs_quant_spec *sr, const hs_quant_spec *sc,
+                                     const float *x, int64_t rows, int64_t cols, int64_t ld,
+                                     hs_packed *out_row, hs_packed *out_col) {
+    return hs_qmx_quantize_both(&hs_qmx_ops_avx2, sr, sc, x, rows, cols, ld, out_row, out_col);
+}
+hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                       int64_t cols, int64_t ld, int transpose, hs_packed *out) {
+    return transpose ? HS_ERR_UNSUPPORTED : hs_qmx_quantize(&hs_qmx_ops_avx512, s, x, rows, cols, ld, 0, out);
+}
+hs_status hs_quantize_e2m1_cols_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
+                                       int64_t cols, int64_t ld, int transpose, hs_packed *out) {
+    return !transpose ? HS_ERR_UNSUPPORTED : hs_qmx_quantize(&hs_qmx_ops_avx512, s, x, rows, cols, ld, 1, out);
+}
+hs_status hs_quantize_both_e2m1_avx512(const hs_quant_spec *sr, const hs_quant_spec *sc,
+                                       const float *x, int64_t rows, int64_t cols, int64_t ld,
+                                       hs_packed *out_row, hs_packed *out_col) {
+    return hs_qmx_quantize_both(&hs_qmx_ops_avx512, sr, sc, x, rows, cols, ld, out_row, out_col);
 }

@@ -645,22 +645,3 @@ static int64_t qmx_cols(const hs_quant_spec *s, const float *x, int64_t ld, int6
 }
 
 const hs_qmx_ops hs_qmx_ops_avx2 = {qmx_rows_flat, qmx_row, qmx_cols};
-
-/* The kernels' entry points (kernels/quant_kernels.h): the driver with this table. */
-hs_status hs_quantize_e2m1_rows_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
-                                     int64_t cols, int64_t ld, int transpose, hs_packed *out) {
-    if (transpose) return HS_ERR_UNSUPPORTED;
-    return hs_qmx_quantize(&hs_qmx_ops_avx2, s, x, rows, cols, ld, 0, out);
-}
-
-hs_status hs_quantize_e2m1_cols_avx2(const hs_quant_spec *s, const float *x, int64_t rows,
-                                     int64_t cols, int64_t ld, int transpose, hs_packed *out) {
-    if (!transpose) return HS_ERR_UNSUPPORTED;
-    return hs_qmx_quantize(&hs_qmx_ops_avx2, s, x, rows, cols, ld, 1, out);
-}
-
-hs_status hs_quantize_both_e2m1_avx2(const hs_quant_spec *sr, const hs_quant_spec *sc,
-                                     const float *x, int64_t rows, int64_t cols, int64_t ld,
-                                     hs_packed *out_row, hs_packed *out_col) {
-    return hs_qmx_quantize_both(&hs_qmx_ops_avx2, sr, sc, x, rows, cols, ld, out_row, out_col);
-}

@@ -39,7 +39,6 @@
 #include "core/scale_rules.h"
 #include "halfs/rng.h"
 #include "kernels/kernels.h"
-#include "kernels/quant_kernels.h"
 #include "kernels/quant_mx.h"
 #include "kernels/avx512/quant_e2m1_avx512.h"
 #include "kernels/avx512/sr_uniform_avx512.h"
@@ -874,22 +873,3 @@ static int64_t qmx_cols(const hs_quant_spec *s, const float *x, int64_t ld, int6
 }
 
 const hs_qmx_ops hs_qmx_ops_avx512 = {qmx_rows_flat, qmx_row, qmx_cols};
-
-/* The kernels' entry points (kernels/quant_kernels.h): the driver with this table. */
-hs_status hs_quantize_e2m1_rows_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                       int64_t cols, int64_t ld, int transpose, hs_packed *out) {
-    if (transpose) return HS_ERR_UNSUPPORTED;
-    return hs_qmx_quantize(&hs_qmx_ops_avx512, s, x, rows, cols, ld, 0, out);
-}
-
-hs_status hs_quantize_e2m1_cols_avx512(const hs_quant_spec *s, const float *x, int64_t rows,
-                                       int64_t cols, int64_t ld, int transpose, hs_packed *out) {
-    if (!transpose) return HS_ERR_UNSUPPORTED;
-    return hs_qmx_quantize(&hs_qmx_ops_avx512, s, x, rows, cols, ld, 1, out);
-}
-
-hs_status hs_quantize_both_e2m1_avx512(const hs_quant_spec *sr, const hs_quant_spec *sc,
-                                       const float *x, int64_t rows, int64_t cols, int64_t ld,
-                                       hs_packed *out_row, hs_packed *out_col) {
-    return hs_qmx_quantize_both(&hs_qmx_ops_avx512, sr, sc, x, rows, cols, ld, out_row, out_col);
-}
