@@ -39,6 +39,26 @@ typedef struct hs_qmx_ops {
                     int64_t code_stride, uint8_t *scales);
 } hs_qmx_ops;
 
+/* The rows_flat kernels' walk over a run of blocks: the next nblk blocks (from column block *cb
+ * of row *row, both advanced) into the step's slots, their floats at bp[b] and their codes at
+ * dp[b]; slots nblk .. nslots−1 get an all-zero group (zeros, at least B floats) whose codes go
+ * to scratch + 16·b and are dropped. */
+static inline void hs_qmx_flat_blocks(const float *x, int64_t ld, uint8_t *codes, int64_t code_stride,
+                                      int64_t gpr, int B, int nblk, int nslots, int64_t *row,
+                                      int64_t *cb, const float *zeros, uint8_t *scratch,
+                                      const float **bp, uint8_t **dp) {
+    for (int b = 0; b < nslots; b++) {
+        if (b < nblk) {
+            bp[b] = x + *row * ld + *cb * B;
+            dp[b] = codes + *row * code_stride + *cb * (B / 2);
+            if (++*cb == gpr) *cb = 0, ++*row;
+        } else {
+            bp[b] = zeros;
+            dp[b] = scratch + 16 * b;
+        }
+    }
+}
+
 /* Is s such a spec. */
 int hs_qmx_covers(const hs_quant_spec *s);
 

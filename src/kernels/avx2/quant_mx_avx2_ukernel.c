@@ -366,16 +366,7 @@ rows_flat_b(const hs_quant_spec *s, const int B, const int mode, const float *x,
     int64_t row = r0, cb = 0, halved = 0;
     for (int64_t i = 0; i < total; i += NBLK) {
         const int nblk = total - i < NBLK ? (int)(total - i) : NBLK;
-        for (int b = 0; b < NBLK; b++) {
-            if (b < nblk) {
-                bp[b] = x + row * ld + cb * B;
-                dp[b] = codes + row * code_stride + cb * (B / 2);
-                if (++cb == gpr) cb = 0, row++;
-            } else { /* past the run: an all-zero group, codes to scratch */
-                bp[b] = zeros32;
-                dp[b] = scratch + 16 * b;
-            }
-        }
+        hs_qmx_flat_blocks(x, ld, codes, code_stride, gpr, B, nblk, NBLK, &row, &cb, zeros32, scratch, bp, dp);
         /* SR index r·C + c = (r·gpr + block)·B */
         const uint64_t idx0 = (uint64_t)(g0 + i) * (uint64_t)B;
         if (nblk == NBLK)

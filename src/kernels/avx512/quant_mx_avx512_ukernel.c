@@ -461,16 +461,7 @@ rows_flat_b(const hs_quant_spec *s, const int B, const int mode, const float *x,
     int64_t row = r0, cb = 0, halved = 0;
     for (int64_t i = 0; i < total; i += NBLK) {
         const int nblk = total - i < NBLK ? (int)(total - i) : NBLK;
-        for (int b = 0; b < NBLK; b++) {
-            if (b < nblk) {
-                bp[b] = x + row * ld + cb * B;
-                dp[b] = codes + row * code_stride + cb * (B / 2);
-                if (++cb == gpr) cb = 0, row++;
-            } else { /* past the run: an all-zero group, codes to scratch */
-                bp[b] = zeros;
-                dp[b] = scratch + 16 * b;
-            }
-        }
+        hs_qmx_flat_blocks(x, ld, codes, code_stride, gpr, B, nblk, NBLK, &row, &cb, zeros, scratch, bp, dp);
         const uint64_t idx0 = (uint64_t)(g0 + i) * (uint64_t)B;
         if (nblk == NBLK)
             halved += step16(s, B, mode, NULL, 0, NBLK, 0, NULL, scales + g0 + i, key, idx0, k, 1, bp, dp);
