@@ -2,7 +2,8 @@
  * checks, the call's constants (groups, chunk, SR key, RHT signs), the NVFP4 tensor scale from
  * the bands' finite amax, the split of the bands into tasks, OpenMP. The ISA's table supplies
  * the band kernels. Every band is computed alone, so neither the task split nor the thread
- * count changes a byte; the tensor amax is a max, reduced in band order.
+ * count changes a byte; the tensor amax is a max, which no order of reading or reduction
+ * changes.
  */
 #include <omp.h>
 #include <string.h>
